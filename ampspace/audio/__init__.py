@@ -1,0 +1,1 @@
+"""Pure audio utilities: WAV I/O and validation, mu-law, spectra, metrics, alignment."""

@@ -1,0 +1,99 @@
+"""The fixed-size conditioning representation shared by the dataset, the pipeline and the models.
+
+Every device's knobs map into one global knob vocabulary (value in [0, 1] plus a presence mask),
+its attributes into per-attribute vocabularies (index 0 = unknown/none), and its name into a
+device vocabulary (index 0 = other). The vectors are fixed-size, so one model conditions on any
+mix of devices.
+
+Vocabularies only ever grow by appending: an index, once given, never changes meaning, so a
+dataset written earlier stays readable. Bump `VOCAB_VERSION` when appending.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ampspace.errors import AmpSpaceError
+
+VOCAB_VERSION = 1
+
+KNOB_VOCAB: tuple[str, ...] = (
+    "gain", "bass", "mid", "treble", "presence", "master", "volume", "drive", "tone", "level",
+    "bias", "fuzz", "sustain", "threshold", "ratio", "attack", "release", "makeup", "low",
+    "low_mid", "high_mid", "high", "blend", "depth", "resonance", "sag", "mix", "input",
+    "output", "contour", "filter", "boost",
+)
+
+# Knob names as plugins spell them -> our vocabulary.
+KNOB_ALIASES: dict[str, str] = {
+    "pregain": "gain", "drive_level": "drive", "distortion": "drive", "overdrive": "drive",
+    "middle": "mid", "mids": "mid", "highs": "high", "lows": "low", "vol": "volume",
+    "mastergain": "master", "makeup_gain": "makeup", "makeupgain": "makeup", "knee": "contour",
+    "wet_dry": "mix", "wetdry": "mix", "outputlevel": "output", "inputlevel": "input",
+}
+
+ATTRIBUTE_VOCAB: dict[str, tuple[str, ...]] = {
+    "preamp_tube": ("unknown", "none", "12AX7", "12AT7", "12AU7", "ECC83", "6SL7", "EF86"),
+    "power_tube": ("unknown", "none", "EL34", "6L6", "EL84", "6V6", "KT88", "6550"),
+    "tone_stack": ("unknown", "none", "shelving", "fender", "marshall", "vox", "baxandall",
+                   "tilt", "big_muff", "james"),
+    "clipping": ("unknown", "none", "silicon", "germanium", "led", "mosfet", "tube", "asymmetric"),
+    "transistor": ("unknown", "none", "silicon", "germanium", "jfet", "op_amp"),
+    "topology": ("unknown", "none", "feedback", "feedforward", "hard_clip", "soft_clip",
+                 "gated", "rectifier"),
+}
+
+DEVICE_VOCAB: tuple[str, ...] = ("other", "tube_amp")
+
+
+def canonical_knob(name: str) -> str:
+  key = name.strip().lower().replace(" ", "_").replace("-", "_")
+  return KNOB_ALIASES.get(key.replace("_", ""), KNOB_ALIASES.get(key, key))
+
+
+def knob_vector(normalised: Mapping[str, float], *, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+  """{knob: value in [0,1]} -> (values[K], mask[K]). Unknown knob names are an error."""
+  values = np.zeros(len(KNOB_VOCAB), np.float32)
+  mask = np.zeros(len(KNOB_VOCAB), np.float32)
+  for name, v in normalised.items():
+    key = canonical_knob(name)
+    if key not in KNOB_VOCAB:
+      raise AmpSpaceError(f"{where}: knob {name!r} is not in the conditioning vocabulary "
+                          f"(ampspace/conditioning.py KNOB_VOCAB/KNOB_ALIASES)")
+    i = KNOB_VOCAB.index(key)
+    values[i] = np.clip(v, 0.0, 1.0)
+    mask[i] = 1.0
+  return values, mask
+
+
+def attribute_indices(attributes: Mapping[str, str]) -> np.ndarray:
+  """{attribute: value} -> int32[len(ATTRIBUTE_VOCAB)], 0 for missing or unknown values."""
+  out = np.zeros(len(ATTRIBUTE_VOCAB), np.int32)
+  for i, (key, vocab) in enumerate(ATTRIBUTE_VOCAB.items()):
+    value = str(attributes.get(key, "unknown"))
+    out[i] = vocab.index(value) if value in vocab else 0
+  return out
+
+
+def device_index(name: str) -> int:
+  return DEVICE_VOCAB.index(name) if name in DEVICE_VOCAB else 0
+
+
+def conditioning_dim() -> int:
+  return (2 * len(KNOB_VOCAB) + len(DEVICE_VOCAB)
+          + sum(len(v) for v in ATTRIBUTE_VOCAB.values()))
+
+
+def conditioning_vector(knobs: np.ndarray, knob_mask: np.ndarray, device_id,
+                        attributes: np.ndarray, xp=np):
+  """Concatenates [knobs * mask, mask, device one-hot, attribute one-hots] along the last axis.
+
+  Works on single examples or batches (leading axes), in NumPy or jax.numpy (`xp`).
+  """
+  parts = [knobs * knob_mask, knob_mask,
+           xp.asarray(xp.asarray(device_id)[..., None] == xp.arange(len(DEVICE_VOCAB)), xp.float32)]
+  for i, vocab in enumerate(ATTRIBUTE_VOCAB.values()):
+    parts.append(xp.asarray(attributes[..., i:i + 1] == xp.arange(len(vocab)), xp.float32))
+  return xp.concatenate(parts, axis=-1)

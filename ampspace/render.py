@@ -1,0 +1,160 @@
+"""Render DIs × device settings into paired audio in the Amp-Space release layout.
+
+  python -m ampspace.render --device=tube_amp --sweep=one_knob:gain --di=DI_DIR --out=OUT
+
+Layout (the paper's generator's):
+  OUT/<brand>/<vst_name>/<device>/<sweep>/<di_stem>/NNNNNNNN.wav
+  OUT/<brand>/<vst_name>/<device>/<sweep>/<di_stem>/settings.yaml
+  OUT/di/<di_stem>.wav        the DI itself, referenced by settings.yaml's di_file
+
+settings.yaml: brand, vst_name, device, device_type, data_type, source, attributes, di_file,
+di_id, di_start, di_end, sample_rate, defaults, knob_specs, files: [{filename, settings:
+[{Knob: value}, ...]}]. A folder's settings.yaml is written last, atomically, so a folder
+with one is complete; rerunning resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import glob
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import yaml
+from absl import app, flags
+from tqdm import tqdm
+
+from ampspace import SAMPLE_RATE
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.devices import get_device
+from ampspace.errors import AmpSpaceError, report_errors
+from ampspace.sweeps import parse_sweep, sweep_dirname
+
+SETTINGS_FILE = "settings.yaml"
+
+
+@dataclasses.dataclass
+class ClipReport:
+  path: str
+  clipped_fraction: float
+
+
+def check_rendered(out: np.ndarray, where: str) -> float:
+  """Every rendered clip must be finite, without DC drift, and not silent; returns clipping."""
+  if not np.all(np.isfinite(out)):
+    raise AmpSpaceError(f"{where}: device produced NaN/Inf")
+  rms = float(np.sqrt(np.mean(out.astype(np.float64) ** 2)))
+  if rms < 1e-5:
+    raise AmpSpaceError(f"{where}: device output is silent (rms {rms:.2e})")
+  if abs(float(np.mean(out))) > 0.1 * max(rms, 1e-3) + 0.01:
+    raise AmpSpaceError(f"{where}: device output has DC drift (mean {np.mean(out):.3f})")
+  return float(np.mean(np.abs(out) >= 0.999))
+
+
+def write_yaml_atomic(path: str, data: dict) -> None:
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp.yaml")
+  with os.fdopen(fd, "w") as f:
+    yaml.safe_dump(data, f, sort_keys=False)
+  os.replace(tmp, path)
+
+
+def _render_folder(device_name: str, settings_list: list[dict], di_path: str, folder: str,
+                   out_root: str, sweep: str) -> list[ClipReport]:
+  """Renders one DI through every setting into `folder` (one worker's job)."""
+  device = get_device(device_name)
+  di, _ = read_wav(di_path)
+  os.makedirs(folder, exist_ok=True)
+  files, reports = [], []
+  for i, settings in enumerate(settings_list):
+    filename = f"{i:08d}.wav"
+    path = os.path.join(folder, filename)
+    if not os.path.exists(path):
+      out = device.process(di, settings, SAMPLE_RATE)
+      reports.append(ClipReport(path, check_rendered(out, path)))
+      write_wav(path, out)
+    files.append({"filename": filename,
+                  "settings": [{k: float(v)} for k, v in settings.items()]})
+  stem = os.path.splitext(os.path.basename(di_path))[0]
+  desc = device.describe()
+  write_yaml_atomic(os.path.join(folder, SETTINGS_FILE), {
+      "brand": device.brand, "vst_name": "native", "device": device.name,
+      "device_type": device.device_type, "data_type": "synthetic" if device.source == "synthetic"
+      else "real", "source": device.source, "attributes": desc["attributes"],
+      "di_file": os.path.relpath(os.path.join(out_root, "di", stem + ".wav"), out_root),
+      "di_id": stem, "di_start": 0, "di_end": int(len(di)), "sample_rate": SAMPLE_RATE,
+      "sweep": sweep, "defaults": device.defaults, "knob_specs": desc["knobs"], "files": files,
+  })
+  return reports
+
+
+def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0,
+           workers: int | None = None, progress: bool = True) -> dict:
+  """Renders every DI in `di_dir` through `device_name` at every setting of `sweep`."""
+  device = get_device(device_name)
+  settings_list = parse_sweep(sweep, device, seed)
+  di_paths = sorted(glob.glob(os.path.join(di_dir, "*.wav")))
+  if not di_paths:
+    raise AmpSpaceError(f"{di_dir}: no .wav DI files found")
+  for p in di_paths:  # validate every DI before writing anything
+    read_wav(p)
+  if os.path.isfile(out):
+    raise AmpSpaceError(f"{out}: output path is a file, expected a folder")
+  os.makedirs(os.path.join(out, "di"), exist_ok=True)
+  base = os.path.join(out, device.brand, "native", device.name, sweep_dirname(sweep))
+  jobs = []
+  for p in di_paths:
+    stem = os.path.splitext(os.path.basename(p))[0]
+    di_copy = os.path.join(out, "di", stem + ".wav")
+    if not os.path.exists(di_copy):
+      shutil.copyfile(p, di_copy + ".tmp")
+      os.replace(di_copy + ".tmp", di_copy)
+    folder = os.path.join(base, stem)
+    if not os.path.exists(os.path.join(folder, SETTINGS_FILE)):
+      jobs.append((device_name, settings_list, di_copy, folder, out, sweep))
+  workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
+  reports: list[ClipReport] = []
+  bar = tqdm(total=len(jobs), desc=f"render {device_name}", unit="DI", disable=not progress,
+             file=sys.stderr)
+  if workers <= 1:
+    for job in jobs:
+      reports += _render_folder(*job)
+      bar.update()
+  else:
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+      for r in pool.map(_render_folder, *zip(*jobs)) if jobs else []:
+        reports += r
+        bar.update()
+  bar.close()
+  clipped = [r for r in reports if r.clipped_fraction > 0.001]
+  for r in clipped:
+    print(f"warning: {r.path}: {100 * r.clipped_fraction:.2f}% of samples clipped", file=sys.stderr)
+  return {"folders": len(di_paths), "rendered_folders": len(jobs),
+          "clips": len(di_paths) * len(settings_list), "clipped": len(clipped)}
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("device", None, "Device name (see ampspace.devices.ALL_DEVICES).")
+flags.DEFINE_string("sweep", "default", "Sweep spec, e.g. one_knob:gain.")
+flags.DEFINE_string("di", None, "Folder of DI .wav files (44.1 kHz mono).")
+flags.DEFINE_string("out", None, "Output root of the release layout.")
+flags.DEFINE_integer("seed", 0, "Seed for random sweeps.")
+flags.DEFINE_integer("workers", 0, "Worker processes (0: one per core).")
+
+
+@report_errors
+def main(argv):
+  del argv
+  for name in ("device", "di", "out"):
+    if not getattr(FLAGS, name):
+      raise AmpSpaceError(f"--{name} is required")
+  summary = render(FLAGS.device, FLAGS.sweep, FLAGS.di, FLAGS.out, seed=FLAGS.seed,
+                   workers=FLAGS.workers or None)
+  print(f"rendered {summary['clips']} clips into {FLAGS.out}")
+
+
+if __name__ == "__main__":
+  app.run(main)

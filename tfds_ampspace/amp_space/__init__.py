@@ -1,0 +1,1 @@
+"""The `amp_space` dataset builder."""
