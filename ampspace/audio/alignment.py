@@ -69,17 +69,34 @@ def estimate_latency(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
                      max_lag: int = DEFAULT_MAX_LAG, *, where: str = "") -> LatencyEstimate:
   """One lag for all (di, out) pairs of one device setting: the peak of their summed GCC-PHAT.
 
-  Each clip's correlation is normalised to unit peak magnitude before summing, so long clips
-  do not outvote short ones. The peak is searched over twice the bound; raises AmpSpaceError
-  (naming `where`) when there is no pair or the peak lies beyond `max_lag`, which means the
-  true latency is larger than allowed (or the files are not a pair): correcting by the bound
-  would be silently wrong.
+  See `combine_correlations`; pairs are consumed one at a time (an iterator keeps memory flat).
   """
-  search = 2 * max_lag  # look twice as far, so a lag beyond the bound is seen, not clipped
+  return combine_correlations((clip_correlation(di, out, max_lag) for di, out in pairs),
+                              max_lag, where=where)
+
+
+def clip_correlation(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG
+                     ) -> np.ndarray:
+  """One clip's GCC-PHAT over twice the bound (so a lag beyond it is seen, not clipped)."""
+  return gcc_phat(di, out, 2 * max_lag)
+
+
+def combine_correlations(correlations: Iterable[np.ndarray], max_lag: int = DEFAULT_MAX_LAG,
+                         *, where: str = "") -> LatencyEstimate:
+  """The lag at the peak of the summed per-clip correlations (from `clip_correlation`).
+
+  Each clip's correlation is normalised to unit peak magnitude before summing, so long clips
+  do not outvote short ones. Raises AmpSpaceError (naming `where`) when there is no clip or the
+  peak lies beyond `max_lag` (searched up to twice the bound): the true latency is larger than
+  allowed or the files are not a pair, and correcting by the bound would be silently wrong.
+  """
+  search = 2 * max_lag
   total = np.zeros(2 * search + 1)
   count = 0
-  for di, out in pairs:
-    c = gcc_phat(di, out, search)
+  for c in correlations:
+    if c.shape != total.shape:
+      raise AmpSpaceError(f"{where}: correlation has {c.shape[0]} lags, expected "
+                          f"{total.shape[0]} (max_lag {max_lag})")
     peak = np.max(np.abs(c))
     if peak > 0:
       total += c / peak
