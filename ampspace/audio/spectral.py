@@ -16,9 +16,8 @@ def log_mel(x: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 2048, ho
   return np.log1p(m).astype(np.float32)
 
 
-def save_spectrogram_png(path: str, signals: dict[str, np.ndarray],
-                         sample_rate: int = SAMPLE_RATE) -> None:
-  """One log-magnitude spectrogram per named signal, stacked, written as a PNG."""
+def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
+  """A matplotlib figure: one log-frequency dB spectrogram per named signal, stacked."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -31,5 +30,13 @@ def save_spectrogram_png(path: str, signals: dict[str, np.ndarray],
     librosa.display.specshow(s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log", ax=ax)
     ax.set_title(name)
   fig.tight_layout()
+  return fig
+
+
+def save_spectrogram_png(path: str, signals: dict[str, np.ndarray],
+                         sample_rate: int = SAMPLE_RATE) -> None:
+  import matplotlib.pyplot as plt
+
+  fig = spectrogram_figure(signals, sample_rate)
   fig.savefig(path, dpi=90)
   plt.close(fig)

@@ -1,4 +1,18 @@
-"""A tube amp: preamp gain stage with asymmetric triode-like saturation, tone stack, master."""
+"""A tube amp: two triode gain stages, a passive FMV tone stack, presence, a push-pull power amp
+with supply sag, and an optional speaker cabinet.
+
+Signal path (each arrow a real circuit element, each nonlinearity antialiased by ADAA):
+
+  input coupling -> V1a (asymmetric triode) -> coupling cap + Miller low-pass -> V1b ->
+  FMV tone stack (bass/mid/treble interact as in the circuit) -> presence (a high shelf, as
+  the presence control shelves the power amp's negative feedback) -> master -> power amp
+  (symmetric push-pull saturation, its drive pulled down by the supply's sag) -> output
+  transformer band limits [-> cabinet].
+
+The variants differ by attributes, the way the paper's Table 2 lists them: preamp tube (gain
+and grid-conduction asymmetry), power tube (headroom), rectifier (sag), tone-stack component
+values, cabinet.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +20,67 @@ import numpy as np
 
 from ampspace.devices import dsp
 from ampspace.devices.base import Device, Knob
+from ampspace.devices.cabinet import cabinet_sos
+
+# preamp tube -> (gain factor relative to a 12AX7 (mu 100), negative-swing softness, grid bias)
+PREAMP_TUBES = {"12AX7": (1.0, 0.45, 0.35), "12AT7": (0.6, 0.55, 0.3), "12AU7": (0.2, 0.7, 0.25),
+                "ECC83": (1.0, 0.45, 0.35)}
+# power tube -> (drive into the output stage, output asymmetry): EL34 breaks up early and
+# mid-forward, 6L6 has more clean headroom, EL84 compresses soonest.
+POWER_TUBES = {"EL34": (1.4, 0.9), "6L6": (0.8, 0.95), "EL84": (2.0, 0.85), "KT88": (0.6, 0.97)}
+RECTIFIER_SAG = {"tube": 0.8, "solid_state": 0.2}
 
 
 class TubeAmp(Device):
-  name = "tube_amp"
   device_type = "amp"
-  knobs = (Knob("gain", 5.0, taper="log"), Knob("bass"), Knob("mid"), Knob("treble"),
-           Knob("master", 5.0))
-  attributes = {"preamp_tube": "12AX7", "power_tube": "EL34", "tone_stack": "shelving"}
+  knobs = (Knob("gain", 5.0, taper="log"), Knob("bass", taper="log"), Knob("mid"), Knob("treble"),
+           Knob("presence"), Knob("master", 5.0))
+
+  def __init__(self, name: str = "tube_amp", preamp_tube: str = "12AX7", power_tube: str = "EL34",
+               tone_stack: str = "marshall", rectifier: str = "solid_state",
+               cabinet: str | None = None, preamp_gain: float = 1.0):
+    self.name = name
+    self.preamp = PREAMP_TUBES[preamp_tube]
+    self.power = POWER_TUBES[power_tube]
+    self.tone_stack = tone_stack
+    self.sag = RECTIFIER_SAG[rectifier]
+    self.cabinet = cabinet
+    self.preamp_gain = preamp_gain
+    self.attributes = {"preamp_tube": preamp_tube, "power_tube": power_tube,
+                       "tone_stack": tone_stack, "rectifier": rectifier,
+                       "cabinet": cabinet or "none"}
+    self._knob = {k.name: k for k in self.knobs}
+    self._hp70 = dsp.sos(dsp.highpass(70.0, order=1))
+    self._hp25 = dsp.highpass(25.0, order=1)
+    self._hp120 = dsp.highpass(120.0, order=1)
+    out = [dsp.highpass(40.0, order=1), dsp.lowpass(9000.0, order=2)]  # output transformer
+    self._out_sos = dsp.sos(*out)
+    if cabinet:
+      self._out_sos = np.concatenate([self._out_sos, cabinet_sos(cabinet)])
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
-    x = dsp.apply(dsp.highpass(80.0), di)
-    drive = 1.0 + 200.0 * Knob("gain", taper="log").fraction(s["gain"])
-    x = dsp.oversampled(lambda v: dsp.asymmetric_tube(drive * v), x)
-    x = dsp.apply(dsp.highpass(30.0), x)  # coupling capacitor
-    x = dsp.apply(dsp.low_shelf(120.0, 2.4 * (s["bass"] - 5.0)), x)
-    x = dsp.apply(dsp.peaking(700.0, 2.0 * (s["mid"] - 5.0), q=0.8), x)
-    x = dsp.apply(dsp.high_shelf(2500.0, 2.4 * (s["treble"] - 5.0)), x)
-    level = 0.15 + 0.85 * s["master"] / 10.0
-    return 0.9 * np.tanh(level * x)
+    mu, neg, bias = self.preamp
+    g = self._knob["gain"].fraction(s["gain"])  # audio taper
+    # V1a: input coupling, then the triode. Gain: ~x2 at 0 to ~x60 at 10 for a 12AX7.
+    g1 = (2.0 + 60.0 * g) * mu * self.preamp_gain
+    x = dsp.run_sos(self._hp70, di)
+    x = dsp.biased_stage(g1 * x, -bias, neg)
+    # Coupling cap, and the Miller capacitance: more gain, lower corner (darker at high gain).
+    miller = 12000.0 / (1.0 + 1.5 * g)
+    g2 = 1.0 + 6.0 * g * mu
+    x = dsp.run_sos(dsp.sos(self._hp120, dsp.lowpass(miller, order=1)), x)
+    x = dsp.biased_stage(g2 * x, -0.5 * bias, neg)
+    # Tone stack (bass pot audio taper, as fitted in Fender and Marshall amps) and presence.
+    stack = dsp.fmv_tone_stack(s["treble"] / 10.0, s["mid"] / 10.0,
+                               self._knob["bass"].fraction(s["bass"]), self.tone_stack)
+    presence = dsp.high_shelf(3500.0, 1.2 * (s["presence"] - 5.0))
+    x = dsp.run_sos(dsp.sos(dsp.cubic_sections(*stack), presence, self._hp25), x)
+    # Power amp: master sets how hard it is driven; the supply sags with the output current.
+    drive, asym = self.power
+    m = s["master"] / 10.0
+    x = x * (0.3 + 3.0 * m * m) * drive
+    env = dsp.one_pole_env(x, 0.06)
+    x = x / (1.0 + self.sag * env)
+    x = dsp.asym_sat_adaa(x, asym)
+    x = dsp.run_sos(self._out_sos, x)
+    return 0.7 * x

@@ -1,0 +1,1 @@
+"""Grain input pipelines over `amp_space` data sources."""

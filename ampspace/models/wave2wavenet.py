@@ -1,0 +1,85 @@
+"""Wave2WaveNet: a non-autoregressive conditional dilated-convolution network (Flax NNX).
+
+Input: DI audio [B, T + receptive_field - 1, 1] and a conditioning vector [B, C]. Every layer is
+a gated dilated convolution whose filter and gate both receive a projection of the
+conditioning vector (as in a conditional WaveNet), with residual and skip paths. Convolutions
+are 'VALID', so the output has T samples: output t depends on input t .. t + receptive_field - 1.
+The head emits `num_classes` logits per sample (256 mu-law classes in the paper) or, with
+`num_classes=1`, a regression value.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def dilation_schedule(depth: int, max_dilation: int = 512) -> list[int]:
+  """1, 2, 4, ..., max_dilation, repeated until `depth` layers (the paper: depth 20 -> 1..512 ×2)."""
+  cycle = []
+  d = 1
+  while d <= max_dilation:
+    cycle.append(d)
+    d *= 2
+  return [cycle[i % len(cycle)] for i in range(depth)]
+
+
+class GatedResidualLayer(nnx.Module):
+
+  def __init__(self, channels: int, skip_channels: int, cond_dim: int, kernel_size: int,
+               dilation: int, *, rngs: nnx.Rngs):
+    self.shrink = dilation * (kernel_size - 1)
+    self.conv = nnx.Conv(channels, 2 * channels, kernel_size, kernel_dilation=dilation,
+                         padding="VALID", rngs=rngs)
+    self.cond = nnx.Linear(cond_dim, 2 * channels, use_bias=False, rngs=rngs) if cond_dim else None
+    self.residual = nnx.Conv(channels, channels, 1, rngs=rngs)
+    self.skip = nnx.Conv(channels, skip_channels, 1, rngs=rngs)
+
+  def __call__(self, x, c):
+    h = self.conv(x)
+    if self.cond is not None:
+      h = h + self.cond(c)[:, None, :]
+    f, g = jnp.split(h, 2, axis=-1)
+    z = jnp.tanh(f) * jax.nn.sigmoid(g)
+    return x[:, self.shrink:, :] + self.residual(z), self.skip(z)
+
+
+class Wave2WaveNet(nnx.Module):
+
+  def __init__(self, cond_dim: int, *, depth: int = 20, channels: int = 16,
+               skip_channels: int | None = None, kernel_size: int = 3, max_dilation: int = 512,
+               num_classes: int = 256, head_channels: int | None = None, causal: bool = True,
+               rngs: nnx.Rngs):
+    self.dilations = dilation_schedule(depth, max_dilation)
+    self.kernel_size = kernel_size
+    self.num_classes = num_classes
+    self.causal = causal
+    skip_channels = skip_channels or channels
+    head_channels = head_channels or max(skip_channels, 64 if num_classes > 1 else skip_channels)
+    self.input = nnx.Conv(1, channels, 1, rngs=rngs)
+    self.layers = nnx.List([GatedResidualLayer(channels, skip_channels, cond_dim, kernel_size, d,
+                                               rngs=rngs) for d in self.dilations])
+    self.head1 = nnx.Conv(skip_channels, head_channels, 1, rngs=rngs)
+    self.head2 = nnx.Conv(head_channels, num_classes, 1, rngs=rngs)
+
+  @property
+  def receptive_field(self) -> int:
+    return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+
+  @property
+  def context(self) -> tuple[int, int]:
+    """(left, right) input samples needed around each output sample; right > 0 is lookahead."""
+    r = self.receptive_field - 1
+    return (r, 0) if self.causal else (r - r // 2, r // 2)
+
+  def __call__(self, x, c):
+    """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
+    h = self.input(x)
+    out_len = x.shape[1] - self.receptive_field + 1
+    skips = 0.0
+    for layer in self.layers:
+      h, s = layer(h, c)
+      skips = skips + s[:, s.shape[1] - out_len:, :]
+    y = self.head1(jax.nn.relu(skips))
+    return self.head2(jax.nn.relu(y))

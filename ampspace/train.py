@@ -1,0 +1,70 @@
+"""`python -m ampspace.train --config=configs/wave2wavenet.py[:runlocal] --workdir=DIR`.
+
+Config overrides work as `--config.train.steps=100`; unknown keys are rejected. Multi-host:
+pass --coordinator_address/--num_processes/--process_id (or rely on the cluster's automatic
+detection with --distributed), and every host runs the same command.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from ampspace.errors import AmpSpaceError, report_errors
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config(arg)).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, logs and outputs go.")
+flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (cluster auto-detect).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (multi-process runs).")
+flags.DEFINE_integer("process_id", None, "This process's index (multi-process runs).")
+
+
+def initialize_distributed() -> None:
+  import jax
+
+  if FLAGS.coordinator_address or FLAGS.num_processes:
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  elif FLAGS.distributed:
+    jax.distributed.initialize()
+
+
+def check_workdir(workdir: str | None) -> str:
+  if not workdir:
+    raise AmpSpaceError("--workdir is required")
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise AmpSpaceError(f"--workdir {workdir}: exists and is a file, expected a folder")
+  return workdir
+
+
+@report_errors
+def main(argv):
+  if len(argv) > 1:
+    raise AmpSpaceError(f"unexpected arguments: {' '.join(argv[1:])}")
+  workdir = check_workdir(FLAGS.workdir)
+  config = FLAGS.config
+  if config is None:
+    raise AmpSpaceError("--config is required, e.g. --config=configs/wave2wavenet.py:runlocal")
+  initialize_distributed()
+  from ampspace.trainers import get_trainer
+
+  result = get_trainer(config.trainer)(config, workdir)
+  if config.get("eval") and config.eval.get("at_end", False):
+    import jax
+    from ampspace import evaluate
+
+    if jax.process_index() == 0:
+      result["eval"] = evaluate.evaluate(workdir, split=config.eval.split, config=config)
+  print(f"done: {result['steps']} steps; outputs in {workdir}")
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

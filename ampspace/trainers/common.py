@@ -1,0 +1,131 @@
+"""Pieces every trainer shares: mesh, model/optimizer construction, checkpoints, logging."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from ampspace import conditioning as cond
+from ampspace.errors import AmpSpaceError
+from ampspace.models import get_model_cls
+
+CONFIG_FILE = "config.json"
+
+
+# ---------------------------------------------------------------- mesh
+def data_mesh() -> Mesh:
+  """All devices (of all processes) on one `data` axis; parameters are replicated over it."""
+  return Mesh(np.asarray(jax.devices()), ("data",))
+
+
+def shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
+  return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+
+
+def global_batch(local_batch: dict, data_sharding: NamedSharding) -> dict:
+  """Process-local NumPy batch -> global jax.Array sharded on `data` (works single- or multi-host)."""
+  return {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+          for k, v in local_batch.items()}
+
+
+# ---------------------------------------------------------------- model and optimizer
+def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
+  m = config.model
+  kwargs = {k: v for k, v in m.to_dict().items() if k != "name"}
+  return get_model_cls(m.name)(cond.conditioning_dim(), **kwargs,
+                               rngs=nnx.Rngs(config.seed if seed is None else seed))
+
+
+def learning_rate_schedule(opt: ml_collections.ConfigDict, total_steps: int):
+  if opt.schedule == "constant":
+    return optax.constant_schedule(opt.learning_rate)
+  if opt.schedule == "cosine":
+    return optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, max(1, opt.warmup_steps),
+                                              max(total_steps, opt.warmup_steps + 1),
+                                              opt.learning_rate * opt.get("final_fraction", 0.05))
+  raise AmpSpaceError(f"unknown optimizer.schedule {opt.schedule!r}; known: constant, cosine")
+
+
+def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
+  schedule = learning_rate_schedule(opt, total_steps)
+  if opt.name == "adam":
+    base = optax.adamw(schedule, weight_decay=opt.weight_decay)
+  elif opt.name == "sgd":
+    base = optax.sgd(schedule, momentum=0.9)
+  else:
+    raise AmpSpaceError(f"unknown optimizer.name {opt.name!r}; known: adam, sgd")
+  chain = [optax.clip_by_global_norm(opt.grad_clip)] if opt.grad_clip else []
+  return optax.chain(*chain, base), schedule
+
+
+# ---------------------------------------------------------------- checkpoints
+def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict,
+                       read_only: bool = False) -> ocp.CheckpointManager:
+  t = config.train
+  options = ocp.CheckpointManagerOptions(
+      save_interval_steps=1,  # the loop decides when to save
+      preservation_policy=ocp.checkpoint_managers.LatestN(t.get("keep_checkpoints", 3)),
+      enable_async_checkpointing=t.get("async_checkpoints", True),
+      read_only=read_only, create=not read_only)
+  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
+                               options=options)
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise AmpSpaceError(f"{path}: not found; is {workdir} a training workdir?")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step: int | None = None):
+  """(graphdef, params) of a model restored from a workdir's latest (or given) checkpoint."""
+  model = build_model(config)
+  graphdef, params = nnx.split(model)
+  path = os.path.abspath(workdir_or_ckpt)
+  ckpt_root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
+  mngr = ocp.CheckpointManager(ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True,
+                                                                                create=False))
+  step = mngr.latest_step() if step is None else step
+  if step is None:
+    raise AmpSpaceError(f"{ckpt_root}: no checkpoint found")
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(params.to_pure_dict())))
+  nnx.replace_by_pure_dict(params, restored["params"])
+  mngr.close()
+  return graphdef, params, step
+
+
+# ---------------------------------------------------------------- logging
+class ProgressLine:
+  """`step 120/1000  loss 0.0123  4.1 steps/s  ETA 3m34s` on stderr, every `every` steps."""
+
+  def __init__(self, total: int, first_step: int):
+    self.total, self.t0, self.s0 = total, time.time(), first_step
+
+  def __call__(self, step: int, metrics: dict) -> float:
+    rate = (step - self.s0) / max(time.time() - self.t0, 1e-9)
+    eta = (self.total - step) / rate if rate > 0 else math.inf
+    eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "?"
+    parts = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    print(f"step {step}/{self.total}  {parts}  {rate:.2f} steps/s  ETA {eta_s}", file=sys.stderr,
+          flush=True)
+    return rate

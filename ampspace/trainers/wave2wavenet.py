@@ -1,0 +1,216 @@
+"""Trainer for the wave-to-wave family (Wave2WaveNet and the recurrent baselines).
+
+Linear, in banner sections: logging -> mesh -> input -> model -> update step -> checkpoint ->
+loop. Resume order: the model/optimizer state and the Grain iterator state are restored
+together from the latest checkpoint in `workdir`, so a resumed run sees the same batches and
+reproduces the uninterrupted run's losses. `config.init_from` (a workdir or checkpoint folder)
+initialises the parameters only, for fine-tuning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from ampspace import losses
+from ampspace.audio import spectral
+from ampspace.data import pipeline, sources
+from ampspace.errors import AmpSpaceError
+from ampspace.trainers import common
+
+LOG_FILE = "train_log.jsonl"
+
+
+def loss_and_metrics(model, batch, loss_cfg, weights):
+  """(loss, metrics) for one batch; works for 256-way and regression heads."""
+  out = model(batch["input"], batch["cond"])
+  if out.shape[-1] == 1:
+    pred = out[..., 0]
+    loss = losses.REGRESSION_LOSSES[loss_cfg.name](pred, batch["target"])
+  else:
+    loss = losses.CLASSIFICATION_LOSSES[loss_cfg.name](out, batch["classes"], weights)
+    pred = losses.DECODERS[loss_cfg.decode](out)
+  metrics = {"loss": loss, "mse": losses.mse_loss(pred, batch["target"]),
+             "esr": losses.esr_loss(pred, batch["target"])}
+  return loss, metrics
+
+
+def prediction(model, batch, loss_cfg):
+  out = model(batch["input"], batch["cond"])
+  return out[..., 0] if out.shape[-1] == 1 else losses.DECODERS[loss_cfg.decode](out)
+
+
+def validation_batch(config, spec: pipeline.WindowSpec) -> dict | None:
+  """Fixed windows from the first validation clips (the same every evaluation), or None."""
+  try:
+    source = sources.open_split(config.dataset, config.dataset.eval_split)
+  except AmpSpaceError:
+    return None
+  n = min(len(source), config.train.get("eval_examples", 8))
+  if n == 0:
+    return None
+  examples = [pipeline.crop_window(source[i], 0, spec) for i in range(n)]
+  batch = {k: np.stack([e[k] for e in examples[:n]]) for k in examples[0]}
+  return {k: jnp.asarray(v) for k, v in batch.items()}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  # ------------------------------------------------------------------ logging
+  os.makedirs(workdir, exist_ok=True)
+  common.save_config(config, workdir)
+  is_chief = jax.process_index() == 0
+  writer = None
+  if is_chief and config.train.get("tensorboard", True):
+    from tensorboardX import SummaryWriter
+    writer = SummaryWriter(os.path.join(workdir, "tb"))
+
+  # ------------------------------------------------------------------ mesh
+  mesh = common.data_mesh()
+  replicated, data_sharding = common.shardings(mesh)
+  n_proc = jax.process_count()
+  if config.input.batch_size % jax.device_count():
+    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
+                        f"{jax.device_count()} devices")
+  local_batch = config.input.batch_size // n_proc
+
+  # ------------------------------------------------------------------ model
+  model = common.build_model(config)
+  graphdef, params = nnx.split(model)
+  context = model.context
+  spec = pipeline.WindowSpec(config.input.window, *context)
+  if config.get("init_from"):
+    _, init_params, init_step = common.restore_params(config.init_from, config)
+    params = init_params
+    print(f"initialised parameters from {config.init_from} (step {init_step})")
+
+  # ------------------------------------------------------------------ input
+  train_source = sources.open_split(config.dataset, config.dataset.train_split)
+  weights = None
+  if config.loss.name in losses.CLASSIFICATION_LOSSES and config.loss.get("sigma", 0.0) > 0:
+    weights = jnp.asarray(losses.class_weights(pipeline.class_counts(train_source),
+                                               config.loss.sigma))
+  train_ds = pipeline.train_dataset(
+      train_source, spec, batch_size=local_batch, seed=config.seed,
+      process_index=jax.process_index(), process_count=n_proc,
+      worker_count=config.input.get("worker_count", 0),
+      read_threads=config.input.get("read_threads", 4))
+  train_iter = iter(train_ds)
+  val_batch = validation_batch(config, spec)
+
+  # ------------------------------------------------------------------ update step
+  total_steps = config.train.steps
+  tx, schedule = common.make_optimizer(config.optimizer, total_steps)
+  params = jax.device_put(params, replicated)
+  opt_state = jax.device_put(tx.init(params), replicated)
+
+  def train_step(params, opt_state, batch):
+    def loss_fn(p):
+      return loss_and_metrics(nnx.merge(graphdef, p), batch, config.loss, weights)
+
+    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return params, opt_state, metrics
+
+  train_step = jax.jit(train_step, in_shardings=(replicated, replicated, data_sharding),
+                       out_shardings=(replicated, replicated, replicated), donate_argnums=(0, 1))
+
+  eval_step = jax.jit(lambda p, b: loss_and_metrics(nnx.merge(graphdef, p), b, config.loss,
+                                                    weights)[1])
+  predict = jax.jit(lambda p, b: prediction(nnx.merge(graphdef, p), b, config.loss))
+
+  def validate(params, step: int) -> dict:
+    """Metrics on fixed validation windows; TensorBoard scalars, audio and a spectrogram."""
+    metrics = {k: float(v) for k, v in eval_step(params, val_batch).items()}
+    if writer:
+      for k, v in metrics.items():
+        writer.add_scalar(f"validation/{k}", v, step)
+      pred = np.asarray(predict(params, val_batch))[0]
+      di = np.asarray(val_batch["input"])[0, context[0]:context[0] + pred.shape[0], 0]
+      target = np.asarray(val_batch["target"])[0]
+      for name, x in (("di", di), ("target", target), ("prediction", pred)):
+        writer.add_audio(f"validation/{name}", np.clip(x, -1, 1), step, sample_rate=44100)
+      writer.add_figure("validation/spectrograms", spectral.spectrogram_figure(
+          {"DI": di, "target": target, "prediction": pred}), step)
+    return metrics
+
+  # ------------------------------------------------------------------ checkpoint
+  mngr = common.checkpoint_manager(workdir, config)
+  step = 0
+  latest = mngr.latest_step()
+  if latest is not None:
+    restored = mngr.restore(latest, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(params.to_pure_dict()),
+        opt_state=ocp.args.StandardRestore(opt_state),
+        data=grain.checkpoint.CheckpointRestore(train_iter)))
+    nnx.replace_by_pure_dict(params, restored["params"])
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(restored["opt_state"], replicated)
+    step = latest
+    print(f"resumed from {workdir} at step {step}")
+
+  def save(step: int, force: bool = False):
+    mngr.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params.to_pure_dict()),
+        opt_state=ocp.args.StandardSave(opt_state),
+        data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+
+  # ------------------------------------------------------------------ loop
+  progress = common.ProgressLine(total_steps, step)
+  log_path = os.path.join(workdir, LOG_FILE)
+  log = open(log_path, "a") if is_chief else None
+  t_last, s_last = time.time(), step
+  history = []
+  while step < total_steps:
+    batch = common.global_batch(next(train_iter), data_sharding)
+    new_params, new_opt_state, metrics = train_step(params, opt_state, batch)
+    loss = float(metrics["loss"])
+    if not np.isfinite(loss):
+      mngr.wait_until_finished()
+      raise AmpSpaceError(f"training diverged: loss is {loss} at step {step + 1}; the last good "
+                          f"checkpoint is step {mngr.latest_step()} in {workdir}/checkpoints")
+    params, opt_state = new_params, new_opt_state
+    step += 1
+    record = {"step": step, **{k: float(v) for k, v in metrics.items()},
+              "learning_rate": float(schedule(step - 1))}
+    history.append(record)
+    if log:
+      log.write(json.dumps(record) + "\n")
+      log.flush()
+    if step % config.train.log_every == 0 or step == total_steps:
+      rate = (step - s_last) / max(time.time() - t_last, 1e-9)
+      t_last, s_last = time.time(), step
+      progress(step, {"loss": loss, "esr": record["esr"]})
+      if writer:
+        for k, v in record.items():
+          if k != "step":
+            writer.add_scalar(f"train/{k}", v, step)
+        writer.add_scalar("train/samples_per_second",
+                          rate * config.input.batch_size * config.input.window, step)
+    if val_batch is not None and step % config.train.eval_every == 0 and step < total_steps:
+      validate(params, step)
+    if step % config.train.checkpoint_every == 0 or step == total_steps:
+      save(step, force=step == total_steps)
+  mngr.wait_until_finished()
+  mngr.close()
+  if log:
+    log.close()
+
+  # ------------------------------------------------------------------ evaluation
+  result = {"steps": step, "history": history}
+  if val_batch is not None:
+    result["validation"] = validate(params, step)
+  if writer:
+    writer.close()
+  return result

@@ -1,0 +1,80 @@
+"""Wave2WaveNet on amp_space: the paper's model (depth 20, kernel 3, dilations 1..512 twice,
+receptive field 4093, 256 mu-law classes, class-weighted squared EMD, expected-value decoding).
+
+COMMAND (CPU smoke run, a few minutes on 2 cores; builds amp_space/tiny if missing):
+  python -m ampspace.train --config=configs/wave2wavenet.py:runlocal --workdir=runs/w2w_local
+
+COMMAND (paper scale, accelerators; build amp_space/synthetic first):
+  python -m ampspace.train --config=configs/wave2wavenet.py --workdir=runs/w2w
+
+EXPECTED (runlocal): the training loss falls within the run (test_end_to_end checks this) and
+`python -m ampspace.evaluate --workdir=runs/w2w_local` writes eval/test/metrics.{json,md}.
+Paper-scale figures are not claimed here; see the README's results section for measured ones.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  runlocal = arg == "runlocal"
+  if arg not in (None, "", "runlocal"):
+    raise ValueError(f"unknown config argument {arg!r}; use :runlocal or nothing")
+  c = ml_collections.ConfigDict()
+  c.trainer = "wave2wavenet"
+  c.seed = 0
+  c.init_from = ""
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "amp_space/tiny" if runlocal else "amp_space/synthetic"
+  c.dataset.data_dir = ""          # "" = TFDS default (~/tensorflow_datasets)
+  c.dataset.manual_dir = ""        # a folder from `python -m ampspace.render`, or recordings
+  c.dataset.build_if_missing = runlocal
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "validation"
+
+  c.input = ml_collections.ConfigDict()
+  c.input.window = 2048 if runlocal else 8192   # target samples per example
+  c.input.batch_size = 8 if runlocal else 64    # global, over all devices and hosts
+  c.input.worker_count = 0 if runlocal else 4   # Grain multiprocessing workers per host
+  c.input.read_threads = 2 if runlocal else 8
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "wave2wavenet"
+  c.model.depth = 20
+  c.model.channels = 16 if runlocal else 64
+  c.model.kernel_size = 3
+  c.model.max_dilation = 512
+  c.model.num_classes = 256
+  c.model.causal = True
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "emd_squared"      # emd_squared | emd | cross_entropy (256-way); mse | esr | mr_stft (num_classes=1)
+  c.loss.sigma = 0.5               # class weights w_i ∝ (1/N_i)^σ; 0 disables
+  c.loss.decode = "expected_value"  # expected_value | argmax
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 3e-3 if runlocal else 1e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 20 if runlocal else 1000
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.grad_clip = 1.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 300 if runlocal else 200_000
+  c.train.log_every = 25 if runlocal else 100
+  c.train.eval_every = 100 if runlocal else 5000
+  c.train.eval_examples = 4 if runlocal else 16
+  c.train.checkpoint_every = 100 if runlocal else 5000
+  c.train.keep_checkpoints = 3
+  c.train.async_checkpoints = True
+  c.train.tensorboard = True
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.at_end = True
+  c.eval.split = "test"
+  c.eval.max_examples = 16 if runlocal else 256
+  c.eval.write_audio = 3           # clips written as WAV (DI, target, prediction) + a PNG
+  return c
