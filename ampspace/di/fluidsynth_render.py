@@ -3,12 +3,14 @@
 Starting FluidSynth and loading FluidR3_GM (141 MB) costs most of a second, so many phrases
 go into one MIDI file, one process renders it (fast-render, reverb and chorus off, 32-bit
 float), and the output is cut apart at known sample offsets. Every phrase sits in a slot of
-a whole number of MIDI ticks, one tick being exactly one FluidSynth block of 64 samples
-(441 ticks a beat at 640000 µs a beat), so slot boundaries fall on sample-exact positions.
-A slot ends with all-sound-off, so nothing rings into the next phrase.
+a whole number of beats; one MIDI tick is exactly one FluidSynth block of 64 samples (441
+ticks a beat at 640000 µs a beat), and one beat (0.64 s) is a whole number of both blocks and
+the milliseconds FluidSynth's MIDI player counts in, so every slot starts on the same timing
+grid and slot boundaries fall on sample-exact positions. A slot ends with all-sound-off, so
+nothing rings into the next phrase.
 
 Rendering is deterministic: the same phrases in the same batch give the same bytes. The
-corpus writer batches phrases in fixed groups so that a resumed run renders the same way.
+corpus writer also batches phrases in fixed groups, so a resumed run renders the same way.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ SOUNDFONT_CANDIDATES = (
 BLOCK = 64  # FluidSynth's default period: MIDI events take effect on block boundaries
 RESOLUTION = 441  # ticks a beat; with TEMPO_BPM one tick is exactly BLOCK samples at 44.1 kHz
 TEMPO_BPM = 60.0 / (RESOLUTION * BLOCK / SAMPLE_RATE)  # 93.75 BPM, 640000 µs a beat
-PREROLL_TICKS = 32  # room for program changes and the bend-range RPN before slot 0
+PREROLL_TICKS = RESOLUTION  # one beat for program changes and the bend-range RPN
 GUARD_SECONDS = 0.5  # silence after each phrase before the next slot begins
 GAIN = 0.5  # FluidSynth master gain; output is float, then peak-normalised by the caller
 SETUP_HINT = ("run launch/setup.sh (it installs the Debian packages fluidsynth and "
@@ -67,8 +69,8 @@ def _ticks(seconds: float) -> int:
 
 
 def slot_ticks(seconds: float) -> int:
-  """Length of one phrase's slot in ticks (= blocks)."""
-  return _ticks(seconds + GUARD_SECONDS)
+  """Length of one phrase's slot in ticks (= blocks): whole beats, so slots share a grid."""
+  return RESOLUTION * int(math.ceil(_ticks(seconds + GUARD_SECONDS) / RESOLUTION))
 
 
 def build_midi(phrases: list[Phrase], path: str) -> list[int]:

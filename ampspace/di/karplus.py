@@ -50,3 +50,26 @@ def phrase(seed: int, seconds: float = 4.0, sr: int = SAMPLE_RATE) -> np.ndarray
     t += dur
   peak = np.max(np.abs(out))
   return (0.5 * out / peak if peak > 0 else out).astype(np.float32)
+
+
+def render_notes(phrase, sr: int = SAMPLE_RATE) -> np.ndarray:
+  """Renders a `phrases.Phrase`'s notes by Karplus-Strong: the package-free engine.
+
+  Pitch bends are ignored (a plucked comb cannot glide); a note-off damps the string over
+  30 ms. Deterministic: the pluck noise is seeded from the phrase's seed and index.
+  """
+  rng = np.random.default_rng([phrase.seed, phrase.index, 7])
+  n = int(round(phrase.seconds * sr))
+  out = np.zeros(n)
+  damp = int(0.03 * sr)
+  for note in phrase.notes:
+    start = int(round(note.start * sr))
+    held = max(1, int(round((note.end - note.start) * sr)))
+    length = min(held + damp, n - start)
+    if length <= 0:
+      continue
+    y = pluck(note.pitch, length, note.velocity / 127.0, rng, sr)
+    if length > held:
+      y[held:] *= np.linspace(1.0, 0.0, length - held)
+    out[start:start + length] += y
+  return out.astype(np.float32)
