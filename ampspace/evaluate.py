@@ -13,7 +13,7 @@ import os
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from tqdm import tqdm
 
 from ampspace.audio import metrics as audio_metrics
@@ -109,6 +109,8 @@ def define_flags() -> None:
 
 @report_errors
 def main(argv):
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
   del argv
   if not FLAGS.workdir:
     raise AmpSpaceError("--workdir is required")

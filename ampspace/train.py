@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ampspace.errors import AmpSpaceError, report_errors
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Experiment config file (get_config(arg)).",
@@ -41,14 +41,28 @@ def check_workdir(workdir: str | None) -> str:
   return workdir
 
 
+def flag_config():
+  """FLAGS.config, with config_flags' lazy load/override failures turned into one clear line."""
+  try:
+    config = FLAGS.config
+    if config is not None:
+      config.keys()  # the flag is lazy: a failed load or override raises on first use
+  except (OSError, AttributeError, KeyError, TypeError, ValueError) as e:
+    text = " ".join(str(e).replace("\\n", " ").split())
+    raise AmpSpaceError(f"--config: {text.strip(chr(39))}") from None
+  if config is None:
+    raise AmpSpaceError("--config is required, e.g. --config=configs/wave2wavenet.py:runlocal")
+  return config
+
+
 @report_errors
 def main(argv):
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Orbax and TFDS are chatty at INFO
   if len(argv) > 1:
     raise AmpSpaceError(f"unexpected arguments: {' '.join(argv[1:])}")
   workdir = check_workdir(FLAGS.workdir)
-  config = FLAGS.config
-  if config is None:
-    raise AmpSpaceError("--config is required, e.g. --config=configs/wave2wavenet.py:runlocal")
+  config = flag_config()
   initialize_distributed()
   from ampspace.trainers import get_trainer
 
@@ -63,7 +77,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  app.run(main, flags_parser=parse_flags_one_line_errors)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""`python -m ampspace.quickstart --workdir=runs/quickstart`: the whole path on a small default.
+
+1. DIs: a few short guitar phrases (FluidSynth when installed, else plucked-string synthesis);
+2. render them through the `tube_amp` device over a gain sweep (`ampspace.render`);
+3. build `amp_space/synthetic` from that folder with the TFDS builder (ArrayRecord);
+4. train Wave2WaveNet with configs/wave2wavenet.py:runlocal for a few minutes on CPU;
+5. evaluate on the DI-disjoint test split: metrics JSON/Markdown, listening WAVs and spectrograms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+from ampspace.errors import AmpSpaceError, report_errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", "runs/quickstart", "Where everything is written.")
+flags.DEFINE_integer("num_dis", 12, "Number of DI phrases.")
+flags.DEFINE_float("di_seconds", 3.0, "Length of each DI phrase in seconds.")
+flags.DEFINE_integer("steps", 400, "Training steps.")
+flags.DEFINE_string("sweep", "one_knob:gain=1,3,5,7,9", "Knob sweep rendered for every DI.")
+
+
+def stage(title: str) -> None:
+  print(f"\n=== {title}", file=sys.stderr, flush=True)
+
+
+def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
+  """Writes `num` DI phrases into `out` (skipping existing ones) and returns the engine used."""
+  from ampspace.audio.wav_io import write_wav
+  from ampspace.di import karplus
+
+  os.makedirs(out, exist_ok=True)
+  for i in range(num):
+    path = os.path.join(out, f"di_{i:04d}.wav")
+    if not os.path.exists(path):
+      write_wav(path, karplus.phrase(seed * 100003 + i, seconds))
+  return "karplus"
+
+
+def load_config(workdir: str, data_dir: str, rendered: str, steps: int):
+  import importlib.util
+
+  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                      "wave2wavenet.py")
+  spec = importlib.util.spec_from_file_location("w2w_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("runlocal")
+  config.dataset.name = "amp_space/synthetic"
+  config.dataset.data_dir = data_dir
+  config.dataset.manual_dir = rendered
+  config.dataset.build_if_missing = True
+  config.train.steps = steps
+  config.train.checkpoint_every = max(50, steps // 4)
+  config.train.eval_every = max(50, steps // 4)
+  config.eval.max_examples = 12
+  config.eval.write_audio = 3
+  return config
+
+
+def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str) -> dict:
+  from ampspace import evaluate, render
+  from ampspace.data import sources
+  from ampspace.trainers import get_trainer
+
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise AmpSpaceError(f"--workdir {workdir}: exists and is a file, expected a folder")
+  t0 = time.time()
+  di_dir, rendered = os.path.join(workdir, "di"), os.path.join(workdir, "rendered")
+  data_dir, train_dir = os.path.join(workdir, "tfds"), os.path.join(workdir, "train")
+
+  stage(f"1/5 DIs: {num_dis} phrases of {di_seconds:g} s -> {di_dir}")
+  engine = make_dis(di_dir, num_dis, di_seconds)
+  stage(f"2/5 render tube_amp over {sweep} -> {rendered}")
+  summary = render.render("tube_amp", sweep, di_dir, rendered)
+  stage(f"3/5 build amp_space/synthetic (ArrayRecord) -> {data_dir}")
+  config = load_config(workdir, data_dir, rendered, steps)
+  sources.ensure_built(config.dataset)
+  stage(f"4/5 train Wave2WaveNet ({steps} steps, configs/wave2wavenet.py:runlocal) -> {train_dir}")
+  result = get_trainer(config.trainer)(config, train_dir)
+  stage("5/5 evaluate on the DI-disjoint test split")
+  ev = evaluate.evaluate(train_dir, split="test", config=config)
+  losses = [h["loss"] for h in result["history"]]
+  k = max(1, len(losses) // 10)
+  report = {
+      "di_engine": engine, "clips_rendered": summary["clips"], "train_steps": result["steps"],
+      "loss_first": sum(losses[:k]) / k if losses else None,
+      "loss_last": sum(losses[-k:]) / k if losses else None,
+      "test": ev["groups"]["all"], "seconds": round(time.time() - t0, 1),
+      "listening_samples": os.path.join(train_dir, "eval", "test"),
+  }
+  with open(os.path.join(workdir, "quickstart.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  return report
+
+
+@report_errors
+def main(argv):
+  del argv
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  r = run_quickstart(FLAGS.workdir, num_dis=FLAGS.num_dis, di_seconds=FLAGS.di_seconds,
+                     steps=FLAGS.steps, sweep=FLAGS.sweep)
+  print(f"\nquickstart finished in {r['seconds']} s")
+  if r["loss_first"] is not None:
+    print(f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps")
+  t = r["test"]
+  print(f"  test: MSE {t['mse']:.5f}  ESR {t['esr']:.4f}  MR-STFT {t['mr_stft']:.3f} "
+        f"({t['clips']} clips)")
+  print(f"  listening samples (DI / target / prediction WAVs, spectrogram PNGs): "
+        f"{r['listening_samples']}")
+  print(f"  metrics: {os.path.join(r['listening_samples'], 'metrics.json')}")
+  print(f"  TensorBoard: tensorboard --logdir {os.path.join(FLAGS.workdir, 'train', 'tb')}")
+  print(f"  summary: {os.path.join(FLAGS.workdir, 'quickstart.json')}")
+
+
+if __name__ == "__main__":
+  app.run(main)
