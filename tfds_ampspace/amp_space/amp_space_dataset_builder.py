@@ -201,6 +201,27 @@ def _item_examples_list(item, opts):
   return list(_items_examples([item], opts))
 
 
+def resolve_devices(devices, sweep: str, seed: int = 0) -> list[tuple[str, list[dict]]]:
+  """[(device, settings list)]; the token "native" stands for every native device the sweep
+  applies to (for one_knob:KNOB, those that have KNOB), so new native devices join by default."""
+  from ampspace.devices import NATIVE_DEVICES, get_device
+  from ampspace.sweeps import parse_sweep
+
+  out = []
+  for name in devices:
+    if name == "native":
+      for native in sorted(NATIVE_DEVICES):
+        try:
+          out.append((native, parse_sweep(sweep, get_device(native), seed)))
+        except AmpSpaceError:
+          continue  # the sweep names a knob this device does not have
+    else:
+      out.append((name, parse_sweep(sweep, get_device(name), seed)))
+  if not out:
+    raise AmpSpaceError(f"amp_space: no device in {list(devices)} accepts sweep {sweep!r}")
+  return out
+
+
 def segment_bounds(n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
                    ) -> tuple[tuple[int, int], ...]:
   """[0, n) cut into segment_samples pieces; a remainder shorter than min_samples is dropped."""
@@ -222,7 +243,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   BUILDER_CONFIGS = [
       AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
                      num_dis=5, di_seconds=2.0, sweep="one_knob:gain=2,5,8"),
-      AmpSpaceConfig(name="synthetic", description="Native devices rendered over knob sweeps."),
+      AmpSpaceConfig(name="synthetic", description="Every native device with a gain knob, "
+                     "rendered over the paper's 1..10 gain grid.", devices=("native",)),
       AmpSpaceConfig(name="real", description="Recordings of physical devices (manual_dir), "
                      "strict validation.", source_kind="recordings", estimate_latency=True,
                      segment_seconds=10.0),
@@ -308,16 +330,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return os.fspath(manual) if manual and os.path.isdir(os.fspath(manual)) else None
 
   def _render_jobs(self, di_dir: str) -> list[RenderJob]:
-    from ampspace.devices import get_device
-    from ampspace.sweeps import parse_sweep
-
     cfg: AmpSpaceConfig = self.builder_config
     di_paths = sorted(glob.glob(os.path.join(di_dir, "*.wav")))
     if not di_paths:
       raise AmpSpaceError(f"{di_dir}: no .wav DI files found")
     jobs = []
-    for device_name in cfg.devices:
-      settings = parse_sweep(cfg.sweep, get_device(device_name), cfg.seed)
+    for device_name, settings in resolve_devices(cfg.devices, cfg.sweep, cfg.seed):
       items = tuple((i, tuple(sorted((k, float(v)) for k, v in s.items())))
                     for i, s in enumerate(settings))
       for p in di_paths:

@@ -3,8 +3,8 @@
   .venv/bin/python tfds_ampspace/amp_space/dummy_data/make_dummy_data.py
 
 Deterministic. Every "recording" is a plucked-string DI through a soft clipper, delayed by a
-known latency (the tests check that it is found and removed), as 16-bit WAV, 0.25 s each so
-the whole folder stays well under 200 KB.
+known latency (the tests check that it is found and removed), as 16-bit WAV, 0.08 s each so
+the whole folder stays under 200 KB.
 
   release/  Amp-Space release layout (settings.yaml per folder), latency 3 samples
   csv/      flattened data.csv variant, latency 0
@@ -26,7 +26,7 @@ from ampspace import SAMPLE_RATE
 from ampspace.di import karplus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SECONDS = 0.25
+SECONDS = 0.08
 LATENCY = {"release": 3, "csv": 0, "nam": 5}
 
 
@@ -46,7 +46,7 @@ def _wav(path: str, x: np.ndarray) -> None:
 def main(root: str = HERE) -> None:
   for name in LATENCY:
     shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-  dis = {f"di_{i}": karplus.phrase(100 + i, SECONDS) for i in range(4)}
+  dis = {f"di_{i}": karplus.phrase(100 + i, SECONDS) for i in range(3)}
   # release layout: <brand>/<vst>/<device>/<sweep>/<di>/ with settings.yaml
   for di_id, di in dis.items():
     _wav(os.path.join(root, "release", "di", di_id + ".wav"), di)
@@ -66,9 +66,9 @@ def main(root: str = HERE) -> None:
                       "files": files}, f, sort_keys=False)
   # data.csv: global keys, filename, one column per knob, attr_ columns
   rows = []
-  for di_id, di in list(dis.items())[:3]:
+  for j, (di_id, di) in enumerate(dis.items()):
     _wav(os.path.join(root, "csv", "di", di_id + ".wav"), di)
-    for gain in (3.0, 6.0):
+    for gain in ((3.0, 6.0, 9.0)[j],):
       filename = f"out/{di_id}_gain{gain:g}.wav"
       _wav(os.path.join(root, "csv", filename), fake_device(di, gain, LATENCY["csv"]))
       rows.append({"device": "overdrive_pedal", "brand": "acme", "device_type": "overdrive",
@@ -80,7 +80,7 @@ def main(root: str = HERE) -> None:
     writer.writeheader()
     writer.writerows(rows)
   # NAM-style: one input.wav at the top, one folder per captured setting
-  nam_di = np.concatenate(list(dis.values()))
+  nam_di = np.concatenate(list(dis.values())[:2])
   _wav(os.path.join(root, "nam", "input.wav"), nam_di)
   for gain in (4.0, 7.0):
     folder = os.path.join(root, "nam", f"gain_{gain:g}")
