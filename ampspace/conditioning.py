@@ -24,6 +24,8 @@ KNOB_VOCAB: tuple[str, ...] = (
     "bias", "fuzz", "sustain", "threshold", "ratio", "attack", "release", "makeup", "low",
     "low_mid", "high_mid", "high", "blend", "depth", "resonance", "sag", "mix", "input",
     "output", "contour", "filter", "boost",
+    # appended: device zoo (native devices and Guitarix LV2 ports)
+    "saturation", "cabinet",
 )
 
 # Knob names as plugins spell them -> our vocabulary.
@@ -38,14 +40,23 @@ ATTRIBUTE_VOCAB: dict[str, tuple[str, ...]] = {
     "preamp_tube": ("unknown", "none", "12AX7", "12AT7", "12AU7", "ECC83", "6SL7", "EF86"),
     "power_tube": ("unknown", "none", "EL34", "6L6", "EL84", "6V6", "KT88", "6550"),
     "tone_stack": ("unknown", "none", "shelving", "fender", "marshall", "vox", "baxandall",
-                   "tilt", "big_muff", "james"),
+                   "tilt", "big_muff", "james", "mesa"),
     "clipping": ("unknown", "none", "silicon", "germanium", "led", "mosfet", "tube", "asymmetric"),
     "transistor": ("unknown", "none", "silicon", "germanium", "jfet", "op_amp"),
     "topology": ("unknown", "none", "feedback", "feedforward", "hard_clip", "soft_clip",
                  "gated", "rectifier"),
 }
 
-DEVICE_VOCAB: tuple[str, ...] = ("other", "tube_amp")
+DEVICE_VOCAB: tuple[str, ...] = (
+    "other", "tube_amp",
+    # appended: the device zoo (ampspace/devices)
+    "tube_amp_fender", "tube_amp_mesa", "tube_amp_el84", "tube_amp_12at7", "tube_amp_4x12",
+    "ts_overdrive", "od_asymmetric", "od_mosfet", "rat_distortion", "rat_led", "rat_germanium",
+    "fuzz_face", "fuzz_face_si", "gated_fuzz", "big_muff", "compressor", "compressor_feedback",
+    "eq_parametric", "eq_baxandall", "cab_4x12", "cab_2x12", "cab_1x12",
+    "gx_ts9", "gx_bossds1", "gx_fuzzface", "gx_muff", "gx_jcm800pre", "gx_compressor", "gx_amp",
+    "gx_amp_jcm800", "gx_amp_ac30", "gx_amp_6v6",
+)
 
 
 def canonical_knob(name: str) -> str:

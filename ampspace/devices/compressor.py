@@ -62,9 +62,9 @@ class Compressor(Device):
     out = [0.0] * len(level_db)
     feedback = self.topology == "feedback"
     for i, lv in enumerate(level_db):
+      # Feedback: the detector sees the already-compressed output (the 1176/LA-2A layout),
+      # which softens the effective curve and makes it program dependent.
       target = self._gain_db(lv + gr if feedback else lv, t, r)
-      if feedback:  # the detector sees the compressed output: a softer, program-dependent curve
-        target = min(0.0, target * r / max(1.0, r - 1.0) * 0.5)
       a = a_att if target < gr else a_rel
       gr = a * gr + (1.0 - a) * target
       out[i] = gr
