@@ -183,7 +183,8 @@ def test_synthetic_from_a_rendered_folder(tmp_path):
 
 def test_data_source_imports_no_tensorflow(tiny):
   code = ("import sys, tensorflow_datasets as tfds, tfds_ampspace\n"
-          f"src = tfds.data_source('amp_space/tiny', data_dir={os.fspath(tiny.data_dir)!r})\n"
+          f"src = tfds.data_source('amp_space/tiny', data_dir={os.fspath(tiny.data_dir_root)!r}, "
+          "download=False)\n"
           "ex = src['train'][0]\n"
           "assert ex['di'].dtype.name == 'int16'\n"
           "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')]\n"

@@ -81,9 +81,9 @@ def matches(annotation: Mapping, *, device=None, device_type=None, source=None, 
   return True
 
 
-def matching_indices(source, **criteria) -> np.ndarray:
-  """Indices (int64, ascending) of the records of `source` that pass `criteria` (see `matches`)."""
-  return np.array([i for i, a in enumerate(annotations(source)) if matches(a, **criteria)],
+def matching_indices(data_source, /, **criteria) -> np.ndarray:
+  """Indices (int64, ascending) of the records of `data_source` passing `criteria` (`matches`)."""
+  return np.array([i for i, a in enumerate(annotations(data_source)) if matches(a, **criteria)],
                   np.int64)
 
 
@@ -106,12 +106,12 @@ class FilteredSource:
     return f"FilteredSource({len(self)} of {len(self.source)} records)"
 
 
-def filtered(source, **criteria) -> FilteredSource:
-  """`source` restricted to the records that pass `criteria`; an error if none does."""
-  indices = matching_indices(source, **criteria)
+def filtered(data_source, /, **criteria) -> FilteredSource:
+  """`data_source` restricted to the records that pass `criteria`; an error if none does."""
+  indices = matching_indices(data_source, **criteria)
   if not len(indices):
-    raise AmpSpaceError(f"filter {criteria} matches no record of {source!r}")
-  return FilteredSource(source, indices)
+    raise AmpSpaceError(f"filter {criteria} matches no record of {data_source!r}")
+  return FilteredSource(data_source, indices)
 
 
 def parse_filter(spec: str) -> dict:

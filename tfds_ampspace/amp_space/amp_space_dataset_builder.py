@@ -204,13 +204,14 @@ def _item_examples_list(item, opts):
 def resolve_devices(devices, sweep: str, seed: int = 0) -> list[tuple[str, list[dict]]]:
   """[(device, settings list)]; the token "native" stands for every native device the sweep
   applies to (for one_knob:KNOB, those that have KNOB), so new native devices join by default."""
-  from ampspace.devices import NATIVE_DEVICES, get_device
+  from ampspace import devices as zoo
   from ampspace.sweeps import parse_sweep
 
+  get_device, native_names = zoo.get_device, getattr(zoo, "NATIVE_DEVICES", zoo.ALL_DEVICES)
   out = []
   for name in devices:
     if name == "native":
-      for native in sorted(NATIVE_DEVICES):
+      for native in sorted(native_names):
         try:
           out.append((native, parse_sweep(sweep, get_device(native), seed)))
         except AmpSpaceError:
