@@ -344,8 +344,9 @@ def melody(rng: np.random.Generator, seconds: float):
   events = tune.events
   first = float(rng.uniform(0, max(0.0, events[-1][1] - 4)))  # start somewhere in the tune
   events = [e for e in events if e[1] >= first]
+  lo = int(rng.choice([E2 + 5, 52, 60]))  # low, middle or high position on the neck
   shift = tunes.guitar_transposition(
-      [p for p, *_ in events], int(rng.integers(-5, 7)), lo=E2 + 5, hi=E6 - 12)
+      [p for p, *_ in events], int(rng.integers(-5, 7)), lo=lo, hi=min(E6, lo + 24))
   notes, bends = [], []
   end_by = seconds - TAIL_SECONDS
   base_vel = rng.uniform(60, 105)
