@@ -19,11 +19,16 @@ from absl import app, flags, logging
 from ampspace.errors import AmpSpaceError, report_errors
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", "runs/quickstart", "Where everything is written.")
-flags.DEFINE_integer("num_dis", 12, "Number of DI phrases.")
-flags.DEFINE_float("di_seconds", 3.0, "Length of each DI phrase in seconds.")
-flags.DEFINE_integer("steps", 400, "Training steps.")
-flags.DEFINE_string("sweep", "one_knob:gain=1,3,5,7,9", "Knob sweep rendered for every DI.")
+
+
+def define_flags() -> None:
+  """Defined on demand, so importing this module (tests, notebooks) defines no flags."""
+  flags.DEFINE_string("workdir", "runs/quickstart", "Where everything is written.")
+  flags.DEFINE_integer("num_dis", 12, "Number of DI phrases.")
+  flags.DEFINE_float("di_seconds", 3.0, "Length of each DI phrase in seconds.")
+  flags.DEFINE_integer("steps", 400, "Training steps.")
+  flags.DEFINE_string("knob_sweep", "one_knob:gain=1,3,5,7,9",
+                      "Sweep spec rendered for every DI (see ampspace.sweeps).")
 
 
 def stage(title: str) -> None:
@@ -106,7 +111,7 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   r = run_quickstart(FLAGS.workdir, num_dis=FLAGS.num_dis, di_seconds=FLAGS.di_seconds,
-                     steps=FLAGS.steps, sweep=FLAGS.sweep)
+                     steps=FLAGS.steps, sweep=FLAGS.knob_sweep)
   print(f"\nquickstart finished in {r['seconds']} s")
   if r["loss_first"] is not None:
     print(f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps")
@@ -121,4 +126,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
