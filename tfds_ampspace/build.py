@@ -10,33 +10,32 @@ use it. The `build` command itself is TF-free; this module runs it through the s
 and logging set-up as the stock CLI. With TensorFlow installed, `tfds build ...` is equivalent.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: simple_parsing reads the dataclass field types
+# at run time, and a string annotation would not resolve.
 
 import dataclasses
 
-from absl import app
+import simple_parsing
+import tensorflow_datasets as tfds
+from absl import app, logging
+from tensorflow_datasets.scripts.cli import build, cli_utils
 
 
-def _parser():
-  import simple_parsing
-  from tensorflow_datasets.scripts.cli import build, cli_utils
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Args(cli_utils.Args):
+  """Build datasets (the `tfds build` command, TensorFlow-free)."""
+  command: build.Args = simple_parsing.subparsers({"build": build.Args})
 
-  @dataclasses.dataclass(frozen=True, kw_only=True)
-  class Args(cli_utils.Args):
-    """Build datasets (the `tfds build` command, TensorFlow-free)."""
-    command: build.Args = simple_parsing.subparsers({"build": build.Args})
+  def execute(self) -> None:
+    self.command.execute()
 
-    def execute(self) -> None:
-      self.command.execute()
 
+def parse_flags(argv):
   parse = cli_utils.make_flags_parser(Args, description="tfds build, without TensorFlow")
-  return lambda argv: parse([argv[0], "build", *argv[1:]])
+  return parse([argv[0], "build", *argv[1:]])
 
 
-def main(args) -> None:
-  import tensorflow_datasets as tfds
-  from absl import logging
-
+def main(args: Args) -> None:
   import tfds_ampspace  # noqa: F401  (registers amp_space, so `amp_space/tiny` also works)
 
   tfds.core.visibility.set_availables([tfds.core.visibility.DatasetType.TFDS_PUBLIC,
@@ -46,7 +45,7 @@ def main(args) -> None:
 
 
 def run() -> None:
-  app.run(main, flags_parser=_parser())
+  app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":
