@@ -35,6 +35,12 @@ from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.sweeps import parse_sweep, sweep_dirname
 
 SETTINGS_FILE = "settings.yaml"
+CLIP_REPORT_FRACTION = 0.001  # a clip with more than 0.1% of samples at full scale is reported
+
+
+def vst_name_of(device) -> str:
+  """The layout's <vst_name> level: the plugin's own name, or "native" for our DSP."""
+  return getattr(device, "vst_name", None) or "native"
 
 
 @dataclasses.dataclass
@@ -72,7 +78,7 @@ def _render_folder(device_name: str, settings_list: list[dict], di_path: str, fo
   for i, settings in enumerate(settings_list):
     filename = f"{i:08d}.wav"
     path = os.path.join(folder, filename)
-    if not os.path.exists(path):
+    if not os.path.exists(path):  # resumable: a finished clip is never rendered twice
       out = device.process(di, settings, SAMPLE_RATE)
       reports.append(ClipReport(path, check_rendered(out, path)))
       write_wav(path, out)
@@ -81,12 +87,16 @@ def _render_folder(device_name: str, settings_list: list[dict], di_path: str, fo
   stem = os.path.splitext(os.path.basename(di_path))[0]
   desc = device.describe()
   write_yaml_atomic(os.path.join(folder, SETTINGS_FILE), {
-      "brand": device.brand, "vst_name": "native", "device": device.name,
+      "brand": device.brand, "vst_name": vst_name_of(device), "device": device.name,
       "device_type": device.device_type, "data_type": "synthetic" if device.source == "synthetic"
       else "real", "source": device.source, "attributes": desc["attributes"],
       "di_file": os.path.relpath(os.path.join(out_root, "di", stem + ".wav"), out_root),
       "di_id": stem, "di_start": 0, "di_end": int(len(di)), "sample_rate": SAMPLE_RATE,
-      "sweep": sweep, "defaults": device.defaults, "knob_specs": desc["knobs"], "files": files,
+      "sweep": sweep, "latency_samples": int(device.latency_samples),
+      "defaults": device.defaults, "knob_specs": desc["knobs"],
+      "clipped_files": sorted(os.path.basename(r.path) for r in reports
+                              if r.clipped_fraction > CLIP_REPORT_FRACTION),
+      "files": files,
   })
   return reports
 
@@ -104,7 +114,8 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
   if os.path.isfile(out):
     raise AmpSpaceError(f"{out}: output path is a file, expected a folder")
   os.makedirs(os.path.join(out, "di"), exist_ok=True)
-  base = os.path.join(out, device.brand, "native", device.name, sweep_dirname(sweep))
+  base = os.path.join(out, device.brand, sweep_dirname(vst_name_of(device)), device.name,
+                      sweep_dirname(sweep))
   jobs = []
   for p in di_paths:
     stem = os.path.splitext(os.path.basename(p))[0]
@@ -129,7 +140,7 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
         reports += r
         bar.update()
   bar.close()
-  clipped = [r for r in reports if r.clipped_fraction > 0.001]
+  clipped = [r for r in reports if r.clipped_fraction > CLIP_REPORT_FRACTION]
   for r in clipped:
     print(f"warning: {r.path}: {100 * r.clipped_fraction:.2f}% of samples clipped", file=sys.stderr)
   return {"folders": len(di_paths), "rendered_folders": len(jobs),
@@ -153,7 +164,8 @@ def main(argv):
       raise AmpSpaceError(f"--{name} is required")
   summary = render(FLAGS.device, FLAGS.sweep, FLAGS.di, FLAGS.out, seed=FLAGS.seed,
                    workers=FLAGS.workers or None)
-  print(f"rendered {summary['clips']} clips into {FLAGS.out}")
+  print(f"rendered {summary['clips']} clips into {FLAGS.out} "
+        f"({summary['rendered_folders']} new folders, {summary['clipped']} clipped clips)")
 
 
 if __name__ == "__main__":

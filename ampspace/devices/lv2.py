@@ -20,6 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from ampspace import SAMPLE_RATE
+from ampspace.devices import dsp
 from ampspace.devices import latency as latency_mod
 from ampspace.devices import lv2host
 from ampspace.devices.base import Device, Knob
@@ -27,6 +28,7 @@ from ampspace.errors import AmpSpaceError
 
 BLOCK = 512
 PREROLL = 4 * BLOCK
+_DC_BLOCK = dsp.sos(dsp.highpass(5.0, order=1))
 LV2_DIRS = [d for d in os.environ.get("LV2_PATH", "").split(":") if d] + [
     os.path.expanduser("~/.lv2"), "/usr/local/lib/lv2", "/usr/lib/lv2",
     "/usr/lib/x86_64-linux-gnu/lv2", "/usr/lib/aarch64-linux-gnu/lv2"]
@@ -156,7 +158,9 @@ class Lv2Device(Device):
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     out = latency_mod.run_compensated(lambda x: self._run(x, s), di.astype(np.float32),
                                       self.latency_samples)
-    return out.astype(np.float64)
+    # Some models (ts9sim) leave a DC offset that a real pedal's output capacitor and any
+    # audio interface's AC-coupled input would remove; do the same, at 5 Hz.
+    return dsp.run_sos(_DC_BLOCK, out.astype(np.float64))
 
   def describe(self) -> dict:
     return {**super().describe(), "vst_name": self.vst_name, "uri": self.uri,
