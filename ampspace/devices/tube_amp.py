@@ -23,8 +23,8 @@ from ampspace.devices.base import Device, Knob
 from ampspace.devices.cabinet import cabinet_sos
 
 # preamp tube -> (gain factor relative to a 12AX7 (mu 100), negative-swing softness, grid bias)
-PREAMP_TUBES = {"12AX7": (1.0, 0.45, 0.35), "12AT7": (0.6, 0.55, 0.3), "12AU7": (0.2, 0.7, 0.25),
-                "ECC83": (1.0, 0.45, 0.35)}
+PREAMP_TUBES = {"12AX7": (1.0, 0.5, 0.2), "12AT7": (0.6, 0.6, 0.18), "12AU7": (0.2, 0.7, 0.15),
+                "ECC83": (1.0, 0.5, 0.2)}
 # power tube -> (drive into the output stage, output asymmetry): EL34 breaks up early and
 # mid-forward, 6L6 has more clean headroom, EL84 compresses soonest.
 POWER_TUBES = {"EL34": (1.4, 0.9), "6L6": (0.8, 0.95), "EL84": (2.0, 0.85), "KT88": (0.6, 0.97)}
@@ -61,13 +61,13 @@ class TubeAmp(Device):
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     mu, neg, bias = self.preamp
     g = self._knob["gain"].fraction(s["gain"])  # audio taper
-    # V1a: input coupling, then the triode. Gain: ~x2 at 0 to ~x60 at 10 for a 12AX7.
-    g1 = (2.0 + 60.0 * g) * mu * self.preamp_gain
+    # V1a: input coupling, then the triode. Gain: ~x0.4 at 0 to ~x80 at 10 for a 12AX7.
+    g1 = (0.4 + 80.0 * g) * mu * self.preamp_gain
     x = dsp.run_sos(self._hp70, di)
     x = dsp.biased_stage(g1 * x, -bias, neg)
     # Coupling cap, and the Miller capacitance: more gain, lower corner (darker at high gain).
     miller = 12000.0 / (1.0 + 1.5 * g)
-    g2 = 1.0 + 6.0 * g * mu
+    g2 = 1.0 + 8.0 * g * mu
     x = dsp.run_sos(dsp.sos(self._hp120, dsp.lowpass(miller, order=1)), x)
     x = dsp.biased_stage(g2 * x, -0.5 * bias, neg)
     # Tone stack (bass pot audio taper, as fitted in Fender and Marshall amps) and presence.

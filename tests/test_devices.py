@@ -1,0 +1,213 @@
+"""Native devices: every knob moves what it should, determinism, errors, the zoo's coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from ampspace import SAMPLE_RATE
+from ampspace.conditioning import DEVICE_VOCAB, KNOB_VOCAB, canonical_knob
+from ampspace.devices import NATIVE_DEVICES, dsp, get_device
+from ampspace.devices.fuzz import Fuzz
+from ampspace.devices.latency import measure_latency, run_compensated
+from ampspace.di.karplus import phrase
+from ampspace.errors import AmpSpaceError
+
+SR = SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def di():
+  return phrase(3, 0.75)
+
+
+def sine(freq, seconds=0.5, amp=0.5):
+  t = np.arange(int(seconds * SR)) / SR
+  return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def thd(y, f0):
+  """Total harmonic distortion of a steady tone: harmonic power over fundamental power."""
+  y = y[len(y) // 4:] * np.hanning(len(y) - len(y) // 4)
+  spec = np.abs(np.fft.rfft(y)) ** 2
+  freqs = np.fft.rfftfreq(len(y), 1 / SR)
+  def band(f):
+    return spec[np.abs(freqs - f) < 15].sum()
+  return sum(band(k * f0) for k in range(2, 10)) / band(f0)
+
+
+def crest(y):
+  return np.max(np.abs(y)) / np.sqrt(np.mean(y.astype(np.float64) ** 2))
+
+
+def band_energy(y, lo, hi, ref=(150.0, 1000.0)):
+  """Energy in [lo, hi) relative to a reference band (level-independent, tilt-sensitive)."""
+  spec = np.abs(np.fft.rfft(y)) ** 2
+  freqs = np.fft.rfftfreq(len(y), 1 / SR)
+  ref_e = spec[(freqs >= ref[0]) & (freqs < ref[1])].sum()
+  return spec[(freqs >= lo) & (freqs < hi)].sum() / ref_e
+
+
+def test_zoo_has_six_families_and_ten_variants():
+  types = {get_device(n).device_type for n in NATIVE_DEVICES}
+  assert {"amp", "overdrive", "distortion", "fuzz", "compressor", "eq"} <= types
+  assert len(NATIVE_DEVICES) >= 10
+
+
+@pytest.mark.parametrize("name", sorted(NATIVE_DEVICES))
+def test_device_contract(name, di):
+  dev = get_device(name)
+  out = dev.process(di, None, SR)
+  assert out.dtype == np.float32 and out.shape == di.shape
+  assert np.all(np.isfinite(out)) and np.sqrt(np.mean(out ** 2)) > 1e-4
+  np.testing.assert_array_equal(out, get_device(name).process(di, None, SR))  # deterministic
+  assert name in DEVICE_VOCAB
+  canon = [canonical_knob(k) for k in dev.knob_names]
+  assert all(k in KNOB_VOCAB for k in canon), canon
+  assert len(set(canon)) == len(canon)
+  assert all(k.minimum <= k.default <= k.maximum for k in dev.knobs)
+  desc = dev.describe()
+  assert desc["device"] == name and desc["device_type"] == dev.device_type
+
+
+@pytest.mark.parametrize("name,knob", [("tube_amp", "gain"), ("tube_amp_fender", "gain"),
+                                       ("ts_overdrive", "drive"), ("rat_distortion", "drive"),
+                                       ("fuzz_face", "fuzz"), ("big_muff", "sustain")])
+def test_gain_raises_distortion(name, knob):
+  dev = get_device(name)
+  x = sine(220.0, amp=0.3)
+  lo, hi = (thd(dev.process(x, {knob: v}), 220.0) for v in (1.0, 9.0))
+  assert hi > 2.0 * lo, (lo, hi)
+  di = phrase(1, 0.75)
+  assert crest(dev.process(di, {knob: 9.0})) < crest(dev.process(di, {knob: 1.0}))
+
+
+@pytest.mark.parametrize("name", ["tube_amp", "tube_amp_mesa", "eq_baxandall"])
+def test_treble_raises_high_band(name, di):
+  dev = get_device(name)
+  noise = np.random.default_rng(0).normal(0, 0.05, SR // 2).astype(np.float32)
+  for x in (noise, di):
+    lo, hi = (band_energy(dev.process(x, {"treble": v}), 3000, 12000) for v in (1.0, 9.0))
+    assert hi > 1.5 * lo, (lo, hi)
+
+
+def test_bass_raises_low_band(di):
+  for name in ("tube_amp", "eq_baxandall"):
+    dev = get_device(name)
+    lo, hi = (band_energy(dev.process(di, {"bass": v}), 40, 200, (1000.0, 4000.0))
+              for v in (1.0, 9.0))
+    assert hi > 1.5 * lo, (name, lo, hi)
+
+
+def test_tone_stack_controls_interact():
+  """In a passive FMV stack the bass pot also moves the mids (it loads the same network)."""
+  def mag(t, m, l, f):
+    b, a = dsp.fmv_tone_stack(t, m, l, "fender")
+    return abs(scipy.signal.freqz(b, a, [f], fs=SR)[1][0])
+  assert abs(20 * np.log10(mag(0.5, 0.5, 1.0, 700) / mag(0.5, 0.5, 0.0, 700))) > 1.0
+  assert mag(0.5, 1.0, 0.5, 700) > 1.5 * mag(0.5, 0.0, 0.5, 700)  # mid does its own job
+
+
+def test_presence_and_master():
+  dev = get_device("tube_amp")
+  noise = np.random.default_rng(1).normal(0, 0.05, SR // 2).astype(np.float32)
+  lo, hi = (band_energy(dev.process(noise, {"presence": v}), 3000, 12000) for v in (0.0, 10.0))
+  assert hi > 1.3 * lo
+  quiet, loud = (np.std(dev.process(noise, {"master": v})) for v in (1.0, 9.0))
+  assert loud > 2 * quiet
+
+
+def test_compressor_ratio_shrinks_dynamic_range():
+  x = np.concatenate([sine(440, 0.5, 0.9), sine(440, 0.5, 0.05)])
+  def spread_db(y):
+    loud, quiet = y[SR // 8: SR // 2], y[SR // 2 + SR // 8:]
+    return 20 * np.log10(np.std(loud) / np.std(quiet))
+  for name in ("compressor", "compressor_feedback"):
+    dev = get_device(name)
+    spreads = [spread_db(dev.process(x, {"ratio": r, "threshold": 4.0})) for r in (0.0, 5.0, 10.0)]
+    assert spreads[0] > spreads[1] > spreads[2], (name, spreads)
+    assert spreads[0] - spreads[2] > 10.0
+  dev = get_device("compressor")
+  fast, slow = (dev.process(x, {"attack": a, "ratio": 10.0}) for a in (0.0, 10.0))
+  onset = slice(0, SR // 200)  # the first 5 ms of the loud note: a slow attack lets it through
+  assert np.max(np.abs(slow[onset])) > 1.2 * np.max(np.abs(fast[onset]))
+
+
+def test_gated_fuzz_gates():
+  """With the bias toward cutoff, a decaying note sputters and goes silent before the input."""
+  t = np.arange(SR) / SR
+  x = (0.5 * np.exp(-t / 0.15) * np.sin(2 * np.pi * 196 * t)).astype(np.float32)
+  dev = get_device("gated_fuzz")
+  tail = slice(int(0.45 * SR), int(0.8 * SR))  # input still audible here (~-30 dB)
+  open_, gated = (dev.process(x, {"bias": b}) for b in (0.0, 10.0))
+  head = slice(0, int(0.1 * SR))
+  open_ratio = np.std(open_[tail]) / np.std(open_[head])
+  gated_ratio = np.std(gated[tail]) / np.std(gated[head])
+  assert gated_ratio < 0.1 * open_ratio, (open_ratio, gated_ratio)
+  assert isinstance(dev, Fuzz) and dev.attributes["topology"] == "gated"
+
+
+def test_adaa_reduces_aliasing():
+  """A 5 kHz tone driven hard: energy off the harmonic series (aliases) drops with ADAA."""
+  f0, n = 4987.0, SR
+  x = 8.0 * np.sin(2 * np.pi * f0 * np.arange(n) / SR)
+  def alias_energy(y):
+    spec = np.abs(np.fft.rfft(y * np.hanning(n))) ** 2
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    harmonic = np.zeros_like(freqs, bool)
+    for k in range(1, 5):
+      harmonic |= np.abs(freqs - k * f0) < 30
+    return spec[~harmonic].sum() / spec.sum()
+  for naive, aa in ((np.tanh, dsp.tanh_adaa), (dsp.hard_clip, dsp.hard_clip_adaa)):
+    assert alias_energy(aa(x)) < 0.5 * alias_energy(naive(x))
+
+
+def test_adaa_matches_shaper_on_slow_signals():
+  x = 3.0 * np.sin(2 * np.pi * 50 * np.arange(4410) / SR)
+  np.testing.assert_allclose(dsp.tanh_adaa(x)[1:], np.tanh(0.5 * (x[1:] + x[:-1])), atol=1e-3)
+
+
+@pytest.mark.parametrize("knobs,message", [({"volume": 3.0}, "no knob 'volume'"),
+                                           ({"gain": 11.0}, "outside"),
+                                           ({"gain": float("nan")}, "not finite")])
+def test_bad_knobs_are_named(knobs, message, di):
+  with pytest.raises(AmpSpaceError, match=message) as e:
+    get_device("tube_amp").process(di, knobs, SR)
+  assert "tube_amp" in str(e.value)
+
+
+def test_bad_input_is_named(di):
+  dev = get_device("ts_overdrive")
+  bad = di.copy()
+  bad[10] = np.nan
+  with pytest.raises(AmpSpaceError, match="NaN"):
+    dev.process(bad, None, SR)
+  with pytest.raises(AmpSpaceError, match="mono"):
+    dev.process(np.stack([di, di], axis=1), None, SR)
+  with pytest.raises(AmpSpaceError, match="48000 Hz"):
+    dev.process(di, None, 48000)
+  with pytest.raises(AmpSpaceError, match="unknown device 'nope'"):
+    get_device("nope")
+
+
+def test_latency_measured_and_compensated():
+  delay = 37
+  def delayed(x):
+    return np.concatenate([np.zeros(delay, x.dtype), x[:-delay]]) * 0.5
+  assert measure_latency(delayed) == delay
+  x = sine(300, 0.1)
+  np.testing.assert_allclose(run_compensated(delayed, x, delay), 0.5 * x, atol=1e-7)
+  with pytest.raises(AmpSpaceError, match="no response"):
+    measure_latency(lambda x: np.zeros_like(x), where="mute")
+
+
+def test_cabinet_ir_matches_filters_and_blend_darkens():
+  from ampspace.devices.cabinet import convolve_ir, impulse_response
+  x = np.random.default_rng(2).normal(0, 0.1, 8192)
+  cab = get_device("cab_4x12")
+  np.testing.assert_allclose(convolve_ir(x, impulse_response("4x12", 8192, 0.3)),
+                             cab.process(x.astype(np.float32), {"blend": 3.0}), atol=1e-5)
+  on, off = (band_energy(cab.process(x.astype(np.float32), {"blend": b}), 3000, 12000)
+             for b in (0.0, 10.0))
+  assert off < 0.7 * on
