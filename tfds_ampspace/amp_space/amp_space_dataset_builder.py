@@ -38,7 +38,7 @@ from tfds_ampspace.amp_space import ingest, layouts
 PCM_SCALE = 32767.0
 # Measured by benchmarks/bench_dataset.py: see README.md "Storage".
 AUDIO_DTYPE = np.int16
-AUDIO_ENCODING = tfds.features.Encoding.NONE
+AUDIO_ENCODING = tfds.features.Encoding.BYTES  # raw int16 bytes: 3x cheaper than an int64 list
 REPORT_FILE = "ingest_report.json"
 MIN_DIS_FOR_DI_SPLIT = 10
 
