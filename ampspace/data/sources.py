@@ -1,4 +1,7 @@
-"""Opening `amp_space` splits as random-access data sources (TF-free), building tiny ones on demand."""
+"""Opening `amp_space` splits as random-access data sources (TF-free), building tiny ones on demand.
+
+`dataset.filter` (optional, a `filters.parse_filter` string) restricts every split opened.
+"""
 
 from __future__ import annotations
 
@@ -40,4 +43,11 @@ def open_split(dataset_config, split: str):
   if split not in sources:
     raise AmpSpaceError(f"dataset {dataset_config.name!r} has no split {split!r}; "
                         f"it has {sorted(sources)}")
-  return sources[split]
+  spec = dataset_config.get("filter", "")
+  if not spec:
+    return sources[split]
+  # A slice of one built dataset (e.g. a real device at gain 5), so that experiments on
+  # slices need no rebuild: "device=a,b;source=real;gain=4,6" (ampspace.data.filters).
+  from ampspace.data import filters
+
+  return filters.filtered(sources[split], **filters.parse_filter(spec))
