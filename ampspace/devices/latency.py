@@ -21,9 +21,11 @@ def measure_latency(process: Callable[[np.ndarray], np.ndarray], *, at: int = 10
   """Samples between an impulse at `at` and the onset of the response to it.
 
   The response to silence is subtracted first (plugins add anti-denormal noise or DC), and
-  the onset is the first sample reaching 30% of the response's peak: exactly the delay for a
-  pure delay line, and 0-2 samples for a circuit's own (minimum-phase) filters, which is
-  part of the sound, not latency.
+  the onset is the first sample reaching 10% of the response's peak: exactly the delay for a
+  pure delay line or an oversampler's FIR, and 0-2 samples for a circuit's own
+  (minimum-phase) filters, whose slow rise is part of the sound, not latency. (The peak
+  itself would count a tone control's rise time as latency: gx_ts9's peak is 21 samples in,
+  its onset 0.)
   """
   x = np.zeros(length, np.float32)
   quiet = np.asarray(process(x.copy()), np.float64)
@@ -33,7 +35,7 @@ def measure_latency(process: Callable[[np.ndarray], np.ndarray], *, at: int = 10
   peak = float(tail.max()) if tail.size else 0.0
   if not np.isfinite(peak) or peak < 1e-7:
     raise AmpSpaceError(f"{where}: no response to an impulse; cannot measure its latency")
-  onset = int(np.argmax(tail >= 0.3 * peak)) - 16
+  onset = int(np.argmax(tail >= 0.1 * peak)) - 16
   return max(0, onset)
 
 

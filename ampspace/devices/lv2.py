@@ -146,7 +146,8 @@ class Lv2Device(Device):
   def _run(self, x: np.ndarray, settings: Mapping[str, float]) -> np.ndarray:
     for name, value in settings.items():
       self._lib.ah_set_control(self._h, self._port_of[name], float(value))
-    self._lib.ah_reset(self._h)
+    if self._lib.ah_reset(self._h) != 0:
+      raise AmpSpaceError(f"LV2 plugin {self.name!r}: re-instantiation failed")
     # Pre-roll: model switches that a plugin hands to its worker (gx_amp) land in the first
     # blocks; silence first means every render starts from the same settled state.
     x = np.concatenate([np.zeros(PREROLL, np.float32), np.asarray(x, np.float32)])

@@ -88,6 +88,7 @@ def load() -> ctypes.CDLL:
   lib.ah_set_control.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float]
   lib.ah_get_control.restype = ctypes.c_float
   lib.ah_get_control.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+  lib.ah_reset.restype = ctypes.c_int
   lib.ah_reset.argtypes = [ctypes.c_void_p]
   lib.ah_process.argtypes = [ctypes.c_void_p, c_float_p, c_float_p, ctypes.c_uint64]
   lib.ah_close.argtypes = [ctypes.c_void_p]

@@ -50,6 +50,7 @@ typedef struct {
   LV2_Options_Option options[4];
   uint32_t block, min_block, seq_size;
   float sample_rate_f;
+  double sample_rate;
   LV2_Feature f_map, f_unmap, f_sched, f_opts, f_bounded, f_fixed;
   const LV2_Feature *features[7];
   uint32_t n_ports;
@@ -145,6 +146,7 @@ void *ah_open(const char *uri, double sample_rate, uint32_t block, char *err, in
   h->min_block = 1;
   h->seq_size = ATOM_BUF;
   h->sample_rate_f = (float)sample_rate;
+  h->sample_rate = sample_rate;
   h->map.handle = &h->urids;
   h->map.map = map_uri;
   h->unmap.handle = &h->urids;
@@ -285,12 +287,37 @@ float ah_get_control(void *handle, uint32_t p) {
   return p < h->n_ports ? h->controls[p] : 0.0f;
 }
 
-/* Clears the plugin's internal state (filters, delay lines) so every render starts alike. */
-void ah_reset(void *handle) {
+/* A fresh instance with the current control values: deactivate/activate alone leaves some
+ * plugins' parameter smoothers where the previous render left them, so a render would depend
+ * on the one before it. Re-instantiating makes every render a function of (settings, input). */
+int ah_reset(void *handle) {
   Host *h = (Host *)handle;
   if (h->active) lilv_instance_deactivate(h->inst);
+  lilv_instance_free(h->inst);
+  h->active = 0;
+  h->inst = lilv_plugin_instantiate(h->plugin, h->sample_rate, h->features);
+  if (!h->inst) return -1;
+  h->worker = (const LV2_Worker_Interface *)lilv_instance_get_extension_data(
+      h->inst, LV2_WORKER__interface);
+  int have_out = 0;
+  for (uint32_t p = 0; p < h->n_ports; ++p) {
+    switch (h->kind[p]) {
+      case K_AUDIO_IN: lilv_instance_connect_port(h->inst, p, h->in_buf); break;
+      case K_AUDIO_OUT:
+        lilv_instance_connect_port(h->inst, p, have_out ? h->scratch : h->out_buf);
+        have_out = 1;
+        break;
+      case K_CONTROL_IN: case K_CONTROL_OUT:
+        lilv_instance_connect_port(h->inst, p, &h->controls[p]);
+        break;
+      case K_ATOM_IN: case K_ATOM_OUT: lilv_instance_connect_port(h->inst, p, h->atom_bufs[p]); break;
+      default: lilv_instance_connect_port(h->inst, p, NULL);
+    }
+  }
+  reset_atoms(h);
   lilv_instance_activate(h->inst);
   h->active = 1;
+  return 0;
 }
 
 /* Processes n samples in blocks of at most `block`; output written to out. */
@@ -312,6 +339,7 @@ void ah_close(void *handle) {
   if (!h) return;
   if (h->inst) {
     if (h->active) lilv_instance_deactivate(h->inst);
+    h->active = 0;
     lilv_instance_free(h->inst);
   }
   for (uint32_t p = 0; p < h->n_ports; ++p) {
