@@ -27,7 +27,7 @@ from ampspace.devices.base import Device, Knob
 from ampspace.errors import AmpSpaceError
 
 BLOCK = 512
-PREROLL = 4 * BLOCK
+PREROLL = 16 * BLOCK  # 8192 samples: see Lv2Device._run
 _DC_BLOCK = dsp.sos(dsp.highpass(5.0, order=1))
 LV2_DIRS = [d for d in os.environ.get("LV2_PATH", "").split(":") if d] + [
     os.path.expanduser("~/.lv2"), "/usr/local/lib/lv2", "/usr/lib/lv2",
@@ -148,8 +148,10 @@ class Lv2Device(Device):
       self._lib.ah_set_control(self._h, self._port_of[name], float(value))
     if self._lib.ah_reset(self._h) != 0:
       raise AmpSpaceError(f"LV2 plugin {self.name!r}: re-instantiation failed")
-    # Pre-roll: model switches that a plugin hands to its worker (gx_amp) land in the first
-    # blocks; silence first means every render starts from the same settled state.
+    # Pre-roll: a fresh instance is not settled at once: Guitarix pedals fade in from bypass
+    # over a few thousand samples (with 2048 the dry path leaks through and gx_bossds1's
+    # measured latency drops from 31 to 0), and gx_amp's worker switches models in the first
+    # blocks. 8192 samples of silence first, so renders start from the settled state.
     x = np.concatenate([np.zeros(PREROLL, np.float32), np.asarray(x, np.float32)])
     out = np.empty_like(x)
     ptr = ctypes.POINTER(ctypes.c_float)
