@@ -149,26 +149,22 @@ def hard_clip_adaa(x: np.ndarray) -> np.ndarray:
   return adaa(hard_clip, _hard_clip_F, x)
 
 
-def _asym_scale(x: np.ndarray, neg: float) -> np.ndarray:
-  return np.where(x >= 0.0, 1.0, 1.0 / neg)
-
-
 def asym_sat(x: np.ndarray, neg: float) -> np.ndarray:
   """Asymmetric algebraic saturation: x/sqrt(1+x^2) above zero, neg-scaled below.
 
   With neg < 1 the negative swing saturates earlier and harder (a triode's grid conducting,
   a transistor near cutoff), so the stage makes even harmonics. The algebraic sigmoid's
-  antiderivative is a square root, several times cheaper than tanh's log-cosh.
+  antiderivative is a square root, several times cheaper than tanh's log-cosh, and
+  u = min(x, x/neg) selects the branch without a np.where pass.
   """
-  u = x * _asym_scale(x, neg)
+  u = np.minimum(x, x * (1.0 / neg))
   return x / np.sqrt(1.0 + u * u)
 
 
 def asym_sat_adaa(x: np.ndarray, neg: float) -> np.ndarray:
-  def F(v):
-    k = _asym_scale(v, neg)
-    u = v * k
-    return (np.sqrt(1.0 + u * u) - 1.0) / (k * k)
+  def F(v):  # = k^-2 (sqrt(1 + u^2) - 1), k = u/v, written without cancellation or branches
+    u = np.minimum(v, v * (1.0 / neg))
+    return v * v / (1.0 + np.sqrt(1.0 + u * u))
   return adaa(lambda v: asym_sat(v, neg), F, x)
 
 

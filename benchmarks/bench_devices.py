@@ -1,0 +1,122 @@
+"""Real-time factor of every device on one core at 44.1 kHz, pedalboard's built-in chain in the
+same run as the reference.
+
+  python benchmarks/bench_devices.py [--seconds 10] [--repeats 5] [--out benchmarks/results]
+
+Pins itself to one core and to one BLAS/OpenMP thread before NumPy loads, renders the same
+plucked-string DI through each device at its defaults, keeps the best of `--repeats` runs
+(the least disturbed by other processes), and writes devices.json and devices.md (the table
+it prints). Targets: native amps >= 300x real time per core, native pedals >= 1000x.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+  os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+AMP_TARGET, PEDAL_TARGET = 300.0, 1000.0
+
+
+def best_time(fn, repeats: int) -> float:
+  fn()  # warm-up: imports, caches, plugin first-run work
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - t)
+  return min(times)
+
+
+def pedalboard_chain():
+  import pedalboard as pb
+  return pb.Pedalboard([pb.Gain(gain_db=6), pb.Distortion(drive_db=25),
+                        pb.LowShelfFilter(cutoff_frequency_hz=200, gain_db=3),
+                        pb.PeakFilter(cutoff_frequency_hz=800, gain_db=-3, q=0.7),
+                        pb.HighShelfFilter(cutoff_frequency_hz=4000, gain_db=2),
+                        pb.Compressor(threshold_db=-20, ratio=4)])
+
+
+def target_for(device) -> float | None:
+  if device.source != "synthetic" or getattr(device, "vst_name", None):
+    return None  # plugins: measured, no target
+  if device.device_type in ("amp", "preamp"):
+    return AMP_TARGET
+  return PEDAL_TARGET
+
+
+def run(seconds: float, repeats: int, devices: list[str] | None) -> dict:
+  from ampspace import SAMPLE_RATE
+  from ampspace.devices import ALL_DEVICES, get_device
+  from ampspace.di.karplus import phrase
+  di = phrase(0, seconds)
+  rows = []
+  chain = pedalboard_chain()
+  x2 = di[None, :]
+  t = best_time(lambda: chain(x2, SAMPLE_RATE, reset=True), repeats)
+  rows.append({"device": "pedalboard_chain", "type": "reference", "kind": "pedalboard built-ins",
+               "rtf": seconds / t, "target": None})
+  names = devices or list(ALL_DEVICES)
+  for name in names:
+    dev = get_device(name)
+    kind = "native" if not getattr(dev, "vst_name", None) else f"LV2 ({dev.vst_name})"
+    t = best_time(lambda: dev.process(di, None, SAMPLE_RATE), repeats)
+    rows.append({"device": name, "type": dev.device_type, "kind": kind, "rtf": seconds / t,
+                 "target": target_for(dev)})
+    print(f"{name:22s} {seconds / t:10.0f}x", file=sys.stderr)
+  return {"seconds": seconds, "repeats": repeats, "sample_rate": SAMPLE_RATE,
+          "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+          "numpy": np.__version__, "rows": rows}
+
+
+def to_markdown(result: dict) -> str:
+  lines = [f"Real-time factor, one core, {result['sample_rate']} Hz, {result['seconds']:g} s of "
+           f"audio, best of {result['repeats']} (`python benchmarks/bench_devices.py`)", "",
+           "| device | type | implementation | real-time factor | target | meets |",
+           "|---|---|---|---:|---:|:---:|"]
+  for r in result["rows"]:
+    target = f"{r['target']:.0f}x" if r["target"] else "-"
+    meets = "-" if not r["target"] else ("yes" if r["rtf"] >= r["target"] else "**no**")
+    lines.append(f"| {r['device']} | {r['type']} | {r['kind']} | {r['rtf']:.0f}x | {target} | "
+                 f"{meets} |")
+  return "\n".join(lines) + "\n"
+
+
+def write_atomic(path: str, text: str) -> None:
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--seconds", type=float, default=10.0)
+  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+  parser.add_argument("--devices", default="", help="comma-separated subset (default: all)")
+  parser.add_argument("--core", type=int, default=0, help="CPU core to pin to")
+  args = parser.parse_args()
+  if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {args.core})
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  result = run(args.seconds, args.repeats, [d for d in args.devices.split(",") if d] or None)
+  md = to_markdown(result)
+  print(md)
+  write_atomic(os.path.join(args.out, "devices.json"), json.dumps(result, indent=1) + "\n")
+  write_atomic(os.path.join(args.out, "devices.md"), md)
+
+
+if __name__ == "__main__":
+  main()
