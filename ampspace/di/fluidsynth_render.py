@@ -40,6 +40,11 @@ TEMPO_BPM = 60.0 / (RESOLUTION * BLOCK / SAMPLE_RATE)  # 93.75 BPM, 640000 µs a
 PREROLL_TICKS = RESOLUTION  # one beat for program changes and the bend-range RPN
 GUARD_SECONDS = 0.5  # silence after each phrase before the next slot begins
 GAIN = 0.5  # FluidSynth master gain; output is float, then peak-normalised by the caller
+# At most this many voices sound at once. A guitar has six strings, and FluidR3's guitar
+# presets keep a released note ringing for seconds, so a strummed phrase piles up 50+ voices
+# that a real string (stopped when it is struck again) would not; FluidSynth steals the
+# oldest released voices first. Halves the render cost of strums (see benchmarks/bench_di.py).
+POLYPHONY = 32
 SETUP_HINT = ("run launch/setup.sh (it installs the Debian packages fluidsynth and "
               "fluid-soundfont-gm) or pass --engine=karplus")
 
@@ -110,8 +115,9 @@ def build_midi(phrases: list[Phrase], path: str) -> list[int]:
       inst.pitch_bends.append(pretty_midi.PitchBend(value, t0 + b.time))
     t_end = t0 + phrase.seconds + tick
     inst.pitch_bends.append(pretty_midi.PitchBend(0, t_end))
-    inst.control_changes.append(pretty_midi.ControlChange(120, 0, t_end))  # all sound off
-    inst.control_changes.append(pretty_midi.ControlChange(123, 0, t_end))  # all notes off
+    # All sound off, and only that: FluidSynth 2.3 lets an all-notes-off (123) in the same
+    # tick put the just-silenced voices back into their (long) release.
+    inst.control_changes.append(pretty_midi.ControlChange(120, 0, t_end))
     starts.append(start_tick * BLOCK)
   pm.instruments.extend(instruments[p] for p in sorted(instruments))
   pm.write(path)
@@ -128,6 +134,7 @@ def render_phrases(phrases: list[Phrase], soundfont: str | None = None) -> list[
     starts = build_midi(phrases, mid)
     cmd = [binary, "-n", "-i", "-q", "-g", str(GAIN), "-R", "0", "-C", "0",
            "-r", str(SAMPLE_RATE), "-o", f"synth.sample-rate={SAMPLE_RATE}",
+           "-o", f"synth.polyphony={POLYPHONY}",
            "-T", "wav", "-O", "float", "-F", wav, sf2, mid]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not os.path.exists(wav):
