@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from ampspace import SAMPLE_RATE  # noqa: E402
 from tfds_ampspace.amp_space import amp_space_dataset_builder as asb  # noqa: E402
 
-THROUGHPUT_DEVICES = ("tube_amp", "ts_overdrive", "rat_distortion", "fuzz_face", "compressor")
+THROUGHPUT_DEVICES = ("tube_amp", "ts_overdrive", "rat_distortion", "fuzz_face")
 STORAGE = {  # name -> (dtype, encoding, converter from float audio)
     "int16": (np.int16, tfds.features.Encoding.NONE, asb.to_pcm16),
     "int16+bytes": (np.int16, tfds.features.Encoding.BYTES, asb.to_pcm16),
