@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from ampspace.errors import AmpSpaceError
+from ampspace.models.vae import MelVAE
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 ALL_MODELS = {
     "wave2wavenet": Wave2WaveNet,
+    "vae": MelVAE,
 }
 
 
