@@ -75,13 +75,15 @@ def run(seconds: float, repeats: int, devices: list[str] | None) -> dict:
                  "target": target_for(dev)})
     print(f"{name:22s} {seconds / t:10.0f}x", file=sys.stderr)
   return {"seconds": seconds, "repeats": repeats, "sample_rate": SAMPLE_RATE,
+          "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
           "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
           "numpy": np.__version__, "rows": rows}
 
 
 def to_markdown(result: dict) -> str:
   lines = [f"Real-time factor, one core, {result['sample_rate']} Hz, {result['seconds']:g} s of "
-           f"audio, best of {result['repeats']} (`python benchmarks/bench_devices.py`)", "",
+           f"audio, best of {result['repeats']} (`python benchmarks/bench_devices.py`); "
+           f"1-min load average {result['load_average']:.1f} on {result['cpus']} cores", "",
            "| device | type | implementation | real-time factor | target | meets |",
            "|---|---|---|---:|---:|:---:|"]
   for r in result["rows"]:
@@ -97,6 +99,7 @@ def write_atomic(path: str, text: str) -> None:
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
   with os.fdopen(fd, "w") as f:
     f.write(text)
+  os.chmod(tmp, 0o644)
   os.replace(tmp, path)
 
 

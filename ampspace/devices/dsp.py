@@ -111,22 +111,36 @@ def logcosh(x: np.ndarray) -> np.ndarray:
   return a + np.log1p(np.exp(-2.0 * a)) - _LOG2
 
 
+ADAA_CHUNK = 8192  # samples per pass: keeps the temporaries in L2 cache
+
+
 def adaa(f, F, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-  """First-order ADAA of the memoryless f with antiderivative F (both vectorised, F(0) = 0)."""
-  Fx = F(x)
-  dF = np.empty_like(Fx)
-  dF[0] = Fx[0]
-  np.subtract(Fx[1:], Fx[:-1], out=dF[1:])
-  dx = np.empty_like(x)
-  dx[0] = x[0]
-  np.subtract(x[1:], x[:-1], out=dx[1:])
-  small = np.abs(dx) < eps
-  dx[small] = 1.0
-  y = np.divide(dF, dx, out=dF)
-  if small.any():  # ill-conditioned: fall back to f at the midpoint
-    idx = np.flatnonzero(small)
-    prev = np.where(idx > 0, x[idx - 1], 0.0)
-    y[idx] = f(0.5 * (x[idx] + prev))
+  """First-order ADAA of the memoryless f with antiderivative F (both vectorised, F(0) = 0).
+
+  Works in chunks carrying the previous sample: on a 10 s clip the whole-array version is
+  memory-bound (a dozen 3.5 MB temporaries) and ~10x slower per sample than on cached chunks.
+  """
+  y = np.empty_like(x)
+  x_prev, F_prev = 0.0, 0.0
+  for start in range(0, len(x), ADAA_CHUNK):
+    xc = x[start:start + ADAA_CHUNK]
+    Fx = F(xc)
+    dF = np.empty_like(Fx)
+    dF[0] = Fx[0] - F_prev
+    np.subtract(Fx[1:], Fx[:-1], out=dF[1:])
+    dx = np.empty_like(xc)
+    dx[0] = xc[0] - x_prev
+    np.subtract(xc[1:], xc[:-1], out=dx[1:])
+    small = np.abs(dx) < eps
+    any_small = small.any()
+    if any_small:
+      dx[small] = 1.0
+    yc = np.divide(dF, dx, out=y[start:start + ADAA_CHUNK])
+    if any_small:  # ill-conditioned: fall back to f at the midpoint
+      idx = np.flatnonzero(small)
+      prev = np.where(idx > 0, xc[np.maximum(idx - 1, 0)], x_prev)
+      yc[idx] = f(0.5 * (xc[idx] + prev))
+    x_prev, F_prev = float(xc[-1]), float(Fx[-1])
   return y
 
 
