@@ -6,6 +6,7 @@ from ampspace.errors import AmpSpaceError
 
 TRAINERS = {
     "wave2wavenet": "ampspace.trainers.wave2wavenet",
+    "vae": "ampspace.trainers.vae",
 }
 
 
