@@ -1,0 +1,263 @@
+"""Trainer for the mel-spectrogram VAE (`config.trainer = "vae"`).
+
+Linear, in banner sections like the wave-to-wave trainer: logging -> mesh -> input -> model ->
+update step -> checkpoint -> loop. Resume order: parameters, optimizer state and the Grain
+iterator state come back together from the latest checkpoint in `workdir`, and the sampling
+key of step s is fold_in(seed key, s), so a resumed run sees the same batches and draws the
+same latent samples as an uninterrupted one. `config.init_from` (a VAE workdir) initialises
+the parameters only.
+
+TensorBoard: train/{loss, elbo, reconstruction, kl, beta, mel_l1, grad_norm, learning_rate},
+validation/* on fixed windows, Griffin-Lim audio of the targets and reconstructions, and a
+figure of their log-mels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+
+from ampspace.audio import griffin_lim
+from ampspace.data import mel_pipeline, sources
+from ampspace.errors import AmpSpaceError
+from ampspace.models import vae as vae_lib
+from ampspace.trainers import common
+
+LOG_FILE = "train_log.jsonl"
+METRICS_FILE = "vae_metrics.json"
+
+
+# ------------------------------------------------------------------ model helpers
+def build_vae(config: ml_collections.ConfigDict, seed: int | None = None) -> vae_lib.MelVAE:
+  kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
+  if "channels" in kwargs:
+    kwargs["channels"] = tuple(kwargs["channels"])
+  return vae_lib.MelVAE(**kwargs, rngs=nnx.Rngs(config.seed if seed is None else seed))
+
+
+def mel_spec_of(config: ml_collections.ConfigDict) -> mel_pipeline.MelSpec:
+  return mel_pipeline.MelSpec(num_frames=config.model.num_frames, n_mels=config.model.n_mels)
+
+
+def restore_vae(workdir: str, step: int | None = None) -> tuple[vae_lib.MelVAE, ml_collections.ConfigDict, int]:
+  """(model, config, step) from a VAE training workdir's latest (or given) checkpoint."""
+  config = common.load_config(workdir)
+  if config.get("trainer") != "vae":
+    raise AmpSpaceError(f"{workdir}: trained by {config.get('trainer')!r}, not the VAE trainer")
+  model = build_vae(config)
+  graphdef, params = nnx.split(model)
+  root = os.path.abspath(os.path.join(workdir, "checkpoints"))
+  mngr = ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(read_only=True,
+                                                                          create=False))
+  step = mngr.latest_step() if step is None else step
+  if step is None:
+    raise AmpSpaceError(f"{root}: no checkpoint found")
+  restored = mngr.restore(step, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(params.to_pure_dict())))
+  mngr.close()
+  nnx.replace_by_pure_dict(params, restored["params"])
+  return nnx.merge(graphdef, params), config, step
+
+
+def beta_at(config: ml_collections.ConfigDict, step):
+  return vae_lib.kl_beta(step, beta=config.kl.beta, warmup_steps=config.kl.warmup_steps,
+                         beta_start=config.kl.get("beta_start", 0.0))
+
+
+def mel_figure(target: np.ndarray, recon: np.ndarray):
+  """Target and reconstruction log-mels ([T, mels] each) side by side."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  fig, axes = plt.subplots(1, 2, figsize=(8, 3), sharey=True)
+  vmax = float(max(target.max(), recon.max(), 1e-3))
+  for ax, (name, m) in zip(axes, (("target", target), ("reconstruction", recon))):
+    ax.imshow(m.T, origin="lower", aspect="auto", vmin=0.0, vmax=vmax)
+    ax.set_title(name)
+    ax.set_xlabel("frame")
+  axes[0].set_ylabel("mel band")
+  fig.tight_layout()
+  return fig
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  # ------------------------------------------------------------------ logging
+  os.makedirs(workdir, exist_ok=True)
+  common.save_config(config, workdir)
+  is_chief = jax.process_index() == 0
+  writer = None
+  if is_chief and config.train.get("tensorboard", True):
+    from tensorboardX import SummaryWriter
+    writer = SummaryWriter(os.path.join(workdir, "tb"))
+
+  # ------------------------------------------------------------------ mesh
+  mesh = common.data_mesh()
+  replicated, data_sharding = common.shardings(mesh)
+  n_proc = jax.process_count()
+  if config.input.batch_size % jax.device_count():
+    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
+                        f"{jax.device_count()} devices")
+  local_batch = config.input.batch_size // n_proc
+
+  # ------------------------------------------------------------------ input
+  spec = mel_spec_of(config)
+  train_source = sources.open_split(config.dataset, config.dataset.train_split)
+  train_iter = iter(mel_pipeline.train_dataset(
+      train_source, spec, batch_size=local_batch, seed=config.seed,
+      process_index=jax.process_index(), process_count=n_proc,
+      worker_count=config.input.get("worker_count", 0),
+      read_threads=config.input.get("read_threads", 4)))
+  try:
+    val_source = sources.open_split(config.dataset, config.dataset.eval_split)
+  except AmpSpaceError:
+    val_source = None
+  val_np = (mel_pipeline.fixed_batch(val_source, spec, config.train.get("eval_examples", 8))
+            if val_source is not None else None)
+  val_batch = {"mel": jnp.asarray(val_np["mel"])} if val_np is not None else None
+
+  # ------------------------------------------------------------------ model
+  model = build_vae(config)
+  graphdef, params = nnx.split(model)
+  if config.get("init_from"):
+    init_model, _, init_step = restore_vae(config.init_from)
+    params = nnx.state(init_model)
+    print(f"initialised parameters from {config.init_from} (step {init_step})")
+
+  # ------------------------------------------------------------------ update step
+  total_steps = config.train.steps
+  tx, schedule = common.make_optimizer(config.optimizer, total_steps)
+  params = jax.device_put(params, replicated)
+  opt_state = jax.device_put(tx.init(params), replicated)
+  base_key = jax.random.key(config.seed)
+
+  def train_step(params, opt_state, batch, step):
+    key = jax.random.fold_in(base_key, step)
+    beta = beta_at(config, step)
+
+    def loss_fn(p):
+      return vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta)
+
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    return params, opt_state, metrics
+
+  train_step = jax.jit(train_step,
+                       in_shardings=(replicated, replicated, data_sharding, replicated),
+                       out_shardings=(replicated, replicated, replicated), donate_argnums=(0, 1))
+
+  eval_key = jax.random.key(config.seed + 1)
+  eval_step = jax.jit(lambda p, mel, beta: vae_lib.elbo_terms(nnx.merge(graphdef, p), mel,
+                                                              eval_key, beta)[1])
+  reconstruct = jax.jit(lambda p, mel: nnx.merge(graphdef, p)(mel)[0])  # from the mean
+
+  def validate(params, step: int) -> dict:
+    """Metrics on fixed validation windows; scalars, Griffin-Lim audio and a mel figure."""
+    metrics = {k: float(v) for k, v in eval_step(params, val_batch["mel"],
+                                                 beta_at(config, step)).items()}
+    if writer:
+      for k, v in metrics.items():
+        writer.add_scalar(f"validation/{k}", v, step)
+      recon = np.asarray(reconstruct(params, val_batch["mel"]))
+      target = np.asarray(val_batch["mel"])
+      for i in range(min(config.train.get("audio_examples", 2), len(target))):
+        for name, m in (("target", target[i]), ("reconstruction", recon[i])):
+          audio = griffin_lim.log_mel_to_audio(
+              m.T, n_iter=config.train.get("griffin_lim_iters", 32), method="pinv", seed=i)
+          writer.add_audio(f"validation/{name}_{i}", np.clip(audio, -1, 1), step,
+                           sample_rate=spec.sample_rate)
+      writer.add_figure("validation/log_mel", mel_figure(target[0], recon[0]), step)
+    return metrics
+
+  # ------------------------------------------------------------------ checkpoint
+  mngr = common.checkpoint_manager(workdir, config)
+  step = 0
+  latest = mngr.latest_step()
+  if latest is not None:
+    restored = mngr.restore(latest, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(params.to_pure_dict()),
+        opt_state=ocp.args.StandardRestore(opt_state),
+        data=grain.checkpoint.CheckpointRestore(train_iter)))
+    nnx.replace_by_pure_dict(params, restored["params"])
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(restored["opt_state"], replicated)
+    step = latest
+    print(f"resumed from {workdir} at step {step}")
+
+  def save(step: int, force: bool = False):
+    mngr.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params.to_pure_dict()),
+        opt_state=ocp.args.StandardSave(opt_state),
+        data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+
+  # ------------------------------------------------------------------ loop
+  progress = common.ProgressLine(total_steps, step)
+  log = open(os.path.join(workdir, LOG_FILE), "a") if is_chief else None
+  t_last, s_last = time.time(), step
+  history = []
+  while step < total_steps:
+    batch = common.global_batch({"mel": next(train_iter)["mel"]}, data_sharding)
+    new_params, new_opt_state, metrics = train_step(params, opt_state, batch,
+                                                    jnp.asarray(step, jnp.int32))
+    loss = float(metrics["loss"])
+    if not np.isfinite(loss):
+      mngr.wait_until_finished()
+      raise AmpSpaceError(f"training diverged: loss is {loss} at step {step + 1}; the last good "
+                          f"checkpoint is step {mngr.latest_step()} in {workdir}/checkpoints")
+    params, opt_state = new_params, new_opt_state
+    step += 1
+    record = {"step": step, **{k: float(v) for k, v in metrics.items()},
+              "learning_rate": float(schedule(step - 1))}
+    history.append(record)
+    if log:
+      log.write(json.dumps(record) + "\n")
+      log.flush()
+    if step % config.train.log_every == 0 or step == total_steps:
+      rate = (step - s_last) / max(time.time() - t_last, 1e-9)
+      t_last, s_last = time.time(), step
+      progress(step, {"elbo": record["elbo"], "kl": record["kl"], "beta": record["beta"]})
+      if writer:
+        for k, v in record.items():
+          if k != "step":
+            writer.add_scalar(f"train/{k}", v, step)
+        writer.add_scalar("train/windows_per_second", rate * config.input.batch_size, step)
+    if val_batch is not None and step % config.train.eval_every == 0 and step < total_steps:
+      validate(params, step)
+    if step % config.train.checkpoint_every == 0 or step == total_steps:
+      save(step, force=step == total_steps)
+  mngr.wait_until_finished()
+  mngr.close()
+  if log:
+    log.close()
+
+  # ------------------------------------------------------------------ evaluation
+  result = {"steps": step, "history": history}
+  if val_batch is not None:
+    result["validation"] = validate(params, step)
+    if is_chief:
+      write_json_atomic(os.path.join(workdir, METRICS_FILE),
+                        {"step": step, "split": config.dataset.eval_split,
+                         **result["validation"]})
+  if writer:
+    writer.close()
+  return result

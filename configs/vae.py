@@ -1,0 +1,80 @@
+"""The paper's mel-spectrogram VAE (FFT 2048, 256 mels, hop 256; 4 conv+pool layers to 512-d;
+3-D Gaussian latent; transposed-conv decoder; KL annealing; Griffin-Lim back to audio).
+
+COMMAND (CPU smoke run, a few minutes on 2 cores; builds amp_space/tiny if missing):
+  python -m ampspace.train --config=configs/vae.py:runlocal --workdir=runs/vae_local
+
+COMMAND (paper scale, accelerators; build amp_space/synthetic first):
+  python -m ampspace.train --config=configs/vae.py --workdir=runs/vae
+
+EXPECTED (runlocal): the ELBO falls within the run (tests/test_vae_trainer.py checks the same
+on a tiny in-memory set), the KL weight beta rises linearly to 1 over the first 100 steps,
+TensorBoard (runs/vae_local/tb) shows train/{elbo,reconstruction,kl,beta} and Griffin-Lim
+audio of validation reconstructions, and runs/vae_local/vae_metrics.json holds the final
+validation figures. The interpolation experiment (launch/interpolation.py) trains this model
+on its own two-amp partition; docs/soundspace.md has its measured table.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  runlocal = arg == "runlocal"
+  if arg not in (None, "", "runlocal"):
+    raise ValueError(f"unknown config argument {arg!r}; use :runlocal or nothing")
+  c = ml_collections.ConfigDict()
+  c.trainer = "vae"
+  c.seed = 0
+  c.init_from = ""                 # a VAE workdir: initialise the parameters only
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "amp_space/tiny" if runlocal else "amp_space/synthetic"
+  c.dataset.data_dir = ""          # "" = TFDS default (~/tensorflow_datasets)
+  c.dataset.manual_dir = ""        # a folder from `python -m ampspace.render`, or recordings
+  c.dataset.build_if_missing = runlocal
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "validation"
+
+  c.input = ml_collections.ConfigDict()
+  c.input.batch_size = 16 if runlocal else 64   # global, over all devices and hosts
+  c.input.worker_count = 0 if runlocal else 4
+  c.input.read_threads = 2 if runlocal else 8
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "vae"
+  c.model.n_mels = 256
+  c.model.num_frames = 64          # ~0.37 s windows (hop 256 at 44.1 kHz); multiple of 16
+  c.model.latent_dim = 3
+  c.model.channels = (64, 64, 128, 128) if runlocal else (128, 128, 256, 256)
+  c.model.hidden = 512             # the paper's 512-d representation
+  c.model.kernel_size = 5
+  c.model.mel_offset = 1.0         # log1p(mel power) of amp outputs: mean ~0.7, std ~1.1
+  c.model.mel_scale = 2.0
+
+  c.kl = ml_collections.ConfigDict()
+  c.kl.beta = 1.0
+  c.kl.beta_start = 0.0
+  c.kl.warmup_steps = 100 if runlocal else 10_000
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 20 if runlocal else 1000
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.grad_clip = 100.0    # the loss is a sum over 64 x 256 bins: large raw gradients
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 300 if runlocal else 100_000
+  c.train.log_every = 25 if runlocal else 100
+  c.train.eval_every = 100 if runlocal else 5000
+  c.train.eval_examples = 8 if runlocal else 64
+  c.train.checkpoint_every = 100 if runlocal else 5000
+  c.train.keep_checkpoints = 3
+  c.train.async_checkpoints = True
+  c.train.tensorboard = True
+  c.train.audio_examples = 2       # Griffin-Lim reconstructions written to TensorBoard
+  c.train.griffin_lim_iters = 32   # previews; the experiment's WAVs use more
+  return c
