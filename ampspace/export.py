@@ -1,0 +1,181 @@
+"""`python -m ampspace.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
+
+Writes a trained Wave2WaveNet as `model.npz` (weights, packed per layer as
+`ampspace.stream.wave2wavenet_arrays` lays them out) and `model.json` (architecture, the
+conditioning vocabularies and knob ranges, default settings, the weights' SHA-256 and where
+they came from). `ampspace/export_runtime.py` runs the pair with NumPy alone, block by block
+or offline, so a host, a plugin wrapper or a notebook needs none of the training code.
+
+Two modes:
+  live   (default) the conditioning weights and vocabularies are kept; knobs are set by name
+         at run time (dial values in the device's knob ranges; `--knobs` become the defaults);
+  fixed  (`--fixed`) the conditioning vector of `--device/--knobs/--attributes` is folded into
+         every layer's bias; the export takes no knobs and is smaller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from ampspace import SAMPLE_RATE
+from ampspace import conditioning as cond
+from ampspace import export_runtime as rt
+from ampspace import stream
+from ampspace.errors import AmpSpaceError, report_errors
+
+
+def parse_assignments(text: str, flag: str, numeric: bool) -> dict:
+  """'gain=5,bass=3' -> {'gain': 5.0, 'bass': 3.0}; a clear error for malformed items."""
+  out = {}
+  for item in filter(None, (s.strip() for s in (text or "").split(","))):
+    name, sep, value = item.partition("=")
+    if not sep or not name.strip() or not value.strip():
+      raise AmpSpaceError(f"--{flag}: expected name=value items separated by commas, got {item!r}")
+    if numeric:
+      try:
+        out[name.strip()] = float(value)
+      except ValueError:
+        raise AmpSpaceError(f"--{flag}: {name.strip()!r} must be a number, got {value!r}") from None
+    else:
+      out[name.strip()] = value.strip()
+  return out
+
+
+def device_info(name: str | None) -> tuple[dict, dict, dict]:
+  """(knob ranges, default dial values, attributes) of a device in the zoo; empty without one."""
+  if not name:
+    return {}, {}, {}
+  if name not in cond.DEVICE_VOCAB:
+    raise AmpSpaceError(f"--device {name!r} is not in the conditioning vocabulary "
+                        f"(ampspace/conditioning.py DEVICE_VOCAB)")
+  try:
+    from ampspace.devices import get_device
+    dev = get_device(name)
+  except AmpSpaceError:
+    return {}, {}, {}  # in the vocabulary but not renderable here (e.g. a plugin not installed)
+  ranges = {cond.canonical_knob(k.name): [float(k.minimum), float(k.maximum)] for k in dev.knobs}
+  # attributes outside the vocabulary are ignored, as the dataset's annotation ignores them
+  attrs = {str(k): str(v) for k, v in dev.attributes.items() if k in cond.ATTRIBUTE_VOCAB}
+  return ranges, dict(dev.defaults), attrs
+
+
+def vocabulary() -> dict:
+  return {"version": cond.VOCAB_VERSION, "knob_vocab": list(cond.KNOB_VOCAB),
+          "knob_aliases": dict(cond.KNOB_ALIASES), "device_vocab": list(cond.DEVICE_VOCAB),
+          "attribute_vocab": {k: list(v) for k, v in cond.ATTRIBUTE_VOCAB.items()}}
+
+
+def conditioning_of(knobs: dict, device: str, attributes: dict, ranges: dict) -> np.ndarray:
+  """The training code's conditioning vector for dial values (normalised with `ranges`)."""
+  normalised = {}
+  for name, v in knobs.items():
+    lo, hi = ranges.get(cond.canonical_knob(name), (0.0, 10.0))
+    normalised[name] = 0.0 if hi == lo else (float(v) - lo) / (hi - lo)
+  values, mask = cond.knob_vector(normalised, where="--knobs")
+  for key in attributes:
+    if key not in cond.ATTRIBUTE_VOCAB:
+      raise AmpSpaceError(f"--attributes: {key!r} is not an attribute; known: "
+                          f"{sorted(cond.ATTRIBUTE_VOCAB)}")
+  return cond.conditioning_vector(values, mask, np.int32(cond.device_index(device)),
+                                  cond.attribute_indices(attributes)).astype(np.float32)
+
+
+def _atomic_write(path: str, write) -> None:
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def export_model(model, out: str, *, knobs: dict | None = None, device: str | None = None,
+                 attributes: dict | None = None, fixed: bool = False,
+                 source: dict | None = None) -> tuple[str, str]:
+  """Writes the export pair for `model`; returns (json path, npz path)."""
+  arch, weights = stream.arrays_of(model)
+  ranges, dev_knobs, dev_attrs = device_info(device)
+  defaults = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
+              "attributes": {**dev_attrs, **(attributes or {})}}
+  c = conditioning_of(defaults["knobs"], defaults["device"], defaults["attributes"], ranges)
+  if c.shape[0] != arch["cond_dim"] and arch["cond_dim"]:
+    raise AmpSpaceError(f"the model conditions on {arch['cond_dim']} values but this code's "
+                        f"vocabulary gives {c.shape[0]} (vocabulary version {cond.VOCAB_VERSION})")
+  meta = {"format": rt.FORMAT, "version": rt.VERSION, "sample_rate": SAMPLE_RATE,
+          "mode": "fixed" if fixed else "live", "arch": dict(arch), "source": source or {}}
+  if fixed:
+    if arch["cond_dim"]:
+      weights["conv_b"] = weights["conv_b"] + np.einsum("d,ldo->lo", c, weights["cond_w"])
+    weights["cond_w"] = np.zeros((len(arch["dilations"]), 0, 2 * arch["channels"]), np.float32)
+    meta["arch"]["cond_dim"] = 0
+    meta["fixed"] = defaults
+  else:
+    meta["conditioning"] = {**vocabulary(), "knob_ranges": ranges}
+    meta["defaults"] = defaults
+  json_path, npz_path = rt.paths_of(out)
+  _atomic_write(npz_path, lambda f: np.savez(f, **{k: np.asarray(v, np.float32)
+                                                   for k, v in weights.items()}))
+  meta["weights_file"] = os.path.basename(npz_path)
+  meta["weights_sha256"] = rt.sha256_of(npz_path)
+  _atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+  return json_path, npz_path
+
+
+def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs) -> tuple[str, str]:
+  """Restores a training workdir's checkpoint and exports it."""
+  from flax import nnx
+
+  from ampspace.trainers import common
+
+  config = common.load_config(workdir)
+  graphdef, params, step = common.restore_params(workdir, config, step=step)
+  model = nnx.merge(graphdef, params)
+  source = {"workdir": os.path.abspath(workdir), "step": int(step),
+            "model": config.model.to_dict(), "dataset": config.dataset.get("name", "")}
+  return export_model(model, out, source=source, **kwargs)
+
+
+# ---------------------------------------------------------------- CLI
+def define_flags() -> None:
+  from absl import flags
+
+  flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
+  flags.DEFINE_string("out", None, "Output path; writes OUT.npz and OUT.json.")
+  flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
+  flags.DEFINE_string("device", "", "Device name: its knob ranges, defaults and attributes.")
+  flags.DEFINE_string("knobs", "", "Knob dial values, e.g. gain=5,bass=3.")
+  flags.DEFINE_string("attributes", "", "Attributes, e.g. preamp_tube=12AX7.")
+  flags.DEFINE_bool("fixed", False, "Fold the settings into the weights (no knobs at run time).")
+
+
+@report_errors
+def main(argv):
+  from absl import flags
+
+  del argv
+  f = flags.FLAGS
+  if not f.workdir or not f.out:
+    raise AmpSpaceError("--workdir and --out are required")
+  if not os.path.isdir(f.workdir):
+    raise AmpSpaceError(f"--workdir {f.workdir}: not a folder")
+  json_path, npz_path = export_workdir(
+      f.workdir, f.out, step=f.step, device=f.device or None,
+      knobs=parse_assignments(f.knobs, "knobs", True),
+      attributes=parse_assignments(f.attributes, "attributes", False), fixed=f.fixed)
+  print(f"wrote {npz_path} and {json_path}")
+
+
+if __name__ == "__main__":
+  from absl import app
+
+  define_flags()
+  app.run(main)
