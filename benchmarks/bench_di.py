@@ -48,14 +48,25 @@ def _row(name, audio_s, wall, cpu, note=""):
           "x_per_cpu_s": round(audio_s / max(cpu, 1e-9), 1), "note": note}
 
 
-def bench_programs(n: int, seconds: float) -> list[dict]:
-  rows = []
+def bandwidth(x: np.ndarray) -> dict:
+  """Where the spectrum ends: frequency below which 99.9 % of the energy lies, and the share
+  of energy above 5 kHz (the soundfont's band limit, stated in docs/di_corpus.md)."""
+  spec = np.abs(np.fft.rfft(np.asarray(x, np.float64))) ** 2
+  freqs = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+  cum = np.cumsum(spec) / spec.sum()
+  return {"rolloff_999_hz": round(float(freqs[min(len(freqs) - 1, np.searchsorted(cum, 0.999))])),
+          "energy_above_5k": float(spec[freqs > 5000].sum() / spec.sum())}
+
+
+def bench_programs(n: int, seconds: float) -> tuple[list[dict], list[dict]]:
+  rows, bands = [], []
   for prog, name in phrases.PROGRAMS.items():
     group = [phrases.make_phrase(0, i, seconds, program=prog) for i in range(n)]
-    _, wall, cpu = _timed(lambda: fluidsynth_render.render_phrases(group))
+    audio, wall, cpu = _timed(lambda: fluidsynth_render.render_phrases(group))
     rows.append(_row(f"fluidsynth render, program {prog} ({name})", n * seconds, wall, cpu,
                      f"{n} phrases, one process"))
-  return rows
+    bands.append({"program": prog, "name": name, **bandwidth(np.concatenate(audio))})
+  return rows, bands
 
 
 def bench_corpus(minutes: float, tmp: str) -> list[dict]:
@@ -87,7 +98,7 @@ def bench_user(tmp: str) -> list[dict]:
                f"{s['user']} passages")]
 
 
-def to_markdown(rows: list[dict], meta: dict) -> str:
+def to_markdown(rows: list[dict], bands: list[dict], meta: dict) -> str:
   lines = [f"DI corpus speed ({meta['machine']}, {meta['cpus']} CPUs, load average "
            f"{meta['load_average']} at start; `{meta['command']}`)", "",
            "| case | audio (s) | wall (s) | × real time | × per CPU-s | note |",
@@ -95,6 +106,11 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
   for r in rows:
     lines.append(f"| {r['case']} | {r['audio_s']} | {r['wall_s']} | {r['x_realtime']} | "
                  f"{r['x_per_cpu_s']} | {r['note']} |")
+  lines += ["", "Bandwidth of the rendered programs (same phrases as above):", "",
+            "| program | 99.9 % of energy below (Hz) | energy above 5 kHz |", "|---|---:|---:|"]
+  for b in bands:
+    lines.append(f"| {b['program']} ({b['name']}) | {b['rolloff_999_hz']} | "
+                 f"{b['energy_above_5k']:.1e} |")
   return "\n".join(lines) + "\n"
 
 
@@ -113,14 +129,15 @@ def main() -> None:
   phrases.make_phrase(0, 1, style="melody")  # import music21 and parse once, outside timings
   tmp = tempfile.mkdtemp(prefix="bench_di_")
   try:
-    rows = bench_programs(args.phrases, 10.0) + bench_corpus(args.minutes, tmp) + bench_user(tmp)
+    rows, bands = bench_programs(args.phrases, 10.0)
+    rows += bench_corpus(args.minutes, tmp) + bench_user(tmp)
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
-  md = to_markdown(rows, meta)
+  md = to_markdown(rows, bands, meta)
   print(md)
   os.makedirs(args.out, exist_ok=True)
   with open(os.path.join(args.out, "di.json"), "w") as f:
-    json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    json.dump({"meta": meta, "rows": rows, "bandwidth": bands}, f, indent=1)
   with open(os.path.join(args.out, "di.md"), "w") as f:
     f.write(md)
 
