@@ -27,11 +27,12 @@ N_FFT, HOP, N_MELS = 2048, 256, 256
 DEFAULT_ITERATIONS = 64
 
 
-def check_log_mel(log_mel: np.ndarray, n_mels: int = N_MELS, where: str = "log-mel") -> np.ndarray:
+def check_log_mel(log_mel: np.ndarray, n_mels: int | None = N_MELS,
+                  where: str = "log-mel") -> np.ndarray:
   m = np.asarray(log_mel, np.float32)
-  if m.ndim != 2 or m.shape[0] != n_mels:
-    raise AmpSpaceError(f"{where}: expected a log-mel of shape [{n_mels} mels, frames], got "
-                        f"{m.shape}")
+  if m.ndim != 2 or (n_mels is not None and m.shape[0] != n_mels):
+    raise AmpSpaceError(f"{where}: expected a log-mel of shape [{n_mels or 'n'} mels, frames], "
+                        f"got {m.shape}")
   if m.shape[1] < 2:
     raise AmpSpaceError(f"{where}: needs at least 2 frames, got {m.shape[1]}")
   if not np.all(np.isfinite(m)):
@@ -72,7 +73,7 @@ def log_mel_to_audio(log_mel: np.ndarray, *, n_iter: int = DEFAULT_ITERATIONS,
   """[n_mels, frames] log(1 + mel power) -> float32 audio of `length` (default (frames-1)*hop)."""
   if n_iter < 0:
     raise AmpSpaceError(f"Griffin-Lim: n_iter must be >= 0, got {n_iter}")
-  m = check_log_mel(log_mel, n_mels=np.shape(log_mel)[0])
+  m = check_log_mel(log_mel, n_mels=None)  # any mel count: the basis follows the input
   stft_mag = stft_magnitude(m, method=method, sample_rate=sample_rate, n_fft=n_fft)
   length = (m.shape[1] - 1) * hop if length is None else length
   if n_iter == 0:  # magnitude with random phase: the starting point, for comparisons
