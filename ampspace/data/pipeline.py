@@ -55,7 +55,7 @@ def crop_window(record: dict, start: int, spec: WindowSpec) -> dict:
     x = np.pad(x, (0, spec.input_length - len(x)))
     y = np.pad(y, (0, spec.window - len(y)))
   return {"input": x[:, None], "target": y, "classes": mulaw.quantize(y),
-          "cond": conditioning_of(record)}
+          "cond": conditioning_of(record), "start": np.int32(start)}
 
 
 class RandomWindow(grain.transforms.RandomMap):

@@ -1,14 +1,26 @@
-"""Models. `ALL_MODELS` maps a config's `model.name` to its class (a plain dict registry)."""
+"""Models. `ALL_MODELS` maps a config's `model.name` to its constructor (a plain dict registry).
+
+Every model takes the conditioning dimension first and keyword options after, and shares one
+interface: `model(x [B, T + receptive_field - 1, 1], c [B, C]) -> [B, T, num_classes]` with
+properties `receptive_field` and `context` (left, right); recurrent models define their left
+context as a warm-up whose outputs are discarded.
+"""
 
 from __future__ import annotations
 
 from ampspace.errors import AmpSpaceError
-from ampspace.models.vae import MelVAE
+from ampspace.models.layer_array_wavenet import LayerArrayWaveNet
+from ampspace.models.rnn import RNN, LSTM, DilatedLSTM
+from ampspace.models.sample_rnn import SampleRNN
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 ALL_MODELS = {
     "wave2wavenet": Wave2WaveNet,
-    "vae": MelVAE,
+    "layer_array_wavenet": LayerArrayWaveNet,
+    "rnn": RNN,
+    "lstm": LSTM,
+    "dilated_lstm": DilatedLSTM,
+    "sample_rnn": SampleRNN,
 }
 
 

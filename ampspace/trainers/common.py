@@ -47,14 +47,33 @@ def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
                                rngs=nnx.Rngs(config.seed if seed is None else seed))
 
 
+SCHEDULES = ("constant", "warmup_constant", "cosine", "linear", "exponential")
+
+
 def learning_rate_schedule(opt: ml_collections.ConfigDict, total_steps: int):
+  """The learning rate as a function of the step, from `optimizer.schedule`.
+
+  constant; warmup_constant (linear warm-up, then flat); cosine (warm-up, cosine decay to
+  final_fraction·lr); linear (warm-up, linear decay to final_fraction·lr); exponential
+  (warm-up, then ×decay_rate every decay_steps).
+  """
+  lr, warmup = opt.learning_rate, max(1, opt.get("warmup_steps", 0))
+  final = lr * opt.get("final_fraction", 0.05)
   if opt.schedule == "constant":
-    return optax.constant_schedule(opt.learning_rate)
+    return optax.constant_schedule(lr)
+  if opt.schedule == "warmup_constant":
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
+                                 optax.constant_schedule(lr)], [warmup])
   if opt.schedule == "cosine":
-    return optax.warmup_cosine_decay_schedule(0.0, opt.learning_rate, max(1, opt.warmup_steps),
-                                              max(total_steps, opt.warmup_steps + 1),
-                                              opt.learning_rate * opt.get("final_fraction", 0.05))
-  raise AmpSpaceError(f"unknown optimizer.schedule {opt.schedule!r}; known: constant, cosine")
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1), final)
+  if opt.schedule == "linear":
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
+                                 optax.linear_schedule(lr, final, max(1, total_steps - warmup))],
+                                [warmup])
+  if opt.schedule == "exponential":
+    return optax.warmup_exponential_decay_schedule(
+        0.0, lr, warmup, max(1, opt.get("decay_steps", 1000)), opt.get("decay_rate", 0.5))
+  raise AmpSpaceError(f"unknown optimizer.schedule {opt.schedule!r}; known: {', '.join(SCHEDULES)}")
 
 
 def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
@@ -101,6 +120,10 @@ def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step
   model = build_model(config)
   graphdef, params = nnx.split(model)
   path = os.path.abspath(workdir_or_ckpt)
+  if not os.path.isdir(path):
+    raise AmpSpaceError(f"{workdir_or_ckpt}: no such checkpoint folder or workdir")
+  if os.path.basename(path).isdigit() and step is None:  # a step folder: .../checkpoints/300
+    path, step = os.path.dirname(path), int(os.path.basename(path))
   ckpt_root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
   mngr = ocp.CheckpointManager(ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True,
                                                                                 create=False))

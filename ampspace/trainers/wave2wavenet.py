@@ -9,8 +9,10 @@ initialises the parameters only, for fine-tuning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import signal
 import time
 
 import grain
@@ -29,6 +31,34 @@ from ampspace.errors import AmpSpaceError
 from ampspace.trainers import common
 
 LOG_FILE = "train_log.jsonl"
+HISTORY_LIMIT = 10_000  # records kept in memory for the returned result (the log has them all)
+DATA_LOG_FILE = "data_log.process{}.jsonl"
+
+
+class Preemption:
+  """Turns SIGTERM into a flag the loop checks after each step, so a preempted run saves a
+  checkpoint at a step boundary and exits instead of dying mid-step (the previous handler is
+  restored on exit)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # not the main thread (e.g. a notebook worker): no handler, no flag
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+    return False
 
 
 def loss_and_metrics(model, batch, loss_cfg, weights):
@@ -69,6 +99,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   common.save_config(config, workdir)
   is_chief = jax.process_index() == 0
+  preemption = Preemption().__enter__()
+  try:
+    return _train_and_evaluate(config, workdir, is_chief, preemption)
+  finally:
+    preemption.__exit__()
+
+
+def _preemption_requested(preemption: Preemption) -> bool:
+  """Whether any process got SIGTERM; every process must agree, as saving is collective."""
+  if jax.process_count() == 1:
+    return preemption.requested
+  from jax.experimental import multihost_utils
+  flags = multihost_utils.process_allgather(np.int32(preemption.requested))
+  return bool(np.max(flags))
+
+
+def _batch_fingerprint(local: dict) -> dict:
+  """Which windows this process fed (a digest of its inputs and their clip offsets), for logs
+  that show how a global batch was split between processes."""
+  return {"starts": [int(v) for v in np.asarray(local.get("start", []))],
+          "digest": hashlib.sha1(np.ascontiguousarray(local["input"]).tobytes()).hexdigest()[:16]}
+
+
+def _train_and_evaluate(config, workdir, is_chief, preemption):
   writer = None
   if is_chief and config.train.get("tensorboard", True):
     from tensorboardX import SummaryWriter
@@ -87,6 +141,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   model = common.build_model(config)
   graphdef, params = nnx.split(model)
   context = model.context
+  head = "regression" if model.num_classes == 1 else "classification"
+  known = losses.REGRESSION_LOSSES if head == "regression" else losses.CLASSIFICATION_LOSSES
+  if config.loss.name not in known:
+    raise AmpSpaceError(f"loss.name {config.loss.name!r} does not fit model.num_classes="
+                        f"{model.num_classes} ({head} head); use one of {sorted(known)}")
+  if head == "classification" and config.loss.get("decode", "expected_value") not in losses.DECODERS:
+    raise AmpSpaceError(f"loss.decode {config.loss.decode!r}: use one of {sorted(losses.DECODERS)}")
   spec = pipeline.WindowSpec(config.input.window, *context)
   if config.get("init_from"):
     _, init_params, init_step = common.restore_params(config.init_from, config)
@@ -172,19 +233,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log = open(log_path, "a") if is_chief else None
   t_last, s_last = time.time(), step
   history = []
+  data_log = (open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
+              if config.train.get("log_data", False) else None)
+  preempted = False
   while step < total_steps:
-    batch = common.global_batch(next(train_iter), data_sharding)
+    local = next(train_iter)
+    if data_log:
+      data_log.write(json.dumps({"step": step + 1, **_batch_fingerprint(local)}) + "\n")
+      data_log.flush()
+    local.pop("start", None)
+    batch = common.global_batch(local, data_sharding)
     new_params, new_opt_state, metrics = train_step(params, opt_state, batch)
-    loss = float(metrics["loss"])
-    if not np.isfinite(loss):
+    loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+    if not (np.isfinite(loss) and np.isfinite(grad_norm)):
       mngr.wait_until_finished()
-      raise AmpSpaceError(f"training diverged: loss is {loss} at step {step + 1}; the last good "
-                          f"checkpoint is step {mngr.latest_step()} in {workdir}/checkpoints")
+      last = mngr.latest_step()
+      where = (f"the last good checkpoint is step {last} in {os.path.join(workdir, 'checkpoints')}"
+               if last is not None else "no checkpoint was written before it")
+      raise AmpSpaceError(f"training diverged: loss {loss}, gradient norm {grad_norm} at step "
+                          f"{step + 1} (parameters of step {step} kept); {where}. Lower "
+                          f"optimizer.learning_rate or set optimizer.grad_clip")
     params, opt_state = new_params, new_opt_state
     step += 1
     record = {"step": step, **{k: float(v) for k, v in metrics.items()},
               "learning_rate": float(schedule(step - 1))}
     history.append(record)
+    if len(history) > HISTORY_LIMIT:
+      del history[:len(history) - HISTORY_LIMIT]
     if log:
       log.write(json.dumps(record) + "\n")
       log.flush()
@@ -202,14 +277,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       validate(params, step)
     if step % config.train.checkpoint_every == 0 or step == total_steps:
       save(step, force=step == total_steps)
+    if _preemption_requested(preemption) and step < total_steps:
+      if step not in mngr.all_steps():
+        save(step, force=True)
+      mngr.wait_until_finished()
+      print(f"SIGTERM: saved a checkpoint at step {step} in {workdir}; rerun the same command "
+            f"to resume", flush=True)
+      preempted = True
+      break
+  if data_log:
+    data_log.close()
   mngr.wait_until_finished()
   mngr.close()
   if log:
     log.close()
 
   # ------------------------------------------------------------------ evaluation
-  result = {"steps": step, "history": history}
-  if val_batch is not None:
+  result = {"steps": step, "history": history, "params": params, "preempted": preempted}
+  if val_batch is not None and not preempted:
     result["validation"] = validate(params, step)
   if writer:
     writer.close()

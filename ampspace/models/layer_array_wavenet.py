@@ -1,0 +1,108 @@
+"""A WaveNet built from layer arrays, in neural-amp-modeler's (NAM) layout, with a regression head.
+
+NAM's "standard" WaveNet, the field's reference model, is two layer arrays: 16 channels with
+dilations 1..512, then 8 channels with dilations 1..512 (kernel 3, receptive field 4093),
+ungated tanh layers, and a head that sums every layer's activation (no skip convolution) and
+scales it by 0.02. This module reproduces that layout so the benchmark compares like for like
+(same channels, dilations, activations and head), while conditioning every layer on the
+vector `c` as Wave2WaveNet does (NAM mixes in the audio input itself; both are a 1x1 projection
+added to the dilated convolution's output).
+
+Interface as every model here: `model(x [B, T + receptive_field - 1, 1], c) -> [B, T, K]`;
+`num_classes=1` is the regression head (NAM's), K > 1 a mu-law classifier.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ampspace.errors import AmpSpaceError
+
+NAM_STANDARD = (
+    {"channels": 16, "head_size": 8, "dilations": tuple(2 ** i for i in range(10))},
+    {"channels": 8, "head_size": 1, "dilations": tuple(2 ** i for i in range(10))},
+)
+
+
+class ArrayLayer(nnx.Module):
+
+  def __init__(self, channels: int, cond_dim: int, kernel_size: int, dilation: int, gated: bool,
+               *, rngs: nnx.Rngs):
+    self.shrink, self.gated = dilation * (kernel_size - 1), gated
+    width = 2 * channels if gated else channels
+    self.conv = nnx.Conv(channels, width, kernel_size, kernel_dilation=dilation, padding="VALID",
+                         rngs=rngs)
+    self.mixer = nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs) if cond_dim else None
+    self.residual = nnx.Conv(channels, channels, 1, rngs=rngs)
+
+  def __call__(self, x, c):
+    z = self.conv(x)
+    if self.mixer is not None:
+      z = z + self.mixer(c)[:, None, :]
+    if self.gated:
+      f, g = jnp.split(z, 2, axis=-1)
+      a = jnp.tanh(f) * jax.nn.sigmoid(g)
+    else:
+      a = jnp.tanh(z)
+    return x[:, self.shrink:, :] + self.residual(a), a
+
+
+class LayerArray(nnx.Module):
+
+  def __init__(self, in_channels: int, channels: int, head_size: int, dilations, cond_dim: int,
+               kernel_size: int, gated: bool, head_bias: bool, *, rngs: nnx.Rngs):
+    self.rechannel = nnx.Conv(in_channels, channels, 1, use_bias=False, rngs=rngs)
+    self.layers = nnx.List([ArrayLayer(channels, cond_dim, kernel_size, d, gated, rngs=rngs)
+                            for d in dilations])
+    self.head_rechannel = nnx.Conv(channels, head_size, 1, use_bias=head_bias, rngs=rngs)
+
+  def __call__(self, x, c, head_in):
+    """-> (head output [B, T', head_size], layer output [B, T', channels])."""
+    x = self.rechannel(x)
+    for layer in self.layers:
+      x, a = layer(x, c)
+      head_in = a if head_in is None else head_in[:, head_in.shape[1] - a.shape[1]:, :] + a
+    return self.head_rechannel(head_in), x
+
+
+class LayerArrayWaveNet(nnx.Module):
+
+  def __init__(self, cond_dim: int, *, layer_arrays=NAM_STANDARD, kernel_size: int = 3,
+               gated: bool = False, head_scale: float = 0.02, num_classes: int = 1,
+               causal: bool = True, rngs: nnx.Rngs):
+    arrays = [dict(a) for a in layer_arrays]
+    for i, a in enumerate(arrays):
+      if not {"channels", "head_size", "dilations"} <= set(a):
+        raise AmpSpaceError(f"model.layer_arrays[{i}]: needs channels, head_size and dilations")
+    for i in range(len(arrays) - 1):
+      if arrays[i]["head_size"] != arrays[i + 1]["channels"]:
+        raise AmpSpaceError(f"model.layer_arrays[{i}].head_size must equal the next array's "
+                            f"channels (the head sum continues in it)")
+    self.kernel_size, self.num_classes, self.causal, self.head_scale = (kernel_size, num_classes,
+                                                                        causal, head_scale)
+    self.dilations = [d for a in arrays for d in a["dilations"]]
+    self.arrays = nnx.List([
+        LayerArray(1 if i == 0 else arrays[i - 1]["channels"], a["channels"], a["head_size"],
+                   a["dilations"], cond_dim, kernel_size, gated,
+                   head_bias=i == len(arrays) - 1, rngs=rngs) for i, a in enumerate(arrays)])
+    last = arrays[-1]["head_size"]
+    self.head = None if num_classes == last else nnx.Conv(last, num_classes, 1, rngs=rngs)
+
+  @property
+  def receptive_field(self) -> int:
+    return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+
+  @property
+  def context(self) -> tuple[int, int]:
+    r = self.receptive_field - 1
+    return (r, 0) if self.causal else (r - r // 2, r // 2)
+
+  def __call__(self, x, c):
+    """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
+    h, head_in = x, None
+    for array in self.arrays:
+      head_in, h = array(h, c, head_in)
+    out = self.head_scale * head_in
+    return out if self.head is None else self.head(out)

@@ -1,0 +1,29 @@
+"""Dilated LSTM baseline (Chang et al. 2017's dilated RNN with LSTM cells; layer k recurs from
+t - 2^k to t), the paper's architecture search, with Wave2WaveNet's data and loss.
+
+COMMAND (CPU smoke run):
+  python -m ampspace.train --config=configs/dilated_lstm.py:runlocal --workdir=runs/dlstm_local
+COMMAND (full):
+  python -m ampspace.train --config=configs/dilated_lstm.py --workdir=runs/dlstm
+
+EXPECTED: the training loss falls within the run; no paper-scale figure is claimed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+
+def get_config(arg: str | None = None):
+  spec = importlib.util.spec_from_file_location(
+      "_rnn_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnn.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config(arg)
+  runlocal = arg == "runlocal"
+  c.model.name = "dilated_lstm"
+  c.model.hidden = 24 if runlocal else 64
+  c.model.num_layers = 3 if runlocal else 6
+  c.model.dilations = tuple(2 ** i for i in range(c.model.num_layers))
+  return c

@@ -1,0 +1,27 @@
+"""LSTM baseline on amp_space (the paper's architecture search), Wave2WaveNet's data and loss.
+
+COMMAND (CPU smoke run):
+  python -m ampspace.train --config=configs/lstm.py:runlocal --workdir=runs/lstm_local
+COMMAND (full):
+  python -m ampspace.train --config=configs/lstm.py --workdir=runs/lstm
+
+EXPECTED: the training loss falls within the run; no paper-scale figure is claimed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+
+def get_config(arg: str | None = None):
+  spec = importlib.util.spec_from_file_location(
+      "_rnn_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnn.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config(arg)
+  runlocal = arg == "runlocal"
+  c.model.name = "lstm"
+  c.model.hidden = 32 if runlocal else 96
+  c.model.num_layers = 1 if runlocal else 2
+  return c

@@ -1,0 +1,28 @@
+"""SampleRNN-style hierarchical baseline (frame tiers of 16 and 4 DI samples over a sample-level
+MLP; the paper's architecture search), with Wave2WaveNet's data and loss.
+
+COMMAND (CPU smoke run):
+  python -m ampspace.train --config=configs/sample_rnn.py:runlocal --workdir=runs/srnn_local
+COMMAND (full):
+  python -m ampspace.train --config=configs/sample_rnn.py --workdir=runs/srnn
+
+EXPECTED: the training loss falls within the run; no paper-scale figure is claimed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+
+def get_config(arg: str | None = None):
+  spec = importlib.util.spec_from_file_location(
+      "_rnn_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnn.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config(arg)
+  runlocal = arg == "runlocal"
+  c.model = {"name": "sample_rnn", "frame_sizes": (16, 4), "hidden": 32 if runlocal else 128,
+             "mlp_channels": 32 if runlocal else 128, "warmup": 256 if runlocal else 2048,
+             "num_classes": 256}
+  return c
