@@ -1,0 +1,37 @@
+"""Sim-to-real baseline (paper Table 3): the same architecture trained from scratch on the
+fine-tune data alone (configs/sim_to_real_finetune.py without the pretrained init).
+
+Argument: `[runlocal,]gains=G1+G2` (default gains=5), as for the fine-tune config.
+
+COMMAND (the whole protocol; this config is one cell of it):
+  python -m launch.sim_to_real --scale=runlocal --workdir=runs/sim_to_real_local
+
+COMMAND (this step alone, after the launcher prepared the data):
+  python -m ampspace.train --config=configs/sim_to_real_baseline.py:runlocal,gains=5 \
+      --workdir=runs/sim_to_real_local/rows/ft_5/baseline
+
+EXPECTED: worse than the fine-tuned pretrained model, increasingly so away from the fine-tune
+gains (paper, fine-tuned on gain 5: 0.05 / 0.33 / 0.81 / 2.10 MSE ×1e-3 at test gains
+5 / {4,6} / {3,7} / {2,8}). Measured: docs/results/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py")
+  spec = importlib.util.spec_from_file_location("sim_to_real_finetune", path)
+  finetune = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(finetune)
+  c = finetune.get_config(arg)
+  scale, _ = finetune.parse_arg(arg)
+  pretrain = finetune.load_sibling("sim_to_real_pretrain.py").get_config(scale)
+  c.init_from = ""
+  # From scratch: the pretraining optimiser (rate, warmup), the fine-tune step budget.
+  c.optimizer = pretrain.optimizer
+  return c

@@ -1,0 +1,95 @@
+"""Sim-to-real, step 1 (paper Table 3): pretrain Wave2WaveNet on synthetic devices with a gain
+control, every example a random device at random other knobs, the gain over its whole 1..10 range.
+
+The data is made by `launch/sim_to_real.py` (it renders the pretraining devices with the sweep
+`one_knob_random:gain@N` into a release-layout folder and builds `amp_space/synthetic` from it in
+its own data_dir), so this config does not build on its own: the stock `synthetic` config would
+render every native amp, including the device held out as the "real" one.
+
+COMMAND (the whole protocol, CPU scale, under an hour on 2 cores):
+  python -m launch.sim_to_real --scale=runlocal --workdir=runs/sim_to_real_local
+
+COMMAND (this step alone, after the launcher prepared the data):
+  python -m ampspace.train --config=configs/sim_to_real_pretrain.py:runlocal \
+      --workdir=runs/sim_to_real_local/pretrain
+
+EXPECTED: the training loss falls; the pretrained model is the init of
+configs/sim_to_real_finetune.py. The measured Table 3 is docs/results/sim_to_real_table.md
+(written by the launcher, never typed).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+# The launcher's default workdirs; it overrides every path below with its own --workdir.
+ROOT = {"runlocal": "runs/sim_to_real_local", "": "runs/sim_to_real"}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  arg = arg or ""
+  if arg not in ROOT:
+    raise ValueError(f"unknown config argument {arg!r}; use :runlocal or nothing")
+  runlocal = arg == "runlocal"
+  root = ROOT[arg]
+  c = ml_collections.ConfigDict()
+  c.trainer = "wave2wavenet"
+  c.seed = 0
+  c.init_from = ""
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "amp_space/synthetic"
+  c.dataset.data_dir = f"{root}/tfds/pretrain"
+  c.dataset.manual_dir = f"{root}/rendered/pretrain"
+  c.dataset.build_if_missing = False  # launch/sim_to_real.py renders and builds it
+  c.dataset.filter = ""
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "validation"
+
+  c.input = ml_collections.ConfigDict()
+  c.input.window = 2048 if runlocal else 8192
+  c.input.batch_size = 8 if runlocal else 64
+  c.input.worker_count = 0 if runlocal else 4
+  c.input.read_threads = 2 if runlocal else 8
+
+  # One architecture for pretraining, fine-tuning and the baseline (the other two configs load
+  # this one), so that a pretrained checkpoint always fits. runlocal: depth 10 (dilations
+  # 1..512 once, receptive field 2047) keeps a CPU step cheap.
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "wave2wavenet"
+  c.model.depth = 10 if runlocal else 20
+  c.model.channels = 16 if runlocal else 64
+  c.model.kernel_size = 3
+  c.model.max_dilation = 512
+  c.model.num_classes = 256
+  c.model.causal = True
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.name = "emd_squared"
+  c.loss.sigma = 0.5
+  c.loss.decode = "expected_value"
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 3e-3 if runlocal else 1e-3
+  c.optimizer.schedule = "cosine"
+  c.optimizer.warmup_steps = 20 if runlocal else 1000
+  c.optimizer.weight_decay = 0.0
+  c.optimizer.grad_clip = 1.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 600 if runlocal else 200_000
+  c.train.log_every = 50 if runlocal else 100
+  c.train.eval_every = 200 if runlocal else 5000
+  c.train.eval_examples = 4 if runlocal else 16
+  c.train.checkpoint_every = 200 if runlocal else 5000
+  c.train.keep_checkpoints = 2
+  c.train.async_checkpoints = True
+  c.train.tensorboard = True
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.at_end = False  # Table 3 evaluates the fine-tuned models, not this one
+  c.eval.split = "test"
+  c.eval.max_examples = 8 if runlocal else 256
+  c.eval.write_audio = 2
+  return c
