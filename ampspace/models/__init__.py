@@ -12,6 +12,7 @@ from ampspace.errors import AmpSpaceError
 from ampspace.models.layer_array_wavenet import LayerArrayWaveNet
 from ampspace.models.rnn import RNN, LSTM, DilatedLSTM
 from ampspace.models.sample_rnn import SampleRNN
+from ampspace.models.vae import MelVAE
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 ALL_MODELS = {
@@ -21,6 +22,7 @@ ALL_MODELS = {
     "lstm": LSTM,
     "dilated_lstm": DilatedLSTM,
     "sample_rnn": SampleRNN,
+    "vae": MelVAE,  # not wave-to-wave: MelVAE(*, n_mels, num_frames, ...), trainers/vae.py builds it
 }
 
 
