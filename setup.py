@@ -35,6 +35,8 @@ setup(
         "tensorboardX",
         "pedalboard",
         "music21",
+        "pretty_midi",
+        "mido",
     ],
     extras_require={
         "beam": ["apache-beam"],

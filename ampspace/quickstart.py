@@ -36,16 +36,20 @@ def stage(title: str) -> None:
 
 
 def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
-  """Writes `num` DI phrases into `out` (skipping existing ones) and returns the engine used."""
-  from ampspace.audio.wav_io import write_wav
-  from ampspace.di import karplus
+  """Writes `num` DI phrases of `seconds` into `out` with the DI corpus writer (resumable) and
+  returns the engine used: FluidSynth guitar programs when installed, else plucked strings."""
+  from ampspace.di import corpus, fluidsynth_render
 
-  os.makedirs(out, exist_ok=True)
-  for i in range(num):
-    path = os.path.join(out, f"di_{i:04d}.wav")
-    if not os.path.exists(path):
-      write_wav(path, karplus.phrase(seed * 100003 + i, seconds))
-  return "karplus"
+  try:
+    fluidsynth_render.find_fluidsynth()
+    fluidsynth_render.find_soundfont()
+    engine = "fluidsynth"
+  except AmpSpaceError as e:
+    print(f"warning: {e}; using plucked-string DIs instead", file=sys.stderr)
+    engine = "karplus"
+  corpus.build_corpus(out, minutes=num * seconds / 60.0, seconds=seconds, seed=seed,
+                      engine=engine, workers=1)
+  return engine
 
 
 def load_config(workdir: str, data_dir: str, rendered: str, steps: int):

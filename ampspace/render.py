@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import glob
+import json
 import os
 import shutil
 import sys
@@ -68,8 +69,24 @@ def write_yaml_atomic(path: str, data: dict) -> None:
   os.replace(tmp, path)
 
 
+def di_annotations(di_dir: str) -> dict[str, dict]:
+  """{file stem: {di_id, di_start, di_end, di_source}} from the DI folder's manifest.json (written
+  by `python -m ampspace.di`), so user passages keep their source id and position; {} if none."""
+  path = os.path.join(di_dir, "manifest.json")
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      passages = json.load(f).get("passages", [])
+    return {os.path.splitext(os.path.basename(e["file"]))[0]: {
+        "di_id": str(e["id"]), "di_start": int(e["start"]), "di_end": int(e["end"]),
+        "di_source": str(e.get("source", ""))} for e in passages}
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    raise AmpSpaceError(f"{path}: cannot read the DI manifest ({e})") from None
+
+
 def _render_folder(device_name: str, settings_list: list[dict], di_path: str, folder: str,
-                   out_root: str, sweep: str) -> list[ClipReport]:
+                   out_root: str, sweep: str, di_annotation: dict | None = None) -> list[ClipReport]:
   """Renders one DI through every setting into `folder` (one worker's job)."""
   device = get_device(device_name)
   di, _ = read_wav(di_path)
@@ -91,7 +108,8 @@ def _render_folder(device_name: str, settings_list: list[dict], di_path: str, fo
       "device_type": device.device_type, "data_type": "synthetic" if device.source == "synthetic"
       else "real", "source": device.source, "attributes": desc["attributes"],
       "di_file": os.path.relpath(os.path.join(out_root, "di", stem + ".wav"), out_root),
-      "di_id": stem, "di_start": 0, "di_end": int(len(di)), "sample_rate": SAMPLE_RATE,
+      **(di_annotation or {"di_id": stem, "di_start": 0, "di_end": int(len(di))}),
+      "sample_rate": SAMPLE_RATE,
       "sweep": sweep, "latency_samples": int(device.latency_samples),
       "defaults": device.defaults, "knob_specs": desc["knobs"],
       "clipped_files": sorted(os.path.basename(r.path) for r in reports
@@ -114,6 +132,7 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
   if os.path.isfile(out):
     raise AmpSpaceError(f"{out}: output path is a file, expected a folder")
   os.makedirs(os.path.join(out, "di"), exist_ok=True)
+  annotations = di_annotations(di_dir)
   base = os.path.join(out, device.brand, sweep_dirname(vst_name_of(device)), device.name,
                       sweep_dirname(sweep))
   jobs = []
@@ -125,7 +144,8 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
       os.replace(di_copy + ".tmp", di_copy)
     folder = os.path.join(base, stem)
     if not os.path.exists(os.path.join(folder, SETTINGS_FILE)):
-      jobs.append((device_name, settings_list, di_copy, folder, out, sweep))
+      jobs.append((device_name, settings_list, di_copy, folder, out, sweep,
+                   annotations.get(stem)))
   workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
   reports: list[ClipReport] = []
   bar = tqdm(total=len(jobs), desc=f"render {device_name}", unit="DI", disable=not progress,
@@ -148,12 +168,16 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("device", None, "Device name (see ampspace.devices.ALL_DEVICES).")
-flags.DEFINE_string("sweep", "default", "Sweep spec, e.g. one_knob:gain.")
-flags.DEFINE_string("di", None, "Folder of DI .wav files (44.1 kHz mono).")
-flags.DEFINE_string("out", None, "Output root of the release layout.")
-flags.DEFINE_integer("seed", 0, "Seed for random sweeps.")
-flags.DEFINE_integer("workers", 0, "Worker processes (0: one per core).")
+
+
+def define_flags() -> None:
+  """Defined on demand, so importing this module (quickstart, builders) defines no flags."""
+  flags.DEFINE_string("device", None, "Device name (see ampspace.devices.ALL_DEVICES).")
+  flags.DEFINE_string("sweep", "default", "Sweep spec, e.g. one_knob:gain.")
+  flags.DEFINE_string("di", None, "Folder of DI .wav files (44.1 kHz mono).")
+  flags.DEFINE_string("out", None, "Output root of the release layout.")
+  flags.DEFINE_integer("seed", 0, "Seed for random sweeps.")
+  flags.DEFINE_integer("workers", 0, "Worker processes (0: one per core).")
 
 
 @report_errors
@@ -168,5 +192,10 @@ def main(argv):
         f"({summary['rendered_folders']} new folders, {summary['clipped']} clipped clips)")
 
 
-if __name__ == "__main__":
+def run():
+  define_flags()
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -18,13 +18,14 @@ def test_quickstart_pipeline_end_to_end(tmp_path):
   from ampspace.trainers import common
 
   workdir = str(tmp_path / "qs")
-  report = quickstart.run_quickstart(workdir, num_dis=5, di_seconds=1.5, steps=60,
+  report = quickstart.run_quickstart(workdir, num_dis=5, di_seconds=2.0, steps=60,
                                      sweep="one_knob:gain=2,8")
   # Rendered release layout and a built ArrayRecord dataset.
   rendered = os.path.join(workdir, "rendered")
   settings = [os.path.join(d, f) for d, _, fs in os.walk(rendered) for f in fs
               if f == "settings.yaml"]
   assert len(settings) == 5
+  assert report["di_engine"] in ("fluidsynth", "karplus")
   records = [f for d, _, fs in os.walk(os.path.join(workdir, "tfds")) for f in fs
              if ".array_record-" in f]
   assert records, "no ArrayRecord shards written"

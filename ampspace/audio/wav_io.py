@@ -48,9 +48,14 @@ def read_wav(path: str | os.PathLike, *, expected_sample_rate: int | None = SAMP
   return check_signal(data[:, 0], name=path), sr
 
 
-def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE,
-              subtype: str = "FLOAT") -> None:
-  """Writes a mono WAV atomically: a temporary file in the same folder, then rename."""
+def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+  """Writes a mono 32-bit float WAV atomically (temporary file in the same folder, then rename).
+
+  The bytes depend on the samples alone: libsndfile stamps a time into float WAVs (PEAK chunk),
+  so the same audio would hash differently on every run; scipy writes just fmt + data.
+  """
+  import scipy.io.wavfile
+
   path = os.fspath(path)
   audio = check_signal(audio, name=path)
   folder = os.path.dirname(path) or "."
@@ -58,7 +63,7 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAM
   fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.wav")
   os.close(fd)
   try:
-    sf.write(tmp, audio, sample_rate, subtype=subtype, format="WAV")
+    scipy.io.wavfile.write(tmp, sample_rate, audio.astype(np.float32))
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

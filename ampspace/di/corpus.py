@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ampspace import SAMPLE_RATE
-from ampspace.audio.wav_io import check_signal
+from ampspace.audio.wav_io import write_wav
 from ampspace.di import phrases as phrases_lib
 from ampspace.di import user_di
 from ampspace.errors import AmpSpaceError
@@ -152,28 +152,9 @@ def check_manifest(out: str, *, verify_hashes: bool = True) -> list[dict]:
 # writing
 
 
-def write_wav_deterministic(path: str, audio: np.ndarray) -> None:
-  """Atomically writes a 32-bit float mono WAV whose bytes depend on the samples alone.
-
-  libsndfile adds a PEAK chunk with a timestamp to float WAVs, so the same audio would hash
-  differently on every run; scipy writes just fmt + data, which soundfile reads back as usual.
-  """
-  import scipy.io.wavfile
-  audio = check_signal(audio, name=path)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp.wav")
-  os.close(fd)
-  try:
-    scipy.io.wavfile.write(tmp, SAMPLE_RATE, audio.astype(np.float32))
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def _write_passage(out: str, manifest: dict, entry: dict, audio: np.ndarray) -> None:
   wav = os.path.join(out, entry["file"])
-  write_wav_deterministic(wav, audio)
+  write_wav(wav, audio)
   entry["sha256"] = sha256_file(wav)
   manifest["passages"][entry["id"]] = entry
 

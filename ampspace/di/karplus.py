@@ -22,6 +22,7 @@ def pluck(midi_note: float, n: int, velocity: float, rng: np.random.Generator,
   excitation = np.zeros(n)
   burst = rng.uniform(-1, 1, size=min(period, n))
   burst = scipy.signal.lfilter([0.5, 0.5], [1.0], burst)  # softer pick
+  burst -= burst.mean()  # zero-mean pick: the loop has a DC gain of 1/(1-decay), a DI has no DC
   excitation[: len(burst)] = burst * velocity
   a = np.zeros(period + 2)
   a[0], a[period], a[period + 1] = 1.0, -decay / 2, -decay / 2
