@@ -124,16 +124,7 @@ def stream_step(w, state: dict, block, c, *, arch: dict, smoothing: int, decode:
   B = block.shape[0]
   k = arch["kernel_size"]
   c = jnp.asarray(c, jnp.float32)
-  # --- conditioning ramp: restart from the current (possibly mid-ramp) value when c changes
-  pos = state["ramp_pos"]
-  if smoothing > 0:
-    now = state["c_from"] + (state["c_to"] - state["c_from"]) * jnp.minimum(pos / smoothing, 1.0)
-    changed = jnp.any(c != state["c_to"])
-    c_from = jnp.where(changed, now, state["c_from"])
-    pos = jnp.where(changed, 0, pos)
-    alpha = jnp.clip((pos + 1 + jnp.arange(B)) / smoothing, 0.0, 1.0)[:, None]
-  else:
-    c_from, alpha = c, jnp.ones((B, 1), jnp.float32)
+  c_from, alpha, pos = _ramp(state, c, B, smoothing)
   p_from = jnp.einsum("d,ldo->lo", c_from, w["cond_w"])
   p_to = jnp.einsum("d,ldo->lo", c, w["cond_w"])
   # --- layers
@@ -224,6 +215,115 @@ class Streamer:
     return np.asarray(jnp.concatenate(outs))[self.latency:self.latency + n]
 
 
+# ---------------------------------------------------------------- recurrent baselines
+def _ramp(state: dict, c, B: int, smoothing: int):
+  """(c_from, alpha [B, 1], new ramp_pos): the shared knob-ramp bookkeeping."""
+  pos = state["ramp_pos"]
+  if smoothing <= 0:
+    return c, jnp.ones((B, 1), jnp.float32), pos
+  now = state["c_from"] + (state["c_to"] - state["c_from"]) * jnp.minimum(pos / smoothing, 1.0)
+  changed = jnp.any(c != state["c_to"])
+  c_from = jnp.where(changed, now, state["c_from"])
+  pos = jnp.where(changed, 0, pos)
+  return c_from, jnp.clip((pos + 1 + jnp.arange(B)) / smoothing, 0.0, 1.0)[:, None], pos
+
+
+def _recurrent_net_scan(model, x, c_seq, carry):
+  """RecurrentNet.scan with a per-sample conditioning c_seq [1, L, D] (for ramped knobs)."""
+  from ampspace.models.rnn import run_dilated
+
+  h, new_carry = x, []
+  for layer, cr in zip(model.layers, carry):
+    x_proj = layer.w_in(h)
+    if layer.w_cond is not None:
+      x_proj = x_proj + layer.w_cond(c_seq)
+    cr, h = run_dilated(layer.cell, layer.w_hh[...], cr, x_proj, layer.dilation)
+    new_carry.append(cr)
+  if model.head_hidden is not None:
+    h = jax.nn.relu(model.head_hidden(h))
+  return model.head(h), tuple(new_carry)
+
+
+def recurrent_step(graphdef, params, state: dict, block, c, *, smoothing: int, decode: str,
+                   centers):
+  """One block through a recurrent baseline, carrying its state. RNN/LSTM/dilated LSTM ramp the
+  conditioning per sample; SampleRNN, whose tiers take one vector per call, per block (the
+  ramp's value at the block's middle)."""
+  from flax import nnx
+
+  model = nnx.merge(graphdef, params)
+  B = block.shape[0]
+  c = jnp.asarray(c, jnp.float32)
+  c_from, alpha, pos = _ramp(state, c, B, smoothing)
+  x = block[None, :, None]
+  if hasattr(model, "layers"):
+    c_seq = ((1.0 - alpha) * c_from + alpha * c)[None]
+    out, carry = _recurrent_net_scan(model, x, c_seq, state["carry"])
+  else:
+    a = alpha[B // 2]
+    out, carry = model.scan(x, ((1.0 - a) * c_from + a * c)[None], state["carry"])
+  w = {"class_centers": centers}
+  new_state = {"carry": carry, "c_from": c_from, "c_to": c,
+               "ramp_pos": jnp.minimum(pos + B, max(smoothing, 1)).astype(jnp.int32)}
+  return new_state, _decode(w, out[0], decode)
+
+
+class RecurrentStreamer(Streamer):
+  """Streams the recurrent baselines (models with `initial_carry` and `scan`).
+
+  The state is the model's own carry. It starts as offline inference does: from the initial
+  carry through `warmup` samples of silence (rounded up to the model's chunk multiple). Block
+  sizes must be multiples of `chunk_multiple` (the dilated LSTM's largest dilation,
+  SampleRNN's top frame).
+  """
+
+  def __init__(self, model, block_size: int, *, smoothing: int = DEFAULT_SMOOTHING,
+               decode: str = "expected_value"):
+    from flax import nnx
+
+    if decode not in DECODES:
+      raise AmpSpaceError(f"Streamer: unknown decode {decode!r}; known: {DECODES}")
+    if int(smoothing) < 0:
+      raise AmpSpaceError(f"Streamer: smoothing must be >= 0 samples, got {smoothing}")
+    multiple = int(getattr(model, "chunk_multiple", 1))
+    if int(block_size) < 1 or int(block_size) % multiple:
+      raise AmpSpaceError(f"Streamer: block_size {block_size} must be a positive multiple of "
+                          f"{multiple} for {type(model).__name__}")
+    self.block_size, self.smoothing, self.latency = int(block_size), int(smoothing), 0
+    self.warmup = model.context[0] + (-model.context[0] % multiple)
+    self.graphdef, self.params = nnx.split(model)
+    first = model.layers[0] if hasattr(model, "layers") else model.tiers[0]
+    self._cond_dim = 0 if first.w_cond is None else int(first.w_cond.kernel.shape[0])
+    k = model.num_classes
+    centers = jnp.asarray(mulaw.class_centers(k), jnp.float32) if k > 1 else None
+    self._carry0 = model.initial_carry(1)
+    step = functools.partial(recurrent_step, self.graphdef, smoothing=self.smoothing,
+                             decode=decode, centers=centers)
+    self._step_fn = jax.jit(step, donate_argnums=(1,))
+
+    def init(params, c):
+      state = {"carry": self._carry0, "c_from": c, "c_to": c, "ramp_pos": jnp.int32(0)}
+      if self.warmup:
+        state, _ = step(params, state, jnp.zeros(self.warmup, jnp.float32), c)
+      return state
+
+    self._init = jax.jit(init)
+
+  @property
+  def cond_dim(self) -> int:
+    return self._cond_dim
+
+  def init(self, c) -> dict:
+    return self._init(self.params, self._cond(c))
+
+  def __call__(self, state: dict, block, c):
+    block = jnp.asarray(block, jnp.float32)
+    if block.shape != (self.block_size,):
+      raise AmpSpaceError(f"Streamer: block has shape {tuple(block.shape)}, expected "
+                          f"({self.block_size},)")
+    return self._step_fn(self.params, state, block, self._cond(c))
+
+
 # ---------------------------------------------------------------- model families
 ARRAYS_OF = {"Wave2WaveNet": wave2wavenet_arrays}
 
@@ -231,5 +331,15 @@ ARRAYS_OF = {"Wave2WaveNet": wave2wavenet_arrays}
 def arrays_of(model) -> tuple[dict, dict[str, np.ndarray]]:
   name = type(model).__name__
   if name not in ARRAYS_OF:
-    raise AmpSpaceError(f"streaming supports {sorted(ARRAYS_OF)}; got {name}")
+    raise AmpSpaceError(f"export and the NumPy runtime support {sorted(ARRAYS_OF)}; got {name}")
   return ARRAYS_OF[name](model)
+
+
+def make_streamer(model, block_size: int, **kwargs) -> Streamer:
+  """The streamer for any wave-to-wave model: Wave2WaveNet, or a recurrent baseline."""
+  if type(model).__name__ in ARRAYS_OF:
+    return Streamer(model, block_size, **kwargs)
+  if hasattr(model, "scan") and hasattr(model, "initial_carry"):
+    return RecurrentStreamer(model, block_size, **kwargs)
+  raise AmpSpaceError(f"streaming supports Wave2WaveNet and the recurrent baselines (models with "
+                      f"scan/initial_carry); got {type(model).__name__}")
