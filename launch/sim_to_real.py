@@ -69,11 +69,13 @@ class Protocol:
   workdir: str
   scale: str = "runlocal"                  # config argument: "runlocal" or "" (paper)
   gain_knob: str = "gain"
+  # Native amps with a gain knob. tube_amp_4x12 is left out: at high gain up to 6% of its
+  # output samples sit at full scale, which the strict builder rejects as clipped.
   pretrain_devices: tuple[str, ...] = ("tube_amp", "tube_amp_fender", "tube_amp_mesa",
-                                       "tube_amp_12at7", "tube_amp_4x12")
+                                       "tube_amp_12at7")
   heldout_device: str = "tube_amp_el84"
   pretrain_series: int = 1                 # one_knob_random:gain@N: N random contexts per DI
-  pretrain_dis: int = 8
+  pretrain_dis: int = 10
   pretrain_di_seconds: float = 2.0
   real_dis: int = 16
   real_di_seconds: float = 3.0
