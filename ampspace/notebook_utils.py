@@ -217,8 +217,9 @@ def read_stimuli(folder: str) -> list[Stimulus]:
 
 def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_amp",
                      other_device: str = "tube_amp_fender", knobs: Mapping[str, float] | None = None,
-                     num_stimuli: int = 3, seconds: float = 1.5, split: str = "test") -> list[Stimulus]:
-  """Writes a small MOS set from the first `num_stimuli` distinct DIs of `split`:
+                     num_stimuli: int = 3, seconds: float = 1.5,
+                     splits: Sequence[str] = ("test",)) -> list[Stimulus]:
+  """Writes a small MOS set from the first `num_stimuli` distinct DIs of `splits` (in order):
 
     real_target    the DI through `device` at `knobs` (default gain 5);
     wave2wavenet   the model's prediction for the same setting;
@@ -230,27 +231,30 @@ def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_am
   from ampspace.devices import get_device
 
   knobs = dict(knobs or {"gain": 5.0})
-  source = model.open_split(split)
   dev = get_device(device)
   cond = conditioning_for(device, knobs)
   mixed = mixed_conditioning([device, other_device], [0.5, 0.5], knobs)
   seen: list[str] = []
   n = int(seconds * SAMPLE_RATE)
-  for i in range(len(source)):
-    record = source[i]
-    di_id = _text(record["di_id"])
-    if di_id in seen:
-      continue
-    seen.append(di_id)
-    di = decode_audio(record, "di")[:n]
-    stim = re.sub(r"[^A-Za-z0-9.\-]+", "-", di_id).strip("-") or f"di{i}"
-    target = dev.process(di, knobs)
-    for condition, audio in (("real_target", target), ("wave2wavenet", model(di, cond)),
-                             ("interpolation", model(di, mixed)),
-                             ("anchor", lowpass_anchor(target))):
-      write_wav(os.path.join(out_dir, f"{stim}__{condition}.wav"), normalise_rms(audio))
-    if len(seen) == num_stimuli:
-      break
+  for split in splits:
+    source = model.open_split(split)
+    for i in range(len(source)):
+      if len(seen) == num_stimuli:
+        return read_stimuli(out_dir)
+      record = source[i]
+      di_id = _text(record["di_id"])
+      if di_id in seen:
+        continue
+      seen.append(di_id)
+      di = decode_audio(record, "di")[:n]
+      stim = re.sub(r"[^A-Za-z0-9.\-]+", "-", di_id).strip("-") or f"{split}{i}"
+      target = dev.process(di, knobs)
+      for condition, audio in (("real_target", target), ("wave2wavenet", model(di, cond)),
+                               ("interpolation", model(di, mixed)),
+                               ("anchor", lowpass_anchor(target))):
+        write_wav(os.path.join(out_dir, f"{stim}__{condition}.wav"), normalise_rms(audio))
+  if not seen:
+    raise AmpSpaceError(f"make_mos_stimuli: splits {list(splits)} hold no DI")
   return read_stimuli(out_dir)
 
 
@@ -285,13 +289,14 @@ def trial_rows(orders: Mapping[str, Sequence[Stimulus]], seed: int) -> list[dict
           for lid, order in orders.items() for t, s in enumerate(order)]
 
 
-def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, slope: float = 1.5,
+def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, scale: float = 2.0,
                       listener_sd: float = 0.3, trial_sd: float = 0.5) -> list[dict]:
   """SIMULATED listeners, for headless runs and tests: NOT human opinion.
 
-  Each rating is 5 - slope * MR-STFT distance of the stimulus to the same stimulus's
-  `real_target`, plus a per-listener bias N(0, listener_sd) and per-trial noise N(0, trial_sd),
-  rounded and clipped to 1..5. Deterministic for `seed`; rows are marked rater=simulated."""
+  Each rating is 1 + 4·exp(-d / scale), d the MR-STFT distance of the stimulus to the same
+  stimulus's `real_target` (5 for the reference itself, towards 1 as d grows), plus a
+  per-listener bias N(0, listener_sd) and per-trial noise N(0, trial_sd), rounded and clipped
+  to 1..5. Deterministic for `seed`; rows are marked rater=simulated."""
   from ampspace.audio.metrics import mr_stft
   from ampspace.audio.wav_io import read_wav
 
@@ -312,7 +317,7 @@ def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, slope: fl
                           f"needs each stimulus's {REFERENCE}")
     a, b = audio(ref), audio(r["file"])
     n = min(len(a), len(b))
-    expected = 5.0 - slope * mr_stft(a[:n], b[:n])
+    expected = 1.0 + 4.0 * np.exp(-mr_stft(a[:n], b[:n]) / scale)
     score = expected + bias[r["listener"]] + rng.normal(0.0, trial_sd)
     out.append({**r, "rating": int(np.clip(np.rint(score), 1, 5)), "rater": "simulated"})
   return out
@@ -389,7 +394,7 @@ def mos_bar_plot(summary: Sequence[dict], path: str | None = None, title: str = 
   means = [s["mean"] for s in summary]
   err = [0.0 if np.isnan(s["ci_half"]) else s["ci_half"] for s in summary]
   ax.bar(names, means, yerr=err, capsize=6, color="tab:blue", alpha=0.8)
-  ax.set_ylim(1, 5.2)
+  ax.set_ylim(0.5, 5.5)  # a t interval may reach past the 1..5 scale
   ax.set_ylabel("rating (1-5)")
   ax.set_title(title)
   ax.grid(axis="y", alpha=0.3)
