@@ -1,0 +1,203 @@
+"""The one benchmark entry: runs every area benchmark, then writes the summary and the docs page.
+
+  .venv/bin/python benchmarks/run_all.py            # full run (tens of minutes on 2 cores)
+  .venv/bin/python benchmarks/run_all.py --quick    # smoke run of every benchmark
+  .venv/bin/python benchmarks/run_all.py --only streaming,pipeline
+  .venv/bin/python benchmarks/run_all.py --reuse    # no runs: regenerate from results/*.json
+
+Each benchmark runs as its own process (so one may pin itself to a core or set thread counts
+before NumPy/JAX load) and writes benchmarks/results/<name>.{json,md}:
+
+  devices    bench_devices.py    device rendering RTF, pedalboard's chain in the same run
+  pipeline   bench_pipeline.py   Grain batches/s against the train step's, headroom >= 5x
+  training   bench_training.py   training samples/s and inference RTF beside NAM's WaveNet
+  streaming  bench_streaming.py  streaming RTF per block size on one core; offline RTF
+
+This script then writes benchmarks/results/summary.{json,md} and docs/performance.md (the
+README's Performance section links it). Every figure there comes from those JSON files; a
+benchmark that is absent or fails is listed as such, not filled in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+DOC = os.path.join(ROOT, "docs", "performance.md")
+
+# name -> (script, full-run args, quick-run args); outputs land in results/<name>.{json,md}
+BENCHMARKS = {
+    "devices": ("bench_devices.py", ["--out", RESULTS], ["--out", RESULTS, "--seconds", "2",
+                                                         "--repeats", "1"]),
+    "pipeline": ("bench_pipeline.py", [], ["--quick"]),
+    "training": ("bench_training.py", ["--out", RESULTS], ["--out", RESULTS, "--quick"]),
+    "streaming": ("bench_streaming.py", [], ["--quick"]),
+}
+TITLES = {"devices": "Device rendering (one core)", "pipeline": "Input pipeline headroom",
+          "training": "Training and inference against neural-amp-modeler",
+          "streaming": "Streaming and offline inference"}
+
+
+def write_atomic(path: str, text: str) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def run_benchmark(name: str, quick: bool, timeout: float) -> dict:
+  script, full, quick_args = BENCHMARKS[name]
+  path = os.path.join(HERE, script)
+  if not os.path.exists(path):
+    return {"status": "missing", "detail": f"benchmarks/{script} does not exist"}
+  cmd = [sys.executable, path, *(quick_args if quick else full)]
+  print(f"[run_all] {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+  t = time.perf_counter()
+  try:
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONPATH": ROOT})
+  except subprocess.TimeoutExpired:
+    return {"status": "failed", "detail": f"timed out after {timeout:.0f} s",
+            "seconds": time.perf_counter() - t}
+  seconds = time.perf_counter() - t
+  if proc.returncode != 0:
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"status": "failed", "detail": f"exit {proc.returncode}: " + " / ".join(tail),
+            "seconds": seconds}
+  return {"status": "ok", "seconds": seconds}
+
+
+def collect(name: str, run: dict | None) -> dict:
+  entry = dict(run or {"status": "reused"})
+  json_path, md_path = (os.path.join(RESULTS, f"{name}.{ext}") for ext in ("json", "md"))
+  if entry["status"] in ("ok", "reused"):
+    if not os.path.exists(json_path):
+      return {"status": "missing", "detail": f"{os.path.relpath(json_path, ROOT)} not written"}
+    with open(json_path) as f:
+      entry["result"] = json.load(f)
+    entry["md"] = open(md_path).read() if os.path.exists(md_path) else ""
+    entry["generated"] = datetime.datetime.fromtimestamp(os.path.getmtime(json_path)).isoformat(
+        timespec="seconds")
+  return entry
+
+
+# ---------------------------------------------------------------- headlines
+def _devices(r: dict) -> list[str]:
+  rows = r.get("rows", [])
+  ref = [x for x in rows if x.get("type") == "reference"]
+  native = [x for x in rows if x.get("kind") == "native"]
+  out = []
+  if ref:
+    out.append(f"pedalboard built-in chain: {ref[0]['rtf']:.0f}× real time (same run)")
+  for label, pick in (("native amps", lambda x: x.get("type") == "amp"),
+                      ("native pedals", lambda x: x.get("type") != "amp")):
+    vals = sorted(x["rtf"] for x in native if pick(x))
+    if vals:
+      out.append(f"{label}: {vals[0]:.0f}× to {vals[-1]:.0f}× real time "
+                 f"(median {vals[len(vals) // 2]:.0f}×)")
+  return out
+
+
+def _pipeline(r: dict) -> list[str]:
+  return [f"{x['config']}: pipeline {x['pipeline_batches_s']:.1f} batches/s vs train step "
+          f"{x['train_steps_s']:.3f} steps/s → headroom {x['headroom']:.1f}× (target ≥ "
+          f"{r.get('target_headroom', 5):.0f}×)" for x in r.get("rows", [])]
+
+
+def _streaming(r: dict) -> list[str]:
+  out = []
+  for impl in ("numpy", "jax"):
+    rows = [x for x in r["streaming"]["rows"] if x["impl"] == impl]
+    if rows:
+      out.append(f"streaming, {impl}, one core: " + ", ".join(
+          f"{x['block']}: {x['rtf']:.1f}×" for x in rows) + " real time (block: RTF)")
+  for x in r["offline"]["rows"]:
+    out.append(f"offline, {x['impl']}, {r['offline']['cores']} cores: {x['rtf']:.1f}× real time")
+  for key, t in r.get("targets", {}).items():
+    out.append(f"target {key}: ≥ {t['target']:.0f}×, measured {t['measured']:.2f}× — "
+               f"{'met' if t['met'] else 'not met'} (needs {t['gflops_needed']:.0f} GFLOP/s)")
+  return out
+
+
+def _training(r: dict) -> list[str]:
+  return []  # its own table (below) says it best
+
+
+HEADLINES = {"devices": _devices, "pipeline": _pipeline, "streaming": _streaming,
+             "training": _training}
+
+
+def markdown(summary: dict, for_docs: bool) -> str:
+  m = summary["machine"]
+  lines = []
+  if for_docs:
+    lines += ["# Performance", "",
+              "<!-- Generated by `python benchmarks/run_all.py`; do not edit by hand. -->", ""]
+  lines += [f"Measured {summary['date']} on {m['cpus']} CPU cores ({m['processor'] or m['machine']}), "
+            f"Python {m['python']}; 1-minute load average at the end {m['load_avg_1m']:.1f}"
+            f"{' (a shared machine: CPU-time figures are given where the benchmark records them)' if m['load_avg_1m'] > m['cpus'] else ''}."
+            f"{' Quick (smoke) run: small sizes, not for quoting.' if summary['quick'] else ''}",
+            "", "Rerun: `.venv/bin/python benchmarks/run_all.py` (all) or "
+            "`--only NAME`; each benchmark's own command is in its file's docstring.", ""]
+  lines += ["## Summary", ""]
+  for name, e in summary["benchmarks"].items():
+    if e["status"] in ("ok", "reused"):
+      heads = HEADLINES[name](e["result"])
+      lines.append(f"- **{TITLES[name]}**" + (f" (results of {e['generated']})" if e.get(
+          "generated") else ""))
+      lines += [f"  - {h}" for h in heads]
+    else:
+      lines.append(f"- **{TITLES[name]}**: {e['status']} — {e.get('detail', '')}")
+  for name, e in summary["benchmarks"].items():
+    if e["status"] in ("ok", "reused") and e.get("md"):
+      lines += ["", f"## {TITLES[name]}", "", f"`benchmarks/results/{name}.json`", "",
+                e["md"].strip()]
+  return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--quick", action="store_true")
+  p.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHMARKS))
+  p.add_argument("--reuse", action="store_true", help="rerun nothing; summarise results/*.json")
+  p.add_argument("--timeout", type=float, default=3600.0, help="seconds per benchmark")
+  p.add_argument("--docs", default=DOC)
+  args = p.parse_args()
+  names = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+  unknown = sorted(set(names) - set(BENCHMARKS))
+  if unknown:
+    sys.exit(f"error: --only: unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
+  benchmarks = {}
+  for name in BENCHMARKS:
+    run = None if args.reuse or name not in names else run_benchmark(name, args.quick,
+                                                                     args.timeout)
+    benchmarks[name] = collect(name, run)
+  summary = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
+             "machine": {"cpus": os.cpu_count(), "machine": platform.machine(),
+                         "processor": platform.processor(), "python": platform.python_version(),
+                         "load_avg_1m": os.getloadavg()[0]},
+             "benchmarks": benchmarks}
+  write_atomic(os.path.join(RESULTS, "summary.json"),
+               json.dumps({**summary, "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "md"}
+                                                     for k, v in benchmarks.items()}},
+                          indent=1) + "\n")
+  write_atomic(os.path.join(RESULTS, "summary.md"), markdown(summary, for_docs=False))
+  if args.docs:
+    write_atomic(args.docs, markdown(summary, for_docs=True))
+  print(markdown(summary, for_docs=False))
+  if any(e["status"] == "failed" for e in benchmarks.values()):
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  main()
