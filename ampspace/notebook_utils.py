@@ -247,7 +247,8 @@ def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_am
         continue
       seen.append(di_id)
       di = decode_audio(record, "di")[:n]
-      stim = re.sub(r"[^A-Za-z0-9.\-]+", "-", di_id).strip("-") or f"{split}{i}"
+      stim = re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9._\-]+", "-", di_id)).strip("-_")
+      stim = stim or f"{split}{i}"
       target = dev.process(di, knobs)
       for condition, audio in (("real_target", target), ("wave2wavenet", model(di, cond)),
                                ("interpolation", model(di, mixed)),
