@@ -65,6 +65,10 @@ class Device(abc.ABC):
   attributes: Mapping[str, str] = {}
   sample_rate: int = SAMPLE_RATE
   latency_samples: int = 0  # measured and already compensated inside process()
+  # True: `_process` gets the validated float32 DI itself (native devices convert block by
+  # block inside their cached loop, saving two whole-clip conversion passes); False: a float64
+  # copy.
+  takes_float32: bool = False
 
   @property
   def knob_names(self) -> tuple[str, ...]:
@@ -92,13 +96,15 @@ class Device(abc.ABC):
                           f"expected {self.sample_rate} Hz")
     di = check_signal(di, name=f"input to device {self.name!r}")
     settings = self.resolve(knobs)
-    out = np.asarray(self._process(di.astype(np.float64), settings), dtype=np.float32)
+    x = di if self.takes_float32 else di.astype(np.float64)
+    out = np.asarray(self._process(x, settings), dtype=np.float32)
     assert out.shape == di.shape, (self.name, out.shape, di.shape)
     return out
 
   @abc.abstractmethod
   def _process(self, di: np.ndarray, settings: dict[str, float]) -> np.ndarray:
-    """DSP on a float64 mono DI with fully resolved, validated settings."""
+    """DSP on a mono DI (float64, or float32 with `takes_float32`) with fully resolved,
+    validated settings."""
 
   def describe(self) -> dict:
     """The annotation fields that describe this device (the paper's device columns)."""

@@ -54,6 +54,7 @@ class Cabinet(Device):
   """A speaker cabinet as a device of its own (after a preamp or a pedal)."""
 
   device_type = "cabinet"
+  takes_float32 = True
   knobs = (Knob("blend", 3.0),)  # microphone position: 0 on the cone's axis, 10 far off axis
 
   def __init__(self, name: str = "cab_4x12", kind: str = "4x12", ir_path: str | None = None):
@@ -70,5 +71,5 @@ class Cabinet(Device):
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     if self.ir is not None:
-      return convolve_ir(di, self.ir)
-    return dsp.run_sos(cabinet_sos(self.kind, s["blend"] / 10.0), di)
+      return convolve_ir(di.astype(np.float64), self.ir)
+    return dsp.run_blocks(dsp.chain(dsp.SosFilter(cabinet_sos(self.kind, s["blend"] / 10.0))), di)

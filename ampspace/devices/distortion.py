@@ -20,6 +20,7 @@ DIODES = {"silicon": 1.0, "led": 2.6, "germanium": 0.45}
 
 class Distortion(Device):
   device_type = "distortion"
+  takes_float32 = True
   knobs = (Knob("drive", 5.0, taper="log"), Knob("filter", 3.0), Knob("volume"))
 
   def __init__(self, name: str = "rat_distortion", clipping: str = "silicon"):
@@ -35,13 +36,14 @@ class Distortion(Device):
     gbw_corner = min(20000.0, 1.0e6 / gain ** 0.75)  # an OP07's GBW, loosely
     pre = dsp.sos(self._hp, dsp.highpass(560.0 * (1 - d) + 30.0, order=1),
                   dsp.lowpass(gbw_corner, order=1))
-    x = dsp.run_sos(pre, di) * gain / self.threshold
+    scratch = dsp.scratch_for(len(di))
     if self.threshold < 1.0:
-      y = dsp.tanh_adaa(x)  # germanium: rounder knee
+      clip = dsp.tanh_stage(scratch)  # germanium: rounder knee
     else:
-      y = dsp.hard_clip_adaa(x)
-    y = y * self.threshold
+      clip = dsp.hard_clip_stage(scratch)
     cutoff = 32000.0 * 2.0 ** (-s["filter"] / 10.0 * 6.0)  # 32 kHz .. 500 Hz
     post = dsp.sos(dsp.lowpass(cutoff, order=1), dsp.highpass(20.0, order=1))
     volume = 0.02 + 0.6 * (s["volume"] / 10.0) ** 2
-    return volume * dsp.run_sos(post, y)
+    return dsp.run_blocks(dsp.chain(
+        dsp.SosFilter(pre, gain=gain / self.threshold), clip,
+        dsp.SosFilter(post, gain=volume * self.threshold)), di)

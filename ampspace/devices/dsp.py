@@ -111,42 +111,154 @@ def logcosh(x: np.ndarray) -> np.ndarray:
   return a + np.log1p(np.exp(-2.0 * a)) - _LOG2
 
 
-ADAA_CHUNK = 8192  # samples per pass: keeps the temporaries in L2 cache
+# Antiderivatives written into caller-owned buffers (no temporaries): F(x, out, tmp). A
+# constant offset does not matter (ADAA differences it away); the stage starts from F(0).
+
+def _logcosh_into(x, out, tmp):
+  """|x| + log(1 + exp(-2|x|)) = log(cosh x) + log 2. np.log of a value in (1, 2] instead of
+  log1p: log1p is not vectorised in NumPy (3x slower), and the absolute error (~1e-16) is all
+  ADAA's difference quotient sees."""
+  np.abs(x, out=out)
+  np.multiply(out, -2.0, out=tmp)
+  np.exp(tmp, out=tmp)
+  tmp += 1.0
+  np.log(tmp, out=tmp)
+  out += tmp
+
+
+def _hard_clip_F_into(x, out, tmp):
+  """0.5 x^2 inside [-1, 1], |x| - 0.5 outside, as c (x - c/2) with c = clip(x): no branches."""
+  np.clip(x, -1.0, 1.0, out=tmp)
+  np.multiply(tmp, -0.5, out=out)
+  out += x
+  out *= tmp
+
+
+def _asym_sat_F_into(neg: float):
+  inv = 1.0 / neg
+  def F(x, out, tmp):  # x^2 / (1 + sqrt(1 + u^2)), u = min(x, x/neg): see asym_sat_adaa
+    if neg != 1.0:
+      np.multiply(x, inv, out=tmp)
+      np.minimum(x, tmp, out=tmp)
+      tmp *= tmp
+    else:
+      np.multiply(x, x, out=tmp)
+    tmp += 1.0
+    np.sqrt(tmp, out=tmp)
+    tmp += 1.0
+    np.multiply(x, x, out=out)
+    out /= tmp
+  return F
+
+
+def _plain_F_into(F):
+  def F_into(x, out, tmp):
+    out[:] = F(x)
+  return F_into
+
+
+class AdaaStage:
+  """ADAA of a memoryless f as a block processor: filters each block in place and carries the
+  previous input sample and F value across blocks, so any block size gives the same output.
+
+  `bias` is added before the nonlinearity and `dc` subtracted after it (a stage around an
+  operating point). `scratch` is three float64 rows at least as long as a block, shared by
+  every stage of a render (stages run one after the other on a block).
+  """
+
+  def __init__(self, f, F_into, scratch: np.ndarray, bias: float = 0.0, dc: float = 0.0,
+               eps: float = 1e-6):
+    self.f, self.F_into, self.scratch = f, F_into, scratch
+    self.bias, self.dc, self.eps = float(bias), float(dc), eps
+    zero, F0 = np.zeros(1), np.empty(1)
+    F_into(zero, F0, np.empty(1))
+    self.x_prev, self.F_prev = 0.0, float(F0[0])  # as if the signal before t=0 were silence
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    n = len(x)
+    Fx, dF, tmp = self.scratch[0, :n], self.scratch[1, :n], self.scratch[2, :n]
+    if self.bias:
+      x += self.bias
+    self.F_into(x, Fx, tmp)
+    np.subtract(Fx[1:], Fx[:-1], out=dF[1:])
+    dF[0] = Fx[0] - self.F_prev
+    self.F_prev = float(Fx[-1])
+    dx = Fx  # F(x) is no longer needed
+    np.subtract(x[1:], x[:-1], out=dx[1:])
+    dx[0] = x[0] - self.x_prev
+    x_prev, self.x_prev = self.x_prev, float(x[-1])
+    np.abs(dx, out=tmp)
+    if tmp.min() < self.eps:  # ill-conditioned where the input barely moves: f at the midpoint
+      idx = np.flatnonzero(tmp < self.eps)
+      prev = x[np.maximum(idx - 1, 0)]
+      if idx[0] == 0:
+        prev[0] = x_prev
+      mid = self.f(0.5 * (x[idx] + prev))
+      dx[idx] = 1.0
+      np.divide(dF, dx, out=x)
+      x[idx] = mid
+    else:
+      np.divide(dF, dx, out=x)
+    if self.dc:
+      x -= self.dc
+    return x
+
+
+BLOCK_SIZE = 8192  # samples per block: a block and the shared scratch stay in L2 cache
+_ENV_BLOCK = 32    # see SagEnvelope; BLOCK_SIZE is a multiple of it
+
+
+def scratch_for(n: int, block_size: int | None = None) -> np.ndarray:
+  size = min(block_size or BLOCK_SIZE, n)
+  return np.empty((3, -(-size // _ENV_BLOCK) * _ENV_BLOCK))
+
+
+def run_blocks(fn, x: np.ndarray, dtype=np.float32, block_size: int | None = None) -> np.ndarray:
+  """fn over x in blocks: each block is copied into one float64 working buffer (fn may work
+  in place on it) and fn's result is stored into the output (of `dtype`).
+
+  A whole-clip pass over a 10 s clip streams each intermediate array through memory; on a
+  block of a few thousand samples the same NumPy calls run on cached data, several times
+  faster. The stateful stages (SosFilter, AdaaStage, SagEnvelope) carry their state, so the
+  output does not depend on the block size (tests/test_devices.py checks it).
+  """
+  size = block_size or BLOCK_SIZE
+  if size % _ENV_BLOCK:
+    raise ValueError(f"block size {size} is not a multiple of {_ENV_BLOCK}")
+  n = len(x)
+  out = np.empty(n, dtype)
+  buf = np.empty(min(size, n))
+  for start in range(0, n, size):
+    stop = min(start + size, n)
+    block = buf[: stop - start]
+    np.copyto(block, x[start:stop])
+    np.copyto(out[start:stop], fn(block, start), casting="same_kind")
+  return out
+
+
+def chain(*stages):
+  """The stages (each block -> block, in place) as one run_blocks function."""
+  def run(block: np.ndarray, start: int) -> np.ndarray:
+    for stage in stages:
+      block = stage(block)
+    return block
+  return run
 
 
 def adaa(f, F, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-  """First-order ADAA of the memoryless f with antiderivative F (both vectorised, F(0) = 0).
-
-  Works in chunks carrying the previous sample: on a 10 s clip the whole-array version is
-  memory-bound (a dozen 3.5 MB temporaries) and ~10x slower per sample than on cached chunks.
-  """
-  y = np.empty_like(x)
-  x_prev, F_prev = 0.0, 0.0
-  for start in range(0, len(x), ADAA_CHUNK):
-    xc = x[start:start + ADAA_CHUNK]
-    Fx = F(xc)
-    dF = np.empty_like(Fx)
-    dF[0] = Fx[0] - F_prev
-    np.subtract(Fx[1:], Fx[:-1], out=dF[1:])
-    dx = np.empty_like(xc)
-    dx[0] = xc[0] - x_prev
-    np.subtract(xc[1:], xc[:-1], out=dx[1:])
-    small = np.abs(dx) < eps
-    any_small = small.any()
-    if any_small:
-      dx[small] = 1.0
-    yc = np.divide(dF, dx, out=y[start:start + ADAA_CHUNK])
-    if any_small:  # ill-conditioned: fall back to f at the midpoint
-      idx = np.flatnonzero(small)
-      prev = np.where(idx > 0, xc[np.maximum(idx - 1, 0)], x_prev)
-      yc[idx] = f(0.5 * (xc[idx] + prev))
-    x_prev, F_prev = float(xc[-1]), float(Fx[-1])
-  return y
+  """First-order ADAA of the memoryless f with antiderivative F (both vectorised, F(0) = 0)."""
+  stage = AdaaStage(f, _plain_F_into(F), scratch_for(len(x)), eps=eps)
+  return run_blocks(lambda b, _: stage(b), x, np.float64)
 
 
 def tanh_adaa(x: np.ndarray) -> np.ndarray:
   """Symmetric soft clipping (diodes in an op-amp's feedback loop; a push-pull stage)."""
-  return adaa(np.tanh, logcosh, x)
+  stage = tanh_stage(scratch_for(len(x)))
+  return run_blocks(lambda b, _: stage(b), x, np.float64)
+
+
+def tanh_stage(scratch: np.ndarray, bias: float = 0.0, dc: float = 0.0) -> AdaaStage:
+  return AdaaStage(np.tanh, _logcosh_into, scratch, bias, dc)
 
 
 def hard_clip(x: np.ndarray) -> np.ndarray:
@@ -158,9 +270,14 @@ def _hard_clip_F(x: np.ndarray) -> np.ndarray:
   return np.where(a <= 1.0, 0.5 * x * x, a - 0.5)
 
 
+def hard_clip_stage(scratch: np.ndarray) -> AdaaStage:
+  return AdaaStage(hard_clip, _hard_clip_F_into, scratch)
+
+
 def hard_clip_adaa(x: np.ndarray) -> np.ndarray:
   """Diodes to ground driven hard (RAT-like), antialiased."""
-  return adaa(hard_clip, _hard_clip_F, x)
+  stage = hard_clip_stage(scratch_for(len(x)))
+  return run_blocks(lambda b, _: stage(b), x, np.float64)
 
 
 def asym_sat(x: np.ndarray, neg: float) -> np.ndarray:
@@ -175,17 +292,23 @@ def asym_sat(x: np.ndarray, neg: float) -> np.ndarray:
   return x / np.sqrt(1.0 + u * u)
 
 
+def asym_sat_stage(scratch: np.ndarray, neg: float, bias: float = 0.0,
+                   remove_dc: bool = False) -> AdaaStage:
+  """asym_sat antialiased around operating point `bias`; `remove_dc`: minus its static output."""
+  dc = float(asym_sat(np.array([bias]), neg)[0]) if remove_dc else 0.0
+  return AdaaStage(lambda v: asym_sat(v, neg), _asym_sat_F_into(neg), scratch, bias, dc)
+
+
 def asym_sat_adaa(x: np.ndarray, neg: float) -> np.ndarray:
-  def F(v):  # = k^-2 (sqrt(1 + u^2) - 1), k = u/v, written without cancellation or branches
-    u = np.minimum(v, v * (1.0 / neg))
-    return v * v / (1.0 + np.sqrt(1.0 + u * u))
-  return adaa(lambda v: asym_sat(v, neg), F, x)
+  # F = k^-2 (sqrt(1 + u^2) - 1), k = u/v, written without cancellation or branches
+  stage = asym_sat_stage(scratch_for(len(x)), neg)
+  return run_blocks(lambda b, _: stage(b), x, np.float64)
 
 
 def biased_stage(x: np.ndarray, bias: float, neg: float) -> np.ndarray:
   """An asymmetric stage around operating point `bias`, its static DC output removed."""
-  dc = float(asym_sat(np.array([bias]), neg)[0])
-  return asym_sat_adaa(x + bias, neg) - dc
+  stage = asym_sat_stage(scratch_for(len(x)), neg, bias, remove_dc=True)
+  return run_blocks(lambda b, _: stage(b), x, np.float64)
 
 
 # --- filters as second-order sections: a whole linear chain in one sosfilt call --------------
@@ -216,6 +339,34 @@ def run_sos(sections: np.ndarray, x: np.ndarray) -> np.ndarray:
   return scipy.signal.sosfilt(sections, x)
 
 
+try:  # the in-place kernel behind scipy.signal.sosfilt, without its per-call checks and copies
+  from scipy.signal._sosfilt import _sosfilt as _sosfilt_kernel
+except ImportError:  # pragma: no cover - a SciPy that moved it: the public function still works
+  _sosfilt_kernel = None
+
+
+class SosFilter:
+  """A cascade of second-order sections with its state, filtering blocks in place.
+
+  `gain` is folded into the first section's numerator, saving a pass over the data. One call
+  costs about the same for one section or four: the per-sample recursion of a section, not
+  the arithmetic, bounds it (~6 ns a sample here), which is why each linear stretch of a
+  circuit is one cascade.
+  """
+
+  def __init__(self, sections: np.ndarray, gain: float = 1.0):
+    self.sos = np.array(sections, dtype=np.float64, order="C")
+    self.sos[0, :3] *= gain
+    self.zi = np.zeros((1, len(self.sos), 2))
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    if _sosfilt_kernel is not None:
+      _sosfilt_kernel(self.sos, x.reshape(1, -1), self.zi)
+    else:  # pragma: no cover
+      x[:], self.zi[0] = scipy.signal.sosfilt(self.sos, x, zi=self.zi[0])
+    return x
+
+
 def one_pole_env(x: np.ndarray, tau_s: float, sr: int = SAMPLE_RATE, block: int = 32) -> np.ndarray:
   """A slow envelope (power-supply sag, ...) at block rate, held back to sample rate.
 
@@ -228,6 +379,41 @@ def one_pole_env(x: np.ndarray, tau_s: float, sr: int = SAMPLE_RATE, block: int 
   alpha = 1.0 - np.exp(-block / (tau_s * sr))
   env = scipy.signal.lfilter([alpha], [1.0, alpha - 1.0], m)
   return np.repeat(env, block)[:n]
+
+
+class SagEnvelope:
+  """x / (1 + depth * env), env the one_pole_env of |x|, as a block processor (in place).
+
+  Same 32-sample means and one-pole recursion as one_pole_env, state carried across blocks;
+  every block but the last must hold whole 32-sample groups (run_blocks sees to it).
+  """
+
+  def __init__(self, tau_s: float, depth: float, scratch: np.ndarray, sr: int = SAMPLE_RATE):
+    alpha = 1.0 - np.exp(-_ENV_BLOCK / (tau_s * sr))
+    self.sos = np.array([[alpha, 0.0, 0.0, 1.0, alpha - 1.0, 0.0]])
+    self.zi = np.zeros((1, 1, 2))
+    self.depth, self.scratch = depth, scratch
+
+  def __call__(self, x: np.ndarray) -> np.ndarray:
+    n = len(x)
+    groups = -(-n // _ENV_BLOCK)
+    a = self.scratch[0, : groups * _ENV_BLOCK]
+    np.abs(x, out=a[:n])
+    a[n:] = 0.0  # a short last block: the zero padding of one_pole_env
+    m = np.add.reduce(a.reshape(groups, _ENV_BLOCK), axis=1)
+    m /= _ENV_BLOCK
+    if _sosfilt_kernel is not None:
+      _sosfilt_kernel(self.sos, m.reshape(1, -1), self.zi)
+    else:  # pragma: no cover
+      m[:], self.zi[0] = scipy.signal.sosfilt(self.sos, m, zi=self.zi[0])
+    m *= self.depth
+    m += 1.0
+    full = n // _ENV_BLOCK
+    body = x[: full * _ENV_BLOCK].reshape(full, _ENV_BLOCK)
+    body /= m[:full, None]
+    if full < groups:
+      x[full * _ENV_BLOCK:] /= m[full]
+    return x
 
 
 # --- passive tone stacks -----------------------------------------------------------------------

@@ -19,6 +19,7 @@ def _db(dial: float, span: float = 15.0) -> float:
 class ParametricEQ(Device):
   name = "eq_parametric"
   device_type = "eq"
+  takes_float32 = True
   knobs = (Knob("low"), Knob("low_mid"), Knob("high_mid"), Knob("high"), Knob("level"))
   attributes = {"tone_stack": "none", "topology": "none"}
 
@@ -27,16 +28,19 @@ class ParametricEQ(Device):
                        dsp.peaking(400.0, _db(s["low_mid"]), q=1.0),
                        dsp.peaking(2500.0, _db(s["high_mid"]), q=1.0),
                        dsp.high_shelf(6000.0, _db(s["high"])))
-    return 10.0 ** (_db(s["level"], 12.0) / 20.0) * dsp.run_sos(sections, di)
+    level = 10.0 ** (_db(s["level"], 12.0) / 20.0)
+    return dsp.run_blocks(dsp.chain(dsp.SosFilter(sections, gain=level)), di)
 
 
 class BaxandallEQ(Device):
   name = "eq_baxandall"
   device_type = "eq"
+  takes_float32 = True
   knobs = (Knob("bass"), Knob("treble"), Knob("level"))
   attributes = {"tone_stack": "baxandall", "topology": "none"}
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     sections = dsp.sos(dsp.low_shelf(250.0, _db(s["bass"]), s=0.5),
                        dsp.high_shelf(3000.0, _db(s["treble"]), s=0.5))
-    return 10.0 ** (_db(s["level"], 12.0) / 20.0) * dsp.run_sos(sections, di)
+    level = 10.0 ** (_db(s["level"], 12.0) / 20.0)
+    return dsp.run_blocks(dsp.chain(dsp.SosFilter(sections, gain=level)), di)

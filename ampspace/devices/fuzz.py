@@ -24,11 +24,13 @@ def gated_stage(x: np.ndarray, bias: float, neg: float) -> np.ndarray:
   The positive swing is an algebraic sigmoid of (x - bias); the part below threshold is
   attenuated by `neg`**2, so with a large bias small inputs are nearly silent: the gate.
   """
-  return dsp.asym_sat_adaa(x - bias, neg) - float(dsp.asym_sat(np.array([-bias]), neg)[0])
+  stage = dsp.asym_sat_stage(dsp.scratch_for(len(x)), neg, -bias, remove_dc=True)
+  return dsp.run_blocks(lambda b, _: stage(b), x, np.float64)
 
 
 class Fuzz(Device):
   device_type = "fuzz"
+  takes_float32 = True
 
   def __init__(self, name: str = "fuzz_face", transistor: str = "germanium", gated: bool = False):
     self.name = name
@@ -46,15 +48,17 @@ class Fuzz(Device):
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     gain = 1.0 + self.gain * (s["fuzz"] / 10.0) ** 2
-    x = dsp.run_sos(self._pre, di) * gain
+    scratch = dsp.scratch_for(len(di))
     if self.gated:
       # The bias is input-referred: at 10 a note must swing above ~0.15 (a DI's peaks are
-      # ~0.5) to conduct, so it sputters as it decays; at 0 it is an ordinary fuzz.
-      y = gated_stage(x, gain * 0.15 * (s["bias"] / 10.0) ** 2, self.neg)
+      # ~0.5) to conduct, so it sputters as it decays; at 0 it is an ordinary fuzz (gated_stage).
+      bias = gain * 0.15 * (s["bias"] / 10.0) ** 2
+      stage = dsp.asym_sat_stage(scratch, self.neg, -bias, remove_dc=True)
     else:
-      y = dsp.asym_sat_adaa(x + 0.2, self.neg) - float(dsp.asym_sat(np.array([0.2]), self.neg)[0])
+      stage = dsp.asym_sat_stage(scratch, self.neg, 0.2, remove_dc=True)
     volume = 0.02 + 0.8 * (s["volume"] / 10.0) ** 2
-    return volume * dsp.run_sos(self._post, y)
+    return dsp.run_blocks(dsp.chain(dsp.SosFilter(self._pre, gain=gain), stage,
+                                    dsp.SosFilter(self._post, gain=volume)), di)
 
 
 class BigMuff(Device):
@@ -62,6 +66,7 @@ class BigMuff(Device):
   low-pass and a high-pass, scooping the mids at its centre."""
 
   device_type = "fuzz"
+  takes_float32 = True
   knobs = (Knob("sustain", 6.0, taper="log"), Knob("tone"), Knob("volume"))
   attributes = {"transistor": "silicon", "clipping": "silicon", "tone_stack": "big_muff",
                 "topology": "soft_clip"}
@@ -75,7 +80,8 @@ class BigMuff(Device):
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     g = 5.0 + 800.0 * self._knob["sustain"].fraction(s["sustain"])
-    y = dsp.tanh_adaa(dsp.run_sos(self._pre, di) * g)
     tone = dsp.blend_filters(self._lp, self._hp, s["tone"] / 10.0)
     volume = 0.02 + 0.8 * (s["volume"] / 10.0) ** 2
-    return volume * dsp.run_sos(dsp.sos(tone, dsp.highpass(30.0, order=1)), y)
+    return dsp.run_blocks(dsp.chain(
+        dsp.SosFilter(self._pre, gain=g), dsp.tanh_stage(dsp.scratch_for(len(di))),
+        dsp.SosFilter(dsp.sos(tone, dsp.highpass(30.0, order=1)), gain=volume)), di)

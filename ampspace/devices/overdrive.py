@@ -21,6 +21,7 @@ CLIPPING = {"silicon": (1.0, 1.0), "asymmetric": (1.0, 0.6), "led": (2.5, 1.0),
 
 class Overdrive(Device):
   device_type = "overdrive"
+  takes_float32 = True
   knobs = (Knob("drive", 5.0, taper="log"), Knob("tone"), Knob("level"))
 
   def __init__(self, name: str = "ts_overdrive", clipping: str = "silicon"):
@@ -32,13 +33,21 @@ class Overdrive(Device):
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     gain = 1.0 + 110.0 * self._knob["drive"].fraction(s["drive"])  # 51k + 500k pot over 4.7k
-    hp = dsp.run_sos(self._pre, di) * gain / self.knee
+    scratch = dsp.scratch_for(len(di))
+    pre = dsp.SosFilter(self._pre, gain=gain / self.knee)
     if self.neg == 1.0:
-      clipped = dsp.tanh_adaa(hp)
+      clip = dsp.tanh_stage(scratch)
     else:
-      clipped = dsp.asym_sat_adaa(hp, self.neg)
-    y = di + self.knee * clipped * 0.5
+      clip = dsp.asym_sat_stage(scratch, self.neg)
     tone = 500.0 * 2.0 ** (s["tone"] / 10.0 * 4.0)  # 500 Hz .. 8 kHz low-pass corner
-    post = dsp.sos(dsp.lowpass(tone, order=1), dsp.highpass(30.0, order=1))
     level = 0.05 + 1.2 * (s["level"] / 10.0) ** 2
-    return level * dsp.run_sos(post, y)
+    post = dsp.SosFilter(dsp.sos(dsp.lowpass(tone, order=1), dsp.highpass(30.0, order=1)),
+                         gain=level)
+    wet = 0.5 * self.knee
+
+    def block(x: np.ndarray, start: int) -> np.ndarray:
+      x = clip(pre(x))
+      x *= wet
+      x += di[start:start + len(x)]  # the op-amp adds the clean signal back
+      return post(x)
+    return dsp.run_blocks(block, di)
