@@ -1,0 +1,412 @@
+"""The paper's interpolation experiment: a sound between two amps, from the VAE's latent midpoint
+and from Wave2WaveNet with a device one-hot of [0.5, 0.5].
+
+  python launch/interpolation.py --out=runs/interpolation --size=runlocal   # ~15 min, 2 cores
+
+What it does (each stage is skipped when its output exists, so a rerun resumes):
+1. Partition: one 4 s DI rendered through amps A and B (default tube_amp_fender and
+   tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
+   plus `--random_settings` random settings of every knob per amp. Gain 5 of amp A (at the
+   defaults) is held out of training: it is the known in-between of gains 3 and 7.
+   The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
+   in OUT/tfds (one DI, so every clip lands in its `train` split).
+2. Models: the mel VAE (configs/vae.py:runlocal) and Wave2WaveNet
+   (configs/wave2wavenet.py:runlocal) trained on that dataset through the trainer registry,
+   with their usual checkpoints and TensorBoard logs in OUT/vae and OUT/w2w.
+3. Sounds and measures, written to OUT/metrics.{json,md} and OUT/mos/*.wav (+ manifest.json
+   for the MOS notebook):
+   - midpoint between A and B at the endpoint setting (gain `--endpoint_gain`, other knobs at
+     their defaults): the VAE decodes the window-wise midpoint of the two clips' latent codes
+     (Griffin-Lim to audio); Wave2WaveNet runs with the conditioning vector halfway between
+     A's and B's (device one-hot [0.5, 0.5]; attribute one-hots averaged where the amps
+     differ; knobs equal); a waveform crossfade of the two real outputs is the naive
+     reference. Reported: mel distance (mean |log-mel difference|) to each endpoint.
+   - smoothness of a walk from A to B (`--walk_steps` points): VAE along the latent segment
+     (decoded log-mels), Wave2WaveNet along the conditioning segment (outputs' log-mels);
+     `soundspace.walk_smoothness` (evenness = max step / mean step, path ratio = summed steps
+     / direct distance; 1 is ideal for both).
+   - known in-between: amp A's gain 3 and gain 7 interpolated and compared with its real,
+     held-out gain 5; for Wave2WaveNet the conditioning midpoint of gains 3 and 7 is exactly
+     the gain-5 conditioning, so this is its generalisation to an unseen knob value.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import numpy as np  # noqa: E402
+
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("out", "runs/interpolation", "Output folder.")
+flags.DEFINE_enum("size", "runlocal", ["runlocal", "full"], "runlocal: ~15 min on 2 CPU cores.")
+flags.DEFINE_string("amp_a", "tube_amp_fender", "Amp A (ampspace.devices.ALL_DEVICES).")
+flags.DEFINE_string("amp_b", "tube_amp_4x12", "Amp B.")
+flags.DEFINE_string("di", "", "A DI WAV (first 4 s used); default: a Karplus-Strong phrase.")
+flags.DEFINE_integer("di_seed", 7, "Seed of the generated DI phrase.")
+flags.DEFINE_integer("random_settings", -1, "Random settings per amp (-1: 8 runlocal, 64 full).")
+flags.DEFINE_float("endpoint_gain", 7.0, "Gain of the A/B endpoints (other knobs at defaults).")
+flags.DEFINE_integer("vae_steps", -1, "VAE training steps (-1: 400 runlocal, 20000 full).")
+flags.DEFINE_integer("w2w_steps", -1, "Wave2WaveNet steps (-1: 300 runlocal, 20000 full).")
+flags.DEFINE_integer("gl_iters", 64, "Griffin-Lim iterations for the written WAVs.")
+flags.DEFINE_integer("walk_steps", 9, "Points on each A -> B walk.")
+flags.DEFINE_integer("seed", 0, "Training seed.")
+
+DI_SECONDS = 4.0
+HELD_OUT_GAIN = 5.0
+BETWEEN_GAINS = (3.0, 7.0)
+
+
+# ------------------------------------------------------------------ helpers
+def load_config_file(name: str, arg: str):
+  spec = importlib.util.spec_from_file_location(f"config_{name}",
+                                                os.path.join(REPO, "configs", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def stage(msg: str) -> None:
+  print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def dials(size: str, flag: int, runlocal: int, full: int) -> int:
+  return flag if flag >= 0 else (runlocal if size == "runlocal" else full)
+
+
+# ------------------------------------------------------------------ 1. partition
+def make_di(out: str) -> str:
+  from ampspace import SAMPLE_RATE
+  from ampspace.audio.wav_io import read_wav, write_wav
+  from ampspace.di import karplus
+
+  path = os.path.join(out, "di_source", "interp_di.wav")
+  if not os.path.exists(path):
+    if FLAGS.di:
+      x, _ = read_wav(FLAGS.di, allow_stereo=True)
+      n = int(DI_SECONDS * SAMPLE_RATE)
+      if len(x) < n:
+        raise AmpSpaceError(f"{FLAGS.di}: {len(x) / SAMPLE_RATE:.2f} s, need {DI_SECONDS} s")
+      x = x[:n]
+    else:
+      x = karplus.phrase(FLAGS.di_seed, DI_SECONDS)
+    write_wav(path, x)
+  return os.path.dirname(path)
+
+
+def render_partition(out: str, di_dir: str, n_random: int) -> str:
+  """Release layout in OUT/rendered: both amps, every gain (A without 5), random settings."""
+  from ampspace import render
+  from ampspace.devices import ALL_DEVICES
+
+  for name in (FLAGS.amp_a, FLAGS.amp_b):
+    if name not in ALL_DEVICES:
+      raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(ALL_DEVICES)}")
+  root = os.path.join(out, "rendered")
+  gains_a = ",".join(f"{g:g}" for g in range(1, 11) if g != HELD_OUT_GAIN)
+  jobs = [(FLAGS.amp_a, f"one_knob:gain={gains_a}"), (FLAGS.amp_b, "one_knob:gain")]
+  if n_random:
+    jobs += [(FLAGS.amp_a, f"random:{n_random}"), (FLAGS.amp_b, f"random:{n_random}")]
+  for device, sweep in jobs:
+    render.render(device, sweep, di_dir, root, seed=FLAGS.seed, workers=1, progress=True)
+  return root
+
+
+def dataset_config(out: str, rendered: str):
+  import ml_collections
+
+  d = ml_collections.ConfigDict()
+  d.name = "amp_space/synthetic"
+  d.data_dir = os.path.join(out, "tfds")
+  d.manual_dir = rendered
+  d.build_if_missing = True
+  d.train_split = "train"
+  d.eval_split = "validation"  # absent with one DI: the trainers then skip validation
+  return d
+
+
+# ------------------------------------------------------------------ 2. models
+def train_vae(out: str, dataset, steps: int):
+  from ampspace.trainers import get_trainer
+  from ampspace.trainers.vae import restore_vae
+
+  c = load_config_file("vae", "runlocal")
+  c.dataset = dataset
+  c.seed = FLAGS.seed
+  c.train.steps = steps
+  c.kl.warmup_steps = max(1, steps // 4)
+  c.train.checkpoint_every = max(100, steps // 4)
+  c.train.eval_every = steps + 1
+  workdir = os.path.join(out, "vae")
+  get_trainer("vae")(c, workdir)
+  return restore_vae(workdir)[0]
+
+
+def train_w2w(out: str, dataset, steps: int):
+  from ampspace.trainers import common, get_trainer
+
+  c = load_config_file("wave2wavenet", "runlocal")
+  c.dataset = dataset
+  c.seed = FLAGS.seed
+  c.train.steps = steps
+  c.train.checkpoint_every = max(100, steps // 3)
+  c.train.eval_every = steps + 1
+  if "eval" in c:
+    c.eval.at_end = False
+  workdir = os.path.join(out, "w2w")
+  get_trainer(c.trainer)(c, workdir)
+  graphdef, params, _ = common.restore_params(workdir, c)
+  context = common.build_model(c).context
+  return graphdef, params, context, c
+
+
+# ------------------------------------------------------------------ 3. measures
+class Sounds:
+  """Real renders, model outputs and their log-mels for the experiment's settings."""
+
+  def __init__(self, di: np.ndarray, vae, w2w, gl_iters: int):
+    from ampspace import inference
+
+    self.di, self.vae, self.gl_iters = di, vae, gl_iters
+    graphdef, params, self.context, config = w2w
+    self.apply = inference.make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
+
+  # real devices (upstream code: allowed in a launch script, never in models/trainers)
+  def real(self, device_name: str, knobs: dict) -> np.ndarray:
+    from ampspace.devices import get_device
+
+    return get_device(device_name).process(self.di, knobs)
+
+  @staticmethod
+  def conditioning(device_name: str, knobs: dict) -> np.ndarray:
+    from ampspace import conditioning as cond
+    from ampspace.devices import get_device
+
+    device = get_device(device_name)
+    settings = device.resolve(knobs)
+    specs = {k.name: k for k in device.knobs}
+    values, mask = cond.knob_vector({k: specs[k].normalise(v) for k, v in settings.items()},
+                                    where=device_name)
+    return cond.conditioning_vector(values, mask, np.asarray(cond.device_index(device_name)),
+                                    cond.attribute_indices(device.attributes)).astype(np.float32)
+
+  def w2w(self, c: np.ndarray) -> np.ndarray:
+    from ampspace import inference
+
+    return inference.run_clip(self.apply, self.di, c, self.context)
+
+  # VAE
+  def codes(self, audio: np.ndarray) -> np.ndarray:
+    from ampspace import soundspace
+
+    return soundspace.encode_audio(self.vae, audio)
+
+  def vae_mel(self, z: np.ndarray) -> np.ndarray:
+    from ampspace import soundspace
+
+    return soundspace.decode_log_mel(self.vae, z, 1 + len(self.di) // 256)
+
+  def vae_audio(self, z: np.ndarray, seed: int = 0) -> np.ndarray:
+    from ampspace import soundspace
+
+    return soundspace.decode_audio_from_latents(self.vae, z, len(self.di), n_iter=self.gl_iters,
+                                                seed=seed)
+
+
+def log_mel(x: np.ndarray) -> np.ndarray:
+  from ampspace.audio import spectral
+
+  return spectral.log_mel(x).T
+
+
+def check_conditioning(source) -> None:
+  """The conditioning we build for a device and knobs must be the one the dataset stored."""
+  from ampspace.data.pipeline import conditioning_of
+  from ampspace.soundspace import entry_of
+
+  for i in range(len(source)):
+    record = source[i]
+    entry = entry_of(record)
+    if entry.device == FLAGS.amp_a and entry.knobs.get("gain") == FLAGS.endpoint_gain:
+      ours = Sounds.conditioning(entry.device, entry.knobs)
+      if not np.allclose(ours, conditioning_of(record), atol=1e-5):
+        raise AmpSpaceError(f"{entry.clip_id}: the conditioning vector built here differs from "
+                            f"the dataset's; the knob normalisation has changed")
+      return
+  raise AmpSpaceError(f"no training clip of {FLAGS.amp_a} at gain {FLAGS.endpoint_gain:g}")
+
+
+def experiment(out: str, s: Sounds) -> dict:
+  from ampspace import soundspace
+  from ampspace.audio.wav_io import write_wav
+
+  dist = soundspace.mel_distance
+  mos = os.path.join(out, "mos")
+  manifest = []
+
+  def wav(name: str, audio: np.ndarray, description: str) -> np.ndarray:
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    write_wav(os.path.join(mos, f"{name}.wav"), audio / peak * 0.9 if peak > 1.0 else audio)
+    manifest.append({"file": f"{name}.wav", "system": name.split("_")[0],
+                     "description": description})
+    return audio
+
+  a, b = FLAGS.amp_a, FLAGS.amp_b
+  g = FLAGS.endpoint_gain
+  wav("di", s.di, "the DI")
+
+  # --- midpoint between the amps
+  stage("midpoint between the amps")
+  real_a = wav("real_A", s.real(a, {"gain": g}), f"{a}, gain {g:g}")
+  real_b = wav("real_B", s.real(b, {"gain": g}), f"{b}, gain {g:g}")
+  m_a, m_b = log_mel(real_a), log_mel(real_b)
+  z_a, z_b = s.codes(real_a), s.codes(real_b)
+  c_a, c_b = s.conditioning(a, {"gain": g}), s.conditioning(b, {"gain": g})
+  systems = {
+      "crossfade (0.5 A + 0.5 B waveforms)": wav("crossfade_mid", 0.5 * (real_a + real_b),
+                                                 "waveform crossfade of the real outputs"),
+      "VAE reconstruction of A": wav("vae_A", s.vae_audio(z_a), "VAE encode-decode of A"),
+      "VAE reconstruction of B": wav("vae_B", s.vae_audio(z_b), "VAE encode-decode of B"),
+      "VAE latent midpoint": wav("vae_mid", s.vae_audio(soundspace.interpolate(z_a, z_b, 0.5)),
+                                 "VAE: decoded midpoint of A's and B's latent codes"),
+      "Wave2WaveNet as A": wav("w2w_A", s.w2w(c_a), "Wave2WaveNet conditioned on A"),
+      "Wave2WaveNet as B": wav("w2w_B", s.w2w(c_b), "Wave2WaveNet conditioned on B"),
+      "Wave2WaveNet one-hot [0.5, 0.5]": wav("w2w_mid", s.w2w(0.5 * (c_a + c_b)),
+                                             "Wave2WaveNet, device one-hot [0.5, 0.5]"),
+  }
+  midpoint = {"real A": {"to_A": 0.0, "to_B": dist(m_a, m_b)},
+              "real B": {"to_A": dist(m_b, m_a), "to_B": 0.0}}
+  for name, audio in systems.items():
+    m = log_mel(audio)
+    midpoint[name] = {"to_A": dist(m, m_a), "to_B": dist(m, m_b)}
+  mel_mid = s.vae_mel(soundspace.interpolate(z_a, z_b, 0.5))
+  midpoint["VAE latent midpoint (decoded log-mel, before Griffin-Lim)"] = {
+      "to_A": dist(mel_mid, m_a), "to_B": dist(mel_mid, m_b)}
+
+  # --- smoothness of walks from A to B
+  stage("walks from A to B")
+  vae_walk = soundspace.latent_walk(s.vae, z_a, z_b, len(m_a), FLAGS.walk_steps)
+  alphas = np.linspace(0.0, 1.0, FLAGS.walk_steps)
+  w2w_walk = [log_mel(s.w2w((1 - t) * c_a + t * c_b)) for t in alphas]
+  smoothness = {"VAE latent walk (decoded log-mels)": soundspace.walk_smoothness(vae_walk),
+                "Wave2WaveNet conditioning walk": soundspace.walk_smoothness(w2w_walk)}
+
+  # --- the known in-between: gain 3 <-> gain 7 against the held-out real gain 5
+  stage("known in-between: gains 3 and 7 against the held-out gain 5")
+  lo, hi = BETWEEN_GAINS
+  real_lo, real_hi = s.real(a, {"gain": lo}), s.real(a, {"gain": hi})
+  real_5 = wav("real_A_gain5", s.real(a, {"gain": HELD_OUT_GAIN}),
+               f"{a}, gain {HELD_OUT_GAIN:g} (held out of training)")
+  m_5 = log_mel(real_5)
+  z_lo, z_hi, z_5 = s.codes(real_lo), s.codes(real_hi), s.codes(real_5)
+  c_lo, c_hi = s.conditioning(a, {"gain": lo}), s.conditioning(a, {"gain": hi})
+  vae_between = wav("vae_between", s.vae_audio(soundspace.interpolate(z_lo, z_hi, 0.5)),
+                    f"VAE: midpoint of gain {lo:g} and gain {hi:g} codes")
+  w2w_between = wav("w2w_between", s.w2w(0.5 * (c_lo + c_hi)),
+                    f"Wave2WaveNet: conditioning midpoint of gain {lo:g} and {hi:g}")
+  between = {
+      f"real gain {lo:g}": dist(log_mel(real_lo), m_5),
+      f"real gain {hi:g}": dist(log_mel(real_hi), m_5),
+      "crossfade of real gains 3 and 7": dist(log_mel(0.5 * (real_lo + real_hi)), m_5),
+      "VAE reconstruction of gain 5 (floor)": dist(log_mel(s.vae_audio(z_5)), m_5),
+      "VAE latent midpoint of gains 3 and 7": dist(log_mel(vae_between), m_5),
+      "VAE latent midpoint, decoded log-mel": dist(s.vae_mel(
+          soundspace.interpolate(z_lo, z_hi, 0.5)), m_5),
+      "VAE reconstruction of gain 5, decoded log-mel (floor)": dist(s.vae_mel(z_5), m_5),
+      "Wave2WaveNet at the conditioning midpoint (= gain 5)": dist(log_mel(w2w_between), m_5),
+  }
+  write_text_atomic(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
+  return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between}
+
+
+def markdown(results: dict, meta: dict) -> str:
+  lines = [f"# Interpolation between {meta['amp_a']} (A) and {meta['amp_b']} (B)", "",
+           f"Command: `{meta['command']}`  ", f"Partition: {meta['clips']} clips of one "
+           f"{DI_SECONDS:g} s DI; VAE {meta['vae_steps']} steps, Wave2WaveNet "
+           f"{meta['w2w_steps']} steps; Griffin-Lim {meta['gl_iters']} iterations; "
+           f"wall time {meta['wall_minutes']:.1f} min.", "",
+           f"## Midpoint between the amps (gain {meta['endpoint_gain']:g}, other knobs at "
+           "defaults): mel distance", "", "| sound | to A | to B |", "|---|---:|---:|"]
+  for k, v in results["midpoint"].items():
+    lines.append(f"| {k} | {v['to_A']:.3f} | {v['to_B']:.3f} |")
+  lines += ["", f"## Smoothness of a {meta['walk_steps']}-point walk from A to B", "",
+            "| walk | evenness (max/mean step; 1 ideal) | path ratio (sum/direct; 1 ideal) |",
+            "|---|---:|---:|"]
+  for k, v in results["smoothness"].items():
+    lines.append(f"| {k} | {v['evenness']:.2f} | {v['path_ratio']:.2f} |")
+  lines += ["", f"## Known in-between: A at gains {BETWEEN_GAINS[0]:g} and {BETWEEN_GAINS[1]:g}"
+            f" against its real gain {HELD_OUT_GAIN:g} (held out of training)", "",
+            "| sound | mel distance to real gain 5 |", "|---|---:|"]
+  for k, v in results["known_in_between"].items():
+    lines.append(f"| {k} | {v:.3f} |")
+  lines += ["", "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
+            "bands (FFT 2048, hop 256); lower is closer.", ""]
+  return "\n".join(lines)
+
+
+@report_errors
+def main(argv):
+  if len(argv) > 1:
+    raise AmpSpaceError(f"unexpected arguments: {' '.join(argv[1:])}")
+  t0 = time.time()
+  out = os.path.abspath(FLAGS.out)
+  os.makedirs(out, exist_ok=True)
+  size = FLAGS.size
+  n_random = dials(size, FLAGS.random_settings, 8, 64)
+  vae_steps = dials(size, FLAGS.vae_steps, 400, 20_000)
+  w2w_steps = dials(size, FLAGS.w2w_steps, 300, 20_000)
+
+  stage("1. partition: render one DI through both amps")
+  di_dir = make_di(out)
+  rendered = render_partition(out, di_dir, n_random)
+  dataset = dataset_config(out, rendered)
+  from ampspace.data import sources
+
+  train_source = sources.open_split(dataset, "train")  # builds the TFDS dataset once
+  clips = len(train_source)
+  stage(f"   amp_space/synthetic in {dataset.data_dir}: {clips} training clips")
+  check_conditioning(train_source)
+
+  stage(f"2a. VAE, {vae_steps} steps")
+  vae = train_vae(out, dataset, vae_steps)
+  stage(f"2b. Wave2WaveNet, {w2w_steps} steps")
+  w2w = train_w2w(out, dataset, w2w_steps)
+
+  stage("3. sounds and measures")
+  from ampspace.audio.wav_io import read_wav
+
+  di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
+  results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters))
+  meta = {"amp_a": FLAGS.amp_a, "amp_b": FLAGS.amp_b, "clips": clips, "vae_steps": vae_steps,
+          "w2w_steps": w2w_steps, "gl_iters": FLAGS.gl_iters, "walk_steps": FLAGS.walk_steps,
+          "endpoint_gain": FLAGS.endpoint_gain, "size": size,
+          "command": "python launch/interpolation.py " + " ".join(sys.argv[1:]),
+          "wall_minutes": (time.time() - t0) / 60}
+  write_text_atomic(os.path.join(out, "metrics.json"),
+                    json.dumps({"meta": meta, **results}, indent=2))
+  md = markdown(results, meta)
+  write_text_atomic(os.path.join(out, "metrics.md"), md)
+  print(md)
+  print(f"WAVs for the MOS study: {os.path.join(out, 'mos')}")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags_one_line_errors)
