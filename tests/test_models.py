@@ -1,0 +1,134 @@
+"""Models: the shared interface, receptive fields, causality, conditioning, streaming carries."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from ampspace.errors import AmpSpaceError
+from ampspace.models import ALL_MODELS, get_model_cls
+from ampspace.models.rnn import run_dilated
+from ampspace.models.wave2wavenet import dilation_schedule
+
+COND = 6
+SMALL = {
+    "wave2wavenet": dict(depth=5, channels=4, max_dilation=4),
+    "layer_array_wavenet": dict(layer_arrays=(
+        {"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
+        {"channels": 3, "head_size": 1, "dilations": (1, 2)})),
+    "rnn": dict(hidden=6, warmup=8),
+    "lstm": dict(hidden=6, warmup=8, num_layers=2),
+    "dilated_lstm": dict(hidden=6, warmup=8, num_layers=3),
+    "sample_rnn": dict(hidden=6, mlp_channels=5, warmup=8, frame_sizes=(8, 2)),
+}
+
+
+def _model(name, **kw):
+  return get_model_cls(name)(COND, **{**SMALL[name], **kw}, rngs=nnx.Rngs(0))
+
+
+def _inputs(model, t, batch=2, seed=0):
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.uniform(-1, 1, (batch, t + model.receptive_field - 1, 1)).astype(np.float32))
+  c = jnp.asarray(rng.uniform(0, 1, (batch, COND)).astype(np.float32))
+  return x, c
+
+
+def test_registry_covers_all_small_configs():
+  assert set(SMALL) <= set(ALL_MODELS)
+  with pytest.raises(AmpSpaceError, match="unknown model"):
+    get_model_cls("transformer")
+
+
+def test_paper_receptive_field_is_4093():
+  assert dilation_schedule(20) == [2 ** i for i in range(10)] * 2
+  abstract = lambda name, **kw: nnx.eval_shape(lambda: get_model_cls(name)(COND, **kw,
+                                                                          rngs=nnx.Rngs(0)))
+  m = abstract("wave2wavenet", depth=20, channels=2)
+  assert m.receptive_field == 4093 and m.context == (4092, 0)
+  assert abstract("layer_array_wavenet").receptive_field == 4093
+  nc = abstract("wave2wavenet", depth=20, channels=2, causal=False)
+  assert sum(nc.context) == 4092 and nc.context[1] > 0
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_interface_causality_and_conditioning(name):
+  m = _model(name, num_classes=256)
+  apply = jax.jit(lambda x, c: m(x, c))
+  x, c = _inputs(m, 32)
+  y = np.asarray(apply(x, c))
+  assert y.shape == (2, 32, 256) and np.all(np.isfinite(y))
+  assert m.context[0] + m.context[1] == m.receptive_field - 1
+  # Conditioning reaches the output.
+  assert not np.allclose(np.asarray(apply(x, c + 0.5)), y)
+  # Causal: output t (input index t + left context) ignores later input.
+  k = 20
+  y2 = np.asarray(apply(x.at[:, m.context[0] + k:, :].set(0.3), c))
+  np.testing.assert_allclose(y2[:, :k], y[:, :k], atol=1e-5)
+  assert not np.allclose(y2[:, k:], y[:, k:])
+
+
+@pytest.mark.parametrize("name", ["wave2wavenet", "layer_array_wavenet", "lstm"])
+def test_regression_head(name):
+  m = _model(name, num_classes=1)
+  x, c = _inputs(m, 24)
+  assert m(x, c).shape == (2, 24, 1)
+
+
+@pytest.mark.parametrize("name", ["wave2wavenet", "layer_array_wavenet"])
+def test_convolutional_receptive_field_is_exact(name):
+  m = _model(name)
+  x, c = _inputs(m, 16)
+  r = m.receptive_field
+  g = jax.grad(lambda x: m(x, c)[0, 5].sum())(x)
+  nonzero = np.nonzero(np.asarray(g)[0, :, 0])[0]
+  assert nonzero.min() == 5 and nonzero.max() == 5 + r - 1  # exactly inputs t .. t + R - 1
+
+
+def test_non_causal_wave2wavenet_looks_ahead():
+  m = _model("wave2wavenet", causal=False)
+  left, right = m.context
+  x, c = _inputs(m, 16)
+  g = np.asarray(jax.grad(lambda x: m(x, c)[0, 5].sum())(x))[0, :, 0]
+  assert np.nonzero(g)[0].max() == 5 + left + right  # the sample `right` after its own
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "dilated_lstm", "sample_rnn"])
+def test_recurrent_scan_in_chunks_equals_one_call(name):
+  m = _model(name)
+  x, c = _inputs(m, 56)
+  x = x[:, :64]
+  full, _ = m.scan(x, c, m.initial_carry(2))
+  parts, carry = [], m.initial_carry(2)
+  for i in range(0, 64, 16):
+    out, carry = m.scan(x[:, i:i + 16], c, carry)
+    parts.append(out)
+  np.testing.assert_allclose(np.concatenate(parts, 1), np.asarray(full), atol=1e-5)
+  # __call__ is scan from the zero state with the warm-up outputs dropped.
+  np.testing.assert_allclose(np.asarray(m(x, c)), np.asarray(full)[:, m.warmup:], atol=1e-5)
+
+
+def test_dilated_recurrence_is_interleaved_plain_recurrences():
+  rng = np.random.default_rng(0)
+  h = 3
+  w = jnp.asarray(rng.normal(size=(h, 4 * h)).astype(np.float32)) * 0.5
+  xp = jnp.asarray(rng.normal(size=(1, 12, 4 * h)).astype(np.float32))
+  zero = jnp.zeros((3, 1, h))
+  _, got = run_dilated("lstm", w, (zero, zero), xp, 3)
+  for r in range(3):  # sub-sequence r, r + 3, r + 6, ... is a plain LSTM of its own
+    _, ref = run_dilated("lstm", w, (zero[:1], zero[:1]), xp[:, r::3], 1)
+    np.testing.assert_allclose(np.asarray(got)[:, r::3], np.asarray(ref), atol=1e-6)
+
+
+def test_bad_options_are_clear_errors():
+  with pytest.raises(AmpSpaceError, match="cell"):
+    get_model_cls("rnn")(COND, cell="gru", rngs=nnx.Rngs(0))
+  with pytest.raises(AmpSpaceError, match="frame_sizes"):
+    get_model_cls("sample_rnn")(COND, frame_sizes=(16, 5), rngs=nnx.Rngs(0))
+  with pytest.raises(AmpSpaceError, match="head_size"):
+    get_model_cls("layer_array_wavenet")(COND, layer_arrays=(
+        {"channels": 4, "head_size": 2, "dilations": (1,)},
+        {"channels": 3, "head_size": 1, "dilations": (1,)}), rngs=nnx.Rngs(0))
