@@ -6,8 +6,9 @@ and from Wave2WaveNet with a device one-hot of [0.5, 0.5].
 What it does (each stage is skipped when its output exists, so a rerun resumes):
 1. Partition: one 4 s DI rendered through amps A and B (default tube_amp_fender and
    tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
-   plus `--random_settings` random settings of every knob per amp. Gain 5 of amp A (at the
-   defaults) is held out of training: it is the known in-between of gains 3 and 7.
+   plus `--random_settings` random tone-stack settings (bass, mid, treble, presence; gain and
+   master at defaults: random gain and master can clip past the dataset's 1% limit) per
+   amp. Gain 5 of amp A (at the defaults) is held out of training: it is the known in-between of gains 3 and 7.
    The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
    in OUT/tfds (one DI, so every clip lands in its `train` split).
 2. Models: the mel VAE (configs/vae.py:runlocal) and Wave2WaveNet
@@ -55,7 +56,8 @@ flags.DEFINE_string("amp_a", "tube_amp_fender", "Amp A (ampspace.devices.ALL_DEV
 flags.DEFINE_string("amp_b", "tube_amp_4x12", "Amp B.")
 flags.DEFINE_string("di", "", "A DI WAV (first 4 s used); default: a Karplus-Strong phrase.")
 flags.DEFINE_integer("di_seed", 7, "Seed of the generated DI phrase.")
-flags.DEFINE_integer("random_settings", -1, "Random settings per amp (-1: 8 runlocal, 64 full).")
+flags.DEFINE_integer("random_settings", -1,
+                     "Random tone-stack settings per amp (-1: 8 runlocal, 64 full).")
 flags.DEFINE_float("endpoint_gain", 7.0, "Gain of the A/B endpoints (other knobs at defaults).")
 flags.DEFINE_integer("vae_steps", -1, "VAE training steps (-1: 400 runlocal, 20000 full).")
 flags.DEFINE_integer("w2w_steps", -1, "Wave2WaveNet steps (-1: 300 runlocal, 20000 full).")
@@ -123,8 +125,10 @@ def render_partition(out: str, di_dir: str, n_random: int) -> str:
   root = os.path.join(out, "rendered")
   gains_a = ",".join(f"{g:g}" for g in range(1, 11) if g != HELD_OUT_GAIN)
   jobs = [(FLAGS.amp_a, f"one_knob:gain={gains_a}"), (FLAGS.amp_b, "one_knob:gain")]
-  if n_random:
-    jobs += [(FLAGS.amp_a, f"random:{n_random}"), (FLAGS.amp_b, f"random:{n_random}")]
+  if n_random:  # tone-stack settings; random gain and master can clip an amp past the
+    # builder's 1% limit, and the gain series already covers gain
+    tone = f"subsample:{n_random}:bass,mid,treble,presence"
+    jobs += [(FLAGS.amp_a, tone), (FLAGS.amp_b, tone)]
   for device, sweep in jobs:
     render.render(device, sweep, di_dir, root, seed=FLAGS.seed, workers=1, progress=True)
   return root
