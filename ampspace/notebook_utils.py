@@ -30,7 +30,7 @@ from ampspace.errors import AmpSpaceError
 
 # ------------------------------------------------------------------------------------ model
 
-TINY_MODEL = dict(num_dis=5, di_seconds=1.5, steps=60, sweep="one_knob:gain=2,5,8")
+TINY_MODEL = dict(num_dis=5, di_seconds=2.0, steps=60, sweep="one_knob:gain=2,5,8")
 
 
 def _has_checkpoint(train_dir: str) -> bool:
@@ -50,7 +50,7 @@ def find_train_dir(path: str) -> str:
 
 def ensure_tiny_model(workdir: str, **overrides) -> str:
   """A training workdir with a checkpoint under `workdir`; trains the quickstart's tiny model
-  (5 DIs of 1.5 s through tube_amp at gains 2/5/8, 60 steps, about a minute on 2 CPU cores)
+  (5 DIs of 2 s through tube_amp at gains 2/5/8, 60 steps, about a minute on 2 CPU cores)
   when there is none yet. Returns the training workdir (`workdir`/train)."""
   try:
     return find_train_dir(workdir)
