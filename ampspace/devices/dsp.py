@@ -204,7 +204,7 @@ class AdaaStage:
     return x
 
 
-BLOCK_SIZE = 8192  # samples per block: a block and the shared scratch stay in L2 cache
+BLOCK_SIZE = 16384  # samples per block: the block and the shared scratch (512 KB) stay in L2
 _ENV_BLOCK = 32    # see SagEnvelope; BLOCK_SIZE is a multiple of it
 
 
@@ -345,25 +345,120 @@ except ImportError:  # pragma: no cover - a SciPy that moved it: the public func
   _sosfilt_kernel = None
 
 
+def merge_first_order(sections: np.ndarray) -> np.ndarray:
+  """The same cascade with pairs of first-order sections (b2 = a2 = 0) multiplied into biquads."""
+  first = [i for i, r in enumerate(sections) if r[2] == 0.0 and r[5] == 0.0]
+  rows = [r for i, r in enumerate(sections) if i not in first]
+  for i, j in zip(first[::2], first[1::2]):
+    p, q = sections[i], sections[j]
+    rows.append(np.concatenate([np.convolve(p[:2], q[:2]), np.convolve(p[3:5], q[3:5])]))
+  if len(first) % 2:
+    rows.append(sections[first[-1]])
+  return np.array(rows, dtype=np.float64)
+
+
+_SUB = 32  # samples per sub-block of the block state-space filter
+_TOEPLITZ = np.subtract.outer(np.arange(_SUB), np.arange(_SUB))
+_TOEPLITZ = np.where(_TOEPLITZ >= 0, _TOEPLITZ + 1, 0)  # indexes [0, h0, h1, ...]
+
+
+class _BlockForm:
+  """A cascade as a state-space system stepped _SUB samples at a time (block filtering).
+
+  The state is the sosfilt kernel's zi (transposed direct form II per section). Over a
+  sub-block x_j of _SUB samples with state s_j:  y_j = D_L x_j + C_L s_j  and
+  s_{j+1} = M s_j + B_L x_j  (M = A^_SUB). The first two are matrix products over all
+  sub-blocks at once (BLAS); only the state recursion is serial, and per section it is a
+  two-dimensional recursion run by the sosfilt kernel on one value per sub-block (Cayley-
+  Hamilton: each state follows the scalar recursion with denominator 1 - tr(N) q + det(N) q^2,
+  driven by adj(I - N q) applied to the input). A 10 s clip then costs ~3.3 ns a sample for
+  a biquad instead of the kernel's ~5.8 (its per-sample recursion latency).
+  """
+
+  def __init__(self, sections: np.ndarray):
+    A, B, C, D = np.zeros((0, 0)), np.zeros(0), np.zeros(0), 1.0
+    for b0, b1, b2, _, a1, a2 in sections:  # series connection, section by section
+      k = len(B)
+      bs = np.array([b1 - a1 * b0, b2 - a2 * b0])
+      grown = np.zeros((k + 2, k + 2))
+      grown[:k, :k], grown[k:, :k] = A, np.outer(bs, C)
+      grown[k:, k:] = [[-a1, 1.0], [-a2, 0.0]]
+      A, B, C, D = grown, np.concatenate([B, bs * D]), np.concatenate([b0 * C, [1.0, 0.0]]), b0 * D
+    CA, AB, P = C[None, :], B[None, :], A  # rows C A^i and A^i B for i < _SUB, by doubling
+    while len(CA) < _SUB:
+      CA, AB, P = np.concatenate([CA, CA @ P]), np.concatenate([AB, AB @ P.T]), P @ P
+    self.M = P
+    h = np.concatenate([[0.0, D], CA[: _SUB - 1] @ B])
+    self.DLt = np.ascontiguousarray(h[_TOEPLITZ].T)  # Y = X @ DLt: the zero-state responses
+    self.CL = np.ascontiguousarray(CA.T)            # (K, _SUB)
+    self.BL = np.ascontiguousarray(AB[::-1].T)      # (K, _SUB): column j is A^(_SUB-1-j) B
+    self.sections = []
+    for k in range(0, len(B), 2):
+      N = P[k:k + 2, k:k + 2]
+      self.sections.append((np.array([[-N[1, 1], N[0, 1]], [N[1, 0], -N[0, 0]]]),
+                            np.array([[1.0, 0.0, 0.0, 1.0, -np.trace(N), np.linalg.det(N)]])))
+
+  def scaled(self, gain: float) -> "_BlockForm":
+    out = object.__new__(_BlockForm)
+    out.__dict__.update(self.__dict__, DLt=self.DLt * gain, BL=self.BL * gain)
+    return out
+
+  def __call__(self, x: np.ndarray, zi: np.ndarray) -> None:
+    m = len(x) // _SUB
+    X = x.reshape(m, _SUB)
+    s = zi.reshape(-1)
+    S = np.empty((len(s), m + 1))  # the state at each sub-block's start, and the final one
+    G = self.BL @ X.T
+    for k, (adj, den) in zip(range(0, len(s), 2), self.sections):
+      u = S[k:k + 2]
+      u[:, 0] = s[k:k + 2]
+      u[:, 1:] = G[k:k + 2]
+      if k:  # driven by the earlier sections' states too
+        u[:, 1:] += self.M[k:k + 2, :k] @ S[:k, :m]
+      u[:, 1:] += adj @ u[:, :-1]
+      _sosfilt_kernel(den, u, np.zeros((2, 1, 2)))
+    Y = X @ self.DLt
+    Y += S[:, :m].T @ self.CL
+    X[:] = Y
+    s[:] = S[:, m]
+
+
+_BLOCK_FORMS: dict[bytes, _BlockForm] = {}
+
+
 class SosFilter:
   """A cascade of second-order sections with its state, filtering blocks in place.
 
-  `gain` is folded into the first section's numerator, saving a pass over the data. One call
-  costs about the same for one section or four: the per-sample recursion of a section, not
-  the arithmetic, bounds it (~6 ns a sample here), which is why each linear stretch of a
-  circuit is one cascade.
+  `gain` is folded into the filter, saving a pass over the data. The sosfilt kernel's cost is
+  its per-sample recursion latency (~6 ns a sample here), the same for one section or four,
+  which is why each linear stretch of a circuit is one cascade; cascades of up to two
+  sections (after merging first-order pairs) run in block state-space form instead, ~1.8x
+  faster (_BlockForm). Both give the same output to ~1e-13.
   """
 
   def __init__(self, sections: np.ndarray, gain: float = 1.0):
-    self.sos = np.array(sections, dtype=np.float64, order="C")
-    self.sos[0, :3] *= gain
+    self.sos = merge_first_order(np.asarray(sections, dtype=np.float64))
     self.zi = np.zeros((1, len(self.sos), 2))
+    self.block = None
+    if len(self.sos) <= 2 and _sosfilt_kernel is not None:
+      key = self.sos.tobytes()
+      form = _BLOCK_FORMS.get(key)
+      if form is None:
+        form = _BlockForm(self.sos)
+        if len(_BLOCK_FORMS) < 256:  # the fixed filters of every device, and some more
+          _BLOCK_FORMS[key] = form
+      self.block = form.scaled(gain)
+    self.sos[0, :3] *= gain
 
   def __call__(self, x: np.ndarray) -> np.ndarray:
-    if _sosfilt_kernel is not None:
-      _sosfilt_kernel(self.sos, x.reshape(1, -1), self.zi)
-    else:  # pragma: no cover
+    if _sosfilt_kernel is None:  # pragma: no cover
       x[:], self.zi[0] = scipy.signal.sosfilt(self.sos, x, zi=self.zi[0])
+      return x
+    head = len(x) // _SUB * _SUB if self.block is not None and len(x) >= 4 * _SUB else 0
+    if head:
+      self.block(x[:head], self.zi)
+    if head < len(x):
+      _sosfilt_kernel(self.sos, x[head:].reshape(1, -1), self.zi)
     return x
 
 
