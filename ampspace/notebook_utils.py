@@ -87,9 +87,16 @@ def load_model(path: str, step: int | None = None) -> LoadedModel:
   from ampspace.inference import make_apply
   from ampspace.trainers import common
 
+  from absl import logging
+
   train_dir = find_train_dir(path)
   config = common.load_config(train_dir)
-  graphdef, params, step = common.restore_params(train_dir, config, step)
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # Orbax warns that a read-only manager saves nothing
+  try:
+    graphdef, params, step = common.restore_params(train_dir, config, step)
+  finally:
+    logging.set_verbosity(verbosity)
   context = tuple(common.build_model(config).context)
   apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
   return LoadedModel(apply, context, config, step, train_dir)
