@@ -1,0 +1,57 @@
+"""Shared helpers of the trainer tests: a CPU-tiny config and train-log readers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(data_dir: str, **overrides):
+  """configs/wave2wavenet.py:runlocal shrunk to a few-second model (depth 3, 4 channels)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(
+      "_w2w_cfg", os.path.join(REPO, "configs", "wave2wavenet.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  c = module.get_config("runlocal")
+  c.dataset.data_dir = data_dir
+  c.dataset.build_if_missing = False
+  c.model.depth, c.model.channels, c.model.max_dilation = 3, 4, 4
+  c.input.window, c.input.batch_size, c.input.read_threads = 64, 4, 1
+  c.train.steps, c.train.log_every, c.train.checkpoint_every = 12, 4, 3
+  c.train.eval_every, c.train.eval_examples, c.train.tensorboard = 1000, 2, False
+  c.train.async_checkpoints = False
+  c.optimizer.warmup_steps = 2
+  c.eval.at_end = False
+  for key, value in overrides.items():
+    node = c
+    *path, last = key.split(".")
+    for p in path:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+def cli_overrides(config, keys) -> list[str]:
+  """--config.a.b=value flags reproducing `config`'s values at `keys` on the command line."""
+  out = []
+  for key in keys:
+    node = config
+    for p in key.split("."):
+      node = node[p]
+    out.append(f"--config.{key}={node}")
+  return out
+
+
+def read_log(workdir: str) -> list[dict]:
+  with open(os.path.join(workdir, "train_log.jsonl")) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def losses_by_step(workdir: str) -> dict[int, float]:
+  """step -> loss, the *last* record of each step winning: the log is appended to, so after a
+  resume the steps since the last checkpoint appear twice and the resumed run's come last."""
+  return {r["step"]: r["loss"] for r in read_log(workdir)}
