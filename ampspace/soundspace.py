@@ -275,6 +275,9 @@ def main(argv):
   from ampspace.trainers.vae import restore_vae
 
   FLAGS = flags.FLAGS
+  if not FLAGS["verbosity"].present:
+    from absl import logging
+    logging.set_verbosity(logging.WARNING)  # TFDS and Orbax are chatty at INFO
   if len(argv) > 1:
     raise AmpSpaceError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.workdir:

@@ -8,7 +8,8 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
    tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
    plus `--random_settings` random tone-stack settings (bass, mid, treble, presence; gain and
    master at defaults: random gain and master can clip past the dataset's 1% limit) per
-   amp. Gain 5 of amp A (at the defaults) is held out of training: it is the known in-between of gains 3 and 7.
+   amp. Gain 5 of amp A (at the defaults) is held out of training: it is the known
+   in-between of gains 3 and 7.
    The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
    in OUT/tfds (one DI, so every clip lands in its `train` split).
 2. Models: the mel VAE (configs/vae.py:runlocal) and Wave2WaveNet
@@ -64,6 +65,11 @@ flags.DEFINE_integer("w2w_steps", -1, "Wave2WaveNet steps (-1: 300 runlocal, 200
 flags.DEFINE_integer("gl_iters", 64, "Griffin-Lim iterations for the written WAVs.")
 flags.DEFINE_integer("walk_steps", 9, "Points on each A -> B walk.")
 flags.DEFINE_integer("seed", 0, "Training seed.")
+flags.DEFINE_bool("update_doc", False, "Write the table into docs/soundspace.md (between its "
+                  "markers) and docs/results/interpolation_table.md.")
+
+DOC = os.path.join(REPO, "docs", "soundspace.md")
+DOC_BEGIN, DOC_END = "<!-- interpolation:table:begin -->", "<!-- interpolation:table:end -->"
 
 DI_SECONDS = 4.0
 HELD_OUT_GAIN = 5.0
@@ -366,6 +372,20 @@ def markdown(results: dict, meta: dict) -> str:
   return "\n".join(lines)
 
 
+def update_doc(md: str) -> None:
+  """Replaces the doc's generated table: figures in the docs come from a run, never typed."""
+  os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
+  write_text_atomic(os.path.join(REPO, "docs", "results", "interpolation_table.md"), md)
+  with open(DOC) as f:
+    text = f.read()
+  if DOC_BEGIN not in text or DOC_END not in text:
+    raise AmpSpaceError(f"{DOC}: markers {DOC_BEGIN} ... {DOC_END} not found")
+  head, rest = text.split(DOC_BEGIN, 1)
+  _, tail = rest.split(DOC_END, 1)
+  body = md.split("\n", 1)[1].replace("\n## ", "\n### ")  # the doc has its own title
+  write_text_atomic(DOC, f"{head}{DOC_BEGIN}\n{body.strip()}\n{DOC_END}{tail}")
+
+
 @report_errors
 def main(argv):
   if len(argv) > 1:
@@ -409,6 +429,9 @@ def main(argv):
   md = markdown(results, meta)
   write_text_atomic(os.path.join(out, "metrics.md"), md)
   print(md)
+  if FLAGS.update_doc:
+    update_doc(md)
+    print(f"updated {DOC}")
   print(f"WAVs for the MOS study: {os.path.join(out, 'mos')}")
 
 
