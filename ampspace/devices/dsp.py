@@ -1,4 +1,6 @@
-"""Pure DSP building blocks for native devices: filters (RBJ biquads), oversampled waveshaping."""
+"""Pure DSP building blocks for native devices: filters (RBJ biquads, tone stacks), ADAA
+waveshaping, and the stateful block stages (SosFilter, AdaaStage, SagEnvelope) that devices
+chain with run_blocks so that a whole circuit runs on cache-sized blocks."""
 
 from __future__ import annotations
 
@@ -328,8 +330,8 @@ def _to_sos(b, a=None) -> np.ndarray:
 def sos(*bas) -> np.ndarray:
   """(b, a) pairs (any order) or SOS arrays -> one SOS array.
 
-  One sosfilt call costs about the same for one section or eight (the per-call and per-sample
-  overhead dominates), so a device runs each linear stretch of its circuit as one call.
+  One filter pass costs about the same for one section or four (the per-sample recursion
+  dominates, see SosFilter), so a device runs each linear stretch of its circuit as one pass.
   """
   return np.concatenate([_to_sos(f) if isinstance(f, np.ndarray) else _to_sos(*f) for f in bas],
                         axis=0)
