@@ -192,10 +192,10 @@ def train_w2w(out: str, dataset, steps: int):
 class Sounds:
   """Real renders, model outputs and their log-mels for the experiment's settings."""
 
-  def __init__(self, di: np.ndarray, vae, w2w, gl_iters: int):
+  def __init__(self, di: np.ndarray, vae, w2w, gl_iters: int, dataset):
     from ampspace import inference
 
-    self.di, self.vae, self.gl_iters = di, vae, gl_iters
+    self.di, self.vae, self.gl_iters, self.dataset = di, vae, gl_iters, dataset
     graphdef, params, self.context, config = w2w
     self.apply = inference.make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
 
@@ -344,7 +344,23 @@ def experiment(out: str, s: Sounds) -> dict:
       "Wave2WaveNet at the conditioning midpoint (= gain 5)": dist(log_mel(w2w_between), m_5),
   }
   write_text_atomic(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
-  return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between}
+  return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between,
+          "held_out_query": held_out_query(out, s, real_5)}
+
+
+def held_out_query(out: str, s: Sounds, real_5: np.ndarray) -> list[dict]:
+  """The soundspace of the partition, plotted, and asked which settings make the held-out sound."""
+  from ampspace import soundspace
+  from ampspace.data import sources
+
+  space = soundspace.SoundSpace.from_source(s.vae, sources.open_split(s.dataset, "train"))
+  space.save(os.path.join(out, "soundspace_index.npz"))
+  for color_by in ("device", "knob:gain"):
+    for dims in (2, 3):
+      soundspace.latent_plot(space, os.path.join(out, f"soundspace_{color_by.replace(':', '_')}_"
+                                                      f"{dims}d.png"), color_by=color_by, dims=dims)
+  return [{"recipe": m.entry.recipe(), "distance": m.distance}
+          for m in space.nearest_to_audio(s.vae, real_5, 3)]
 
 
 def markdown(results: dict, meta: dict) -> str:
@@ -367,6 +383,10 @@ def markdown(results: dict, meta: dict) -> str:
             "| sound | mel distance to real gain 5 |", "|---|---:|"]
   for k, v in results["known_in_between"].items():
     lines.append(f"| {k} | {v:.3f} |")
+  lines += ["", f"## Nearest sounds in the VAE's soundspace to A's held-out gain "
+            f"{HELD_OUT_GAIN:g}", "", "| rank | recipe | latent distance |", "|---:|---|---:|"]
+  for i, m in enumerate(results["held_out_query"]):
+    lines.append(f"| {i + 1} | {m['recipe']} | {m['distance']:.3f} |")
   lines += ["", "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
             "bands (FFT 2048, hop 256); lower is closer.", ""]
   return "\n".join(lines)
@@ -418,7 +438,7 @@ def main(argv):
   from ampspace.audio.wav_io import read_wav
 
   di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
-  results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters))
+  results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters, dataset))
   meta = {"amp_a": FLAGS.amp_a, "amp_b": FLAGS.amp_b, "clips": clips, "vae_steps": vae_steps,
           "w2w_steps": w2w_steps, "gl_iters": FLAGS.gl_iters, "walk_steps": FLAGS.walk_steps,
           "endpoint_gain": FLAGS.endpoint_gain, "size": size,

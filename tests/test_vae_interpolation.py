@@ -1,0 +1,76 @@
+"""The interpolation experiment's pieces: the [0.5, 0.5] conditioning, tables, and (slow) a
+micro run of launch/interpolation.py end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ampspace import conditioning as cond
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def interp():
+  spec = importlib.util.spec_from_file_location("interpolation_launch",
+                                                os.path.join(REPO, "launch", "interpolation.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_midpoint_conditioning_is_a_half_half_device_one_hot(interp):
+  c_a = interp.Sounds.conditioning("tube_amp_fender", {"gain": 7})
+  c_b = interp.Sounds.conditioning("tube_amp_4x12", {"gain": 7})
+  mid = 0.5 * (c_a + c_b)
+  k = len(cond.KNOB_VOCAB)
+  one_hot = mid[2 * k:2 * k + len(cond.DEVICE_VOCAB)]
+  assert one_hot[cond.device_index("tube_amp_fender")] == 0.5
+  assert one_hot[cond.device_index("tube_amp_4x12")] == 0.5
+  assert one_hot.sum() == pytest.approx(1.0)
+  np.testing.assert_array_equal(mid[:2 * k], c_a[:2 * k])  # same knobs
+  # gain 3 and gain 7 average to exactly the gain-5 conditioning
+  c3 = interp.Sounds.conditioning("tube_amp_fender", {"gain": 3})
+  c5 = interp.Sounds.conditioning("tube_amp_fender", {"gain": 5})
+  c7 = interp.Sounds.conditioning("tube_amp_fender", {"gain": 7})
+  np.testing.assert_allclose(0.5 * (c3 + c7), c5, atol=1e-7)
+
+
+def test_markdown_table(interp):
+  results = {"midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
+             "smoothness": {"walk": {"evenness": 1.2, "path_ratio": 1.05, "steps": [0.1]}},
+             "known_in_between": {"real gain 3": 0.12},
+             "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}]}
+  meta = {"amp_a": "a", "amp_b": "b", "command": "cmd", "clips": 3, "vae_steps": 1,
+          "w2w_steps": 1, "gl_iters": 2, "wall_minutes": 0.5, "endpoint_gain": 7.0,
+          "walk_steps": 3}
+  md = interp.markdown(results, meta)
+  assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
+  assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
+
+
+@pytest.mark.slow
+def test_micro_run_end_to_end(tmp_path):
+  out = str(tmp_path / "interp")
+  r = subprocess.run([sys.executable, os.path.join(REPO, "launch", "interpolation.py"),
+                      f"--out={out}", "--vae_steps=8", "--w2w_steps=4", "--random_settings=1",
+                      "--gl_iters=2", "--walk_steps=3"], capture_output=True, text=True,
+                     cwd=REPO, timeout=1200)
+  assert r.returncode == 0, r.stderr[-3000:]
+  metrics = json.load(open(os.path.join(out, "metrics.json")))
+  assert set(metrics) >= {"meta", "midpoint", "smoothness", "known_in_between", "held_out_query"}
+  assert metrics["meta"]["clips"] == 9 + 10 + 2
+  mid = metrics["midpoint"]["Wave2WaveNet one-hot [0.5, 0.5]"]
+  assert np.isfinite(mid["to_A"]) and np.isfinite(mid["to_B"])
+  manifest = json.load(open(os.path.join(out, "mos", "manifest.json")))
+  for entry in manifest:
+    assert os.path.getsize(os.path.join(out, "mos", entry["file"])) > 1000
+  assert {"vae_mid.wav", "w2w_mid.wav", "real_A_gain5.wav"} <= {e["file"] for e in manifest}
+  assert os.path.exists(os.path.join(out, "soundspace_device_2d.png"))
