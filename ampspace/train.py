@@ -8,6 +8,7 @@ detection with --distributed), and every host runs the same command.
 from __future__ import annotations
 
 import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -67,6 +68,9 @@ def main(argv):
   from ampspace.trainers import get_trainer
 
   result = get_trainer(config.trainer)(config, workdir)
+  if result.get("preempted"):  # SIGTERM: a checkpoint was saved; 128 + 15 tells the scheduler
+    print(f"preempted at step {result['steps']}; rerun the same command to resume")
+    sys.exit(143)
   if config.get("eval") and config.eval.get("at_end", False):
     import jax
     from ampspace import evaluate
