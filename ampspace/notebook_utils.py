@@ -3,7 +3,7 @@
 Three groups:
   model      ensure_tiny_model, load_model, conditioning_for, mixed_conditioning, knob_sweep,
              audio_strip: load (or train) a checkpoint and render DIs at chosen knob settings;
-  mos        read_stimuli, make_mos_stimuli, mos_order, trial_rows, simulated_ratings,
+  mos        read_stimuli, make_mos_stimuli, import_wavs, mos_order, trial_rows, simulated_ratings,
              write_ratings, read_ratings, mos_summary, mos_bar_plot: the paper's
              mean-opinion-score protocol (blind randomised order per listener, 1-5 ratings,
              means with t-based 95% confidence intervals);
@@ -263,6 +263,34 @@ def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_am
         write_wav(os.path.join(out_dir, f"{stim}__{condition}.wav"), normalise_rms(audio))
   if not seen:
     raise AmpSpaceError(f"make_mos_stimuli: splits {list(splits)} hold no DI")
+  return read_stimuli(out_dir)
+
+
+def import_wavs(folder: str, out_dir: str, stimulus: str, reference: str | None = None,
+                skip: Sequence[str] = ("di",)) -> list[Stimulus]:
+  """Brings a folder of plain WAVs into a MOS set as conditions of one `stimulus`: `x.wav`
+  becomes `<stimulus>__x.wav` (RMS-normalised like the generated stimuli), `reference.wav`
+  becomes `<stimulus>__real_target.wav`, stems in `skip` are left out. For example
+  launch/interpolation.py's OUT/mos (vae_mid, w2w_mid, crossfade_mid, ..., real_A_gain5)."""
+  from ampspace.audio.wav_io import read_wav, write_wav
+
+  stems = sorted(n[:-4] for n in os.listdir(folder) if n.lower().endswith(".wav"))
+  if reference is not None and reference not in stems:
+    raise AmpSpaceError(f"import_wavs: reference {reference}.wav not in {folder}")
+  written = 0
+  for stem in stems:
+    if stem in skip:
+      continue
+    condition = REFERENCE if stem == reference else stem
+    name = f"{stimulus}__{condition}.wav"
+    if not STIMULUS_RE.match(name):
+      raise AmpSpaceError(f"import_wavs: {os.path.join(folder, stem)}.wav gives the name {name!r},"
+                          f" not <stimulus>__<condition>.wav")
+    write_wav(os.path.join(out_dir, name),
+              normalise_rms(read_wav(os.path.join(folder, stem + ".wav"))[0]))
+    written += 1
+  if not written:
+    raise AmpSpaceError(f"import_wavs: no WAVs to import in {folder}")
   return read_stimuli(out_dir)
 
 

@@ -127,6 +127,22 @@ def test_read_stimuli_parses_names_and_rejects_others(tmp_path):
     nbu.read_stimuli(str(empty))
 
 
+def test_import_wavs_names_conditions_and_the_reference(tmp_path):
+  from ampspace.audio.wav_io import read_wav, write_wav
+
+  src, dst = tmp_path / "interp_mos", tmp_path / "stimuli"
+  for stem, amp in (("di", 0.1), ("real_A_gain5", 0.5), ("vae_mid", 0.05), ("w2w_mid", 0.2)):
+    write_wav(src / f"{stem}.wav", tone(220, amp=amp))
+  stimuli = nbu.import_wavs(str(src), str(dst), "gain5", reference="real_A_gain5")
+  assert [(s.stimulus, s.condition) for s in stimuli] == [
+      ("gain5", "real_target"), ("gain5", "vae_mid"), ("gain5", "w2w_mid")]
+  levels = [20 * np.log10(np.sqrt(np.mean(read_wav(s.path)[0].astype(np.float64) ** 2)))
+            for s in stimuli]
+  assert levels == pytest.approx([-20, -20, -20], abs=0.05)  # loudness-matched
+  with pytest.raises(AmpSpaceError, match="reference"):
+    nbu.import_wavs(str(src), str(dst), "gain5", reference="real_B")
+
+
 def test_mos_order_is_a_seeded_permutation_per_listener():
   items = list(range(12))
   orders = nbu.mos_order(4, items, seed=7)

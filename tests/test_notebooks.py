@@ -184,12 +184,22 @@ def test_mos_study_reads_a_stimulus_folder(tmp_path, monkeypatch):
     write_wav(folder / f"riff_{i}__real_target.wav", ref.astype(np.float32))
     write_wav(folder / f"riff_{i}__vae.wav", (ref + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
     write_wav(folder / f"riff_{i}__noise.wav", (0.3 * rng.standard_normal(len(t))).astype(np.float32))
+  # Plain WAVs as launch/interpolation.py writes them, imported as one more stimulus.
+  interp = tmp_path / "interp_mos"
+  write_wav(interp / "di.wav", (0.1 * np.sin(2 * np.pi * 110 * t)).astype(np.float32))
+  write_wav(interp / "real_A_gain5.wav", ref.astype(np.float32))
+  write_wav(interp / "vae.wav", (ref + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
+  write_wav(interp / "noise.wav", (0.3 * rng.standard_normal(len(t))).astype(np.float32))
   out = tmp_path / "mos"
   execute("mos_study.ipynb", tmp_path,
           {"AMPSPACE_NB_WORKDIR": tmp_path / "no_model_here", "AMPSPACE_NB_OUT": out,
-           "AMPSPACE_MOS_STIMULI": folder, "AMPSPACE_MOS_LISTENERS": 4}, monkeypatch)
+           "AMPSPACE_MOS_STIMULI": folder, "AMPSPACE_MOS_LISTENERS": 4,
+           "AMPSPACE_MOS_IMPORT": f"{interp}:real_A_gain5"}, monkeypatch)
   assert not (tmp_path / "no_model_here").exists()  # nothing was trained
-  ratings = check_mos_outputs(out, {"real_target", "vae", "noise"}, 3, listeners=4, seed=2021)
+  assert not any(n.startswith("imported__") for n in os.listdir(folder))  # input untouched
+  assert sorted(n for n in os.listdir(out / "stimuli") if n.startswith("imported__")) == [
+      "imported__noise.wav", "imported__real_target.wav", "imported__vae.wav"]
+  ratings = check_mos_outputs(out, {"real_target", "vae", "noise"}, 4, listeners=4, seed=2021)
   mean = lambda c: np.mean([int(r["rating"]) for r in ratings if r["condition"] == c])
   assert mean("real_target") > mean("vae") > mean("noise")
 
