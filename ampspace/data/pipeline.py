@@ -82,6 +82,10 @@ def train_dataset(source, spec: WindowSpec, *, batch_size: int, seed: int,
   ds = ds.batch(batch_size, drop_remainder=True)
   it_ds = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=8))
   if worker_count > 0:
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():  # Grain's workers read absl flags; a notebook never parses
+      flags.FLAGS.mark_as_parsed()
     it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
   return it_ds
 
