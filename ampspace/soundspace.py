@@ -239,6 +239,8 @@ def latent_plot(space: SoundSpace, path: str, *, color_by: str = "device", dims:
   e = space.embeddings
   fig = plt.figure(figsize=(6.5, 5))
   ax = fig.add_subplot(projection="3d" if dims == 3 else None)
+  if dims == 3:
+    ax.set_box_aspect(None, zoom=0.85)  # room for the z label beside the colour bar
   coords = [e[:, i] for i in range(dims)]
   if names is not None:
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
