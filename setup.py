@@ -41,7 +41,7 @@ setup(
     extras_require={
         "beam": ["apache-beam"],
         "notebook": ["jupyter", "nbclient", "nbformat", "ipykernel", "ipywidgets"],
-        "dev": ["pytest", "pytest-timeout", "nbclient", "nbformat", "ipykernel"],
+        "dev": ["pytest", "pytest-timeout", "nbclient", "nbformat", "ipykernel", "ipywidgets"],
     },
     entry_points={"console_scripts": [
         "ampspace-train=ampspace.train:run",

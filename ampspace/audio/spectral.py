@@ -17,9 +17,9 @@ def log_mel(x: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 2048, ho
 
 
 def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
-  """A matplotlib figure: one log-frequency dB spectrogram per named signal, stacked."""
-  import matplotlib
-  matplotlib.use("Agg")
+  """A matplotlib figure: one log-frequency dB spectrogram per named signal, stacked.
+
+  Leaves the backend alone (inline in notebooks; matplotlib picks Agg when headless)."""
   import matplotlib.pyplot as plt
   import librosa.display  # noqa: F401  (registers specshow)
 
