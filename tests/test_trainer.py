@@ -160,12 +160,20 @@ def test_loss_that_does_not_fit_the_head_is_a_clear_error(tiny_data_dir, tmp_pat
     trainer.train_and_evaluate(config, str(tmp_path / "w"))
 
 
-def test_regression_head_trains_with_mse(tiny_data_dir, tmp_path):
+def test_regression_head_trains_with_mse_and_writes_tensorboard(tiny_data_dir, tmp_path):
   config = tiny_config(tiny_data_dir, **{"model.num_classes": 1, "loss.name": "mse",
-                                         "train.steps": 3})
+                                         "train.steps": 3, "train.log_every": 1,
+                                         "train.eval_every": 2, "train.tensorboard": True})
   result = trainer.train_and_evaluate(config, str(tmp_path / "w"))
   assert result["steps"] == 3
   assert all(r["loss"] == pytest.approx(r["mse"]) for r in result["history"])
+  assert {"mse", "esr", "loss"} <= set(result["validation"])
+  tb = tmp_path / "w" / "tb"
+  events = b"".join(f.read_bytes() for f in tb.iterdir())
+  for tag in (b"train/loss", b"train/mse", b"train/esr", b"train/learning_rate",
+              b"train/samples_per_second", b"validation/di", b"validation/target",
+              b"validation/prediction", b"validation/spectrograms"):
+    assert tag in events, tag
 
 
 MULTI_DEVICE_SCRIPT = r"""
