@@ -433,7 +433,7 @@ def run_cell(p: Protocol, gains, kind: str, finetune_filter: str, selection: dic
   if os.path.exists(cell_path):
     log(f"skip (cell done): {workdir}")
     with open(cell_path) as f:
-      return json.load(f)
+      return {**json.load(f), "skipped": True}
   train = train_once(p, kind, workdir, gains, finetune_filter)
   cell = {"finetune_gains": list(gains), "model": kind, "train": train, **selection,
           **evaluate_cell(p, kind, workdir, gains)}
@@ -479,11 +479,14 @@ def markdown_table(p: Protocol, cells: list[dict], command: str) -> str:
                  + " | ".join(f"{x['esr']:.3f}" for x in g) + " |")
   if cells:
     c = cells[0]
-    secs = ", ".join(f"{k}: {v:g} s" for k, v in c["seconds_per_gain"].items())
+    secs = [v for cell in cells for v in cell["seconds_per_gain"].values()]
+    dis = sorted({len(cell.get("train_dis", [])) for cell in cells})
     clips = ", ".join(f"{l}: {c['groups'][l]['clips']}" for l in labels)
-    lines += ["", f"Fine-tune audio per gain ({group_label(c['finetune_gains'])}): {secs}; "
-              f"test clips per group: {clips}; training steps: pretrain "
-              f"{cells[0].get('pretrain_steps', '?')}, fine-tune/baseline {c['train']['steps']}."]
+    span = f"{min(secs):.1f}" + (f"–{max(secs):.1f}" if max(secs) - min(secs) >= 0.05 else "")
+    lines += ["", f"Fine-tune audio per gain: {span} s "
+              f"({'/'.join(map(str, dis))} training DIs); test clips per group: {clips}; "
+              f"training steps: pretrain {c.get('pretrain_steps', '?')}, fine-tune and "
+              f"baseline {c['train']['steps']} each."]
   if tuple(p.test_groups) == PAPER_TEST_GROUPS:
     lines += ["", "Paper (Naradowsky 2021, Table 3, MSE ×1e-3, fine-tuned on gain 5; quoted, not "
               "measured here): baseline " + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["baseline"])
@@ -504,8 +507,10 @@ def plot_png(p: Protocol, cells: list[dict]) -> bytes:
     y = [1e3 * cell["groups"][group_label(t)]["mse"] for t in p.test_groups]
     ax.plot(x, y, marker="o", color=colors[row % len(colors)],
             linestyle="-" if cell["model"] == "pretrained" else "--",
-            label=f"{cell['model']}, fine-tuned on {group_label(cell['finetune_gains'])}")
+            label=("pretrained, fine-tuned" if cell["model"] == "pretrained"
+                   else "baseline, trained") + f" on {group_label(cell['finetune_gains'])}")
   ax.set_yscale("log")
+  ax.set_xticks(sorted({abs(t[0] - p.center_gain) for t in p.test_groups}))
   ax.set_xlabel(f"|{p.gain_knob} − {p.center_gain:g}| of the test clips")
   ax.set_ylabel("MSE ×1e-3")
   ax.set_title("Sim-to-real gain interpolation (held-out DIs)")
@@ -519,13 +524,17 @@ def plot_png(p: Protocol, cells: list[dict]) -> bytes:
 
 
 def replace_between_markers(path: str, block: str) -> None:
+  """Replaces what lies between the marker lines (each alone on its line; a marker quoted in
+  running text is left alone)."""
   with open(path) as f:
-    text = f.read()
-  if TABLE_BEGIN not in text or TABLE_END not in text:
-    raise AmpSpaceError(f"{path}: no {TABLE_BEGIN} ... {TABLE_END} markers to fill")
-  head, rest = text.split(TABLE_BEGIN, 1)
-  _, tail = rest.split(TABLE_END, 1)
-  atomic_write(path, f"{head}{TABLE_BEGIN}\n{block}{TABLE_END}{tail}")
+    lines = f.read().split("\n")
+  try:
+    begin = lines.index(TABLE_BEGIN)
+    end = lines.index(TABLE_END, begin)
+  except ValueError:
+    raise AmpSpaceError(f"{path}: no {TABLE_BEGIN} ... {TABLE_END} marker lines to fill") from None
+  lines[begin + 1:end] = block.rstrip("\n").split("\n")
+  atomic_write(path, "\n".join(lines))
 
 
 def write_results(p: Protocol, cells: list[dict], command: str) -> dict:
@@ -571,10 +580,21 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
       cell["pretrain_steps"] = pre["steps"]
       cells.append(cell)
   out = write_results(p, cells, command)
-  manifest = {"protocol": dataclasses.asdict(p), "pretrain": pre, "seconds": round(time.time() - t0, 1),
+  # Every invocation is appended, so the first (full) run's wall time survives reruns.
+  manifest_path = os.path.join(paths.results, "protocol.json")
+  invocations = []
+  if os.path.exists(manifest_path):
+    with open(manifest_path) as f:
+      invocations = json.load(f).get("invocations", [])
+  seconds = round(time.time() - t0, 1)
+  invocations.append({"command": command, "seconds": seconds,
+                      "trained": sum(not c.get("skipped") for c in cells),
+                      "finished": time.strftime("%Y-%m-%d %H:%M:%S")})
+  manifest = {"protocol": dataclasses.asdict(p), "pretrain": pre, "invocations": invocations,
               "results": out["files"]}
-  write_json(os.path.join(paths.results, "protocol.json"), manifest)
-  return {"cells": cells, **out, "seconds": manifest["seconds"]}
+  for folder in filter(None, (paths.results, p.results_dir)):
+    write_json(os.path.join(folder, "protocol.json"), manifest)
+  return {"cells": cells, **out, "seconds": seconds}
 
 
 # ---------------------------------------------------------------- command line
