@@ -96,7 +96,8 @@ class Protocol:
 
 SCALES = {
     "runlocal": {},
-    "paper": dict(scale="", pretrain_series=10, pretrain_dis=100, pretrain_di_seconds=10.0,
+    # 50 DIs x 10 s x 4 amps x 10 gains x 2 contexts: 11 h of pairs, about 7 GB as int16.
+    "paper": dict(scale="", pretrain_series=2, pretrain_dis=50, pretrain_di_seconds=10.0,
                   real_dis=20, real_di_seconds=10.0, finetune_seconds_per_gain=120.0),
 }
 
@@ -304,7 +305,7 @@ def prepare_data(p: Protocol) -> None:
     make_dis(paths.pretrain_di, p.pretrain_dis, p.pretrain_di_seconds, "pre", p.seed + 1)
   if not p.real_di_dir and not p.real_dir:
     make_dis(paths.real_di, p.real_dis, p.real_di_seconds, "real", p.seed + 2)
-  workers = min(2, os.cpu_count() or 1)
+  workers = min(16, os.cpu_count() or 1)
   for i, device in enumerate(p.pretrain_devices):
     if device == p.heldout_device:
       raise AmpSpaceError(f"--pretrain_devices includes the held-out device {device!r}")
@@ -553,7 +554,15 @@ def write_results(p: Protocol, cells: list[dict], command: str) -> dict:
 
 
 # ---------------------------------------------------------------- protocol
+def check_configs(p: Protocol) -> None:
+  """Loads every run's config with its overrides, so a typo fails before any work starts."""
+  for kind in CONFIGS:
+    for gains in (p.rows if kind != "pretrain" else [None]):
+      load_run_config(p, kind, gains)
+
+
 def dry_run_commands(p: Protocol) -> list[str]:
+  check_configs(p)
   paths = Paths(p.workdir)
   cmds = data_commands(p) + [train_command(p, "pretrain", paths.pretrain_run)]
   for gains in p.rows:
@@ -566,6 +575,7 @@ def dry_run_commands(p: Protocol) -> list[str]:
 
 def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> dict:
   t0 = time.time()
+  check_configs(p)
   paths = Paths(p.workdir)
   log("=== data: DIs, pretraining renders, real recordings, builds")
   prepare_data(p)
