@@ -41,7 +41,9 @@ setup(
     extras_require={
         "beam": ["apache-beam"],
         "notebook": ["jupyter", "nbclient", "nbformat", "ipykernel", "ipywidgets"],
-        "dev": ["pytest", "pytest-timeout", "nbclient", "nbformat", "ipykernel", "ipywidgets"],
+        "search": ["optuna"],
+        "dev": ["pytest", "pytest-timeout", "nbclient", "nbformat", "ipykernel", "ipywidgets",
+                "optuna"],
     },
     entry_points={"console_scripts": [
         "ampspace-train=ampspace.train:run",
