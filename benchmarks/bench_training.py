@@ -207,6 +207,15 @@ def run_nam_subprocess(args) -> dict:
   return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def add_round_ratios(summary: dict, models: dict) -> None:
+  """Ours / NAM within each alternated round: on a loaded machine the load shifts between
+  rounds (both sides alike), so same-round ratios show how stable the median ratio is."""
+  ours, nam = models["ours_nam_standard"]["rounds"], models["nam_standard"]["rounds"]
+  for key, metric in (("train_round_ratios", "train_samples_per_s"),
+                      ("infer_round_ratios", "infer_rtf")):
+    summary[key] = [a[metric] / b[metric] for a, b in zip(ours, nam)]
+
+
 def markdown(result: dict) -> str:
   s = result["summary"]
   lines = ["# Training and inference speed: Wave2WaveNet (JAX) vs NAM WaveNet (PyTorch)", "",
@@ -225,6 +234,9 @@ def markdown(result: dict) -> str:
             f"{'met' if s['train_target_met'] else 'not met'}), inference "
             f"**{s['infer_ratio']:.2f}×** (target ≥ 1×: "
             f"{'met' if s['infer_target_met'] else 'not met'}).",
+            "Same-round ratios (ours / NAM): training "
+            + ", ".join(f"{x:.2f}×" for x in s.get("train_round_ratios", [])) + "; inference "
+            + ", ".join(f"{x:.2f}×" for x in s.get("infer_round_ratios", [])) + ".",
             f"Paper model (256-way, EMD²) vs NAM standard: training {s['paper_train_ratio']:.2f}×,"
             f" inference {s['paper_infer_ratio']:.2f}×.", ""]
   return "\n".join(lines)
@@ -281,6 +293,7 @@ def main():
       "infer_ratio": ours["infer_rtf"] / nam["infer_rtf"],
       "paper_train_ratio": paper["train_samples_per_s"] / nam["train_samples_per_s"],
       "paper_infer_ratio": paper["infer_rtf"] / nam["infer_rtf"]}
+  add_round_ratios(summary, models)
   summary["train_target_met"] = summary["train_ratio"] >= 1.5
   summary["infer_target_met"] = summary["infer_ratio"] >= 1.0
   result = {"command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:]),
