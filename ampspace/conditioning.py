@@ -17,7 +17,7 @@ import numpy as np
 
 from ampspace.errors import AmpSpaceError
 
-VOCAB_VERSION = 1
+VOCAB_VERSION = 2  # 2: the device zoo's devices, knobs and tone stacks appended
 
 KNOB_VOCAB: tuple[str, ...] = (
     "gain", "bass", "mid", "treble", "presence", "master", "volume", "drive", "tone", "level",

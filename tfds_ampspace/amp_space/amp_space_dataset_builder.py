@@ -235,11 +235,13 @@ def segment_bounds(n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for amp_space."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release: tiny, synthetic and real configs.",
       "1.1.0": "Release/csv/NAM layouts, ingest validation, GCC-PHAT latency, clipped_fraction,"
                " setting and original_sample_rate features, in-memory and Beam rendering.",
+      "1.2.0": "Audio stored as raw int16 bytes (not int64-packed); conditioning vocabulary v2 "
+               "(the device zoo's names appended).",
   }
   BUILDER_CONFIGS = [
       AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
