@@ -12,8 +12,8 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
    in-between of gains 3 and 7.
    The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
    in OUT/tfds (one DI, so every clip lands in its `train` split).
-2. Models: the mel VAE (configs/vae.py:runlocal) and Wave2WaveNet
-   (configs/wave2wavenet.py:runlocal) trained on that dataset through the trainer registry,
+2. Models: the mel VAE (configs/vae.py, :runlocal for --size=runlocal) and Wave2WaveNet
+   (configs/wave2wavenet.py, likewise) trained on that dataset through the trainer registry,
    with their usual checkpoints and TensorBoard logs in OUT/vae and OUT/w2w.
 3. Sounds and measures, written to OUT/metrics.{json,md} and OUT/mos/*.wav (+ manifest.json
    for the MOS notebook):
@@ -52,7 +52,7 @@ from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_e
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/interpolation", "Output folder.")
-flags.DEFINE_enum("size", "runlocal", ["runlocal", "full"], "runlocal: ~15 min on 2 CPU cores.")
+flags.DEFINE_enum("size", "runlocal", ["runlocal", "full"], "runlocal: 5-15 min on 2 CPU cores.")
 flags.DEFINE_string("amp_a", "tube_amp_fender", "Amp A (ampspace.devices.ALL_DEVICES).")
 flags.DEFINE_string("amp_b", "tube_amp_4x12", "Amp B.")
 flags.DEFINE_string("di", "", "A DI WAV (first 4 s used); default: a Karplus-Strong phrase.")
@@ -158,7 +158,7 @@ def train_vae(out: str, dataset, steps: int):
   from ampspace.trainers import get_trainer
   from ampspace.trainers.vae import restore_vae
 
-  c = load_config_file("vae", "runlocal")
+  c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
   c.seed = FLAGS.seed
   c.train.steps = steps
@@ -173,7 +173,7 @@ def train_vae(out: str, dataset, steps: int):
 def train_w2w(out: str, dataset, steps: int):
   from ampspace.trainers import common, get_trainer
 
-  c = load_config_file("wave2wavenet", "runlocal")
+  c = load_config_file("wave2wavenet", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
   c.seed = FLAGS.seed
   c.train.steps = steps
@@ -368,7 +368,7 @@ def markdown(results: dict, meta: dict) -> str:
            f"Command: `{meta['command']}`  ", f"Partition: {meta['clips']} clips of one "
            f"{DI_SECONDS:g} s DI; VAE {meta['vae_steps']} steps, Wave2WaveNet "
            f"{meta['w2w_steps']} steps; Griffin-Lim {meta['gl_iters']} iterations; "
-           f"wall time {meta['wall_minutes']:.1f} min.", "",
+           f"wall time of this invocation {meta['wall_minutes']:.1f} min.", "",
            f"## Midpoint between the amps (gain {meta['endpoint_gain']:g}, other knobs at "
            "defaults): mel distance", "", "| sound | to A | to B |", "|---|---:|---:|"]
   for k, v in results["midpoint"].items():
