@@ -130,7 +130,13 @@ def _streaming(r: dict) -> list[str]:
 
 
 def _training(r: dict) -> list[str]:
-  return []  # its own table (below) says it best
+  s, m = r["summary"], r["models"]
+  out = [f"{name}: {m[name]['train_samples_per_s']:,.0f} train samples/s, inference "
+         f"{m[name]['infer_rtf']:.1f}× real time" for name in m]
+  out.append(f"like for like (ours as NAM standard / NAM): training {s['train_ratio']:.2f}× "
+             f"(target ≥ 1.5×: {'met' if s['train_target_met'] else 'not met'}), inference "
+             f"{s['infer_ratio']:.2f}× (target ≥ 1×: {'met' if s['infer_target_met'] else 'not met'})")
+  return out
 
 
 HEADLINES = {"devices": _devices, "pipeline": _pipeline, "streaming": _streaming,
