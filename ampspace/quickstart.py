@@ -52,15 +52,11 @@ def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
   return engine
 
 
-def load_config(workdir: str, data_dir: str, rendered: str, steps: int):
-  import importlib.util
+def quickstart_config(data_dir: str, rendered: str, steps: int):
+  """configs/wave2wavenet.py:runlocal pointed at the quickstart's own dataset."""
+  from ampspace.config_files import load_config
 
-  path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                      "wave2wavenet.py")
-  spec = importlib.util.spec_from_file_location("w2w_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("runlocal")
+  config = load_config("wave2wavenet", "runlocal")
   config.dataset.name = "amp_space/synthetic"
   config.dataset.data_dir = data_dir
   config.dataset.manual_dir = rendered
@@ -89,7 +85,7 @@ def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int,
   stage(f"2/5 render tube_amp over {sweep} -> {rendered}")
   summary = render.render("tube_amp", sweep, di_dir, rendered)
   stage(f"3/5 build amp_space/synthetic (ArrayRecord) -> {data_dir}")
-  config = load_config(workdir, data_dir, rendered, steps)
+  config = quickstart_config(data_dir, rendered, steps)
   sources.ensure_built(config.dataset)
   stage(f"4/5 train Wave2WaveNet ({steps} steps, configs/wave2wavenet.py:runlocal) -> {train_dir}")
   result = get_trainer(config.trainer)(config, train_dir)

@@ -15,7 +15,6 @@ batches, the compilation).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -30,10 +29,8 @@ TARGET = 5.0
 
 
 def load_config(arg: str):
-  spec = importlib.util.spec_from_file_location("w2w", os.path.join(ROOT, "configs", "wave2wavenet.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  from ampspace.config_files import load_config as load
+  return load(os.path.join(ROOT, "configs", "wave2wavenet.py"), arg)
 
 
 def pipeline_rate(source, spec, config, batches: int) -> float:

@@ -13,19 +13,14 @@ Every variant shares this config (same data, seed, steps, model size, optimizer)
 
 from __future__ import annotations
 
-import importlib.util
-import os
+from ampspace.config_files import load_config
 
 VARIANTS = ("emd_squared", "emd", "cross_entropy", "mse")
 DECODERS = ("expected_value", "argmax")
 
 
 def get_config(arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(
-      "_w2w_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "wave2wavenet.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config("runlocal")
+  c = load_config("wave2wavenet", "runlocal")
   del arg
   c.seed = 0
   c.model.depth, c.model.channels, c.model.max_dilation = 10, 8, 64   # receptive field 269

@@ -10,16 +10,11 @@ EXPECTED: the training loss falls within the run; no paper-scale figure is claim
 
 from __future__ import annotations
 
-import importlib.util
-import os
+from ampspace.config_files import load_config
 
 
 def get_config(arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(
-      "_rnn_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "rnn.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config(arg)
+  c = load_config("rnn", arg)
   runlocal = arg == "runlocal"
   c.model.name = "lstm"
   c.model.hidden = 32 if runlocal else 96

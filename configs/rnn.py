@@ -13,17 +13,12 @@ EXPECTED: the training loss falls within the run; no paper-scale figure is claim
 
 from __future__ import annotations
 
-import importlib.util
-import os
+from ampspace.config_files import load_config
 
 
 def base_config(arg):
   """configs/wave2wavenet.py's get_config(arg): the shared data, loss, optimizer and schedule."""
-  spec = importlib.util.spec_from_file_location(
-      "_w2w_config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "wave2wavenet.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config("wave2wavenet", arg)
 
 
 def get_config(arg: str | None = None):

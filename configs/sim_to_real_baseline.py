@@ -17,17 +17,16 @@ gains (paper, fine-tuned on gain 5: 0.05 / 0.33 / 0.81 / 2.10 MSE ×1e-3 at test
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import ml_collections
 
+from ampspace.config_files import config_module
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py")
-  spec = importlib.util.spec_from_file_location("sim_to_real_finetune", path)
-  finetune = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(finetune)
+  finetune = config_module(
+      os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py"))
   c = finetune.get_config(arg)
   scale, _ = finetune.parse_arg(arg)
   pretrain = finetune.load_sibling("sim_to_real_pretrain.py").get_config(scale)

@@ -23,19 +23,16 @@ widening with |gain - 5| (paper: 0.005 / 0.023 / 0.017 / 0.064 ×1e-3 against th
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import ml_collections
 
+from ampspace.config_files import config_module
+
 
 def load_sibling(filename: str):
   """Another config module of this folder (configs are files, not a package)."""
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
-  spec = importlib.util.spec_from_file_location(filename[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), filename))
 
 
 def parse_arg(arg: str | None) -> tuple[str, tuple[float, ...]]:

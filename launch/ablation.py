@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import os
 import sys
 import time
@@ -20,11 +19,8 @@ sys.path.insert(0, REPO)
 
 
 def load_config_module():
-  spec = importlib.util.spec_from_file_location(
-      "_ablation_config", os.path.join(REPO, "configs", "ablation_losses.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from ampspace.config_files import config_module
+  return config_module(os.path.join(REPO, "configs", "ablation_losses.py"))
 
 
 def write_atomic(path: str, text: str) -> None:

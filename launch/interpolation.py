@@ -34,7 +34,6 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -78,11 +77,8 @@ BETWEEN_GAINS = (3.0, 7.0)
 
 # ------------------------------------------------------------------ helpers
 def load_config_file(name: str, arg: str):
-  spec = importlib.util.spec_from_file_location(f"config_{name}",
-                                                os.path.join(REPO, "configs", f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  from ampspace.config_files import load_config
+  return load_config(os.path.join(REPO, "configs", f"{name}.py"), arg)
 
 
 def write_text_atomic(path: str, text: str) -> None:

@@ -137,16 +137,13 @@ def sample_model(trial, family: str, space: dict) -> dict:
 
 
 def load_base_config(spec: str):
-  import importlib.util
+  from ampspace.config_files import load_config
 
   path, _, arg = spec.partition(":")
   full = path if os.path.isabs(path) else os.path.join(REPO, path)
   if not os.path.exists(full):
     raise AmpSpaceError(f"--base_config {spec}: {full} not found")
-  module_spec = importlib.util.spec_from_file_location("search_base_config", full)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg or None)
+  return load_config(full, arg or None)
 
 
 def apply_override(config, item: str) -> None:

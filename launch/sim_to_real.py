@@ -203,13 +203,10 @@ def train_command(p: Protocol, kind: str, workdir: str, gains=None, finetune_fil
 
 def load_run_config(p: Protocol, kind: str, gains=None, finetune_filter=None):
   """The config `train_command` describes, built in this process (same file, arg, overrides)."""
-  import importlib.util
+  from ampspace.config_files import load_config
 
-  spec = importlib.util.spec_from_file_location(f"sim_to_real_{kind}",
-                                                os.path.join(REPO, CONFIGS[kind]))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(config_arg(p, gains if kind != "pretrain" else None))
+  config = load_config(os.path.join(REPO, CONFIGS[kind]),
+                       config_arg(p, gains if kind != "pretrain" else None))
   for key, text in run_overrides(p, kind, gains, finetune_filter).items():
     parent, _, leaf = key.rpartition(".")
     node = config

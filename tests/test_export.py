@@ -163,15 +163,10 @@ def test_runtime_works_as_a_single_copied_file_with_numpy_only(model, exported, 
 def test_export_from_a_training_workdir(tmp_path):
   import orbax.checkpoint as ocp
 
-  import importlib.util
-
+  from ampspace.config_files import load_config
   from ampspace.trainers import common
 
-  path = os.path.join(os.path.dirname(__file__), "..", "configs", "wave2wavenet.py")
-  spec = importlib.util.spec_from_file_location("w2w_config", path)
-  w2w_config = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(w2w_config)
-  config = w2w_config.get_config("runlocal")
+  config = load_config("wave2wavenet", "runlocal")
   config.model.depth, config.model.channels, config.model.max_dilation = 4, 4, 8
   workdir = str(tmp_path / "run")
   os.makedirs(workdir)

@@ -9,7 +9,6 @@ Slow: the whole protocol at a tiny scale, then again with nothing left to do.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -21,6 +20,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)  # launch/ is a folder of scripts at the repository root
 
+from ampspace import config_files  # noqa: E402
 from launch import sim_to_real as s2r  # noqa: E402
 
 TINY = dict(pretrain_devices=("tube_amp", "tube_amp_mesa"), pretrain_dis=3,
@@ -32,11 +32,7 @@ TINY = dict(pretrain_devices=("tube_amp", "tube_amp_mesa"), pretrain_dis=3,
 
 
 def config_module(name: str):
-  path = os.path.join(REPO, "configs", f"sim_to_real_{name}.py")
-  spec = importlib.util.spec_from_file_location(f"cfg_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return config_files.config_module(f"sim_to_real_{name}")
 
 
 def test_configs_share_the_architecture_and_filter_the_gains():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+from ampspace.config_files import load_config
 import json
 import os
 
@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def get_config(arg: str):
-  spec = importlib.util.spec_from_file_location("vae_config", os.path.join(REPO, "configs",
-                                                                           "vae.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config("vae", arg)
 
 
 def small_config(data_dir: str, steps: int):

@@ -10,13 +10,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_config(data_dir: str, **overrides):
   """configs/wave2wavenet.py:runlocal shrunk to a few-second model (depth 3, 4 channels)."""
-  import importlib.util
+  from ampspace.config_files import load_config
 
-  spec = importlib.util.spec_from_file_location(
-      "_w2w_cfg", os.path.join(REPO, "configs", "wave2wavenet.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config("runlocal")
+  c = load_config("wave2wavenet", "runlocal")
   c.dataset.data_dir = data_dir
   c.dataset.build_if_missing = False
   c.model.depth, c.model.channels, c.model.max_dilation = 3, 4, 4

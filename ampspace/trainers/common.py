@@ -115,10 +115,42 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.load(f))
 
 
+def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding):
+  """Resume: parameters, optimizer state and the Grain iterator state, together, from the latest
+  checkpoint (so a resumed run sees the same batches); (params, opt_state, step), step 0 if none."""
+  import grain
+
+  latest = mngr.latest_step()
+  if latest is None:
+    return params, opt_state, 0
+  restored = mngr.restore(latest, args=ocp.args.Composite(
+      params=ocp.args.StandardRestore(params.to_pure_dict()),
+      opt_state=ocp.args.StandardRestore(opt_state),
+      data=grain.checkpoint.CheckpointRestore(train_iter)))
+  nnx.replace_by_pure_dict(params, restored["params"])
+  return (jax.device_put(params, sharding), jax.device_put(restored["opt_state"], sharding),
+          latest)
+
+
+def save_train_state(mngr: ocp.CheckpointManager, step: int, params, opt_state, train_iter,
+                     force: bool = False) -> None:
+  import grain
+
+  mngr.save(step, args=ocp.args.Composite(
+      params=ocp.args.StandardSave(params.to_pure_dict()),
+      opt_state=ocp.args.StandardSave(opt_state),
+      data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+
+
 def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step: int | None = None):
-  """(graphdef, params) of a model restored from a workdir's latest (or given) checkpoint."""
-  model = build_model(config)
-  graphdef, params = nnx.split(model)
+  """(graphdef, params, step) of a model restored from a workdir's latest (or given) checkpoint."""
+  graphdef, params = nnx.split(build_model(config))
+  params, step = load_params_into(params, workdir_or_ckpt, step)
+  return graphdef, params, step
+
+
+def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
+  """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder."""
   path = os.path.abspath(workdir_or_ckpt)
   if not os.path.isdir(path):
     raise AmpSpaceError(f"{workdir_or_ckpt}: no such checkpoint folder or workdir")
@@ -134,7 +166,7 @@ def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step
       params=ocp.args.StandardRestore(params.to_pure_dict())))
   nnx.replace_by_pure_dict(params, restored["params"])
   mngr.close()
-  return graphdef, params, step
+  return params, step
 
 
 # ---------------------------------------------------------------- logging

@@ -19,13 +19,11 @@ import os
 import tempfile
 import time
 
-import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from ampspace.audio import griffin_lim
@@ -55,18 +53,8 @@ def restore_vae(workdir: str, step: int | None = None) -> tuple[vae_lib.MelVAE, 
   config = common.load_config(workdir)
   if config.get("trainer") != "vae":
     raise AmpSpaceError(f"{workdir}: trained by {config.get('trainer')!r}, not the VAE trainer")
-  model = build_vae(config)
-  graphdef, params = nnx.split(model)
-  root = os.path.abspath(os.path.join(workdir, "checkpoints"))
-  mngr = ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(read_only=True,
-                                                                          create=False))
-  step = mngr.latest_step() if step is None else step
-  if step is None:
-    raise AmpSpaceError(f"{root}: no checkpoint found")
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(params.to_pure_dict())))
-  mngr.close()
-  nnx.replace_by_pure_dict(params, restored["params"])
+  graphdef, params = nnx.split(build_vae(config))
+  params, step = common.load_params_into(params, workdir, step)
   return nnx.merge(graphdef, params), config, step
 
 
@@ -191,24 +179,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   # ------------------------------------------------------------------ checkpoint
   mngr = common.checkpoint_manager(workdir, config)
-  step = 0
-  latest = mngr.latest_step()
-  if latest is not None:
-    restored = mngr.restore(latest, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(params.to_pure_dict()),
-        opt_state=ocp.args.StandardRestore(opt_state),
-        data=grain.checkpoint.CheckpointRestore(train_iter)))
-    nnx.replace_by_pure_dict(params, restored["params"])
-    params = jax.device_put(params, replicated)
-    opt_state = jax.device_put(restored["opt_state"], replicated)
-    step = latest
+  params, opt_state, step = common.restore_train_state(mngr, params, opt_state, train_iter,
+                                                       replicated)
+  if step:
     print(f"resumed from {workdir} at step {step}")
 
   def save(step: int, force: bool = False):
-    mngr.save(step, args=ocp.args.Composite(
-        params=ocp.args.StandardSave(params.to_pure_dict()),
-        opt_state=ocp.args.StandardSave(opt_state),
-        data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+    common.save_train_state(mngr, step, params, opt_state, train_iter, force)
 
   # ------------------------------------------------------------------ loop
   progress = common.ProgressLine(total_steps, step)

@@ -15,13 +15,11 @@ import os
 import signal
 import time
 
-import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from ampspace import losses
@@ -208,24 +206,13 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
 
   # ------------------------------------------------------------------ checkpoint
   mngr = common.checkpoint_manager(workdir, config)
-  step = 0
-  latest = mngr.latest_step()
-  if latest is not None:
-    restored = mngr.restore(latest, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(params.to_pure_dict()),
-        opt_state=ocp.args.StandardRestore(opt_state),
-        data=grain.checkpoint.CheckpointRestore(train_iter)))
-    nnx.replace_by_pure_dict(params, restored["params"])
-    params = jax.device_put(params, replicated)
-    opt_state = jax.device_put(restored["opt_state"], replicated)
-    step = latest
+  params, opt_state, step = common.restore_train_state(mngr, params, opt_state, train_iter,
+                                                       replicated)
+  if step:
     print(f"resumed from {workdir} at step {step}")
 
   def save(step: int, force: bool = False):
-    mngr.save(step, args=ocp.args.Composite(
-        params=ocp.args.StandardSave(params.to_pure_dict()),
-        opt_state=ocp.args.StandardSave(opt_state),
-        data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+    common.save_train_state(mngr, step, params, opt_state, train_iter, force)
 
   # ------------------------------------------------------------------ loop
   progress = common.ProgressLine(total_steps, step)
