@@ -27,7 +27,8 @@ def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = SAMPLE
   for ax, (name, x) in zip(axes[:, 0], signals.items()):
     s = librosa.amplitude_to_db(np.abs(librosa.stft(np.asarray(x, np.float32), n_fft=1024,
                                                     hop_length=256)), ref=1.0, top_db=90)
-    librosa.display.specshow(s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log", ax=ax)
+    librosa.display.specshow(s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log", ax=ax,
+                             cmap="magma")
     ax.set_title(name)
   fig.tight_layout()
   return fig
