@@ -19,6 +19,7 @@ import concurrent.futures
 import dataclasses
 import glob
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -155,7 +156,10 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
       reports += _render_folder(*job)
       bar.update()
   else:
-    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+    # forkserver, not fork: the caller may already run JAX's threads (quickstart, notebooks),
+    # and forking a multithreaded process can deadlock.
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
       for r in pool.map(_render_folder, *zip(*jobs)) if jobs else []:
         reports += r
         bar.update()
