@@ -86,6 +86,17 @@ def esr_loss(pred, target, coeff: float | None = PRE_EMPHASIS, eps: float = 1e-8
   return jnp.mean(num / den)
 
 
+def pooled_esr(pred, target, coeff: float | None = PRE_EMPHASIS, eps: float = 1e-8):
+  """ESR over the whole batch, Σ errors² / Σ target² over every window: the metric to log.
+
+  The per-window mean (`esr_loss`) is dominated by near-silent windows (a DI's quiet tail),
+  where a tiny error over a tiny signal reads as an ESR of thousands.
+  """
+  if coeff is not None:
+    pred, target = pre_emphasis(pred, coeff), pre_emphasis(target, coeff)
+  return jnp.sum((target - pred) ** 2) / (jnp.sum(target ** 2) + eps)
+
+
 def _stft_mag(x, n_fft: int, hop: int):
   frames = jnp.stack([x[..., i:i + n_fft] for i in range(0, x.shape[-1] - n_fft + 1, hop)], -2)
   return jnp.abs(jnp.fft.rfft(frames * jnp.hanning(n_fft), axis=-1))

@@ -143,3 +143,17 @@ def test_decoders_invert_quantisation_for_confident_logits():
   logits = jax.nn.one_hot(jnp.asarray(q), 256) * 50.0
   for decode in (losses.expected_value_decode, losses.argmax_decode):
     np.testing.assert_allclose(np.asarray(decode(logits)), mulaw.dequantize(q), atol=1e-5)
+
+
+def test_pooled_esr_is_total_error_over_total_energy_and_ignores_silent_windows():
+  import scipy.signal
+  rng = np.random.default_rng(3)
+  target = rng.standard_normal((3, 256)).astype(np.float32)
+  target[2] *= 1e-4  # a nearly silent window
+  pred = target + 0.1 * rng.standard_normal((3, 256)).astype(np.float32)
+  t = scipy.signal.lfilter([1.0, -0.85], [1.0], target, axis=-1)
+  p = scipy.signal.lfilter([1.0, -0.85], [1.0], pred, axis=-1)
+  expected = np.sum((t - p) ** 2) / np.sum(t ** 2)
+  got = float(losses.pooled_esr(jnp.asarray(pred), jnp.asarray(target)))
+  np.testing.assert_allclose(got, expected, rtol=1e-4)
+  assert got < 0.05 < float(losses.esr_loss(jnp.asarray(pred), jnp.asarray(target)))

@@ -69,7 +69,7 @@ def loss_and_metrics(model, batch, loss_cfg, weights):
     loss = losses.CLASSIFICATION_LOSSES[loss_cfg.name](out, batch["classes"], weights)
     pred = losses.DECODERS[loss_cfg.decode](out)
   metrics = {"loss": loss, "mse": losses.mse_loss(pred, batch["target"]),
-             "esr": losses.esr_loss(pred, batch["target"])}
+             "esr": losses.pooled_esr(pred, batch["target"])}
   return loss, metrics
 
 
