@@ -37,8 +37,12 @@ stamp="$VENV/.ampspace-installed"
 want="$(cat setup.py | sha256sum | cut -c1-16)-$EXTRAS"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing Python packages into $VENV (first time: a few minutes)"
-  "$VENV/bin/pip" install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  "$VENV/bin/pip" install -q -e ".[$EXTRAS]" 2>&1 | grep -v "^WARNING: Location" | grep -v "^ *$" || true
+  log="$VENV/pip-install.log"
+  if ! { "$VENV/bin/pip" install -q --upgrade pip && "$VENV/bin/pip" install -q -e ".[$EXTRAS]"; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -n 30 >&2
+    echo "[setup] pip install failed; full log: $log" >&2
+    exit 1
+  fi
   "$VENV/bin/python" -c "import ampspace, jax, flax, grain, orbax.checkpoint, tensorflow_datasets" \
     || { echo "[setup] Python install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
