@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ampspace.errors import AmpSpaceError
+from ampspace.models.wave2wavenet import conv_context, dilated_receptive_field
 
 NAM_STANDARD = (
     {"channels": 16, "head_size": 8, "dilations": tuple(2 ** i for i in range(10))},
@@ -92,12 +93,11 @@ class LayerArrayWaveNet(nnx.Module):
 
   @property
   def receptive_field(self) -> int:
-    return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+    return dilated_receptive_field(self.dilations, self.kernel_size)
 
   @property
   def context(self) -> tuple[int, int]:
-    r = self.receptive_field - 1
-    return (r, 0) if self.causal else (r - r // 2, r // 2)
+    return conv_context(self.receptive_field, self.causal)
 
   def __call__(self, x, c):
     """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""

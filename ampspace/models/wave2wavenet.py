@@ -25,6 +25,21 @@ def dilation_schedule(depth: int, max_dilation: int = 512) -> list[int]:
   return [cycle[i % len(cycle)] for i in range(depth)]
 
 
+def dilated_receptive_field(dilations, kernel_size: int) -> int:
+  """Samples of input one output sample of a stack of VALID dilated convolutions depends on."""
+  return 1 + sum(d * (kernel_size - 1) for d in dilations)
+
+
+def conv_context(receptive_field: int, causal: bool) -> tuple[int, int]:
+  """(left, right) input samples around each output; a non-causal net looks half ahead.
+
+  The pipeline, inference and streaming all cut windows by this, so every convolutional model
+  must use it.
+  """
+  r = receptive_field - 1
+  return (r, 0) if causal else (r - r // 2, r // 2)
+
+
 class GatedResidualLayer(nnx.Module):
 
   def __init__(self, channels: int, skip_channels: int, cond_dim: int, kernel_size: int,
@@ -65,13 +80,12 @@ class Wave2WaveNet(nnx.Module):
 
   @property
   def receptive_field(self) -> int:
-    return 1 + sum(d * (self.kernel_size - 1) for d in self.dilations)
+    return dilated_receptive_field(self.dilations, self.kernel_size)
 
   @property
   def context(self) -> tuple[int, int]:
     """(left, right) input samples needed around each output sample; right > 0 is lookahead."""
-    r = self.receptive_field - 1
-    return (r, 0) if self.causal else (r - r // 2, r // 2)
+    return conv_context(self.receptive_field, self.causal)
 
   def __call__(self, x, c):
     """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
