@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=["ampspace", "ampspace.*", "tfds_ampspace", "tfds_ampspace.*"]),
     package_data={"tfds_ampspace": ["amp_space/*.bib", "amp_space/*.md", "amp_space/*.txt",
                                     "amp_space/dummy_data/**/*"],
-                  "ampspace": ["devices/lv2host/*.c"]},
+                  "ampspace": ["devices/lv2host/*.c", "c_runtime/*.c"]},
     install_requires=[
         "jax>=0.7",
         "flax>=0.11",

@@ -1,10 +1,12 @@
 """`python -m ampspace.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
 
 Writes a trained Wave2WaveNet as `model.npz` (weights, packed per layer as
-`ampspace.stream.wave2wavenet_arrays` lays them out) and `model.json` (architecture, the
-conditioning vocabularies and knob ranges, default settings, the weights' SHA-256 and where
-they came from). `ampspace/export_runtime.py` runs the pair with NumPy alone, block by block
-or offline, so a host, a plugin wrapper or a notebook needs none of the training code.
+`ampspace.stream.wave2wavenet_arrays` lays them out), `model.json` (architecture, the
+conditioning vocabularies and knob ranges, default settings, the files' SHA-256 and where
+they came from) and `model.w2w` (the same weights in the flat binary layout of the C runtime,
+`ampspace/c_runtime/w2w.c`). `ampspace/export_runtime.py` runs the json/npz pair with NumPy
+alone and `ampspace.c_runtime` runs it several times faster, block by block or offline; a
+plugin or host can compile w2w.c and load model.w2w with no Python at all.
 
 Two modes:
   live   (default) the conditioning weights and vocabularies are kept; knobs are set by name
@@ -22,6 +24,7 @@ import tempfile
 import numpy as np
 
 from ampspace import SAMPLE_RATE
+from ampspace import c_runtime
 from ampspace import conditioning as cond
 from ampspace import export_runtime as rt
 from ampspace import stream
@@ -126,6 +129,10 @@ def export_model(model, out: str, *, knobs: dict | None = None, device: str | No
                                                    for k, v in weights.items()}))
   meta["weights_file"] = os.path.basename(npz_path)
   meta["weights_sha256"] = rt.sha256_of(npz_path)
+  c_path = os.path.splitext(npz_path)[0] + ".w2w"
+  _atomic_write(c_path, lambda f: c_runtime.write_model_file(meta["arch"], weights, f))
+  meta["c_runtime_file"] = os.path.basename(c_path)
+  meta["c_runtime_sha256"] = rt.sha256_of(c_path)
   _atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
   return json_path, npz_path
 
@@ -149,7 +156,7 @@ def define_flags() -> None:
   from absl import flags
 
   flags.DEFINE_string("workdir", None, "A training workdir (holds config.json, checkpoints/).")
-  flags.DEFINE_string("out", None, "Output path; writes OUT.npz and OUT.json.")
+  flags.DEFINE_string("out", None, "Output path; writes OUT.npz, OUT.json and OUT.w2w.")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).")
   flags.DEFINE_string("device", "", "Device name: its knob ranges, defaults and attributes.")
   flags.DEFINE_string("knobs", "", "Knob dial values, e.g. gain=5,bass=3.")
@@ -171,7 +178,7 @@ def main(argv):
       f.workdir, f.out, step=f.step, device=f.device or None,
       knobs=parse_assignments(f.knobs, "knobs", True),
       attributes=parse_assignments(f.attributes, "attributes", False), fixed=f.fixed)
-  print(f"wrote {npz_path} and {json_path}")
+  print(f"wrote {npz_path}, {os.path.splitext(npz_path)[0] + '.w2w'} and {json_path}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@
 
 Streaming runs in a child process pinned to one core with every thread pool at one thread
 (XLA, OpenBLAS, OpenMP), the way a real-time audio thread runs: per block size, the jitted JAX
-streamer (`ampspace.stream.Streamer`) and the NumPy export runtime (`ampspace.export_runtime`)
-process `--seconds` of audio block by block, each block's output fetched before the next.
-Offline inference runs in a second child on all cores: `ampspace.inference.run_clip` (XLA
-convolutions over chunks) and the NumPy runtime over the whole signal.
+streamer (`ampspace.stream.Streamer`), the NumPy export runtime (`ampspace.export_runtime`) and
+the C runtime (`ampspace.c_runtime`, w2w.c) process `--seconds` of audio block by block, each
+block's output fetched before the next. Offline inference runs in a second child on all cores:
+`ampspace.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
+signal, and the C runtime with the signal split over one thread per core.
 
 RTF = audio seconds / wall seconds (>1 is faster than real time); the best of `--repeats`
 runs is kept, and the CPU-time RTF (audio seconds / process CPU seconds) is reported beside it
@@ -77,13 +78,14 @@ def stream_child(args) -> dict:
   import jax
   import numpy as np
 
-  from ampspace import export, export_runtime as rt
+  from ampspace import c_runtime, export, export_runtime as rt
   from ampspace.stream import Streamer, arrays_of
 
   model = build_model(args.channels, args.depth)
   arch, _ = arrays_of(model)
   export.export_model(model, os.path.join(args.tmp, "bench_model.npz"))
   runtime = rt.load(os.path.join(args.tmp, "bench_model.json"))
+  cmodel = c_runtime.Model(runtime)
   c = runtime.conditioning()
   x = _signal(args.seconds)
   rows = []
@@ -121,7 +123,19 @@ def stream_child(args) -> dict:
         times.append(time.perf_counter() - t0)
       return times
 
-    for name, fn in (("jax", run_jax), ("numpy", run_np)):
+    cstream = cmodel.stream(c)
+    for blk in blocks[:3]:
+      cstream.process(blk)
+
+    def run_c():
+      times = []
+      for blk in blocks:
+        t0 = time.perf_counter()
+        cstream.process(blk)
+        times.append(time.perf_counter() - t0)
+      return times
+
+    for name, fn in (("jax", run_jax), ("numpy", run_np), ("c", run_c)):
       wall, cpu, times = _best(fn, args.repeats)
       deadline = B / SR
       rows.append({"impl": name, "block": B, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
@@ -140,11 +154,13 @@ def offline_child(args) -> dict:
   import numpy as np
   from flax import nnx
 
-  from ampspace import export, export_runtime as rt, inference
+  from ampspace import c_runtime, export, export_runtime as rt, inference
 
   model = build_model(args.channels, args.depth)
   export.export_model(model, os.path.join(args.tmp, "bench_model_off.npz"))
   runtime = rt.load(os.path.join(args.tmp, "bench_model_off.json"))
+  cmodel = c_runtime.Model(runtime)
+  cores = len(os.sched_getaffinity(0))
   c = runtime.conditioning()
   x = _signal(args.offline_seconds)
   audio_s = len(x) / SR
@@ -154,12 +170,14 @@ def offline_child(args) -> dict:
   rows = []
   for name, fn in (("jax run_clip (XLA conv, 16384-sample chunks)",
                     lambda: inference.run_clip(apply, x, c, model.context)),
-                   ("numpy runtime (4096-sample blocks)", lambda: runtime.process(x, c))):
+                   ("numpy runtime (4096-sample blocks)", lambda: runtime.process(x, c)),
+                   (f"C runtime ({cores} threads, 2048-sample blocks)",
+                    lambda: cmodel.process(x, c, threads=cores, block_size=2048))):
     wall, cpu, _ = _best(fn, args.repeats)
     rows.append({"impl": name, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
                  "rtf": audio_s / wall, "rtf_cpu": audio_s / max(cpu, 1e-9)})
     print(f"  offline {name}: {rows[-1]['rtf']:.2f}x real time", file=sys.stderr, flush=True)
-  return {"rows": rows, "cores": len(os.sched_getaffinity(0)), "jax_devices": len(jax.devices())}
+  return {"rows": rows, "cores": cores, "jax_devices": len(jax.devices())}
 
 
 def _child_main(args) -> None:

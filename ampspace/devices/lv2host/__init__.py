@@ -1,9 +1,8 @@
 """Builds and loads the small C LV2 host (host.c) with ctypes.
 
-The library is compiled on first use with the system C compiler against lilv-0 into
-`$AMPSPACE_CACHE` (default ~/.cache/ampspace)/lv2host/<source hash>/, so editing host.c
-rebuilds it and concurrent processes never load a half-written file (atomic rename). The set-up
-script prebuilds it with `python -m ampspace.devices.lv2host`.
+The library is compiled on first use with the system C compiler against lilv-0 and cached by
+`ampspace.native_build` (editing host.c rebuilds it). The set-up script prebuilds it with
+`python -m ampspace.devices.lv2host`.
 
 Needs: a C compiler, pkg-config, liblilv-dev and lv2-dev (apt).
 """
@@ -11,12 +10,11 @@ Needs: a C compiler, pkg-config, liblilv-dev and lv2-dev (apt).
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shlex
 import subprocess
-import tempfile
 
+from ampspace import native_build
 from ampspace.errors import AmpSpaceError
 
 SOURCE = os.path.join(os.path.dirname(__file__), "host.c")
@@ -24,49 +22,19 @@ KINDS = ("audio_in", "audio_out", "control_in", "control_out", "atom_in", "atom_
 _LIB = None
 
 
-def cache_dir() -> str:
-  root = os.environ.get("AMPSPACE_CACHE", os.path.join(os.path.expanduser("~"), ".cache",
-                                                       "ampspace"))
-  with open(SOURCE, "rb") as f:
-    digest = hashlib.sha256(f.read()).hexdigest()[:16]
-  return os.path.join(root, "lv2host", digest)
-
-
-def library_path() -> str:
-  return os.path.join(cache_dir(), "libampspace_lv2host.so")
-
-
-def _pkg_config() -> list[str]:
+def _flags() -> list[str]:
   try:
     out = subprocess.run(["pkg-config", "--cflags", "--libs", "lilv-0"], check=True,
                          capture_output=True, text=True).stdout
   except (OSError, subprocess.CalledProcessError) as e:
     raise AmpSpaceError("cannot build the LV2 host: pkg-config does not find lilv-0 "
                         f"(apt install liblilv-dev lv2-dev pkg-config): {e}") from None
-  return shlex.split(out)
+  return ["-O2"] + shlex.split(out)
 
 
 def build(force: bool = False) -> str:
   """Compiles host.c if needed; returns the shared library's path."""
-  path = library_path()
-  if os.path.exists(path) and not force:
-    return path
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  flags = _pkg_config()
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".so.tmp")
-  os.close(fd)
-  cc = os.environ.get("CC", "cc")
-  cmd = [cc, "-O2", "-shared", "-fPIC", "-o", tmp, SOURCE] + flags
-  try:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-  except OSError as e:
-    os.remove(tmp)
-    raise AmpSpaceError(f"cannot build the LV2 host: no C compiler {cc!r} ({e})") from None
-  if proc.returncode != 0:
-    os.remove(tmp)
-    raise AmpSpaceError(f"cannot build the LV2 host ({' '.join(cmd)}):\n{proc.stderr.strip()}")
-  os.replace(tmp, path)
-  return path
+  return native_build.build(SOURCE, "ampspace_lv2host", _flags(), force=force, what="LV2 host")
 
 
 def load() -> ctypes.CDLL:

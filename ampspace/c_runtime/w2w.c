@@ -1,0 +1,667 @@
+/* Amp-Space Wave2WaveNet runtime in C: block streaming and offline inference of an export.
+ *
+ * One file, C99 with GCC/Clang vector extensions, no dependencies beyond libc/libm; build it
+ * with e.g. `cc -O3 -march=native -shared -fPIC -o libampspace_w2w.so w2w.c -lm` and call it
+ * from a plugin, a host or (as ampspace.c_runtime does) ctypes.
+ *
+ * The model file (`model.w2w`, written by `python -m ampspace.export` next to model.npz) is:
+ *   8 bytes  magic "AMPW2W01"
+ *   7 int32  L (layers), k (kernel), C (channels), S (skip), H (head), K (classes), D (cond)
+ *   L int32  dilations
+ *   float32  the export's arrays in this order and shape (little endian, row major):
+ *            input_w[C] input_b[C] conv_w[L][k*C][2C] conv_b[L][2C] cond_w[L][D][2C]
+ *            res_w[L][C][C] res_b[L][C] skip_w[L][C][S] skip_b[L][S] head1_w[S][H] head1_b[H]
+ *            head2_w[H][K] head2_b[K] and, when K > 1, class_centers[K]
+ *
+ * The computation is the NumPy runtime's (ampspace/export_runtime.py) and the training
+ * model's: per layer a gated dilated convolution (kernel k) whose filter and gate get the
+ * conditioning projection as a bias, residual and skip 1x1 convolutions, then
+ * relu -> 1x1 -> relu -> 1x1 to K logits, decoded as the expected value of the class centres
+ * (or argmax). Streaming keeps the last dilation*(k-1) inputs of every layer; blocks may have
+ * any length; a new conditioning vector is reached by a linear ramp of `smoothing` samples.
+ *
+ * Speed: channel counts are padded to multiples of 16 so that one row of a layer is whole
+ * 512-bit vectors; the matrix products are register-blocked tiles (rows x 16-float vectors)
+ * with the weights streamed from L1; tanh is a rational approximation accurate to a few ulp
+ * and exp (softmax) a range-reduced polynomial, both vectorised. Nothing allocates while
+ * processing blocks no longer than the largest block seen so far.
+ */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define W2W_API __attribute__((visibility("default")))
+#define VL 16
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float v16 __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+
+#define LOADV(p) (*(const v16 *)(p))
+#define STOREV(p, v) (*(v16 *)(p) = (v))
+
+static int pad16(int n) { return (n + VL - 1) / VL * VL; }
+
+static float *falloc(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float)) != 0) return NULL;
+  memset(p, 0, (n ? n : 1) * sizeof(float));
+  return (float *)p;
+}
+
+typedef struct w2w {
+  int L, k, C, S, H, K, D;      /* as exported */
+  int Cp, Sp, Hp, Kp;           /* padded to multiples of 16 */
+  int *dil, *shrink;
+  /* weights, padded; the gate half of conv_* is pre-scaled by 1/2 (sigmoid(g) =
+   * (1 + tanh(g/2)) / 2) and res/skip by 1/2 (they take 2 * tanh(f) * sigmoid(g)) */
+  float *input_w, *input_b;     /* [Cp] */
+  float *conv_w;                /* [L][k][Cp][2Cp] */
+  float *conv_b;                /* [L][2Cp] */
+  float *cond_w;                /* [L][D][2Cp] */
+  float *rs_w, *rs_b;           /* [L][Cp][Cp+Sp], [L][Cp+Sp] */
+  float *h1_w, *h1_b;           /* [Sp][Hp], [Hp] */
+  float *h2_w, *h2_b;           /* [Hp][Kp], [Kp] (padded classes get -1e30) */
+  float *centers;               /* [Kp] */
+  /* conditioning */
+  float *c;                     /* [D] */
+  float *p_to, *p_from, *p_cur; /* [L][2Cp] */
+  int smoothing, ramp_pos, decode;
+  /* state */
+  int cap, off;
+  float **bufs;                 /* per layer [shrink + cap + 1][Cp] */
+  float *skip;                  /* [cap][Sp] */
+  float *ramp;                  /* [cap] */
+  float *tile;                  /* scratch, head tiles */
+} w2w_t;
+
+/* ------------------------------------------------------------------ vector math */
+INLINE v16 vsplat(float x) { return (v16){0} + x; }
+INLINE v16 vselect(v16i mask, v16 a, v16 b) { /* mask ? a : b, lane by lane */
+  return (v16)(((v16i)a & mask) | ((v16i)b & ~mask));
+}
+INLINE v16 vmin(v16 a, v16 b) { return vselect(a < b, a, b); }
+INLINE v16 vmax(v16 a, v16 b) { return vselect(a > b, a, b); }
+
+/* tanh(x) = x P(x^2) / Q(x^2): an odd rational minimax approximation on [-7.9, 7.9] (clamped
+ * outside, where tanh is 1 to float precision), accurate to a few ulp. */
+INLINE void vtanh_pq(v16 x, v16 *p, v16 *q) {
+  const float lim = 7.90531110763549805f;
+  x = vmin(vmax(x, vsplat(-lim)), vsplat(lim));
+  v16 x2 = x * x;
+  v16 a = vsplat(-2.76076847742355e-16f);
+  a = a * x2 + 2.00018790482477e-13f;
+  a = a * x2 + -8.60467152213735e-11f;
+  a = a * x2 + 5.12229709037114e-08f;
+  a = a * x2 + 1.48572235717979e-05f;
+  a = a * x2 + 6.37261928875436e-04f;
+  a = a * x2 + 4.89352455891786e-03f;
+  *p = a * x;
+  v16 b = vsplat(1.19825839466702e-06f);
+  b = b * x2 + 1.18534705686654e-04f;
+  b = b * x2 + 2.26843463243900e-03f;
+  *q = b * x2 + 4.89352518554385e-03f;
+}
+
+/* The gate times two, tanh(f) * (1 + tanh(h)) with h = g/2 (= 2 tanh(f) sigmoid(g)), with one
+ * division: (pf/qf) (qh + ph)/qh = pf (qh + ph) / (qf qh). */
+INLINE v16 vgate2(v16 f, v16 h) {
+  v16 pf, qf, ph, qh;
+  vtanh_pq(f, &pf, &qf);
+  vtanh_pq(h, &ph, &qh);
+  return pf * (qh + ph) / (qf * qh);
+}
+
+/* exp for x <= 0 (softmax after subtracting the max): 2^n * poly(r), |r| <= ln2/2. */
+INLINE v16 vexp_neg(v16 x) {
+  x = vmax(x, vsplat(-87.0f));
+  const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+  v16 t = x * 1.44269504088896341f;
+  v16 n = (t + magic) - magic;
+  v16 r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  v16 y = vsplat(1.9875691500e-4f);
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
+  return y * (v16)e;
+}
+
+/* ------------------------------------------------------------------ matrix tiles
+ * acc[r][v] += sum_kk A[r*lda + kk] * W[kk*ldw + v*16 .. +16], for R rows and NV vectors.
+ * R and NV are compile-time constants at every call site, so acc lives in registers. */
+INLINE void mm_acc(const int R, const int NV, int kdim, const float *A, int lda,
+                   const float *W, int ldw, v16 *acc) {
+  for (int kk = 0; kk < kdim; ++kk) {
+    const float *w = W + (size_t)kk * ldw;
+    v16 wv[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) wv[v] = LOADV(w + v * VL);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      v16 a = vsplat(A[(size_t)r * lda + kk]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r * NV + v] += a * wv[v];
+    }
+  }
+}
+
+/* out[r][0..16*NV) = bias + A[r] @ W, optional relu, R rows; bias NULL: out += A[r] @ W. */
+INLINE void gemm_tile(const int R, const int NV, int kdim, const float *A, int lda,
+                      const float *W, int ldw, const float *bias, float *out, int ldo, int relu) {
+  v16 acc[16 * 4];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      acc[r * NV + v] = bias ? LOADV(bias + v * VL) : LOADV(out + (size_t)r * ldo + v * VL);
+  mm_acc(R, NV, kdim, A, lda, W, ldw, acc);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      v16 y = acc[r * NV + v];
+      if (relu) y = vmax(y, vsplat(0.0f));
+      STOREV(out + (size_t)r * ldo + v * VL, y);
+    }
+}
+
+/* out[rows][ncols] = bias + A[rows][kdim] @ W[kdim][ncols] (ncols a multiple of 16); with
+ * bias NULL, out += A @ W. */
+static void gemm(int rows, int kdim, const float *A, int lda, const float *W, int ldw,
+                 int ncols, const float *bias, float *out, int ldo, int relu) {
+  for (int c0 = 0; c0 < ncols; c0 += 4 * VL) {
+    int nv = (ncols - c0) / VL;
+    if (nv > 4) nv = 4;
+    const float *w = W + c0, *b = bias ? bias + c0 : NULL;
+    float *o = out + c0;
+    int r = 0;
+    switch (nv) {
+      case 4:
+        for (; r + 4 <= rows; r += 4)
+          gemm_tile(4, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r < rows; ++r)
+          gemm_tile(1, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        break;
+      case 3:
+        for (; r + 4 <= rows; r += 4)
+          gemm_tile(4, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r < rows; ++r)
+          gemm_tile(1, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        break;
+      case 2:
+        for (; r + 8 <= rows; r += 8)
+          gemm_tile(8, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r < rows; ++r)
+          gemm_tile(1, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        break;
+      default:
+        for (; r + 8 <= rows; r += 8)
+          gemm_tile(8, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r < rows; ++r)
+          gemm_tile(1, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ one layer
+ * For rows t of the block: pre = bias(t) + sum_j buf[off + t + j*d] @ Wj; z2 = tanh(f) *
+ * (1 + tanh(g/2)) (= 2 z); rs = z2 @ rs_w + rs_b; next[t] = cur[t] + rs[:Cp]; skip[t] += rs[Cp:].
+ * The fast path (Cp == Sp == 16: a row is one vector) keeps a tile of R rows in registers
+ * from the convolution through the gate; other widths go through the generic gemm. */
+INLINE void layer_tile16(const int R, w2w_t *m, int l, int t0, int ramping) {
+  const int Cp = 16, k = m->k, d = m->dil[l];
+  const float *buf = m->bufs[l] + (size_t)(m->off + t0) * Cp;
+  const float *Wl = m->conv_w + (size_t)l * k * Cp * 2 * Cp;
+  const float *p_to = m->p_to + (size_t)l * 2 * Cp;
+  v16 acc[16 * 2];
+  v16 bf = LOADV(p_to), bg = LOADV(p_to + VL);
+  if (ramping) {
+    const float *p_from = m->p_from + (size_t)l * 2 * Cp;
+    v16 df = LOADV(p_from) - bf, dg = LOADV(p_from + VL) - bg;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      float a = m->ramp[t0 + r];
+      acc[2 * r] = bf + a * df;
+      acc[2 * r + 1] = bg + a * dg;
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      acc[2 * r] = bf;
+      acc[2 * r + 1] = bg;
+    }
+  }
+  for (int j = 0; j < k; ++j)
+    mm_acc(R, 2, Cp, buf + (size_t)j * d * Cp, Cp, Wl + (size_t)j * Cp * 2 * Cp, 2 * Cp, acc);
+  float z[16 * 16] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+    STOREV(z + r * VL, vgate2(acc[2 * r], acc[2 * r + 1]));
+  /* residual and skip: [R][16] @ [16][16 + Sp] */
+  const float *rw = m->rs_w + (size_t)l * Cp * 2 * Cp;
+  const float *rb = m->rs_b + (size_t)l * 2 * Cp;
+  const float *cur = m->bufs[l] + (size_t)(m->off + m->shrink[l] + t0) * Cp;
+  float *skip = m->skip + (size_t)t0 * Cp;
+  int last = l == m->L - 1;
+  v16 acc2[16 * 2];
+  v16 b0 = LOADV(rb), b1 = LOADV(rb + VL);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    acc2[2 * r] = b0;
+    acc2[2 * r + 1] = b1;
+  }
+  mm_acc(R, 2, Cp, z, VL, rw, 2 * Cp, acc2);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    STOREV(skip + r * VL, LOADV(skip + r * VL) + acc2[2 * r + 1]);
+    if (!last) {
+      float *nxt = m->bufs[l + 1] + (size_t)(m->off + m->shrink[l + 1] + t0 + r) * Cp;
+      STOREV(nxt, LOADV(cur + r * Cp) + acc2[2 * r]);
+    }
+  }
+}
+
+static void layer_generic(w2w_t *m, int l, int B, int ramping, float *H, float *RS) {
+  const int Cp = m->Cp, Sp = m->Sp, k = m->k, d = m->dil[l], N = 2 * Cp;
+  const float *buf = m->bufs[l] + (size_t)m->off * Cp;
+  const float *Wl = m->conv_w + (size_t)l * k * Cp * N;
+  const float *p_to = m->p_to + (size_t)l * N, *p_from = m->p_from + (size_t)l * N;
+  for (int t = 0; t < B; ++t) {
+    float a = ramping ? m->ramp[t] : 0.0f;
+    for (int i = 0; i < N; ++i) H[(size_t)t * N + i] = p_to[i] + a * (p_from[i] - p_to[i]);
+  }
+  for (int j = 0; j < k; ++j)
+    gemm(B, Cp, buf + (size_t)j * d * Cp, Cp, Wl + (size_t)j * Cp * N, N, N, NULL, H, N, 0);
+  for (int t = 0; t < B; ++t)
+    for (int v = 0; v < Cp; v += VL) {
+      float *h = H + (size_t)t * N;
+      STOREV(h + v, vgate2(LOADV(h + v), LOADV(h + Cp + v)));
+    }
+  gemm(B, Cp, H, N, m->rs_w + (size_t)l * Cp * (Cp + Sp), Cp + Sp, Cp + Sp,
+       m->rs_b + (size_t)l * (Cp + Sp), RS, Cp + Sp, 0);
+  const float *cur = m->bufs[l] + (size_t)(m->off + m->shrink[l]) * Cp;
+  for (int t = 0; t < B; ++t) {
+    const float *rs = RS + (size_t)t * (Cp + Sp);
+    for (int v = 0; v < Sp; v += VL)
+      STOREV(m->skip + (size_t)t * Sp + v, LOADV(m->skip + (size_t)t * Sp + v) + LOADV(rs + Cp + v));
+    if (l < m->L - 1) {
+      float *nxt = m->bufs[l + 1] + (size_t)(m->off + m->shrink[l + 1] + t) * Cp;
+      for (int v = 0; v < Cp; v += VL) STOREV(nxt + v, LOADV(cur + (size_t)t * Cp + v) + LOADV(rs + v));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ head and decoding */
+static void head(w2w_t *m, int B, float *out) {
+  const int Sp = m->Sp, Hp = m->Hp, Kp = m->Kp;
+  const int TR = 16; /* rows per head tile */
+  float *hd = m->tile, *lg = m->tile + (size_t)TR * Hp;
+  for (int t0 = 0; t0 < B; t0 += TR) {
+    int rows = B - t0 < TR ? B - t0 : TR;
+    float *s = m->skip + (size_t)t0 * Sp;
+    for (int i = 0; i < rows * Sp; i += VL) STOREV(s + i, vmax(LOADV(s + i), vsplat(0.0f)));
+    gemm(rows, Sp, s, Sp, m->h1_w, Hp, Hp, m->h1_b, hd, Hp, 1);
+    gemm(rows, Hp, hd, Hp, m->h2_w, Kp, Kp, m->h2_b, lg, Kp, 0);
+    for (int r = 0; r < rows; ++r) {
+      const float *z = lg + (size_t)r * Kp;
+      if (m->K == 1) {
+        out[t0 + r] = z[0];
+        continue;
+      }
+      v16 mx = LOADV(z);
+      for (int v = VL; v < Kp; v += VL) mx = vmax(mx, LOADV(z + v));
+      float M = mx[0];
+      for (int i = 1; i < VL; ++i) M = mx[i] > M ? mx[i] : M;
+      if (m->decode) { /* argmax: the first maximal class */
+        int best = 0;
+        for (int i = 0; i < m->K; ++i)
+          if (z[i] == M) { best = i; break; }
+        out[t0 + r] = m->centers[best];
+        continue;
+      }
+      v16 num = vsplat(0.0f), den = vsplat(0.0f);
+      for (int v = 0; v < Kp; v += VL) {
+        v16 e = vexp_neg(LOADV(z + v) - M);
+        num += e * LOADV(m->centers + v);
+        den += e;
+      }
+      float sn = 0.0f, sd = 0.0f;
+      for (int i = 0; i < VL; ++i) {
+        sn += num[i];
+        sd += den[i];
+      }
+      out[t0 + r] = sn / sd;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ state */
+static void free_state(w2w_t *m) {
+  if (m->bufs)
+    for (int l = 0; l < m->L; ++l) free(m->bufs[l]);
+  free(m->bufs);
+  free(m->skip);
+  free(m->ramp);
+  free(m->tile);
+  m->bufs = NULL;
+  m->skip = m->ramp = m->tile = NULL;
+}
+
+/* (Re)allocates the buffers for blocks of up to cap samples, keeping each layer's history. */
+static int alloc_state(w2w_t *m, int cap) {
+  float **bufs = calloc((size_t)m->L, sizeof(float *));
+  float *skip = falloc((size_t)cap * m->Sp), *ramp = falloc((size_t)cap);
+  size_t tile = (size_t)16 * (m->Hp + m->Kp);
+  size_t gen = (size_t)cap * (2 * m->Cp + m->Cp + m->Sp); /* the generic layer's H and RS */
+  float *scratch = falloc(tile > gen ? tile : gen);
+  int ok = bufs && skip && ramp && scratch;
+  for (int l = 0; ok && l < m->L; ++l) {
+    bufs[l] = falloc((size_t)(m->shrink[l] + cap + 1) * m->Cp);
+    ok = bufs[l] != NULL;
+    if (ok && m->bufs) /* keep the history */
+      memcpy(bufs[l], m->bufs[l] + (size_t)m->off * m->Cp,
+             (size_t)m->shrink[l] * m->Cp * sizeof(float));
+  }
+  if (!ok) {
+    if (bufs)
+      for (int l = 0; l < m->L; ++l) free(bufs[l]);
+    free(bufs);
+    free(skip);
+    free(ramp);
+    free(scratch);
+    return -1;
+  }
+  free_state(m);
+  m->bufs = bufs;
+  m->skip = skip;
+  m->ramp = ramp;
+  m->tile = scratch;
+  m->cap = cap;
+  m->off = 0;
+  return 0;
+}
+
+static void project(const w2w_t *m, const float *c, float *p) {
+  const int N = 2 * m->Cp;
+  for (int l = 0; l < m->L; ++l) {
+    float *pl = p + (size_t)l * N;
+    memcpy(pl, m->conv_b + (size_t)l * N, N * sizeof(float));
+    for (int i = 0; i < m->D; ++i) {
+      const float *w = m->cond_w + ((size_t)l * m->D + i) * N;
+      for (int o = 0; o < N; ++o) pl[o] += c[i] * w[o];
+    }
+  }
+}
+
+/* The state after an endless run of silence at the current conditioning. */
+W2W_API void w2w_reset(w2w_t *m) {
+  const int Cp = m->Cp, k = m->k, N = 2 * Cp;
+  float *h = calloc((size_t)Cp, sizeof(float)), *pre = calloc((size_t)N, sizeof(float));
+  float *z = calloc((size_t)Cp, sizeof(float));
+  if (!h || !pre || !z) { /* cannot happen for sane sizes; leave the state as it is */
+    free(h), free(pre), free(z);
+    return;
+  }
+  memcpy(h, m->input_b, Cp * sizeof(float));
+  for (int l = 0; l < m->L; ++l) {
+    float *buf = m->bufs[l];
+    for (int s = 0; s < m->shrink[l]; ++s) memcpy(buf + (size_t)s * Cp, h, Cp * sizeof(float));
+    memcpy(pre, m->p_to + (size_t)l * N, N * sizeof(float));
+    for (int j = 0; j < k; ++j)
+      for (int i = 0; i < Cp; ++i) {
+        const float *w = m->conv_w + (((size_t)l * k + j) * Cp + i) * N;
+        for (int o = 0; o < N; ++o) pre[o] += h[i] * w[o];
+      }
+    for (int i = 0; i < Cp; ++i) z[i] = tanhf(pre[i]) * (1.0f + tanhf(pre[Cp + i]));
+    const float *rw = m->rs_w + (size_t)l * Cp * (Cp + m->Sp), *rb = m->rs_b + (size_t)l * (Cp + m->Sp);
+    for (int o = 0; o < Cp; ++o) {
+      float acc = rb[o];
+      for (int i = 0; i < Cp; ++i) acc += z[i] * rw[(size_t)i * (Cp + m->Sp) + o];
+      pre[o] = acc;
+    }
+    for (int o = 0; o < Cp; ++o) h[o] += pre[o];
+  }
+  m->off = 0;
+  memcpy(m->p_from, m->p_to, (size_t)m->L * N * sizeof(float));
+  m->ramp_pos = m->smoothing > 1 ? m->smoothing : 1;
+  free(h), free(pre), free(z);
+}
+
+/* ------------------------------------------------------------------ public API */
+W2W_API void w2w_free(w2w_t *m) {
+  if (!m) return;
+  free_state(m);
+  free(m->dil);
+  free(m->shrink);
+  float *arrays[] = {m->input_w, m->input_b, m->conv_w, m->conv_b, m->cond_w, m->rs_w, m->rs_b,
+                     m->h1_w, m->h1_b, m->h2_w, m->h2_b, m->centers, m->c, m->p_to, m->p_from,
+                     m->p_cur};
+  for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); ++i) free(arrays[i]);
+  free(m);
+}
+
+static void set_err(char *err, int len, const char *msg) {
+  if (err && len > 0) snprintf(err, (size_t)len, "%s", msg);
+}
+
+/* dims = {L, k, C, S, H, K, D}; arrays in the file order (see the top of this file). */
+W2W_API w2w_t *w2w_create(const int32_t *dims, const int32_t *dilations, const float *const *a,
+                          char *err, int errlen) {
+  int L = dims[0], k = dims[1], C = dims[2], S = dims[3], H = dims[4], K = dims[5], D = dims[6];
+  if (L < 1 || k < 1 || C < 1 || S < 1 || H < 1 || K < 1 || D < 0 || L > 4096 || C > 4096 ||
+      S > 4096 || H > 4096 || K > 65536 || k > 64 || D > 1 << 20) {
+    set_err(err, errlen, "implausible model dimensions");
+    return NULL;
+  }
+  for (int l = 0; l < L; ++l)
+    if (dilations[l] < 1 || dilations[l] > 1 << 20) {
+      set_err(err, errlen, "dilations must be between 1 and 2^20");
+      return NULL;
+    }
+  w2w_t *m = calloc(1, sizeof(w2w_t));
+  if (!m) return NULL;
+  m->L = L, m->k = k, m->C = C, m->S = S, m->H = H, m->K = K, m->D = D;
+  int Cp = m->Cp = pad16(C), Sp = m->Sp = pad16(S), Hp = m->Hp = pad16(H), Kp = m->Kp = pad16(K);
+  int N = 2 * Cp;
+  m->dil = calloc((size_t)L, sizeof(int));
+  m->shrink = calloc((size_t)L, sizeof(int));
+  m->input_w = falloc(Cp), m->input_b = falloc(Cp);
+  m->conv_w = falloc((size_t)L * k * Cp * N), m->conv_b = falloc((size_t)L * N);
+  m->cond_w = falloc((size_t)L * D * N);
+  m->rs_w = falloc((size_t)L * Cp * (Cp + Sp)), m->rs_b = falloc((size_t)L * (Cp + Sp));
+  m->h1_w = falloc((size_t)Sp * Hp), m->h1_b = falloc(Hp);
+  m->h2_w = falloc((size_t)Hp * Kp), m->h2_b = falloc(Kp), m->centers = falloc(Kp);
+  m->c = falloc(D), m->p_to = falloc((size_t)L * N), m->p_from = falloc((size_t)L * N);
+  m->p_cur = falloc((size_t)L * N);
+  if (!m->dil || !m->shrink || !m->input_w || !m->input_b || !m->conv_w || !m->conv_b ||
+      !m->cond_w || !m->rs_w || !m->rs_b || !m->h1_w || !m->h1_b || !m->h2_w || !m->h2_b ||
+      !m->centers || !m->c || !m->p_to || !m->p_from || !m->p_cur) {
+    set_err(err, errlen, "out of memory");
+    w2w_free(m);
+    return NULL;
+  }
+  for (int l = 0; l < L; ++l) m->dil[l] = dilations[l], m->shrink[l] = dilations[l] * (k - 1);
+  const float *input_w = a[0], *input_b = a[1], *conv_w = a[2], *conv_b = a[3], *cond_w = a[4];
+  const float *res_w = a[5], *res_b = a[6], *skip_w = a[7], *skip_b = a[8];
+  const float *h1_w = a[9], *h1_b = a[10], *h2_w = a[11], *h2_b = a[12];
+  const float *centers = K > 1 ? a[13] : NULL;
+  memcpy(m->input_w, input_w, C * sizeof(float));
+  memcpy(m->input_b, input_b, C * sizeof(float));
+  for (int l = 0; l < L; ++l) {
+    for (int j = 0; j < k; ++j)
+      for (int i = 0; i < C; ++i)
+        for (int o = 0; o < 2 * C; ++o) {
+          float w = conv_w[(((size_t)l * k + j) * C + i) * 2 * C + o];
+          int oo = o < C ? o : Cp + (o - C);
+          m->conv_w[(((size_t)l * k + j) * Cp + i) * N + oo] = o < C ? w : 0.5f * w;
+        }
+    for (int o = 0; o < 2 * C; ++o) {
+      int oo = o < C ? o : Cp + (o - C);
+      float s = o < C ? 1.0f : 0.5f;
+      m->conv_b[(size_t)l * N + oo] = s * conv_b[(size_t)l * 2 * C + o];
+      for (int i = 0; i < D; ++i)
+        m->cond_w[((size_t)l * D + i) * N + oo] = s * cond_w[((size_t)l * D + i) * 2 * C + o];
+    }
+    float *rw = m->rs_w + (size_t)l * Cp * (Cp + Sp), *rb = m->rs_b + (size_t)l * (Cp + Sp);
+    for (int i = 0; i < C; ++i) {
+      for (int o = 0; o < C; ++o) rw[(size_t)i * (Cp + Sp) + o] = 0.5f * res_w[((size_t)l * C + i) * C + o];
+      for (int o = 0; o < S; ++o)
+        rw[(size_t)i * (Cp + Sp) + Cp + o] = 0.5f * skip_w[((size_t)l * C + i) * S + o];
+    }
+    for (int o = 0; o < C; ++o) rb[o] = res_b[(size_t)l * C + o];
+    for (int o = 0; o < S; ++o) rb[Cp + o] = skip_b[(size_t)l * S + o];
+  }
+  for (int i = 0; i < S; ++i) memcpy(m->h1_w + (size_t)i * Hp, h1_w + (size_t)i * H, H * sizeof(float));
+  memcpy(m->h1_b, h1_b, H * sizeof(float));
+  for (int i = 0; i < H; ++i) memcpy(m->h2_w + (size_t)i * Kp, h2_w + (size_t)i * K, K * sizeof(float));
+  for (int o = 0; o < Kp; ++o) m->h2_b[o] = o < K ? h2_b[o] : -1e30f;
+  if (centers) memcpy(m->centers, centers, K * sizeof(float));
+  m->smoothing = 1024;
+  project(m, m->c, m->p_to);
+  if (alloc_state(m, 256) != 0) {
+    set_err(err, errlen, "out of memory");
+    w2w_free(m);
+    return NULL;
+  }
+  w2w_reset(m);
+  return m;
+}
+
+/* Reads a model file (format at the top of this file). */
+W2W_API w2w_t *w2w_load(const char *path, char *err, int errlen) {
+  char msg[512];
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(msg, sizeof msg, "%s: cannot open", path);
+    set_err(err, errlen, msg);
+    return NULL;
+  }
+  char magic[8];
+  int32_t dims[7];
+  w2w_t *m = NULL;
+  int32_t *dil = NULL;
+  float *data = NULL;
+  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "AMPW2W01", 8) != 0) {
+    snprintf(msg, sizeof msg, "%s: not an Amp-Space Wave2WaveNet model file (bad magic)", path);
+    goto fail;
+  }
+  if (fread(dims, sizeof(int32_t), 7, f) != 7 || dims[0] < 1 || dims[0] > 4096) {
+    snprintf(msg, sizeof msg, "%s: truncated or corrupt header", path);
+    goto fail;
+  }
+  int L = dims[0], k = dims[1], C = dims[2], S = dims[3], H = dims[4], K = dims[5], D = dims[6];
+  dil = malloc((size_t)L * sizeof(int32_t));
+  if (!dil || fread(dil, sizeof(int32_t), (size_t)L, f) != (size_t)L) {
+    snprintf(msg, sizeof msg, "%s: truncated header", path);
+    goto fail;
+  }
+  size_t sizes[14] = {(size_t)C, (size_t)C, (size_t)L * k * C * 2 * C, (size_t)L * 2 * C,
+                      (size_t)L * D * 2 * C, (size_t)L * C * C, (size_t)L * C, (size_t)L * C * S,
+                      (size_t)L * S, (size_t)S * H, (size_t)H, (size_t)H * K, (size_t)K,
+                      K > 1 ? (size_t)K : 0};
+  size_t total = 0;
+  for (int i = 0; i < 14; ++i) total += sizes[i];
+  if (total > ((size_t)1 << 31)) {
+    snprintf(msg, sizeof msg, "%s: implausible model dimensions", path);
+    goto fail;
+  }
+  data = malloc((total ? total : 1) * sizeof(float));
+  if (!data || fread(data, sizeof(float), total, f) != total) {
+    snprintf(msg, sizeof msg, "%s: truncated weights (expected %zu floats)", path, total);
+    goto fail;
+  }
+  if (fgetc(f) != EOF) {
+    snprintf(msg, sizeof msg, "%s: trailing bytes after the weights", path);
+    goto fail;
+  }
+  for (size_t i = 0; i < total; ++i)
+    if (!isfinite(data[i])) {
+      snprintf(msg, sizeof msg, "%s: weights are not all finite", path);
+      goto fail;
+    }
+  const float *arrays[14];
+  size_t at = 0;
+  for (int i = 0; i < 14; ++i) arrays[i] = data + at, at += sizes[i];
+  m = w2w_create(dims, dil, arrays, msg, sizeof msg);
+  if (!m) goto fail;
+  fclose(f);
+  free(dil);
+  free(data);
+  return m;
+fail:
+  set_err(err, errlen, msg);
+  fclose(f);
+  free(dil);
+  free(data);
+  return NULL;
+}
+
+W2W_API int w2w_cond_dim(const w2w_t *m) { return m->D; }
+W2W_API void w2w_set_smoothing(w2w_t *m, int samples) { m->smoothing = samples < 0 ? 0 : samples; }
+W2W_API void w2w_set_decode(w2w_t *m, int argmax) { m->decode = argmax != 0; }
+
+/* New conditioning. ramp != 0: reached by a linear ramp over `smoothing` samples from where the
+ * current ramp is; ramp == 0: at once (for a fresh stream, before w2w_reset). */
+W2W_API void w2w_set_conditioning(w2w_t *m, const float *c, int ramp) {
+  const size_t n = (size_t)m->L * 2 * m->Cp;
+  if (ramp && m->D && memcmp(c, m->c, (size_t)m->D * sizeof(float)) == 0) return;
+  if (ramp && m->smoothing > 0) {
+    float a = (float)m->ramp_pos / (float)m->smoothing;
+    if (a > 1.0f) a = 1.0f;
+    for (size_t i = 0; i < n; ++i) m->p_from[i] += (m->p_to[i] - m->p_from[i]) * a;
+    m->ramp_pos = 0;
+  }
+  if (m->D) memcpy(m->c, c, (size_t)m->D * sizeof(float));
+  project(m, m->c, m->p_to);
+  if (!ramp || m->smoothing == 0) {
+    memcpy(m->p_from, m->p_to, n * sizeof(float));
+    m->ramp_pos = m->smoothing > 1 ? m->smoothing : 1;
+  }
+}
+
+/* Output samples for n input samples, continuing the stream; returns 0, or -1 when out of
+ * memory (the state is then unchanged). in and out may be the same array. */
+W2W_API int w2w_process(w2w_t *m, const float *in, float *out, int n) {
+  if (n <= 0) return 0;
+  if (n > m->cap && alloc_state(m, n > 2 * m->cap ? n : 2 * m->cap) != 0) return -1;
+  const int Cp = m->Cp;
+  if (m->off + n > m->cap) { /* move each layer's history to the front */
+    for (int l = 0; l < m->L; ++l)
+      memmove(m->bufs[l], m->bufs[l] + (size_t)m->off * Cp, (size_t)m->shrink[l] * Cp * sizeof(float));
+    m->off = 0;
+  }
+  int ramping = m->ramp_pos < m->smoothing;
+  if (ramping) {
+    for (int t = 0; t < n; ++t) {
+      float a = (float)(m->ramp_pos + 1 + t) / (float)m->smoothing;
+      m->ramp[t] = 1.0f - (a < 1.0f ? a : 1.0f);
+    }
+    m->ramp_pos = m->ramp_pos + n < m->smoothing ? m->ramp_pos + n : m->smoothing;
+  }
+  float *h0 = m->bufs[0] + (size_t)(m->off + m->shrink[0]) * Cp;
+  for (int t = 0; t < n; ++t)
+    for (int v = 0; v < Cp; v += VL)
+      STOREV(h0 + (size_t)t * Cp + v, in[t] * LOADV(m->input_w + v) + LOADV(m->input_b + v));
+  memset(m->skip, 0, (size_t)n * m->Sp * sizeof(float));
+  for (int l = 0; l < m->L; ++l) {
+    if (Cp == 16 && m->Sp == 16) {
+      int t = 0;
+      for (; t + 8 <= n; t += 8) layer_tile16(8, m, l, t, ramping);
+      for (; t < n; ++t) layer_tile16(1, m, l, t, ramping);
+    } else {
+      float *H = m->tile, *RS = m->tile + (size_t)m->cap * 2 * Cp;
+      layer_generic(m, l, n, ramping, H, RS);
+    }
+  }
+  m->off += n;
+  head(m, n, out);
+  return 0;
+}
