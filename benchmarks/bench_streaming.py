@@ -171,8 +171,8 @@ def offline_child(args) -> dict:
   for name, fn in (("jax run_clip (XLA conv, 16384-sample chunks)",
                     lambda: inference.run_clip(apply, x, c, model.context)),
                    ("numpy runtime (4096-sample blocks)", lambda: runtime.process(x, c)),
-                   (f"C runtime ({cores} threads, 2048-sample blocks)",
-                    lambda: cmodel.process(x, c, threads=cores, block_size=2048))):
+                   (f"C runtime ({cores} threads, 1024-sample blocks)",
+                    lambda: cmodel.process(x, c, threads=cores, block_size=1024))):
     wall, cpu, _ = _best(fn, args.repeats)
     rows.append({"impl": name, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
                  "rtf": audio_s / wall, "rtf_cpu": audio_s / max(cpu, 1e-9)})
@@ -229,7 +229,7 @@ def main() -> None:
   p.add_argument("--quick", action="store_true")
   p.add_argument("--seconds", type=float, default=3.0, help="audio streamed per block size")
   p.add_argument("--offline_seconds", type=float, default=10.0)
-  p.add_argument("--repeats", type=int, default=3)
+  p.add_argument("--repeats", type=int, default=5)
   p.add_argument("--channels", type=int, default=16)
   p.add_argument("--depth", type=int, default=20)
   p.add_argument("--blocks", default=",".join(map(str, BLOCKS)))

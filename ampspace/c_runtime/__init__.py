@@ -125,7 +125,7 @@ class Model:
       c = self.model.conditioning(knobs, device, attributes)
     return Stream(self, self.model.check_cond(c), smoothing=smoothing, decode=decode)
 
-  def process(self, audio, c=None, *, threads: int | None = None, block_size: int = 4096,
+  def process(self, audio, c=None, *, threads: int | None = None, block_size: int = 1024,
               **kwargs) -> np.ndarray:
     """Offline: the whole signal, aligned with the input (lookahead compensated).
 
