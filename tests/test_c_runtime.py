@@ -165,11 +165,25 @@ def test_corrupt_w2w_files_are_clear_errors(exports, tmp_path):
     c_runtime.stream_from_file(str(tmp_path / "missing.w2w"))
 
 
+def _cpu_has(flag: str) -> bool:
+  try:
+    return f" {flag} " in open("/proc/cpuinfo").read()
+  except OSError:
+    return False
+
+
+# the vector width follows the target: 4 floats (baseline x86-64 / NEON), 8 (AVX2), native
+VECTOR_FLAGS = [["-O2"], ["-O3", "-march=native"]]
+if _cpu_has("avx2") and _cpu_has("fma"):
+  VECTOR_FLAGS.append(["-O3", "-mavx2", "-mfma"])
+
+
 @pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
-def test_the_command_line_host_runs_an_export_without_python(exports, tmp_path):
+@pytest.mark.parametrize("flags", VECTOR_FLAGS, ids=" ".join)
+def test_the_command_line_host_runs_an_export_without_python(exports, tmp_path, flags):
   src = os.path.join(os.path.dirname(c_runtime.__file__), "w2w_cli.c")
   exe = str(tmp_path / "w2w_cli")
-  subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", exe, src, "-lm"], check=True,
+  subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", exe, src, "-lm"], check=True,
                  capture_output=True)
   fixed_json, _ = export.export_model(
       Wave2WaveNet(D, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(2)),

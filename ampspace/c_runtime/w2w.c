@@ -21,7 +21,8 @@
  * any length; a new conditioning vector is reached by a linear ramp of `smoothing` samples.
  *
  * Speed: channel counts are padded to multiples of 16 so that one row of a layer is whole
- * 512-bit vectors; the matrix products are register-blocked tiles (rows x 16-float vectors)
+ * 512-bit vectors (two 256-bit ones without AVX-512); the matrix products are register-blocked
+ * tiles (rows x vectors)
  * with the weights streamed from L1; tanh is a rational approximation accurate to a few ulp
  * and exp (softmax) a range-reduced polynomial, both vectorised. Nothing allocates while
  * processing blocks no longer than the largest block seen so far.
@@ -34,16 +35,26 @@
 #include <string.h>
 
 #define W2W_API __attribute__((visibility("default")))
-#define VL 16
 #define INLINE static inline __attribute__((always_inline))
 
-typedef float v16 __attribute__((vector_size(64)));
-typedef int32_t v16i __attribute__((vector_size(64)));
+/* Rows are padded to PAD floats; a vector holds VL of them, the machine's register width:
+ * 16 with AVX-512, 8 with AVX2, else 4 (SSE, NEON). Register tiles scale with VL. */
+#define PAD 16
+#if defined(__AVX512F__)
+#define VL 16
+#elif defined(__AVX__)
+#define VL 8
+#else
+#define VL 4
+#endif
+#define NH (PAD / VL) /* vectors per padded row */
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef int32_t vi __attribute__((vector_size(VL * 4)));
 
-#define LOADV(p) (*(const v16 *)(p))
-#define STOREV(p, v) (*(v16 *)(p) = (v))
+#define LOADV(p) (*(const vf *)(p))
+#define STOREV(p, v) (*(vf *)(p) = (v))
 
-static int pad16(int n) { return (n + VL - 1) / VL * VL; }
+static int pad16(int n) { return (n + PAD - 1) / PAD * PAD; }
 
 static float *falloc(size_t n) {
   void *p = NULL;
@@ -81,33 +92,37 @@ typedef struct w2w {
 } w2w_t;
 
 /* ------------------------------------------------------------------ vector math */
-INLINE v16 vsplat(float x) { return (v16){0} + x; }
-INLINE v16 vselect(v16i mask, v16 a, v16 b) { /* mask ? a : b, lane by lane */
-  return (v16)(((v16i)a & mask) | ((v16i)b & ~mask));
+INLINE vf vsplat(float x) { return (vf){0} + x; }
+INLINE vf vselect(vi mask, vf a, vf b) { /* mask ? a : b, lane by lane */
+  return (vf)(((vi)a & mask) | ((vi)b & ~mask));
 }
-#ifdef __AVX512F__
+#if defined(__AVX512F__)
 #include <immintrin.h>
-INLINE v16 vmin(v16 a, v16 b) { return (v16)_mm512_min_ps((__m512)a, (__m512)b); }
-INLINE v16 vmax(v16 a, v16 b) { return (v16)_mm512_max_ps((__m512)a, (__m512)b); }
+INLINE vf vmin(vf a, vf b) { return (vf)_mm512_min_ps((__m512)a, (__m512)b); }
+INLINE vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
+#elif defined(__AVX__)
+#include <immintrin.h>
+INLINE vf vmin(vf a, vf b) { return (vf)_mm256_min_ps((__m256)a, (__m256)b); }
+INLINE vf vmax(vf a, vf b) { return (vf)_mm256_max_ps((__m256)a, (__m256)b); }
 #else
-INLINE v16 vmin(v16 a, v16 b) { return vselect(a < b, a, b); }
-INLINE v16 vmax(v16 a, v16 b) { return vselect(a > b, a, b); }
+INLINE vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
+INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
 #endif
 
 /* tanh(x) = x P(x^2) / Q(x^2), P of degree 4 and Q of degree 3: a rational minimax fit on
  * [0, 7.905] (clamped outside, where tanh is 1 to within 2.7e-7); absolute error below 5e-7
  * in float arithmetic, on par with the clamp. */
-INLINE void vtanh_pq(v16 x, v16 *p, v16 *q) {
+INLINE void vtanh_pq(vf x, vf *p, vf *q) {
   const float lim = 7.90531110763549805f;
   x = vmin(vmax(x, vsplat(-lim)), vsplat(lim));
-  v16 x2 = x * x;
-  v16 a = vsplat(-6.133644259165294e-09f);
+  vf x2 = x * x;
+  vf a = vsplat(-6.133644259165294e-09f);
   a = a * x2 + 7.147143151087221e-06f;
   a = a * x2 + 0.002693051705136895f;
   a = a * x2 + 0.12708242237567902f;
   a = a * x2 + 0.9999991655349731f;
   *p = a * x;
-  v16 b = vsplat(0.0001963934046216309f);
+  vf b = vsplat(0.0001963934046216309f);
   b = b * x2 + 0.02283395268023014f;
   b = b * x2 + 0.4604126513004303f;
   *q = b * x2 + 1.0f;
@@ -115,55 +130,55 @@ INLINE void vtanh_pq(v16 x, v16 *p, v16 *q) {
 
 /* The gate times two, tanh(f) * (1 + tanh(h)) with h = g/2 (= 2 tanh(f) sigmoid(g)), with one
  * division: (pf/qf) (qh + ph)/qh = pf (qh + ph) / (qf qh). */
-INLINE v16 vgate2(v16 f, v16 h) {
-  v16 pf, qf, ph, qh;
+INLINE vf vgate2(vf f, vf h) {
+  vf pf, qf, ph, qh;
   vtanh_pq(f, &pf, &qf);
   vtanh_pq(h, &ph, &qh);
   return pf * (qh + ph) / (qf * qh);
 }
 
 /* exp for x <= 0 (softmax after subtracting the max): 2^n * poly(r), |r| <= ln2/2. */
-INLINE v16 vexp_neg(v16 x) {
+INLINE vf vexp_neg(vf x) {
   x = vmax(x, vsplat(-87.0f));
   const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-  v16 t = x * 1.44269504088896341f;
-  v16 n = (t + magic) - magic;
-  v16 r = x - n * 0.693359375f;
+  vf t = x * 1.44269504088896341f;
+  vf n = (t + magic) - magic;
+  vf r = x - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  v16 y = vsplat(1.9875691500e-4f);
+  vf y = vsplat(1.9875691500e-4f);
   y = y * r + 1.3981999507e-3f;
   y = y * r + 8.3334519073e-3f;
   y = y * r + 4.1665795894e-2f;
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * (r * r) + r + 1.0f;
-  v16i e = (__builtin_convertvector(n, v16i) + 127) << 23;
-  return y * (v16)e;
+  vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+  return y * (vf)e;
 }
 
 /* ------------------------------------------------------------------ matrix tiles
- * acc[r][v] += sum_kk A[r*lda + kk] * W[kk*ldw + v*16 .. +16], for R rows and NV vectors.
+ * acc[r][v] += sum_kk A[r*lda + kk] * W[kk*ldw + v*VL .. +VL], for R rows and NV vectors.
  * R and NV are compile-time constants at every call site, so acc lives in registers. */
 INLINE void mm_acc(const int R, const int NV, int kdim, const float *A, int lda,
-                   const float *W, int ldw, v16 *acc) {
+                   const float *W, int ldw, vf *acc) {
   for (int kk = 0; kk < kdim; ++kk) {
     const float *w = W + (size_t)kk * ldw;
-    v16 wv[8];
+    vf wv[8];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) wv[v] = LOADV(w + v * VL);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      v16 a = vsplat(A[(size_t)r * lda + kk]);
+      vf a = vsplat(A[(size_t)r * lda + kk]);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r * NV + v] += a * wv[v];
     }
   }
 }
 
-/* out[r][0..16*NV) = bias + A[r] @ W, optional relu, R rows; bias NULL: out += A[r] @ W. */
+/* out[r][0..VL*NV) = bias + A[r] @ W, optional relu, R rows; bias NULL: out += A[r] @ W. */
 INLINE void gemm_tile(const int R, const int NV, int kdim, const float *A, int lda,
                       const float *W, int ldw, const float *bias, float *out, int ldo, int relu) {
-  v16 acc[16 * 4];
+  vf acc[16 * 4];
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
@@ -174,11 +189,15 @@ INLINE void gemm_tile(const int R, const int NV, int kdim, const float *A, int l
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
-      v16 y = acc[r * NV + v];
+      vf y = acc[r * NV + v];
       if (relu) y = vmax(y, vsplat(0.0f));
       STOREV(out + (size_t)r * ldo + v * VL, y);
     }
 }
+
+/* Rows per tile for 3-4 and 1-2 vectors of columns: 16 accumulators with 32 registers. */
+#define TR4 (VL == 16 ? 4 : VL == 8 ? 2 : 1)
+#define TR2 (VL == 16 ? 8 : VL == 8 ? 4 : 2)
 
 /* out[rows][ncols] = bias + A[rows][kdim] @ W[kdim][ncols] (ncols a multiple of 16); with
  * bias NULL, out += A @ W. */
@@ -192,26 +211,26 @@ static void gemm(int rows, int kdim, const float *A, int lda, const float *W, in
     int r = 0;
     switch (nv) {
       case 4:
-        for (; r + 4 <= rows; r += 4)
-          gemm_tile(4, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r + TR4 <= rows; r += TR4)
+          gemm_tile(TR4, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         for (; r < rows; ++r)
           gemm_tile(1, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         break;
       case 3:
-        for (; r + 4 <= rows; r += 4)
-          gemm_tile(4, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r + TR4 <= rows; r += TR4)
+          gemm_tile(TR4, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         for (; r < rows; ++r)
           gemm_tile(1, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         break;
       case 2:
-        for (; r + 8 <= rows; r += 8)
-          gemm_tile(8, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r + TR2 <= rows; r += TR2)
+          gemm_tile(TR2, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         for (; r < rows; ++r)
           gemm_tile(1, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         break;
       default:
-        for (; r + 8 <= rows; r += 8)
-          gemm_tile(8, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+        for (; r + TR2 <= rows; r += TR2)
+          gemm_tile(TR2, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
         for (; r < rows; ++r)
           gemm_tile(1, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
     }
@@ -221,74 +240,82 @@ static void gemm(int rows, int kdim, const float *A, int lda, const float *W, in
 /* ------------------------------------------------------------------ one layer
  * For rows t of the block: pre = bias(t) + sum_j buf[off + t + j*d] @ Wj; z2 = tanh(f) *
  * (1 + tanh(g/2)) (= 2 z); rs = z2 @ rs_w + rs_b; next[t] = cur[t] + rs[:Cp]; skip[t] += rs[Cp:].
- * The fast path (Cp == Sp == 16: a row is one vector) keeps a tile of R rows in registers
- * from the convolution through the gate; other widths go through the generic gemm. */
+ * The fast path (Cp == Sp == 16: a row is one AVX-512 vector, or two narrower ones) keeps a
+ * tile of R rows in registers from the convolution through the gate; other widths go through
+ * the generic gemm. */
 INLINE void layer_tile16(const int R, w2w_t *m, int l, int t0, int ramping) {
-  const int Cp = 16, k = m->k, d = m->dil[l];
+  const int Cp = PAD, k = m->k, d = m->dil[l], NV = 2 * NH;
   const float *buf = m->bufs[l] + (size_t)(m->off + t0) * Cp;
   const float *Wl = m->conv_w + (size_t)l * k * Cp * 2 * Cp;
   const float *p_to = m->p_to + (size_t)l * 2 * Cp;
-  v16 acc[16 * 2];
-  v16 bf = LOADV(p_to), bg = LOADV(p_to + VL);
-  if (l == 0) { /* layer 0's input is x * input_w + input_b: rank one, k taps of x suffice */
-    bf += LOADV(m->c0);
-    bg += LOADV(m->c0 + VL);
+  vf acc[8 * 2 * NH], bias[2 * NH], delta[2 * NH];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    bias[v] = LOADV(p_to + v * VL);
+    if (l == 0) bias[v] += LOADV(m->c0 + v * VL); /* layer 0: see u0 below */
   }
   if (ramping) {
     const float *p_from = m->p_from + (size_t)l * 2 * Cp;
-    v16 df = LOADV(p_from) - LOADV(p_to), dg = LOADV(p_from + VL) - LOADV(p_to + VL);
-#pragma GCC unroll 16
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) delta[v] = LOADV(p_from + v * VL) - LOADV(p_to + v * VL);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       float a = m->ramp[t0 + r];
-      acc[2 * r] = bf + a * df;
-      acc[2 * r + 1] = bg + a * dg;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r * NV + v] = bias[v] + a * delta[v];
     }
   } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      acc[2 * r] = bf;
-      acc[2 * r + 1] = bg;
-    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r * NV + v] = bias[v];
   }
-  if (l == 0)
+  if (l == 0) /* layer 0's input is x * input_w + input_b: rank one, k taps of x suffice */
     for (int j = 0; j < k; ++j)
-      mm_acc(R, 2, 1, m->xbuf + m->off + t0 + (size_t)j * d, 1, m->u0 + (size_t)j * 2 * Cp,
+      mm_acc(R, NV, 1, m->xbuf + m->off + t0 + (size_t)j * d, 1, m->u0 + (size_t)j * 2 * Cp,
              2 * Cp, acc);
   else
     for (int j = 0; j < k; ++j)
-      mm_acc(R, 2, Cp, buf + (size_t)j * d * Cp, Cp, Wl + (size_t)j * Cp * 2 * Cp, 2 * Cp, acc);
-  float z[16 * 16] __attribute__((aligned(64)));
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) STOREV(z + r * VL, vgate2(acc[2 * r], acc[2 * r + 1]));
+      mm_acc(R, NV, Cp, buf + (size_t)j * d * Cp, Cp, Wl + (size_t)j * Cp * 2 * Cp, 2 * Cp, acc);
+  float z[8 * PAD] __attribute__((aligned(64)));
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; ++h)
+      STOREV(z + r * Cp + h * VL, vgate2(acc[r * NV + h], acc[r * NV + NH + h]));
   /* residual and skip: [R][16] @ [16][32]; the last layer's residual is never used */
   const float *rw = m->rs_w + (size_t)l * Cp * 2 * Cp;
   const float *rb = m->rs_b + (size_t)l * 2 * Cp;
   const float *cur = m->bufs[l] + (size_t)(m->off + m->shrink[l] + t0) * Cp;
   float *skip = m->skip + (size_t)t0 * Cp;
   if (l == m->L - 1) {
-    v16 acc1[16];
-    v16 b1 = LOADV(rb + VL);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) acc1[r] = b1;
-    mm_acc(R, 1, Cp, z, VL, rw + VL, 2 * Cp, acc1);
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) STOREV(skip + r * VL, LOADV(skip + r * VL) + acc1[r]);
+    vf acc1[8 * NH];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int h = 0; h < NH; ++h) acc1[r * NH + h] = LOADV(rb + Cp + h * VL);
+    mm_acc(R, NH, Cp, z, Cp, rw + Cp, 2 * Cp, acc1);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int h = 0; h < NH; ++h)
+        STOREV(skip + r * Cp + h * VL, LOADV(skip + r * Cp + h * VL) + acc1[r * NH + h]);
     return;
   }
-  v16 acc2[16 * 2];
-  v16 b0 = LOADV(rb), b1 = LOADV(rb + VL);
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {
-    acc2[2 * r] = b0;
-    acc2[2 * r + 1] = b1;
-  }
-  mm_acc(R, 2, Cp, z, VL, rw, 2 * Cp, acc2);
+  vf acc2[8 * 2 * NH];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc2[r * NV + v] = LOADV(rb + v * VL);
+  mm_acc(R, NV, Cp, z, Cp, rw, 2 * Cp, acc2);
   float *nxt = m->bufs[l + 1] + (size_t)(m->off + m->shrink[l + 1] + t0) * Cp;
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {
-    STOREV(skip + r * VL, LOADV(skip + r * VL) + acc2[2 * r + 1]);
-    STOREV(nxt + r * Cp, LOADV(cur + r * Cp) + acc2[2 * r]);
-  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int h = 0; h < NH; ++h) {
+      STOREV(skip + r * Cp + h * VL, LOADV(skip + r * Cp + h * VL) + acc2[r * NV + NH + h]);
+      STOREV(nxt + r * Cp + h * VL, LOADV(cur + r * Cp + h * VL) + acc2[r * NV + h]);
+    }
 }
 
 static void layer_generic(w2w_t *m, int l, int B, int ramping, float *H, float *RS) {
@@ -338,7 +365,7 @@ static void head(w2w_t *m, int B, float *out) {
         out[t0 + r] = z[0];
         continue;
       }
-      v16 mx = LOADV(z);
+      vf mx = LOADV(z);
       for (int v = VL; v < Kp; v += VL) mx = vmax(mx, LOADV(z + v));
       float M = mx[0];
       for (int i = 1; i < VL; ++i) M = mx[i] > M ? mx[i] : M;
@@ -349,9 +376,9 @@ static void head(w2w_t *m, int B, float *out) {
         out[t0 + r] = m->centers[best];
         continue;
       }
-      v16 num = vsplat(0.0f), den = vsplat(0.0f);
+      vf num = vsplat(0.0f), den = vsplat(0.0f);
       for (int v = 0; v < Kp; v += VL) {
-        v16 e = vexp_neg(LOADV(z + v) - M);
+        vf e = vexp_neg(LOADV(z + v) - M);
         num += e * LOADV(m->centers + v);
         den += e;
       }
@@ -689,9 +716,10 @@ W2W_API int w2w_process(w2w_t *m, const float *in, float *out, int n) {
       STOREV(h0 + (size_t)t * Cp + v, in[t] * LOADV(m->input_w + v) + LOADV(m->input_b + v));
   memset(m->skip, 0, (size_t)n * m->Sp * sizeof(float));
   for (int l = 0; l < m->L; ++l) {
-    if (Cp == 16 && m->Sp == 16) {
+    if (Cp == PAD && m->Sp == PAD) {
+      const int R = VL == 16 ? 8 : VL == 8 ? 2 : 1; /* 2 R NH accumulators, 2 NH weights */
       int t = 0;
-      for (; t + 8 <= n; t += 8) layer_tile16(8, m, l, t, ramping);
+      for (; t + R <= n; t += R) layer_tile16(R, m, l, t, ramping);
       for (; t < n; ++t) layer_tile16(1, m, l, t, ramping);
     } else {
       float *H = m->tile, *RS = m->tile + (size_t)m->cap * 2 * Cp;
