@@ -111,31 +111,21 @@ def stream_child(args) -> dict:
         times.append(time.perf_counter() - t0)
       return times
 
-    stream = runtime.stream(c)
-    for blk in blocks[:3]:
-      stream.process(blk)
+    def block_timer(process):
+      for blk in blocks[:3]:  # warm up
+        process(blk)
 
-    def run_np():
-      times = []
-      for blk in blocks:
-        t0 = time.perf_counter()
-        stream.process(blk)
-        times.append(time.perf_counter() - t0)
-      return times
+      def run():
+        times = []
+        for blk in blocks:
+          t0 = time.perf_counter()
+          process(blk)
+          times.append(time.perf_counter() - t0)
+        return times
+      return run
 
-    cstream = cmodel.stream(c)
-    for blk in blocks[:3]:
-      cstream.process(blk)
-
-    def run_c():
-      times = []
-      for blk in blocks:
-        t0 = time.perf_counter()
-        cstream.process(blk)
-        times.append(time.perf_counter() - t0)
-      return times
-
-    for name, fn in (("jax", run_jax), ("numpy", run_np), ("c", run_c)):
+    for name, fn in (("jax", run_jax), ("numpy", block_timer(runtime.stream(c).process)),
+                     ("c", block_timer(cmodel.stream(c).process))):
       wall, cpu, times = _best(fn, args.repeats)
       deadline = B / SR
       rows.append({"impl": name, "block": B, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,

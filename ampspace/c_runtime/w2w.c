@@ -209,31 +209,18 @@ static void gemm(int rows, int kdim, const float *A, int lda, const float *W, in
     const float *w = W + c0, *b = bias ? bias + c0 : NULL;
     float *o = out + c0;
     int r = 0;
-    switch (nv) {
-      case 4:
-        for (; r + TR4 <= rows; r += TR4)
-          gemm_tile(TR4, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        for (; r < rows; ++r)
-          gemm_tile(1, 4, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        break;
-      case 3:
-        for (; r + TR4 <= rows; r += TR4)
-          gemm_tile(TR4, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        for (; r < rows; ++r)
-          gemm_tile(1, 3, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        break;
-      case 2:
-        for (; r + TR2 <= rows; r += TR2)
-          gemm_tile(TR2, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        for (; r < rows; ++r)
-          gemm_tile(1, 2, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        break;
-      default:
-        for (; r + TR2 <= rows; r += TR2)
-          gemm_tile(TR2, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
-        for (; r < rows; ++r)
-          gemm_tile(1, 1, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+#define ROW_TILES(RR, NVV)                                                                     \
+  for (; r + RR <= rows; r += RR)                                                            \
+    gemm_tile(RR, NVV, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu); \
+  for (; r < rows; ++r)                                                                      \
+    gemm_tile(1, NVV, kdim, A + (size_t)r * lda, lda, w, ldw, b, o + (size_t)r * ldo, ldo, relu);
+    switch (nv) { /* constant tile shapes, so the accumulators stay in registers */
+      case 4: ROW_TILES(TR4, 4) break;
+      case 3: ROW_TILES(TR4, 3) break;
+      case 2: ROW_TILES(TR2, 2) break;
+      default: ROW_TILES(TR2, 1)
     }
+#undef ROW_TILES
   }
 }
 
