@@ -54,7 +54,7 @@ typedef int32_t vi __attribute__((vector_size(VL * 4)));
 #define LOADV(p) (*(const vf *)(p))
 #define STOREV(p, v) (*(vf *)(p) = (v))
 
-static int pad16(int n) { return (n + PAD - 1) / PAD * PAD; }
+static int padded(int n) { return (n + PAD - 1) / PAD * PAD; }
 
 static float *falloc(size_t n) {
   void *p = NULL;
@@ -511,7 +511,7 @@ W2W_API w2w_t *w2w_create(const int32_t *dims, const int32_t *dilations, const f
   w2w_t *m = calloc(1, sizeof(w2w_t));
   if (!m) return NULL;
   m->L = L, m->k = k, m->C = C, m->S = S, m->H = H, m->K = K, m->D = D;
-  int Cp = m->Cp = pad16(C), Sp = m->Sp = pad16(S), Hp = m->Hp = pad16(H), Kp = m->Kp = pad16(K);
+  int Cp = m->Cp = padded(C), Sp = m->Sp = padded(S), Hp = m->Hp = padded(H), Kp = m->Kp = padded(K);
   int N = 2 * Cp;
   m->dil = calloc((size_t)L, sizeof(int));
   m->shrink = calloc((size_t)L, sizeof(int));
