@@ -3,10 +3,11 @@ multi-threaded offline inference, the same results as `ampspace.export_runtime` 
 rounding aside) several times faster.
 
     from ampspace import c_runtime
-    model = c_runtime.load("model.json")                  # an export (json + npz), or model.w2w
+    model = c_runtime.load("model.json")                  # an export (json + npz)
     s = model.stream(knobs={"gain": 7})                   # any block size; knob changes ramped
     out = s.process(block); s.set_knobs(gain=3)
     y = model.process(di, threads=2)                      # offline, the signal split over threads
+    s = c_runtime.stream_from_file("model.w2w", c)        # the bare file, as a host loads it
 
 w2w.c is one dependency-free C file; `python -m ampspace.export` also writes `model.w2w`, the
 weights in the flat layout the C file's `w2w_load` reads, so a plugin or host can embed the
@@ -26,7 +27,6 @@ import numpy as np
 
 from ampspace import export_runtime as rt
 from ampspace import native_build
-from ampspace.errors import AmpSpaceError
 
 SOURCE = os.path.join(os.path.dirname(__file__), "w2w.c")
 FLAGS = ["-O3", "-march=native", "-std=gnu11", "-lm"]
@@ -96,7 +96,8 @@ def write_model_file(arch: dict, weights: dict, f) -> None:
 def _engine(model: rt.Model):
   lib = library()
   arrays = _file_arrays(model.arch, model.weights)
-  ptrs = (_f32p * 14)(*([_ptr(a) for a in arrays] + [None] * (14 - len(arrays))))
+  n = len(FILE_ARRAYS)
+  ptrs = (_f32p * n)(*([_ptr(a) for a in arrays] + [None] * (n - len(arrays))))
   dims = (ctypes.c_int32 * 7)(*dims_of(model.arch))
   dil = (ctypes.c_int32 * len(model.arch["dilations"]))(*model.arch["dilations"])
   err = ctypes.create_string_buffer(512)
@@ -112,8 +113,7 @@ class Model:
   def __init__(self, model: rt.Model):
     self.model = model
     self.sample_rate, self.latency, self.arch = model.sample_rate, model.latency, model.arch
-    self.receptive_field = 1 + sum(int(d) * (int(self.arch["kernel_size"]) - 1)
-                                   for d in self.arch["dilations"])
+    self.receptive_field = int(self.arch["receptive_field"])
 
   def conditioning(self, knobs=None, device=None, attributes=None) -> np.ndarray:
     return self.model.conditioning(knobs, device, attributes)
