@@ -79,3 +79,69 @@ def test_apply_latency_lines_up_output_with_di(lag):
   inside = slice(abs(lag), None) if lag < 0 else slice(None)
   np.testing.assert_array_equal(o[inside][: len(d) - abs(lag)], 2.0 * d[inside][: len(d) - abs(lag)])
   assert offset == max(0, -lag) and d[0] == offset
+
+
+# ---------------------------------------------------------------- measured latency
+# Devices as real amps are: causal, minimum-phase filters around a nonlinearity. Unlike
+# `_heavy_amp` (zero-phase), their own group delay moves the GCC-PHAT peak off zero.
+def _min_phase_amp(x: np.ndarray, polarity: float = 1.0) -> np.ndarray:
+  b, a = scipy.signal.butter(2, 700, btype="highpass", fs=44100)
+  y = np.tanh(12.0 * scipy.signal.lfilter(b, a, x) + 0.2) - np.tanh(0.2)
+  b, a = scipy.signal.butter(4, 3500, fs=44100)  # a cabinet-like low-pass, minimum-phase
+  return polarity * 0.5 * scipy.signal.lfilter(b, a, y)
+
+
+def _fractional_delay(x: np.ndarray, delay: float) -> np.ndarray:
+  """Linear interpolation between whole-sample delays: causal, as a real chain is."""
+  whole, frac = int(np.floor(delay)), delay - np.floor(delay)
+  return (1 - frac) * _delay(x, whole) + frac * _delay(x, whole + 1)
+
+
+def _capture(delay: float, polarity: float = 1.0, blip_at: int = 4000, noise: float = 1e-5):
+  """A re-amped DI file: quiet, a blip, quiet, music; output late by `delay`, with a 24-bit
+  interface's noise floor (-100 dBFS)."""
+  rng = np.random.default_rng(1)
+  di = np.concatenate([np.zeros(8000), karplus.phrase(seed=5, seconds=0.5)])
+  di[blip_at] = 0.5
+  out = _fractional_delay(_min_phase_amp(di, polarity), delay)
+  return di, out + noise * rng.standard_normal(len(out))
+
+
+@pytest.mark.parametrize("delay", [0, 1, 7, 128, 3.5, 64.25, 12.9])
+@pytest.mark.parametrize("polarity", [1.0, -1.0])
+def test_blip_latency_is_the_delay_rounded_down(delay, polarity):
+  di, out = _capture(delay, polarity)
+  assert alignment.blip_latency(di, out, 4000, where="cap.wav") == int(np.floor(delay))
+
+
+def test_music_correlation_follows_group_delay_not_latency():
+  # Why the music estimate is opt-in: on a zero-latency minimum-phase amp it is not 0.
+  di, out = _capture(0)
+  est = alignment.estimate_latency([(di[8000:], out[8000:])], max_lag=256)
+  assert est.lag != 0
+  assert alignment.blip_latency(di, out, 4000) == 0
+
+
+def test_blip_latency_errors_name_the_file():
+  di, out = _capture(3)
+  with pytest.raises(AmpSpaceError, match="cap.wav: no calibration blip at DI sample 3000"):
+    alignment.blip_latency(di, out, 3000, where="cap.wav")
+  with pytest.raises(AmpSpaceError, match="cap.wav: the output shows no response"):
+    alignment.blip_latency(di, 0 * out, 4000, where="cap.wav")
+  with pytest.raises(AmpSpaceError, match="cap.wav: blip_at 9999999 leaves no room"):
+    alignment.blip_latency(di, out, 9999999, where="cap.wav")
+
+
+@pytest.mark.parametrize("delay", [0, 2, 31, 4.5, 200.75])
+@pytest.mark.parametrize("polarity", [1.0, -1.0])
+def test_loopback_latency_is_the_interface_delay(delay, polarity):
+  di = karplus.phrase(seed=9, seconds=0.5)
+  rng = np.random.default_rng(2)
+  loop = polarity * 0.7 * _fractional_delay(di, delay) + 1e-4 * rng.standard_normal(len(di))
+  assert alignment.loopback_latency(di, loop, 512) == int(np.floor(delay))
+
+
+def test_loopback_latency_rejects_an_unrelated_file():
+  di = karplus.phrase(seed=9, seconds=0.5)
+  with pytest.raises(AmpSpaceError, match="loop.wav: the loopback peaks at"):
+    alignment.loopback_latency(di, _delay(di, -40), 512, where="loop.wav")

@@ -155,7 +155,7 @@ def test_skip_invalid_leaves_bad_files_out_and_reports_them(tmp_path):
 
 def test_user_config_segments_long_recordings(tmp_path):
   cfg = asb.AmpSpaceConfig(name="real_segments", source_kind="recordings",
-                           estimate_latency=True, segment_seconds=0.05, split_unit="segment")
+                           segment_seconds=0.05, split_unit="segment")
   data = _all(_build(cfg, str(tmp_path), os.path.join(DUMMY, "nam")))
   examples = [ex for exs in data.values() for ex in exs]
   # the NAM input is 2 x 0.08 s: three 0.05 s segments per capture (the remainder is dropped)

@@ -79,7 +79,10 @@ def test_validate_clips_raises_listing_all_or_skips_with_report(tmp_path, di):
                                  progress=False)
   assert [c.clip_id for c in result.clips] == ["c"]
   assert result.report["skipped"][0]["file"] == bad.output_path
-  assert result.latency == {ingest.setting_key(good): 0}
+  assert result.latency == {}  # no music estimate unless asked for
+  assert result.report["latency"] == [{"setting": ingest.setting_key(good), "source": "none",
+                                       "num_clips": 1, "lag_samples_min": 0,
+                                       "lag_samples_max": 0}]
   path = str(tmp_path / "r" / "report.json")
   ingest.write_report(path, result.report)
   assert json.load(open(path))["num_accepted"] == 1
@@ -109,3 +112,72 @@ def test_nam_reader_pairs_nearest_input_and_merges_knob_files(tmp_path, di):
   os.remove(tmp_path / "amp" / "capture.yaml")
   with pytest.raises(AmpSpaceError, match="missing field 'device'"):
     layouts.read_nam_layout(str(tmp_path))
+
+
+# ---------------------------------------------------------------- latency on ingest
+def _late(x, lag):
+  out = np.zeros_like(x)
+  out[lag:] = x[:len(x) - lag]
+  return out
+
+
+def test_no_latency_source_means_no_shift(tmp_path, di):
+  # A rendered (zero-latency) device relabelled as a recording: stored as recorded.
+  from ampspace.devices import get_device
+  out = get_device("tube_amp_el84").process(di, {"gain": 5.0})
+  pair = ingest.load_pair(_clip(tmp_path, di, out), ingest.IngestOptions())
+  assert pair.latency == 0 and pair.latency_source == "none"
+  np.testing.assert_array_equal(pair.out, out.astype(np.float32))
+
+
+def test_annotated_latency_is_removed_fraction_rounded_down(tmp_path, di):
+  pair = ingest.load_pair(_clip(tmp_path, di, _late(0.5 * di, 7), latency_samples=7.6),
+                          ingest.IngestOptions())
+  assert (pair.latency, pair.latency_source) == (7, "annotation")
+  np.testing.assert_allclose(pair.out, 0.5 * di[:len(pair.out)], atol=1e-6)
+
+
+def test_blip_latency_is_measured_and_the_segment_cut_after_it(tmp_path, di):
+  full = np.concatenate([np.zeros(3000, np.float32), di])
+  full[1000] = 0.5
+  clip = _clip(tmp_path, full, _late(np.tanh(3 * full), 11), blip_at=1000)
+  clip.di_start = 3000
+  pair = ingest.load_pair(clip, ingest.IngestOptions())
+  assert (pair.latency, pair.latency_source) == (11, "blip")
+  np.testing.assert_allclose(pair.out, np.tanh(3 * di[:len(pair.out)]), atol=1e-6)
+  assert len(pair.out) >= len(di) - 11
+
+
+def test_loopback_latency_is_measured(tmp_path, di):
+  loop_path = str(tmp_path / "loop.wav")
+  sf.write(loop_path, _late(-0.3 * di, 4), SR, subtype="FLOAT")
+  pair = ingest.load_pair(_clip(tmp_path, di, _late(np.tanh(2 * di), 4), loopback_path=loop_path),
+                          ingest.IngestOptions())
+  assert (pair.latency, pair.latency_source) == (4, "loopback")
+  np.testing.assert_allclose(pair.out, np.tanh(2 * di[:len(pair.out)]), atol=1e-6)
+
+
+def test_music_estimate_is_opt_in_reported_and_never_for_rendered_data(tmp_path, di):
+  (tmp_path / "a").mkdir()
+  clip = _clip(tmp_path / "a", di, _late(np.tanh(4 * di), 9))
+  off = ingest.validate_clips([clip], ingest.IngestOptions(), progress=False)
+  assert off.latency == {}
+  on = ingest.validate_clips([clip], ingest.IngestOptions(latency_from_music=True),
+                             progress=False)
+  assert on.latency == {ingest.setting_key(clip): 9}
+  assert any(r["source"].startswith("music") for r in on.report["latency"])
+  clip.source = "synthetic"
+  rendered = ingest.validate_clips([clip], ingest.IngestOptions(latency_from_music=True),
+                                   progress=False)
+  assert rendered.latency == {}
+
+
+def test_latency_annotation_errors_name_the_file(tmp_path):
+  where = str(tmp_path / "settings.yaml")
+  with pytest.raises(AmpSpaceError, match="settings.yaml: give one latency source"):
+    layouts.latency_fields({"latency_samples": 3, "blip_at": 10}, where, str(tmp_path))
+  with pytest.raises(AmpSpaceError, match="settings.yaml: latency_samples must be"):
+    layouts.latency_fields({"latency_samples": -2}, where, str(tmp_path))
+  with pytest.raises(AmpSpaceError, match="settings.yaml: blip_at must be a sample index"):
+    layouts.latency_fields({"blip_at": 2.5}, where, str(tmp_path))
+  assert layouts.latency_fields({"time-delay": "12"}, where, "") == {"latency_samples": 12.0}

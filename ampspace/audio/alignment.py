@@ -1,4 +1,21 @@
-"""Latency between a DI and its recorded device output: GCC-PHAT over every clip of a setting.
+"""Latency between a DI and its recorded device output.
+
+A recording's latency is a property of the capture chain (interface, re-amp box, plugin
+buffer), so it is measured with a known probe, never read off the music:
+  - `blip_latency`: a calibration blip in the DI (NAM's convention); the latency is where the
+    device's response to it starts. A real amp is causal and minimum-phase, so its impulse
+    response starts at the latency, whatever its filters and nonlinearity do afterwards;
+  - `loopback_latency`: the same DI recorded through the interface alone (no device), whose
+    phase response is flat, so the correlation peak is the delay;
+  - an annotation (the paper's `time-delay`), read by the layouts.
+A fractional latency is rounded down: shifting a little less than the true delay leaves the
+model a sub-sample delay to learn, shifting more would ask a causal model for the future.
+
+GCC-PHAT on the music itself (below) is kept as an opt-in estimate: its peak follows the
+device's own group delay (about 6 samples on a zero-latency tube amp model), so it is only
+reported, and applied only when the user asks for it.
+
+GCC-PHAT over every clip of a setting:
 
 Why not plain cross-correlation: a heavily distorted output's spectrum is dominated by a few
 loud low harmonics, so the plain correlation peak is broad and periodic and can lock hundreds
@@ -24,6 +41,10 @@ import scipy.fft
 from ampspace.errors import AmpSpaceError
 
 DEFAULT_MAX_LAG = 2048
+BLIP_ONSET_FRACTION = 0.02   # of the response's peak: the first sample above it is the onset
+BLIP_NOISE_FACTOR = 8.0      # ... and above this many times the RMS noise before the blip
+BLIP_BACKOFF_NOISE = 4.0    # the onset then moves back over samples above this many RMS
+BLIP_QUIET = 2048            # samples before the blip that must be free of other sound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,3 +150,69 @@ def apply_latency(di: np.ndarray, out: np.ndarray, lag: int) -> tuple[np.ndarray
   if n <= 0:
     raise AmpSpaceError(f"apply_latency: lag {lag} leaves no overlapping audio")
   return di[:n], out[:n], di_offset
+
+
+def blip_latency(di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = DEFAULT_MAX_LAG,
+                 *, where: str = "") -> int:
+  """Samples from the DI's calibration blip at `blip_at` to the start of the device's response.
+
+  `di` and `out` start at the same instant of the capture (the whole DI file re-amped). The
+  onset is the first sample, from the blip on, whose magnitude exceeds both a fraction of the
+  response's peak and the noise before the blip; polarity does not matter. Raises naming
+  `where` when the DI has no blip there, the region before it is not quiet, or no response
+  stands out within `max_lag`.
+  """
+  di = np.asarray(di, np.float64)
+  out = np.asarray(out, np.float64)
+  if not 0 <= blip_at < len(di) or blip_at + max_lag >= len(out):
+    raise AmpSpaceError(f"{where}: blip_at {blip_at} leaves no room for the blip's response "
+                        f"(DI {len(di)}, output {len(out)} samples, max lag {max_lag})")
+  lo = max(0, blip_at - BLIP_QUIET)
+  window = np.abs(di[lo:blip_at + 64])
+  if window.size == 0 or np.argmax(window) + lo != blip_at or window.max() < 0.05:
+    raise AmpSpaceError(f"{where}: no calibration blip at DI sample {blip_at} (the DI's "
+                        f"largest sample near it is at {int(np.argmax(window)) + lo})")
+  before = out[lo:blip_at]
+  noise = float(np.sqrt(np.mean(before ** 2))) if before.size else 0.0
+  response = np.abs(out[blip_at:blip_at + max_lag + 1])
+  peak = float(response.max())
+  if peak <= BLIP_NOISE_FACTOR * 2 * noise or peak == 0.0:
+    raise AmpSpaceError(f"{where}: the output shows no response to the blip at sample "
+                        f"{blip_at} (peak {peak:.2g} against noise {noise:.2g} before it)")
+  onset = impulse_onset(response, BLIP_ONSET_FRACTION, floor=BLIP_NOISE_FACTOR * noise)
+  # A cabinet's steep low-pass starts its response far below the threshold: walk back over
+  # the samples still clearly above the noise, so the latency is never over-corrected.
+  quiet = max(BLIP_BACKOFF_NOISE * noise, 1e-9 * peak)
+  while onset > 0 and response[onset - 1] > quiet:
+    onset -= 1
+  return onset
+
+
+def impulse_onset(response: np.ndarray, fraction: float, *, floor: float = 0.0) -> int:
+  """Index of the first sample of an impulse response whose magnitude exceeds `fraction` of
+  its peak and `floor`: the delay for a pure delay line or an oversampler's FIR, 0 for a
+  circuit's own minimum-phase filters (their slow rise is part of the sound, not latency)."""
+  magnitude = np.abs(np.asarray(response, np.float64))
+  return int(np.argmax(magnitude > max(fraction * float(magnitude.max()), floor)))
+
+
+def loopback_latency(di: np.ndarray, loopback: np.ndarray, max_lag: int = DEFAULT_MAX_LAG,
+                     *, where: str = "") -> int:
+  """The interface's own latency from a loopback recording of the DI (no device in the path).
+
+  The loopback's phase is flat but for the delay, so the peak of the plain cross-correlation
+  is the delay; a parabola through the peak gives the fractional part, which is rounded down.
+  Either polarity. Raises naming `where` when the peak lies beyond `max_lag` or is negative.
+  """
+  corr = np.abs(plain_xcorr(di, loopback, max_lag))
+  i = int(np.argmax(corr))
+  frac = 0.0
+  if 0 < i < len(corr) - 1:
+    a, b, c = corr[i - 1], corr[i], corr[i + 1]
+    denom = a - 2 * b + c
+    frac = 0.5 * (a - c) / denom if denom != 0 else 0.0
+  lag = i - max_lag + frac
+  if lag < -0.5 or i in (0, len(corr) - 1):
+    raise AmpSpaceError(f"{where}: the loopback peaks at {lag:.1f} samples, outside "
+                        f"0..{max_lag}; is it a recording of this DI?")
+  return max(0, int(np.floor(lag + 0.1)))  # 0.1: a whole-sample delay read as 4.98 is 5

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from ampspace.audio import alignment
 from ampspace.errors import AmpSpaceError
 
 
@@ -35,8 +36,7 @@ def measure_latency(process: Callable[[np.ndarray], np.ndarray], *, at: int = 10
   peak = float(tail.max()) if tail.size else 0.0
   if not np.isfinite(peak) or peak < 1e-7:
     raise AmpSpaceError(f"{where}: no response to an impulse; cannot measure its latency")
-  onset = int(np.argmax(tail >= 0.1 * peak)) - 16
-  return max(0, onset)
+  return max(0, alignment.impulse_onset(tail, 0.1 * (1 - 1e-9)) - 16)
 
 
 def run_compensated(process: Callable[[np.ndarray], np.ndarray], di: np.ndarray,

@@ -51,7 +51,8 @@ class AmpSpaceConfig(tfds.core.BuilderConfig):
   (when `manual_dir` gives no DI folder), `seed`.
   Ingest (`real`): `layout` ('auto', 'release', 'csv', 'nam') and the validation options of
   `ingest.IngestOptions` (`resample`, `downmix`, `length_tolerance`, `max_lag`,
-  `max_clipped_fraction`, `silence_dbfs`, `skip_invalid`); `estimate_latency` is on for real.
+  `max_clipped_fraction`, `silence_dbfs`, `skip_invalid`, `latency_from_music`, opt-in: a
+  recording's latency comes from its annotation, calibration blip or loopback recording).
   Splits: DI-disjoint by a hash of the DI id; `segment_seconds` > 0 cuts long recordings into
   segments, and with fewer than 10 distinct DIs ('auto' `split_unit`) the split unit becomes the
   DI segment, still disjoint in DI audio.
@@ -63,7 +64,7 @@ class AmpSpaceConfig(tfds.core.BuilderConfig):
   di_seconds: float = 4.0
   seed: int = 0
   layout: str = "auto"
-  estimate_latency: bool = False
+  latency_from_music: bool = False
   resample: bool = False
   downmix: bool = False
   length_tolerance: int = 4096
@@ -79,7 +80,7 @@ class AmpSpaceConfig(tfds.core.BuilderConfig):
   def ingest_options(self) -> ingest.IngestOptions:
     return ingest.IngestOptions(
         resample=self.resample, downmix=self.downmix, length_tolerance=self.length_tolerance,
-        estimate_latency=self.estimate_latency, max_lag=self.max_lag,
+        latency_from_music=self.latency_from_music, max_lag=self.max_lag,
         max_clipped_fraction=self.max_clipped_fraction, silence_dbfs=self.silence_dbfs,
         skip_invalid=self.skip_invalid)
 
@@ -183,7 +184,7 @@ def recording_examples(item: RecordingItem, opts: ingest.IngestOptions):
                      clip.source, clip.device_type, clip.settings, clip.knob_specs,
                      clip.attributes, clip.output_path)
     ex.update(di=to_pcm16(di[a:b]), output=to_pcm16(out[a:b]),
-              latency_samples=np.int32(item.lag),
+              latency_samples=np.int32(pair.latency + item.lag),
               clipped_fraction=np.float32(ingest.clipped_fraction(out[a:b])),
               original_sample_rate=np.int32(pair.original_sample_rate))
     yield clip_id, ex
@@ -235,13 +236,15 @@ def segment_bounds(n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for amp_space."""
 
-  VERSION = tfds.core.Version("1.2.0")
+  VERSION = tfds.core.Version("1.3.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release: tiny, synthetic and real configs.",
       "1.1.0": "Release/csv/NAM layouts, ingest validation, GCC-PHAT latency, clipped_fraction,"
                " setting and original_sample_rate features, in-memory and Beam rendering.",
       "1.2.0": "Audio stored as raw int16 bytes (not int64-packed); conditioning vocabulary v2 "
                "(the device zoo's names appended).",
+      "1.3.0": "Latency measured, never guessed: from an annotation, a calibration blip or a "
+               "loopback recording; the GCC-PHAT estimate on music is opt-in and reported.",
   }
   BUILDER_CONFIGS = [
       AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
@@ -249,11 +252,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       AmpSpaceConfig(name="synthetic", description="Every native device with a gain knob, "
                      "rendered over the paper's 1..10 gain grid.", devices=("native",)),
       AmpSpaceConfig(name="real", description="Recordings of physical devices (manual_dir), "
-                     "strict validation.", source_kind="recordings", estimate_latency=True,
+                     "strict validation.", source_kind="recordings",
                      segment_seconds=10.0),
       AmpSpaceConfig(name="real_lenient", description="As real; resamples, downmixes, skips "
                      "invalid files and lists them in ingest_report.json.",
-                     source_kind="recordings", estimate_latency=True, segment_seconds=10.0,
+                     source_kind="recordings", segment_seconds=10.0,
                      resample=True, downmix=True, skip_invalid=True),
   ]
   DEFAULT_CONFIG_NAME = "tiny"
@@ -273,9 +276,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
      <output stem>.yaml/.json beside each output: {device: ..., brand: ..., device_type: ...,
      attributes: {...}, knobs: {gain: 5, ...}}.
 
-  Audio: WAV/FLAC, mono, 44.1 kHz (real_lenient resamples and downmixes). The DI and its
-  output must start together up to a latency of at most 2048 samples, which is estimated per
-  device setting and corrected. `synthetic` accepts a release-layout folder too, or a folder
+  Audio: WAV/FLAC, mono, 44.1 kHz (real_lenient resamples and downmixes). The output starts
+  with its DI segment, late by the capture chain's latency (at most 2048 samples), which the
+  annotation gives in one of three ways: `latency_samples` (or `time-delay`), `blip_at` (a
+  calibration blip at that DI sample; the output then spans the whole DI file) or
+  `loopback_file` (the DI recorded through the interface alone). With none, the output is not
+  shifted; `--config.latency_from_music` opts in to a GCC-PHAT estimate, reported in
+  ingest_report.json. `synthetic` accepts a release-layout folder too, or a folder
   of DI .wav files to render through its devices.
   """
 

@@ -9,9 +9,14 @@ Rules (the builder's README repeats them):
   silence       DI or output RMS below `silence_dbfs`: rejected;
   clipping      fraction of |x| >= 0.999 recorded per example (`clipped_fraction`); above
                 `max_clipped_fraction` in either file: rejected;
-  latency       estimated by GCC-PHAT over all clips of a device setting, bounded by `max_lag`,
-                corrected by trimming, recorded in `latency_samples`; beyond the bound: the
-                whole setting is rejected.
+  latency       measured, never guessed (ampspace.audio.alignment): from the clip's annotation
+                (`latency_samples` / the paper's `time-delay`), a calibration blip in the DI
+                (`blip_at`) or a loopback recording (`loopback_file`); corrected by trimming and
+                recorded in `latency_samples` with its source in the report. With none of them
+                the output is not shifted. `latency_from_music` (opt-in) estimates a setting's
+                lag by GCC-PHAT over its clips' music: that peak follows the device's own group
+                delay, so it is never applied to rendered (synthetic) data, and every estimate
+                is listed in the report. Beyond `max_lag`: the clip (or setting) is rejected.
 Rejected clips fail the build (every problem listed, each naming its file) unless
 `skip_invalid`, in which case they are left out and listed in the report with the reason.
 """
@@ -42,20 +47,25 @@ class IngestOptions:
   resample: bool = False
   downmix: bool = False
   length_tolerance: int = 4096
-  estimate_latency: bool = True
+  latency_from_music: bool = False
   max_lag: int = alignment.DEFAULT_MAX_LAG
   max_clipped_fraction: float = 0.01
   silence_dbfs: float = -60.0
   skip_invalid: bool = False
 
 
+RENDERED_SOURCES = frozenset({"synthetic", "rendered", "render"})
+
+
 @dataclasses.dataclass
 class Pair:
   di: np.ndarray
-  out: np.ndarray
+  out: np.ndarray                    # aligned to `di` by `latency` (annotation, blip, loopback)
   clipped_fraction: float
   original_sample_rate: int
   warnings: list[str]
+  latency: int = 0                   # samples the output was late
+  latency_source: str = "none"       # "annotation", "blip", "loopback" or "none"
 
 
 def clipped_fraction(x: np.ndarray) -> float:
@@ -94,8 +104,25 @@ def load_pair(clip: Clip, opts: IngestOptions) -> Pair:
   if not 0 <= clip.di_start < end <= len(di):
     raise AmpSpaceError(f"{clip.output_path}: DI segment [{clip.di_start}, {end}) is outside "
                         f"{clip.di_path} ({len(di)} samples)")
-  di = di[clip.di_start:end]
   warnings = []
+  lag, source = 0, "none"
+  if clip.blip_at is not None:
+    # The output spans the whole DI file: measure, then cut the segment's counterpart.
+    lag = alignment.blip_latency(di, out, clip.blip_at, opts.max_lag, where=clip.output_path)
+    if clip.di_start <= clip.blip_at < end:
+      warnings.append(f"the calibration blip at {clip.blip_at} lies inside the DI segment")
+    out, source = out[clip.di_start + lag:end + lag], "blip"
+  elif clip.loopback_path:
+    loop, _ = load_audio(clip.loopback_path, opts)
+    lag = alignment.loopback_latency(di, loop, opts.max_lag, where=clip.loopback_path)
+    out, source = out[lag:], "loopback"
+  elif clip.latency_samples is not None:
+    lag = int(np.floor(clip.latency_samples + 1e-9))  # fractional: round down, see alignment
+    if lag > opts.max_lag:
+      raise AmpSpaceError(f"{clip.output_path}: annotated latency {lag} samples is beyond "
+                          f"max_lag {opts.max_lag}")
+    out, source = out[lag:], "annotation"
+  di = di[clip.di_start:end]
   if len(di) != len(out):
     if abs(len(di) - len(out)) > opts.length_tolerance:
       raise AmpSpaceError(f"{clip.output_path}: length {len(out)} samples differs from its DI "
@@ -106,7 +133,8 @@ def load_pair(clip: Clip, opts: IngestOptions) -> Pair:
     di, out = di[:n], out[:n]
   _check_level(di, clip.di_path, opts)
   clipped = _check_level(out, clip.output_path, opts)
-  return Pair(di, out, clipped, out_sr if out_sr != SAMPLE_RATE else di_sr, warnings)
+  return Pair(di, out, clipped, out_sr if out_sr != SAMPLE_RATE else di_sr, warnings, lag,
+              source)
 
 
 def setting_key(clip: Clip) -> str:
@@ -122,8 +150,10 @@ def setting_name(brand: str, device: str, settings: dict[str, float]) -> str:
 @dataclasses.dataclass
 class IngestResult:
   clips: list[Clip]                  # accepted, in input order
-  latency: dict[str, int]            # setting_key -> lag (samples, positive: output late)
-  lengths: dict[str, int]            # clip_id -> samples of the validated pair, before latency
+  # setting_key -> lag estimated from the music (only with `latency_from_music`), applied on
+  # top of the clip's own (annotation/blip/loopback) alignment, which load_pair does.
+  latency: dict[str, int]
+  lengths: dict[str, int]            # clip_id -> samples of the validated, aligned pair
   report: dict
 
 
@@ -134,6 +164,7 @@ def validate_clips(clips: Iterable[Clip], opts: IngestOptions, *, progress: bool
   problems: dict[str, str] = {}      # clip_id -> reason
   warnings: list[dict] = []
   corrs: dict[str, list[np.ndarray]] = {}
+  measured: dict[str, list[tuple[str, int]]] = {}
   members: dict[str, list[Clip]] = {}
   lengths: dict[str, int] = {}
   for clip in tqdm(clips, desc="validate recordings", unit="clip", disable=not progress,
@@ -145,11 +176,18 @@ def validate_clips(clips: Iterable[Clip], opts: IngestOptions, *, progress: bool
       continue
     warnings += [{"file": clip.output_path, "warning": w} for w in pair.warnings]
     lengths[clip.clip_id] = len(pair.out)
-    if opts.estimate_latency:
+    measured.setdefault(setting_key(clip), []).append((pair.latency_source, pair.latency))
+    if (opts.latency_from_music and pair.latency_source == "none"
+        and clip.source not in RENDERED_SOURCES):
       corrs.setdefault(setting_key(clip), []).append(
           alignment.clip_correlation(pair.di, pair.out, opts.max_lag))
       members.setdefault(setting_key(clip), []).append(clip)
   latency, latency_rows = {}, []
+  for key, found in measured.items():
+    sources = sorted({src for src, _ in found})
+    lags = [lag for _, lag in found]
+    latency_rows.append({"setting": key, "source": "+".join(sources), "num_clips": len(found),
+                         "lag_samples_min": min(lags), "lag_samples_max": max(lags)})
   for key, cs in corrs.items():
     group = members[key]
     where = f"{os.path.dirname(group[0].output_path)} ({key}, {len(group)} clips)"
@@ -160,8 +198,9 @@ def validate_clips(clips: Iterable[Clip], opts: IngestOptions, *, progress: bool
         problems[c.clip_id] = str(e)
       continue
     latency[key] = est.lag
-    latency_rows.append({"setting": key, "lag_samples": est.lag,
-                         "confidence": round(est.confidence, 2), "num_clips": est.num_clips})
+    latency_rows.append({"setting": key, "source": "music (GCC-PHAT, opt-in, applied)",
+                         "num_clips": est.num_clips, "lag_samples_min": est.lag,
+                         "lag_samples_max": est.lag, "confidence": round(est.confidence, 2)})
   failed = [{"file": c.output_path, "reason": problems[c.clip_id]}
             for c in clips if c.clip_id in problems]
   if failed and not opts.skip_invalid:

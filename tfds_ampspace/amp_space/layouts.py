@@ -40,6 +40,44 @@ class Clip:
   settings: dict[str, float]
   knob_specs: list[dict]
   attributes: dict[str, str]
+  # How the recording's latency is known (see `latency_fields`); none of them: not shifted.
+  latency_samples: float | None = None   # annotated (the paper's `time-delay`), in samples
+  blip_at: int | None = None             # a calibration blip at this DI sample; the output
+                                         # file then spans the whole DI file from sample 0
+  loopback_path: str | None = None       # the DI file recorded through the interface alone
+
+
+LATENCY_KEYS = ("latency_samples", "time_delay", "time-delay")
+
+
+def latency_fields(meta: dict, where: str, folder: str) -> dict:
+  """The Clip fields that say how a recording's latency is known, from its annotation.
+
+  `latency_samples` (or the paper's `time-delay` / `time_delay`): the interface latency in
+  samples, fractional allowed; `blip_at`: the DI sample index of a calibration blip, measured on
+  ingest (the output file then spans the whole DI file); `loopback_file`: a recording of the
+  same DI file through the interface alone (relative to the annotation's folder).
+  """
+  out = {}
+  given = [k for k in LATENCY_KEYS if meta.get(k) not in (None, "")]
+  if len(given) > 1:
+    raise AmpSpaceError(f"{where}: give the latency once, found {given}")
+  if given:
+    value = _float_cell(str(meta[given[0]]), where, given[0])
+    if not np.isfinite(value) or value < 0:
+      raise AmpSpaceError(f"{where}: {given[0]} must be a number of samples >= 0, got {value}")
+    out["latency_samples"] = value
+  if meta.get("blip_at") not in (None, ""):
+    blip = _float_cell(str(meta["blip_at"]), where, "blip_at")
+    if blip < 0 or blip != int(blip):
+      raise AmpSpaceError(f"{where}: blip_at must be a sample index >= 0, got {blip}")
+    out["blip_at"] = int(blip)
+  if meta.get("loopback_file") not in (None, ""):
+    out["loopback_path"] = os.path.join(folder, str(meta["loopback_file"]))
+  if len(out) > 1:
+    raise AmpSpaceError(f"{where}: give one latency source (latency_samples, blip_at or "
+                        f"loopback_file), found {sorted(out)}")
+  return out
 
 
 def _settings_dict(entry: dict, where: str) -> dict[str, float]:
@@ -85,7 +123,8 @@ def read_release_layout(root: str) -> list[Clip]:
           source=str(meta.get("source", meta.get("data_type", "real"))),
           device_type=str(meta.get("device_type", "other")),
           settings=_settings_dict(entry, path), knob_specs=list(meta.get("knob_specs", [])),
-          attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()}))
+          attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
+          **latency_fields({**meta, **entry}, path, folder)))
   return clips
 
 
@@ -111,7 +150,7 @@ CSV_FILE = "data.csv"
 CSV_GLOBAL_KEYS = frozenset({
     "filename", "brand", "vst_name", "device", "device_type", "data_type", "source", "di_file",
     "di", "di_id", "di_start", "start", "di_end", "end", "sample_rate", "sweep", "attributes",
-    "clip_id"})
+    "clip_id", "latency_samples", "time_delay", "time-delay", "blip_at", "loopback_file"})
 
 
 def _float_cell(value: str, where: str, column: str) -> float:
@@ -161,7 +200,8 @@ def read_csv_layout(csv_path: str) -> list[Clip]:
         device=row["device"], brand=row.get("brand", ""),
         source=row.get("source") or row.get("data_type") or "real",
         device_type=row.get("device_type") or "other", settings=settings, knob_specs=[],
-        attributes={str(k): str(v) for k, v in attributes.items()}))
+        attributes={str(k): str(v) for k, v in attributes.items()},
+        **latency_fields(row, where, folder)))
   return clips
 
 
@@ -245,7 +285,8 @@ def read_nam_layout(root: str) -> list[Clip]:
         device_type=str(meta.get("device_type", "other")),
         settings={str(k): _float_cell(str(v), where, str(k)) for k, v in knobs.items()},
         knob_specs=list(meta.get("knob_specs", [])),
-        attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()}))
+        attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
+        **latency_fields(meta, where, folder)))
   return clips
 
 
