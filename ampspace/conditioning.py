@@ -17,7 +17,7 @@ import numpy as np
 
 from ampspace.errors import AmpSpaceError
 
-VOCAB_VERSION = 2  # 2: the device zoo's devices, knobs and tone stacks appended
+VOCAB_VERSION = 3  # 2: the device zoo appended; 3: the gain role (GAIN_ROLE_KNOBS)
 
 KNOB_VOCAB: tuple[str, ...] = (
     "gain", "bass", "mid", "treble", "presence", "master", "volume", "drive", "tone", "level",
@@ -59,6 +59,21 @@ DEVICE_VOCAB: tuple[str, ...] = (
 )
 
 
+# Knobs that play the gain's role: how hard the device's nonlinearity is driven. A device with
+# no `gain` knob also shows its first such knob in the `gain` slot (keeping its own slot), so a
+# gain learnt on amps means something to a drive, fuzz or sustain pedal, and back.
+GAIN_ROLE_KNOBS: tuple[str, ...] = ("drive", "fuzz", "sustain")
+
+
+def gain_role_knob(knob_names) -> str | None:
+  """The knob that plays the gain's role among `knob_names` (canonical), or None."""
+  names = [canonical_knob(n) for n in knob_names]
+  for role in ("gain",) + GAIN_ROLE_KNOBS:
+    if role in names:
+      return role
+  return None
+
+
 def canonical_knob(name: str) -> str:
   key = name.strip().lower().replace(" ", "_").replace("-", "_")
   return KNOB_ALIASES.get(key.replace("_", ""), KNOB_ALIASES.get(key, key))
@@ -76,6 +91,10 @@ def knob_vector(normalised: Mapping[str, float], *, where: str = "") -> tuple[np
     i = KNOB_VOCAB.index(key)
     values[i] = np.clip(v, 0.0, 1.0)
     mask[i] = 1.0
+  role = gain_role_knob(normalised)
+  if role and role != "gain":
+    values[KNOB_VOCAB.index("gain")] = values[KNOB_VOCAB.index(role)]
+    mask[KNOB_VOCAB.index("gain")] = 1.0
   return values, mask
 
 

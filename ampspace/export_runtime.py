@@ -144,6 +144,14 @@ def conditioning_vector(vocab: dict, knobs: dict, device: str, attributes: dict,
     i = knob_vocab.index(key)
     values[i] = 0.0 if hi == lo else np.clip((v - lo) / (hi - lo), 0.0, 1.0)
     mask[i] = 1.0
+  # As ampspace.conditioning.knob_vector: without a gain knob, the first drive-like knob also
+  # fills the gain slot (exports of vocabulary version 3 on list them).
+  given = [canonical_knob(n, aliases) for n in knobs]
+  if "gain" in knob_vocab and "gain" not in given:
+    role = next((k for k in vocab.get("gain_role_knobs", ()) if k in given), None)
+    if role:
+      g = knob_vocab.index("gain")
+      values[g], mask[g] = values[knob_vocab.index(role)], 1.0
   devices = list(vocab["device_vocab"])
   onehot = np.zeros(len(devices), np.float32)
   onehot[devices.index(device) if device in devices else 0] = 1.0

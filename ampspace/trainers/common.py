@@ -184,3 +184,28 @@ class ProgressLine:
     print(f"step {step}/{self.total}  {parts}  {rate:.2f} steps/s  ETA {eta_s}", file=sys.stderr,
           flush=True)
     return rate
+
+
+class EarlyStopping:
+  """Tracks a validation metric (lower is better); `exhausted` after `patience` evaluations
+  without a relative improvement of at least `min_delta`."""
+
+  def __init__(self, patience: int, metric: str = "esr", min_delta: float = 1e-3):
+    self.patience, self.metric, self.min_delta = int(patience), metric, min_delta
+    self.best, self.best_step, self.waited = float("inf"), None, 0
+
+  def update(self, step: int, metrics: dict) -> bool:
+    """Records one evaluation; True when it is the new best."""
+    if self.metric not in metrics:
+      raise AmpSpaceError(f"train.early_stopping_metric {self.metric!r} is not a validation "
+                          f"metric; use one of {sorted(metrics)}")
+    value = float(metrics[self.metric])
+    if value < self.best * (1 - self.min_delta):
+      self.best, self.best_step, self.waited = value, step, 0
+      return True
+    self.waited += 1
+    return False
+
+  @property
+  def exhausted(self) -> bool:
+    return self.waited >= self.patience

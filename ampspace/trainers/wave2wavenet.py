@@ -223,6 +223,9 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
   data_log = (open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
               if config.train.get("log_data", False) else None)
   preempted = False
+  patience = config.train.get("early_stopping_patience", 0)
+  stopper = (common.EarlyStopping(patience, config.train.get("early_stopping_metric", "esr"))
+             if patience and val_batch is not None else None)
   while step < total_steps:
     local = next(train_iter)
     if data_log:
@@ -261,9 +264,17 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
         writer.add_scalar("train/samples_per_second",
                           rate * config.input.batch_size * config.input.window, step)
     if val_batch is not None and step % config.train.eval_every == 0 and step < total_steps:
-      validate(params, step)
-    if step % config.train.checkpoint_every == 0 or step == total_steps:
+      val = validate(params, step)
+      if stopper and stopper.update(step, val):
+        save(step, force=True)  # only improvements are saved: the latest is the best
+      if stopper and stopper.exhausted:
+        print(f"early stop at step {step}: validation {stopper.metric} has not improved for "
+              f"{stopper.patience} evaluations since step {stopper.best_step}", flush=True)
+        break
+    if not stopper and (step % config.train.checkpoint_every == 0 or step == total_steps):
       save(step, force=step == total_steps)
+    if stopper and step == total_steps and stopper.best_step is None:
+      save(step, force=True)
     if _preemption_requested(preemption) and step < total_steps:
       if step not in mngr.all_steps():
         save(step, force=True)
@@ -281,6 +292,8 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
 
   # ------------------------------------------------------------------ evaluation
   result = {"steps": step, "history": history, "params": params, "preempted": preempted}
+  if stopper:
+    result["best_step"] = stopper.best_step
   if val_batch is not None and not preempted:
     result["validation"] = validate(params, step)
   if writer:
