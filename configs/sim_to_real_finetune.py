@@ -74,10 +74,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Fine-tuning: a lower peak rate than from scratch, so the pretrained features survive.
   c.optimizer.learning_rate = 1e-3 if runlocal else 2e-4
   c.optimizer.warmup_steps = 10 if runlocal else 200
-  c.train.steps = 150 if runlocal else 20_000
+  c.train.steps = 200 if runlocal else 20_000
   c.train.log_every = 25 if runlocal else 100
-  c.train.eval_every = 75 if runlocal else 2000
-  c.train.checkpoint_every = 150 if runlocal else 2000
+  c.train.eval_every = 100 if runlocal else 2000
+  c.train.checkpoint_every = 200 if runlocal else 2000
   c.train.keep_checkpoints = 1
 
   c.eval.at_end = False  # the launcher evaluates at the test gains

@@ -78,12 +78,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.grad_clip = 1.0
 
   c.train = ml_collections.ConfigDict()
-  c.train.steps = 600 if runlocal else 200_000
+  c.train.steps = 1000 if runlocal else 200_000
   c.train.log_every = 50 if runlocal else 100
   c.train.eval_every = 200 if runlocal else 5000
   c.train.eval_examples = 4 if runlocal else 16
   c.train.checkpoint_every = 200 if runlocal else 5000
   c.train.keep_checkpoints = 2
+  # >0: stop after this many evaluations without a better validation metric, keeping the best
+  # checkpoint (the protocol's early-stopping baseline sets it).
+  c.train.early_stopping_patience = 0
+  c.train.early_stopping_metric = "esr"
   c.train.async_checkpoints = True
   c.train.tensorboard = True
 

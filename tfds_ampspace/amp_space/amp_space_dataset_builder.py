@@ -258,6 +258,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                      "invalid files and lists them in ingest_report.json.",
                      source_kind="recordings", segment_seconds=10.0,
                      resample=True, downmix=True, skip_invalid=True),
+      # For held-out evaluation (sim-to-real): half of the DIs test, so every test gain has
+      # tens of seconds of audio even from a short recording session.
+      AmpSpaceConfig(name="real_heldout", description="As real, with half of the DIs in test "
+                     "and a sixth in validation (sim-to-real's split).",
+                     source_kind="recordings", segment_seconds=10.0,
+                     validation_fraction=0.17, test_fraction=0.5),
+      AmpSpaceConfig(name="synthetic_lenient", description="A rendered folder, leaving out "
+                     "(and listing) the takes that clip.", devices=("native",),
+                     skip_invalid=True),
   ]
   DEFAULT_CONFIG_NAME = "tiny"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
