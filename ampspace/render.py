@@ -111,7 +111,9 @@ def _render_folder(device_name: str, settings_list: list[dict], di_path: str, fo
       "di_file": os.path.relpath(os.path.join(out_root, "di", stem + ".wav"), out_root),
       **(di_annotation or {"di_id": stem, "di_start": 0, "di_end": int(len(di))}),
       "sample_rate": SAMPLE_RATE,
-      "sweep": sweep, "latency_samples": int(device.latency_samples),
+      # The plugin latency the device already removed: a report, not the recording's latency
+      # (a render has none; `latency_samples` would tell the builder to shift the output).
+      "sweep": sweep, "plugin_latency_compensated": int(device.latency_samples),
       "defaults": device.defaults, "knob_specs": desc["knobs"],
       "clipped_files": sorted(os.path.basename(r.path) for r in reports
                               if r.clipped_fraction > CLIP_REPORT_FRACTION),

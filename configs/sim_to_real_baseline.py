@@ -1,18 +1,16 @@
 """Sim-to-real baseline (paper Table 3): the same architecture trained from scratch on the
-fine-tune data alone (configs/sim_to_real_finetune.py without the pretrained init).
+fine-tune data alone (configs/sim_to_real_finetune.py without the pretrained init), with the
+pretraining optimiser. The launcher gives it as many steps as pretraining plus fine-tuning
+(`baseline`), or up to 1.5 times that with early stopping on validation (`baseline_es`).
 
 Argument: `[runlocal,]gains=G1+G2` (default gains=5), as for the fine-tune config.
 
-COMMAND (the whole protocol; this config is one cell of it):
-  python -m launch.sim_to_real --scale=runlocal --workdir=runs/sim_to_real_local
-
-COMMAND (this step alone, after the launcher prepared the data):
-  python -m ampspace.train --config=configs/sim_to_real_baseline.py:runlocal,gains=5 \
-      --workdir=runs/sim_to_real_local/rows/ft_5/baseline
+COMMAND (the whole protocol; this config is two of its models):
+  python -m launch.sim_to_real --scale=runlocal --rows=5 --workdir=runs/sim_to_real_local
 
 EXPECTED: worse than the fine-tuned pretrained model, increasingly so away from the fine-tune
 gains (paper, fine-tuned on gain 5: 0.05 / 0.33 / 0.81 / 2.10 MSE ×1e-3 at test gains
-5 / {4,6} / {3,7} / {2,8}). Measured: docs/results/.
+5 / {4,6} / {3,7} / {2,8}). Measured: docs/results/sim_to_real_table.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,26 @@
 """Sim-to-real, step 2 (paper Table 3): fine-tune the pretrained model on a real device's
 recordings at a restricted set of gains, then test on held-out DIs at unseen gains.
 
-The real device's data is the builder's `real` config (recordings in `manual_dir`, validated,
-latency-corrected), built once with every gain; `dataset.filter` picks the fine-tune gains (and
-the launcher adds the DIs that make up the chosen seconds of audio per gain), so no row of the
-table needs its own dataset. The architecture is configs/sim_to_real_pretrain.py's, loaded from
-there, so the pretrained checkpoint in `init_from` always fits.
+The real device's data is the builder's `real_heldout` config (recordings in `manual_dir`,
+validated, latency measured from their annotation or calibration blip; half of the DIs in
+test), built once with every gain; `dataset.filter` picks the fine-tune gains (and the launcher
+adds the DIs that make up the chosen seconds of audio per gain, and the device's own knob
+name), so no row of the table needs its own dataset. The architecture is
+configs/sim_to_real_pretrain.py's, loaded from there, so the pretrained checkpoint in
+`init_from` always fits.
 
 Argument: `[runlocal,]gains=G1+G2` (default gains=5), e.g. `:runlocal,gains=3+7`.
 
 COMMAND (the whole protocol; this config is one cell of it):
-  python -m launch.sim_to_real --scale=runlocal --workdir=runs/sim_to_real_local
+  python -m launch.sim_to_real --scale=runlocal --rows=5 --workdir=runs/sim_to_real_local
 
-COMMAND (this step alone, after the launcher prepared data and pretrained):
-  python -m ampspace.train --config=configs/sim_to_real_finetune.py:runlocal,gains=5 \
-      --workdir=runs/sim_to_real_local/rows/ft_5/pretrained
+COMMAND (one cell; `--dry_run` of the launcher prints every cell's exact command):
+  python -m launch.sim_to_real --scale=runlocal --dry_run
 
-EXPECTED: lower test MSE than configs/sim_to_real_baseline.py at every test gain, the gap
-widening with |gain - 5| (paper: 0.005 / 0.023 / 0.017 / 0.064 ×1e-3 against the baseline's
-0.05 / 0.33 / 0.81 / 2.10 after fine-tuning on gain 5). Measured: docs/results/.
+EXPECTED: lower pooled ESR than both baselines (configs/sim_to_real_baseline.py with equal
+steps, and with early stopping) at every test gain, the gap widening with |gain - 5| (paper:
+0.005 / 0.023 / 0.017 / 0.064 MSE ×1e-3 against the baseline's 0.05 / 0.33 / 0.81 / 2.10
+after fine-tuning on gain 5). Measured: docs/results/sim_to_real_table.md.
 """
 
 from __future__ import annotations
@@ -74,10 +76,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Fine-tuning: a lower peak rate than from scratch, so the pretrained features survive.
   c.optimizer.learning_rate = 1e-3 if runlocal else 2e-4
   c.optimizer.warmup_steps = 10 if runlocal else 200
-  c.train.steps = 200 if runlocal else 20_000
+  c.train.steps = 150 if runlocal else 20_000
   c.train.log_every = 25 if runlocal else 100
-  c.train.eval_every = 100 if runlocal else 2000
-  c.train.checkpoint_every = 200 if runlocal else 2000
+  c.train.eval_every = 75 if runlocal else 2000
+  c.train.checkpoint_every = 150 if runlocal else 2000
   c.train.keep_checkpoints = 1
 
   c.eval.at_end = False  # the launcher evaluates at the test gains

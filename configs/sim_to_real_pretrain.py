@@ -1,17 +1,18 @@
-"""Sim-to-real, step 1 (paper Table 3): pretrain Wave2WaveNet on synthetic devices with a gain
-control, every example a random device at random other knobs, the gain over its whole 1..10 range.
+"""Sim-to-real, step 1 (paper Table 3): pretrain Wave2WaveNet on synthetic devices, every
+example a random device of the native zoo (amps and drive/fuzz pedals) at random other knobs,
+its gain-role knob (gain, drive, fuzz or sustain, sharing the model's gain slot) over 1..10.
 
 The data is made by `launch/sim_to_real.py` (it renders the pretraining devices with the sweep
-`one_knob_random:gain@N` into a release-layout folder and builds `amp_space/synthetic` from it in
-its own data_dir), so this config does not build on its own: the stock `synthetic` config would
-render every native amp, including the device held out as the "real" one.
+`one_knob_random:KNOB@N` into a release-layout folder and builds `amp_space/synthetic_lenient`
+from it in its own data_dir), so this config does not build on its own.
 
-COMMAND (the whole protocol, CPU scale, under an hour on 2 cores):
-  python -m launch.sim_to_real --scale=runlocal --workdir=runs/sim_to_real_local
+COMMAND (the whole protocol, CPU scale; the fine-tune-on-5 row takes about an hour on 2 cores):
+  python -m launch.sim_to_real --scale=runlocal --rows=5 --workdir=runs/sim_to_real_local
 
 COMMAND (this step alone, after the launcher prepared the data):
   python -m ampspace.train --config=configs/sim_to_real_pretrain.py:runlocal \
-      --workdir=runs/sim_to_real_local/pretrain
+      --workdir=runs/sim_to_real_local/pretrain \
+      --config.dataset.name=amp_space/synthetic_lenient
 
 EXPECTED: the training loss falls; the pretrained model is the init of
 configs/sim_to_real_finetune.py. The measured Table 3 is docs/results/sim_to_real_table.md
@@ -78,7 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optimizer.grad_clip = 1.0
 
   c.train = ml_collections.ConfigDict()
-  c.train.steps = 1000 if runlocal else 200_000
+  c.train.steps = 500 if runlocal else 200_000
   c.train.log_every = 50 if runlocal else 100
   c.train.eval_every = 200 if runlocal else 5000
   c.train.eval_examples = 4 if runlocal else 16

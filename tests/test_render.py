@@ -30,8 +30,9 @@ def test_render_writes_release_layout(di_dir, tmp_path):
   folder = os.path.join(out, "amp-space", "native", "ts_overdrive", "one_knob_drive_2_8", "riff0")
   meta = yaml.safe_load(open(os.path.join(folder, "settings.yaml")))
   for key in ("brand", "vst_name", "device", "device_type", "data_type", "di_file", "files",
-              "defaults", "latency_samples"):
+              "defaults", "plugin_latency_compensated"):
     assert key in meta
+  assert "latency_samples" not in meta  # a render has no latency for the builder to remove
   assert (meta["device"], meta["device_type"], meta["data_type"]) == ("ts_overdrive", "overdrive",
                                                                       "synthetic")
   assert [f["filename"] for f in meta["files"]] == ["00000000.wav", "00000001.wav"]
