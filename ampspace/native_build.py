@@ -34,10 +34,11 @@ def _cpu_flags() -> str:
   return platform.processor()
 
 
-def library_path(source: str, name: str, flags: list[str]) -> str:
+def library_path(source: str, name: str, flags: list[str], depends: tuple[str, ...] = ()) -> str:
   h = hashlib.sha256()
-  with open(source, "rb") as f:
-    h.update(f.read())
+  for path in (source, *depends):  # files the source #includes count as the source
+    with open(path, "rb") as f:
+      h.update(f.read())
   h.update("\0".join(flags).encode())
   if "-march=native" in flags:
     h.update(_cpu_flags().encode())
@@ -45,10 +46,12 @@ def library_path(source: str, name: str, flags: list[str]) -> str:
 
 
 def build(source: str, name: str, flags: list[str], *, force: bool = False,
-          what: str | None = None) -> str:
-  """Compiles `source` with `cc -shared -fPIC <flags>` if needed; returns the library's path."""
+          what: str | None = None, depends: tuple[str, ...] = ()) -> str:
+  """Compiles `source` with `cc -shared -fPIC <flags>` if needed; returns the library's path.
+
+  `depends`: files that `source` includes; editing them rebuilds it too."""
   what = what or name
-  path = library_path(source, name, flags)
+  path = library_path(source, name, flags, depends)
   if os.path.exists(path) and not force:
     return path
   os.makedirs(os.path.dirname(path), exist_ok=True)

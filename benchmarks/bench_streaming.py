@@ -5,9 +5,12 @@
 
 Streaming runs in a child process pinned to one core with every thread pool at one thread
 (XLA, OpenBLAS, OpenMP), the way a real-time audio thread runs: per block size, the jitted JAX
-streamer (`ampspace.stream.Streamer`), the NumPy export runtime (`ampspace.export_runtime`) and
-the C runtime (`ampspace.c_runtime`, w2w.c) process `--seconds` of audio block by block, each
-block's output fetched before the next. Offline inference runs in a second child on all cores:
+streamer (`ampspace.stream.Streamer`), the NumPy export runtime (`ampspace.export_runtime`),
+the C runtime (`ampspace.c_runtime`, w2w.c) and the export's LV2 plugin (`--lv2`, with the
+tube_amp's knob ports) in the project's own LV2 host (`ampspace.devices.lv2host`, one run() per
+block) process `--seconds` of audio block by block, each block's output fetched before the
+next. The LV2 row is left out, with the reason on stderr, where lilv or the LV2 headers are
+missing. Offline inference runs in a second child on all cores:
 `ampspace.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
 signal, and the C runtime with the signal split over one thread per core.
 
@@ -34,7 +37,7 @@ BLOCKS = (32, 64, 128, 256, 512, 1024, 2048)
 ONE_CORE_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                 "TF_CPP_MIN_LOG_LEVEL": "3"}
-TARGETS = {"streaming_64": 10.0, "offline": 30.0}
+TARGETS = {"streaming_64": 10.0, "lv2_streaming_64": 10.0, "offline": 30.0}
 
 
 def flops_per_sample(arch: dict) -> int:
@@ -74,6 +77,27 @@ def _best(fn, repeats: int) -> tuple[float, float, list[float]]:
   return best
 
 
+def lv2_plugin_opener(tmp: str, model):
+  """block -> the model's LV2 plugin (an export with the tube_amp's knobs) opened in the
+  project's host for that block length; None, with the reason on stderr, where it cannot be
+  built or hosted here."""
+  from ampspace import export
+  from ampspace.c_runtime import lv2_bundle
+  from ampspace.errors import AmpSpaceError
+
+  folder = os.path.join(tmp, "lv2")
+  try:
+    json_path, _ = export.export_model(model, os.path.join(tmp, "bench_lv2.npz"),
+                                       device="tube_amp")
+    uri = lv2_bundle.write_bundle(json_path, os.path.join(folder, "bench_model.lv2"))
+    os.environ["LV2_PATH"] = folder  # lilv reads it when the host opens the plugin
+    lv2_bundle.HostedPlugin(uri, 64).close()
+  except (AmpSpaceError, OSError) as e:
+    print(f"  stream lv2: left out ({e})", file=sys.stderr, flush=True)
+    return None
+  return lambda block: lv2_bundle.HostedPlugin(uri, block)
+
+
 def stream_child(args) -> dict:
   import jax
   import numpy as np
@@ -87,6 +111,7 @@ def stream_child(args) -> dict:
   runtime = rt.load(os.path.join(args.tmp, "bench_model.json"))
   cmodel = c_runtime.Model(runtime)
   c = runtime.conditioning()
+  open_lv2 = lv2_plugin_opener(args.tmp, model)
   x = _signal(args.seconds)
   rows = []
   for B in args.blocks:
@@ -124,8 +149,11 @@ def stream_child(args) -> dict:
         return times
       return run
 
-    for name, fn in (("jax", run_jax), ("numpy", block_timer(runtime.stream(c).process)),
-                     ("c", block_timer(cmodel.stream(c).process))):
+    impls = [("jax", run_jax), ("numpy", block_timer(runtime.stream(c).process)),
+             ("c", block_timer(cmodel.stream(c).process))]
+    if open_lv2:
+      impls.append(("lv2", block_timer(open_lv2(B).process)))
+    for name, fn in impls:
       wall, cpu, times = _best(fn, args.repeats)
       deadline = B / SR
       rows.append({"impl": name, "block": B, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
@@ -192,7 +220,10 @@ def markdown(result: dict) -> str:
   s = result["streaming"]
   lines = [f"Wave2WaveNet, {result['channels']} channels, depth {result['depth']} "
            f"({s['flops_per_sample'] / 1e3:.0f} kFLOP per output sample), one core "
-           f"(pinned, single-threaded XLA/BLAS).", "",
+           f"(pinned, single-threaded XLA/BLAS)."
+           + (" `lv2`: the export's LV2 plugin (`python -m ampspace.export --lv2`) in the "
+              "project's LV2 host, one run() per block."
+              if any(r["impl"] == "lv2" for r in s["rows"]) else ""), "",
            "| block | impl | RTF | RTF (CPU time) | p99 block ms | deadline ms | late blocks | GFLOP/s |",
            "|---:|---|---:|---:|---:|---:|---:|---:|"]
   for r in s["rows"]:
@@ -204,10 +235,14 @@ def markdown(result: dict) -> str:
   for r in o["rows"]:
     lines.append(f"| {r['impl']} | {r['rtf']:.2f}× | {r['rtf_cpu']:.2f}× |")
   t = result["targets"]
+  lv2 = t.get("lv2_streaming_64")
+  lv2_text = (f"; the LV2 plugin in the project's host at 64-sample blocks ≥ {lv2['target']}× "
+              f"(measured {lv2['measured']:.2f}×, {'met' if lv2['met'] else 'not met'})"
+              if lv2 else "")
   lines += ["", f"Targets: streaming at 64-sample blocks ≥ {t['streaming_64']['target']}× "
             f"(best measured {t['streaming_64']['measured']:.2f}×, "
             f"{'met' if t['streaming_64']['met'] else 'not met'}; it needs "
-            f"{t['streaming_64']['gflops_needed']:.0f} GFLOP/s on one core); offline ≥ "
+            f"{t['streaming_64']['gflops_needed']:.0f} GFLOP/s on one core){lv2_text}; offline ≥ "
             f"{t['offline']['target']}× (best measured {t['offline']['measured']:.2f}×, "
             f"{'met' if t['offline']['met'] else 'not met'}; it needs "
             f"{t['offline']['gflops_needed']:.0f} GFLOP/s)."]
@@ -247,6 +282,7 @@ def main() -> None:
     offline = run_child("offline", args, {"TF_CPP_MIN_LOG_LEVEL": "3", "OPENBLAS_NUM_THREADS": "1"})
   fps = streaming["flops_per_sample"]
   best64 = max([r["rtf"] for r in streaming["rows"] if r["block"] == 64] or [0.0])
+  lv2_64 = [r["rtf"] for r in streaming["rows"] if r["block"] == 64 and r["impl"] == "lv2"]
   best_off = max(r["rtf"] for r in offline["rows"])
   targets = {
       "streaming_64": {"target": TARGETS["streaming_64"], "measured": best64,
@@ -255,6 +291,11 @@ def main() -> None:
       "offline": {"target": TARGETS["offline"], "measured": best_off,
                   "met": best_off >= TARGETS["offline"],
                   "gflops_needed": fps * SR * TARGETS["offline"] / 1e9}}
+  if lv2_64:
+    targets["lv2_streaming_64"] = {
+        "target": TARGETS["lv2_streaming_64"], "measured": max(lv2_64),
+        "met": max(lv2_64) >= TARGETS["lv2_streaming_64"],
+        "gflops_needed": fps * SR * TARGETS["lv2_streaming_64"] / 1e9}
   result = {"benchmark": "streaming", "channels": args.channels, "depth": args.depth,
             "quick": args.quick, "streaming": streaming, "offline": offline, "targets": targets,
             "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}

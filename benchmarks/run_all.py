@@ -122,7 +122,7 @@ def _pipeline(r: dict) -> list[str]:
 
 def _streaming(r: dict) -> list[str]:
   out = []
-  for impl in ("c", "numpy", "jax"):
+  for impl in ("c", "lv2", "numpy", "jax"):
     rows = [x for x in r["streaming"]["rows"] if x["impl"] == impl]
     if rows:
       out.append(f"streaming, {impl}, one core: " + ", ".join(

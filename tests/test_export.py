@@ -160,23 +160,35 @@ def test_runtime_works_as_a_single_copied_file_with_numpy_only(model, exported, 
   np.testing.assert_allclose(np.load(tmp_path / "y.npy"), jax_output(model, di, c), atol=1e-5)
 
 
-def test_export_from_a_training_workdir(tmp_path):
+def training_workdir(workdir: str, config_name: str = "wave2wavenet", *, checkpoint: bool = True,
+                     **model_fields):
+  """A training workdir of `configs/<config_name>.py:runlocal` (its model fields overridden)
+  holding the freshly initialised model as the checkpoint of step 7; returns the model.
+  checkpoint=False: the config alone (no model is built), returns None."""
   import orbax.checkpoint as ocp
 
   from ampspace.config_files import load_config
   from ampspace.trainers import common
 
-  config = load_config("wave2wavenet", "runlocal")
-  config.model.depth, config.model.channels, config.model.max_dilation = 4, 4, 8
-  workdir = str(tmp_path / "run")
+  config = load_config(config_name, "runlocal")
+  for key, value in model_fields.items():
+    config.model[key] = value
   os.makedirs(workdir)
   common.save_config(config, workdir)
+  if not checkpoint:
+    return None
   model = common.build_model(config)
   _, params = nnx.split(model)
   mngr = common.checkpoint_manager(workdir, config)
   mngr.save(7, args=ocp.args.Composite(params=ocp.args.StandardSave(params.to_pure_dict())))
   mngr.wait_until_finished()
   mngr.close()
+  return model
+
+
+def test_export_from_a_training_workdir(tmp_path):
+  workdir = str(tmp_path / "run")
+  model = training_workdir(workdir, depth=4, channels=4, max_dilation=8)
   json_path, _ = export.export_workdir(workdir, str(tmp_path / "out" / "amp"),
                                        knobs={"gain": 5}, device="ts_overdrive")
   m = rt.load(json_path)

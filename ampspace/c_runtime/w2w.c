@@ -25,7 +25,8 @@
  * tiles (rows x vectors)
  * with the weights streamed from L1; tanh is a rational approximation accurate to a few ulp
  * and exp (softmax) a range-reduced polynomial, both vectorised. Nothing allocates while
- * processing blocks no longer than the largest block seen so far.
+ * processing blocks no longer than the largest block seen so far (or made room for with
+ * w2w_reserve), nor in w2w_reset or w2w_set_conditioning: a plugin's audio thread may call them.
  */
 
 #include <math.h>
@@ -34,7 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A plugin that includes this file defines W2W_API as `static` first, so that the runtime's
+ * symbols stay private to it and two plugins in one host cannot resolve to each other's copy. */
+#ifndef W2W_API
 #define W2W_API __attribute__((visibility("default")))
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 /* Rows are padded to PAD floats; a vector holds VL of them, the machine's register width:
@@ -442,15 +447,12 @@ static void project(const w2w_t *m, const float *c, float *p) {
   }
 }
 
-/* The state after an endless run of silence at the current conditioning. */
+/* The state after an endless run of silence at the current conditioning. Allocates nothing
+ * (its vectors live in the block scratch, which holds at least 256 * (3 Cp + Sp) floats), so a
+ * real-time host may call it from its audio thread. */
 W2W_API void w2w_reset(w2w_t *m) {
   const int Cp = m->Cp, k = m->k, N = 2 * Cp;
-  float *h = calloc((size_t)Cp, sizeof(float)), *pre = calloc((size_t)N, sizeof(float));
-  float *z = calloc((size_t)Cp, sizeof(float));
-  if (!h || !pre || !z) { /* cannot happen for sane sizes; leave the state as it is */
-    free(h), free(pre), free(z);
-    return;
-  }
+  float *h = m->tile, *pre = h + Cp, *z = pre + N;
   memcpy(h, m->input_b, Cp * sizeof(float));
   memset(m->xbuf, 0, (size_t)m->shrink[0] * sizeof(float));
   for (int l = 0; l < m->L; ++l) {
@@ -474,7 +476,6 @@ W2W_API void w2w_reset(w2w_t *m) {
   m->off = 0;
   memcpy(m->p_from, m->p_to, (size_t)m->L * N * sizeof(float));
   m->ramp_pos = m->smoothing > 1 ? m->smoothing : 1;
-  free(h), free(pre), free(z);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -651,6 +652,13 @@ fail:
   free(dil);
   free(data);
   return NULL;
+}
+
+/* Sizes the buffers for blocks of up to max_block samples now, so that w2w_process allocates
+ * nothing for them: a real-time host calls this before its audio thread runs. 0, or -1 when
+ * out of memory. */
+W2W_API int w2w_reserve(w2w_t *m, int max_block) {
+  return max_block > m->cap ? alloc_state(m, max_block) : 0;
 }
 
 W2W_API int w2w_cond_dim(const w2w_t *m) { return m->D; }
