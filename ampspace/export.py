@@ -8,6 +8,13 @@ they came from) and `model.w2w` (the same weights in the flat binary layout of t
 alone and `ampspace.c_runtime` runs it several times faster, block by block or offline; a
 plugin or host can compile w2w.c and load model.w2w with no Python at all.
 
+`--lv2=OUT_DIR` (with or without `--out`) also writes an installable LV2 plugin bundle with the
+export inside (`ampspace.c_runtime.lv2_bundle`), e.g. `--lv2=$HOME/.lv2/amp.lv2`.
+
+`--nam=OUT.nam` (with or without `--out`) writes a `layer_array_wavenet` as a
+neural-amp-modeler file (`ampspace.nam_format`), its knobs fixed at the `--device/--knobs`
+setting, since NAM models have none.
+
 Two modes:
   live   (default) the conditioning weights and vocabularies are kept; knobs are set by name
          at run time (dial values in the device's knob ranges; `--knobs` become the defaults);
@@ -69,6 +76,7 @@ def device_info(name: str | None) -> tuple[dict, dict, dict]:
 def vocabulary() -> dict:
   return {"version": cond.VOCAB_VERSION, "knob_vocab": list(cond.KNOB_VOCAB),
           "knob_aliases": dict(cond.KNOB_ALIASES), "device_vocab": list(cond.DEVICE_VOCAB),
+          "gain_role_knobs": list(cond.GAIN_ROLE_KNOBS),
           "attribute_vocab": {k: list(v) for k, v in cond.ATTRIBUTE_VOCAB.items()}}
 
 
@@ -143,12 +151,54 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
 
   from ampspace.trainers import common
 
+  from ampspace.models import get_model_cls
+
   config = common.load_config(workdir)
+  if get_model_cls(config.model.get("name", "")).__name__ not in stream.ARRAYS_OF:
+    raise AmpSpaceError(f"{os.path.join(workdir, common.CONFIG_FILE)}: model "
+                        f"{config.model.get('name')!r} cannot be exported; export supports "
+                        f"{sorted(stream.ARRAYS_OF)}")
   graphdef, params, step = common.restore_params(workdir, config, step=step)
   model = nnx.merge(graphdef, params)
   source = {"workdir": os.path.abspath(workdir), "step": int(step),
             "model": config.model.to_dict(), "dataset": config.dataset.get("name", "")}
   return export_model(model, out, source=source, **kwargs)
+
+
+def export_to_lv2(workdir: str, bundle: str, *, out: str | None = None, **kwargs) -> str:
+  """Exports a workdir into an LV2 bundle folder (and to `out` too, when given); returns the
+  plugin's URI. The destination is checked before the checkpoint is restored."""
+  from ampspace.c_runtime import lv2_bundle
+
+  lv2_bundle.check_destination(bundle)
+  with tempfile.TemporaryDirectory() as tmp:
+    json_path, _ = export_workdir(workdir, out or os.path.join(tmp, "model"), **kwargs)
+    return lv2_bundle.write_bundle(json_path, bundle)
+
+
+def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: str | None = None,
+                  knobs: dict | None = None, attributes: dict | None = None) -> str:
+  """Writes a workdir's model as a `.nam` file at one setting (the device's defaults overridden
+  by `knobs`); returns the path."""
+  from flax import nnx
+
+  from ampspace import nam_format
+  from ampspace.trainers import common
+
+  config = common.load_config(workdir)
+  graphdef, params, step = common.restore_params(workdir, config, step=step)
+  ranges, dev_knobs, dev_attrs = device_info(device)
+  setting = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
+             "attributes": {**dev_attrs, **(attributes or {})}}
+  c = conditioning_of(setting["knobs"], setting["device"], setting["attributes"], ranges)
+  metadata = {"name": os.path.splitext(os.path.basename(path))[0],
+              **({"gear_model": device} if device else {}),
+              "ampspace": {"workdir": os.path.abspath(workdir), "step": int(step),
+                           "model": config.model.to_dict(), "setting": setting}}
+  nam = nam_format.to_nam(nnx.merge(graphdef, params), c, metadata=metadata,
+                          where=os.path.join(workdir, common.CONFIG_FILE))
+  nam_format.write_nam(path, nam)
+  return path
 
 
 # ---------------------------------------------------------------- CLI
@@ -162,6 +212,11 @@ def define_flags() -> None:
   flags.DEFINE_string("knobs", "", "Knob dial values, e.g. gain=5,bass=3.")
   flags.DEFINE_string("attributes", "", "Attributes, e.g. preamp_tube=12AX7.")
   flags.DEFINE_bool("fixed", False, "Fold the settings into the weights (no knobs at run time).")
+  flags.DEFINE_string("lv2", None, "Also write an LV2 plugin bundle to this folder "
+                      "(e.g. ~/.lv2/amp.lv2); --out is then optional.")
+  flags.DEFINE_string("nam", None, "Also write a neural-amp-modeler .nam file of a "
+                      "layer_array_wavenet at the --device/--knobs setting; --out is then "
+                      "optional.")
 
 
 @report_errors
@@ -170,15 +225,25 @@ def main(argv):
 
   del argv
   f = flags.FLAGS
-  if not f.workdir or not f.out:
-    raise AmpSpaceError("--workdir and --out are required")
+  if not f.workdir or not (f.out or f.lv2 or f.nam):
+    raise AmpSpaceError("--workdir and --out (or --lv2, --nam) are required")
   if not os.path.isdir(f.workdir):
     raise AmpSpaceError(f"--workdir {f.workdir}: not a folder")
-  json_path, npz_path = export_workdir(
-      f.workdir, f.out, step=f.step, device=f.device or None,
-      knobs=parse_assignments(f.knobs, "knobs", True),
-      attributes=parse_assignments(f.attributes, "attributes", False), fixed=f.fixed)
-  print(f"wrote {npz_path}, {os.path.splitext(npz_path)[0] + '.w2w'} and {json_path}")
+  settings = dict(step=f.step, device=f.device or None,
+                  knobs=parse_assignments(f.knobs, "knobs", True),
+                  attributes=parse_assignments(f.attributes, "attributes", False), fixed=f.fixed)
+  if f.lv2:
+    uri = export_to_lv2(f.workdir, f.lv2, out=f.out, **settings)
+    json_path, npz_path = rt.paths_of(f.out) if f.out else (None, None)
+  elif f.out:
+    json_path, npz_path = export_workdir(f.workdir, f.out, **settings)
+  if f.nam:
+    nam_settings = {k: v for k, v in settings.items() if k != "fixed"}  # a .nam is always fixed
+    print(f"wrote {export_to_nam(f.workdir, f.nam, **nam_settings)}")
+  if f.out:
+    print(f"wrote {npz_path}, {os.path.splitext(npz_path)[0] + '.w2w'} and {json_path}")
+  if f.lv2:
+    print(f"wrote the LV2 bundle {f.lv2} (plugin <{uri}>)")
 
 
 if __name__ == "__main__":

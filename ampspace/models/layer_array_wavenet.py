@@ -5,8 +5,10 @@ dilations 1..512, then 8 channels with dilations 1..512 (kernel 3, receptive fie
 ungated tanh layers, and a head that sums every layer's activation (no skip convolution) and
 scales it by 0.02. This module reproduces that layout so the benchmark compares like for like
 (same channels, dilations, activations and head), while conditioning every layer on the
-vector `c` as Wave2WaveNet does (NAM mixes in the audio input itself; both are a 1x1 projection
-added to the dilated convolution's output).
+vector `c` as Wave2WaveNet does: a 1x1 projection of `c` added to the dilated convolution's
+output. NAM adds a 1x1 projection of the raw audio input there instead (its "input mixin");
+`input_mixin=True` adds that too, so that a NAM capture (`ampspace.nam_format`) loads into this
+model weight for weight.
 
 Interface as every model here: `model(x [B, T + receptive_field - 1, 1], c) -> [B, T, K]`;
 `num_classes=1` is the regression head (NAM's), K > 1 a mu-law classifier.
@@ -30,18 +32,22 @@ NAM_STANDARD = (
 class ArrayLayer(nnx.Module):
 
   def __init__(self, channels: int, cond_dim: int, kernel_size: int, dilation: int, gated: bool,
-               *, rngs: nnx.Rngs):
+               input_mixin: bool, *, rngs: nnx.Rngs):
     self.shrink, self.gated = dilation * (kernel_size - 1), gated
     width = 2 * channels if gated else channels
     self.conv = nnx.Conv(channels, width, kernel_size, kernel_dilation=dilation, padding="VALID",
                          rngs=rngs)
     self.mixer = nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs) if cond_dim else None
+    self.input_mixer = (nnx.Conv(1, width, 1, use_bias=False, rngs=rngs) if input_mixin
+                        else None)
     self.residual = nnx.Conv(channels, channels, 1, rngs=rngs)
 
-  def __call__(self, x, c):
+  def __call__(self, x, c, audio):
     z = self.conv(x)
     if self.mixer is not None:
       z = z + self.mixer(c)[:, None, :]
+    if self.input_mixer is not None:  # the raw input, right-aligned with this layer's output
+      z = z + self.input_mixer(audio[:, audio.shape[1] - z.shape[1]:, :])
     if self.gated:
       f, g = jnp.split(z, 2, axis=-1)
       a = jnp.tanh(f) * jax.nn.sigmoid(g)
@@ -53,17 +59,18 @@ class ArrayLayer(nnx.Module):
 class LayerArray(nnx.Module):
 
   def __init__(self, in_channels: int, channels: int, head_size: int, dilations, cond_dim: int,
-               kernel_size: int, gated: bool, head_bias: bool, *, rngs: nnx.Rngs):
+               kernel_size: int, gated: bool, head_bias: bool, input_mixin: bool, *,
+               rngs: nnx.Rngs):
     self.rechannel = nnx.Conv(in_channels, channels, 1, use_bias=False, rngs=rngs)
-    self.layers = nnx.List([ArrayLayer(channels, cond_dim, kernel_size, d, gated, rngs=rngs)
-                            for d in dilations])
+    self.layers = nnx.List([ArrayLayer(channels, cond_dim, kernel_size, d, gated, input_mixin,
+                                       rngs=rngs) for d in dilations])
     self.head_rechannel = nnx.Conv(channels, head_size, 1, use_bias=head_bias, rngs=rngs)
 
-  def __call__(self, x, c, head_in):
+  def __call__(self, x, c, head_in, audio):
     """-> (head output [B, T', head_size], layer output [B, T', channels])."""
     x = self.rechannel(x)
     for layer in self.layers:
-      x, a = layer(x, c)
+      x, a = layer(x, c, audio)
       head_in = a if head_in is None else head_in[:, head_in.shape[1] - a.shape[1]:, :] + a
     return self.head_rechannel(head_in), x
 
@@ -72,7 +79,7 @@ class LayerArrayWaveNet(nnx.Module):
 
   def __init__(self, cond_dim: int, *, layer_arrays=NAM_STANDARD, kernel_size: int = 3,
                gated: bool = False, head_scale: float = 0.02, num_classes: int = 1,
-               causal: bool = True, rngs: nnx.Rngs):
+               causal: bool = True, input_mixin: bool = False, rngs: nnx.Rngs):
     arrays = [dict(a) for a in layer_arrays]
     for i, a in enumerate(arrays):
       if not {"channels", "head_size", "dilations"} <= set(a):
@@ -87,7 +94,8 @@ class LayerArrayWaveNet(nnx.Module):
     self.arrays = nnx.List([
         LayerArray(1 if i == 0 else arrays[i - 1]["channels"], a["channels"], a["head_size"],
                    a["dilations"], cond_dim, kernel_size, gated,
-                   head_bias=i == len(arrays) - 1, rngs=rngs) for i, a in enumerate(arrays)])
+                   head_bias=i == len(arrays) - 1, input_mixin=input_mixin, rngs=rngs)
+        for i, a in enumerate(arrays)])
     last = arrays[-1]["head_size"]
     self.head = None if num_classes == last else nnx.Conv(last, num_classes, 1, rngs=rngs)
 
@@ -103,6 +111,6 @@ class LayerArrayWaveNet(nnx.Module):
     """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
     h, head_in = x, None
     for array in self.arrays:
-      head_in, h = array(h, c, head_in)
+      head_in, h = array(h, c, head_in, x)
     out = self.head_scale * head_in
     return out if self.head is None else self.head(out)

@@ -149,6 +149,17 @@ def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step
   return graphdef, params, step
 
 
+def init_params_from(source: str, config: ml_collections.ConfigDict, model):
+  """(parameters to fine-tune from, where they came from): a workdir or checkpoint folder, or a
+  neural-amp-modeler `.nam` capture, which loads into a layer_array_wavenet of its layout."""
+  from ampspace import nam_format
+
+  if nam_format.is_nam_file(source):
+    return nam_format.params_from_nam(nam_format.read_nam(source), model), "a NAM capture"
+  _, params, step = restore_params(source, config)
+  return params, f"step {step}"
+
+
 def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
   """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder."""
   path = os.path.abspath(workdir_or_ckpt)

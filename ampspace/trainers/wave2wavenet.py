@@ -3,8 +3,9 @@
 Linear, in banner sections: logging -> mesh -> input -> model -> update step -> checkpoint ->
 loop. Resume order: the model/optimizer state and the Grain iterator state are restored
 together from the latest checkpoint in `workdir`, so a resumed run sees the same batches and
-reproduces the uninterrupted run's losses. `config.init_from` (a workdir or checkpoint folder)
-initialises the parameters only, for fine-tuning.
+reproduces the uninterrupted run's losses. `config.init_from` (a workdir or checkpoint folder,
+or a neural-amp-modeler `.nam` file for a layer_array_wavenet) initialises the parameters only,
+for fine-tuning.
 """
 
 from __future__ import annotations
@@ -148,9 +149,8 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
     raise AmpSpaceError(f"loss.decode {config.loss.decode!r}: use one of {sorted(losses.DECODERS)}")
   spec = pipeline.WindowSpec(config.input.window, *context)
   if config.get("init_from"):
-    _, init_params, init_step = common.restore_params(config.init_from, config)
-    params = init_params
-    print(f"initialised parameters from {config.init_from} (step {init_step})")
+    params, origin = common.init_params_from(config.init_from, config, model)
+    print(f"initialised parameters from {config.init_from} ({origin})")
 
   # ------------------------------------------------------------------ input
   train_source = sources.open_split(config.dataset, config.dataset.train_split)

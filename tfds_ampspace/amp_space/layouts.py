@@ -7,6 +7,13 @@ Three layouts are accepted (`read_any` tells them apart):
             `filename`, and one column per knob (empty cell: the device has no such knob);
   nam       NAM-style capture pairs: `input.wav` / `output*.wav` with the knob values and device
             fields in a small YAML or JSON beside them.
+
+Two rules hold for all of them. Metadata files apply to their folder and every folder below it
+(`device.yaml|yml|json` anywhere; in the nam layout also capture/knobs files), a nearer file's
+field replacing a farther one's, so a device's fields are written once, above its captures.
+A DI named by an annotation is looked for in the `--di_dir` folders (`AMPSPACE_DI_DIR`), then
+relative to the recording root, then beside the annotation, in a `di/` folder there, and so on
+in every folder above it, so a device folder ingested alone still finds DIs kept further up.
 """
 
 from __future__ import annotations
@@ -80,6 +87,68 @@ def latency_fields(meta: dict, where: str, folder: str) -> dict:
   return out
 
 
+# --- rules shared by the layouts: where a DI is, which metadata applies -----------------------
+
+DI_DIR_ENV = "AMPSPACE_DI_DIR"  # folders of DIs (os.pathsep-separated); build.py's --di_dir
+FOLDER_META_NAMES = ("device.yaml", "device.yml", "device.json")
+PATH_FIELDS = ("loopback_file",)  # relative to the file that names them
+
+
+def di_dirs_from_env() -> list[str]:
+  return [d for d in os.environ.get(DI_DIR_ENV, "").split(os.pathsep) if d]
+
+
+def find_di(di_file: str, annotation: str, *, root: str | None = None, di_dirs=()) -> str | None:
+  """The DI file an annotation names: in a given DI folder, relative to the recording root
+  (when given), or beside the annotation, in a `di/` folder there, and the same in every folder
+  above it (the nearest wins)."""
+  candidates = [os.path.join(d, name) for d in di_dirs
+                for name in (di_file, os.path.basename(di_file))]
+  if root is not None:
+    candidates.append(os.path.join(root, di_file))
+  folder = os.path.dirname(os.path.abspath(annotation))
+  while True:
+    candidates += [os.path.join(folder, di_file), os.path.join(folder, "di", di_file)]
+    if os.path.dirname(folder) == folder:
+      break
+    folder = os.path.dirname(folder)
+  return next((c for c in candidates if os.path.isfile(c)), None)
+
+
+def _missing_di_error(missing: list[str], di_dirs) -> AmpSpaceError:
+  searched = f"in --di_dir {os.pathsep.join(di_dirs)}, " if di_dirs else ""
+  listing = "\n  ".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more"
+                                          if len(missing) > 20 else "")
+  return AmpSpaceError(f"{len(missing)} annotations name a DI not found {searched}at the "
+                       f"recording root, beside the annotation or in (a di/ folder of) any "
+                       f"folder above it; pass --di_dir=FOLDER:\n  {listing}")
+
+
+def _folders_down_to(folder: str, root: str) -> list[str]:
+  """root, its child on the way, ..., folder (folder at or below root)."""
+  rel = os.path.relpath(folder, root)
+  parts = [] if rel == os.curdir else rel.split(os.sep)
+  return [os.path.join(root, *parts[:i]) for i in range(len(parts) + 1)]
+
+
+def inherited_meta(root: str, folder: str, names) -> tuple[dict, list[str]]:
+  """The fields of the metadata files `names` in every folder from root down to `folder`, and
+  those files; a nearer file's field replaces a farther one's whole (a `knobs:` below replaces
+  a `knobs:` above)."""
+  meta, sources = {}, []
+  for f in _folders_down_to(folder, root):
+    for name in names:
+      path = os.path.join(f, name)
+      if os.path.isfile(path):
+        fields = _load_meta(path)
+        for key in PATH_FIELDS:
+          if fields.get(key) not in (None, ""):
+            fields[key] = os.path.join(os.path.abspath(f), str(fields[key]))
+        meta.update(fields)
+        sources.append(path)
+  return meta, sources
+
+
 def _settings_dict(entry: dict, where: str) -> dict[str, float]:
   settings = entry.get("settings")
   if settings is None:
@@ -92,25 +161,33 @@ def _settings_dict(entry: dict, where: str) -> dict[str, float]:
   return out
 
 
-def read_release_layout(root: str) -> list[Clip]:
-  """Every clip under `root` described by a settings.yaml (the layout ampspace.render writes)."""
+def read_release_layout(root: str, di_dirs=None) -> list[Clip]:
+  """Every clip under `root` described by a settings.yaml (the layout ampspace.render writes),
+  with the fields of device.yaml/json files at or above its folder under those of the file.
+  `di_dirs` (default: AMPSPACE_DI_DIR) are searched first for each `di_file`."""
+  di_dirs = di_dirs_from_env() if di_dirs is None else list(di_dirs)
   paths = sorted(glob.glob(os.path.join(root, "**", "settings.yaml"), recursive=True))
   if not paths:
     raise AmpSpaceError(f"{root}: no settings.yaml found (expected the Amp-Space release layout)")
-  clips = []
+  clips, missing = [], []
   for path in paths:
+    folder = os.path.dirname(path)
+    meta, _ = inherited_meta(root, folder, FOLDER_META_NAMES)
     try:
       with open(path) as f:
-        meta = yaml.safe_load(f)
+        own = yaml.safe_load(f)
     except yaml.YAMLError as e:
       raise AmpSpaceError(f"{path}: invalid YAML ({e})") from None
+    if own is not None and not isinstance(own, dict):
+      raise AmpSpaceError(f"{path}: expected a mapping of fields")
+    meta.update(own or {})
     for key in ("device", "di_file", "files"):
-      if key not in (meta or {}):
+      if key not in meta:
         raise AmpSpaceError(f"{path}: missing annotation field {key!r}")
-    folder = os.path.dirname(path)
-    di_path = os.path.join(root, meta["di_file"])
-    if not os.path.exists(di_path):
-      di_path = os.path.join(folder, meta["di_file"])
+    di_path = find_di(str(meta["di_file"]), path, root=root, di_dirs=di_dirs)
+    if di_path is None:
+      missing.append(f"{path}: DI {meta['di_file']!r}")
+      continue
     di_id = str(meta.get("di_id", os.path.splitext(os.path.basename(meta["di_file"]))[0]))
     for entry in meta["files"]:
       if not isinstance(entry, dict) or "filename" not in entry:
@@ -125,6 +202,8 @@ def read_release_layout(root: str) -> list[Clip]:
           settings=_settings_dict(entry, path), knob_specs=list(meta.get("knob_specs", [])),
           attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
           **latency_fields({**meta, **entry}, path, folder)))
+  if missing:
+    raise _missing_di_error(missing, di_dirs)
   return clips
 
 
@@ -160,8 +239,10 @@ def _float_cell(value: str, where: str, column: str) -> float:
     raise AmpSpaceError(f"{where}: column {column!r} must be a number, got {value!r}") from None
 
 
-def read_csv_layout(csv_path: str) -> list[Clip]:
-  """Every row of a flattened data.csv; paths are relative to the CSV's folder."""
+def read_csv_layout(csv_path: str, di_dirs=None) -> list[Clip]:
+  """Every row of a flattened data.csv; paths are relative to the CSV's folder, and DIs are
+  looked for as in the release layout (`find_di`)."""
+  di_dirs = di_dirs_from_env() if di_dirs is None else list(di_dirs)
   folder = os.path.dirname(os.path.abspath(csv_path))
   with open(csv_path, newline="") as f:
     rows = list(csv.DictReader(f))
@@ -172,7 +253,7 @@ def read_csv_layout(csv_path: str) -> list[Clip]:
       raise AmpSpaceError(f"{csv_path}: missing column {key!r}")
   if "di_file" not in rows[0] and "di" not in rows[0]:
     raise AmpSpaceError(f"{csv_path}: missing column 'di_file' naming each row's DI")
-  clips = []
+  clips, missing = [], []
   for line, row in enumerate(rows, start=2):
     where = f"{csv_path}:{line}"
     di_file = row.get("di_file") or row.get("di") or ""
@@ -191,9 +272,13 @@ def read_csv_layout(csv_path: str) -> list[Clip]:
     out_path = os.path.join(folder, row["filename"])
     start = row.get("di_start") or row.get("start") or "0"
     end = row.get("di_end") or row.get("end") or "-1"
+    di_path = find_di(di_file, csv_path, root=folder, di_dirs=di_dirs)
+    if di_path is None:
+      missing.append(f"{where}: DI {di_file!r}")
+      continue
     clips.append(Clip(
         clip_id=row.get("clip_id") or os.path.relpath(out_path, folder),
-        di_path=os.path.join(folder, di_file), output_path=out_path,
+        di_path=di_path, output_path=out_path,
         di_id=row.get("di_id") or os.path.splitext(os.path.basename(di_file))[0],
         di_start=int(_float_cell(start, where, "di_start")),
         di_end=int(_float_cell(end, where, "di_end")),
@@ -202,6 +287,8 @@ def read_csv_layout(csv_path: str) -> list[Clip]:
         device_type=row.get("device_type") or "other", settings=settings, knob_specs=[],
         attributes={str(k): str(v) for k, v in attributes.items()},
         **latency_fields(row, where, folder)))
+  if missing:
+    raise _missing_di_error(missing, di_dirs)
   return clips
 
 
@@ -233,48 +320,44 @@ def _content_id(path: str) -> str:
   return f"{os.path.splitext(os.path.basename(path))[0]}_{h.hexdigest()[:10]}"
 
 
-def _nearest_input(folder: str, root: str) -> str | None:
-  while True:
-    candidate = os.path.join(folder, NAM_INPUT)
-    if os.path.exists(candidate):
-      return candidate
-    if os.path.abspath(folder) == os.path.abspath(root) or folder in ("", "/"):
-      return None
-    folder = os.path.dirname(folder)
+def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
+  """Every `output*.wav` under root, paired with `input.wav`: in a `di_dirs` folder (default:
+  AMPSPACE_DI_DIR), else the nearest in its folder or any folder above it.
 
-
-def read_nam_layout(root: str) -> list[Clip]:
-  """Every `output*.wav` under root, paired with the nearest `input.wav` at or above it.
-
-  Fields come from a folder-level capture/knobs YAML or JSON, overridden by `<output stem>`.yaml
-  or .json beside the output. Knob values go under `knobs:` (or `settings:`); `device` is
-  required; `brand`, `device_type`, `source`, `attributes`, `knob_specs`, `di_id` are optional.
+  Fields come from device, capture and knobs YAML or JSON files in the output's folder and every
+  folder above it up to root (nearer files override farther ones, and in one folder in that
+  order), then from `<output stem>`.yaml or .json beside the output. Knob values go under
+  `knobs:` (or `settings:`); `device` is required; `brand`, `device_type`, `source`,
+  `attributes`, `knob_specs`, `di_id` are optional.
   """
+  di_dirs = di_dirs_from_env() if di_dirs is None else list(di_dirs)
   outputs = sorted(glob.glob(os.path.join(root, "**", "output*.wav"), recursive=True))
   if not outputs:
     raise AmpSpaceError(f"{root}: no output*.wav capture found (expected NAM-style pairs)")
-  clips, ids = [], {}
+  clips, ids, missing = [], {}, []
   for out_path in outputs:
     folder = os.path.dirname(out_path)
-    stem = os.path.splitext(out_path)[0]
-    meta, sources = {}, []
-    for name in NAM_META_NAMES + tuple(stem + ext for ext in (".yaml", ".yml", ".json")):
-      path = os.path.join(folder, name)
-      if os.path.exists(path):
-        meta.update(_load_meta(path))
-        sources.append(path)
+    stem = os.path.basename(os.path.splitext(out_path)[0])
+    meta, sources = inherited_meta(root, folder, FOLDER_META_NAMES + NAM_META_NAMES)
+    own, own_sources = inherited_meta(folder, folder, [stem + ext
+                                                       for ext in (".yaml", ".yml", ".json")])
+    meta.update(own)
+    sources += own_sources
     if not sources:
-      raise AmpSpaceError(f"{out_path}: no knob file beside it (one of {NAM_META_NAMES} or "
-                          f"{os.path.basename(stem)}.yaml/.json)")
+      raise AmpSpaceError(f"{out_path}: no knob file beside it or above it (one of "
+                          f"{FOLDER_META_NAMES + NAM_META_NAMES} or {stem}.yaml/.json)")
     where = sources[-1]
     if "device" not in meta:
-      raise AmpSpaceError(f"{where}: missing field 'device'")
+      raise AmpSpaceError(f"{where}: missing field 'device' (also looked in "
+                          f"{', '.join(sources[:-1]) or 'no other file'}; a device.json/yaml "
+                          f"in any folder above applies below it)")
     knobs = meta.get("knobs", meta.get("settings", {}))
     if not isinstance(knobs, dict):
       raise AmpSpaceError(f"{where}: 'knobs' must be a mapping of knob name to value")
-    di_path = _nearest_input(folder, root)
+    di_path = find_di(NAM_INPUT, out_path, di_dirs=di_dirs)
     if di_path is None:
-      raise AmpSpaceError(f"{out_path}: no {NAM_INPUT} in its folder or above it")
+      missing.append(f"{out_path}: {NAM_INPUT}")
+      continue
     if di_path not in ids:
       ids[di_path] = str(meta.get("di_id") or _content_id(di_path))
     clips.append(Clip(
@@ -287,6 +370,8 @@ def read_nam_layout(root: str) -> list[Clip]:
         knob_specs=list(meta.get("knob_specs", [])),
         attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
         **latency_fields(meta, where, folder)))
+  if missing:
+    raise _missing_di_error(missing, di_dirs)
   return clips
 
 
@@ -304,10 +389,10 @@ def detect_layout(root: str) -> str:
                       f"amp_space README for the three accepted layouts")
 
 
-def read_any(root: str) -> list[Clip]:
+def read_any(root: str, di_dirs=None) -> list[Clip]:
   layout = detect_layout(root)
   if layout == "release":
-    return read_release_layout(root)
+    return read_release_layout(root, di_dirs)
   if layout == "csv":
-    return read_csv_layout(os.path.join(root, CSV_FILE))
-  return read_nam_layout(root)
+    return read_csv_layout(os.path.join(root, CSV_FILE), di_dirs)
+  return read_nam_layout(root, di_dirs)
