@@ -4,7 +4,8 @@ A recording's latency is a property of the capture chain (interface, re-amp box,
 buffer), so it is measured with a known probe, never read off the music:
   - `blip_latency`: a calibration blip in the DI (NAM's convention); the latency is where the
     device's response to it starts. A real amp is causal and minimum-phase, so its impulse
-    response starts at the latency, whatever its filters and nonlinearity do afterwards;
+    response starts at the latency, whatever its filters and nonlinearity do afterwards
+    (`blips_latency`: several blips of one capture, which must agree);
   - `loopback_latency`: the same DI recorded through the interface alone (no device), whose
     phase response is flat, so the correlation peak is the delay;
   - an annotation (the paper's `time-delay`), read by the layouts.
@@ -45,6 +46,8 @@ BLIP_ONSET_FRACTION = 0.02   # of the response's peak: the first sample above it
 BLIP_NOISE_FACTOR = 8.0      # ... and above this many times the RMS noise before the blip
 BLIP_BACKOFF_NOISE = 4.0    # the onset then moves back over samples above this many RMS
 BLIP_QUIET = 2048            # samples before the blip that must be free of other sound
+BLIP_AGREEMENT = 8           # samples several blips' latencies may differ by (noise at
+                             # the onset threshold); more: one was lost or gated
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +189,22 @@ def blip_latency(di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = D
   while onset > 0 and response[onset - 1] > quiet:
     onset -= 1
   return onset
+
+
+def blips_latency(di: np.ndarray, out: np.ndarray, blips, max_lag: int = DEFAULT_MAX_LAG,
+                  *, where: str = "") -> int:
+  """The latency from one or several calibration blips of one capture (NAM's standard signal
+  has two), each measured by `blip_latency`. A capture chain's latency is fixed, so they must
+  agree within BLIP_AGREEMENT samples, else the error names `where` (a blip lost in noise or
+  under a gate would otherwise pass for a latency); the smallest is returned, so the output is
+  never shifted too far."""
+  lags = [blip_latency(di, out, int(b), max_lag, where=where) for b in blips]
+  if not lags:
+    raise AmpSpaceError(f"{where}: no calibration blip given")
+  if max(lags) - min(lags) > BLIP_AGREEMENT:
+    raise AmpSpaceError(f"{where}: the calibration blips at DI samples {[int(b) for b in blips]} "
+                        f"give latencies {lags}, more than {BLIP_AGREEMENT} samples apart")
+  return min(lags)
 
 
 def impulse_onset(response: np.ndarray, fraction: float, *, floor: float = 0.0) -> int:

@@ -17,6 +17,8 @@ Rules (the builder's README repeats them):
                 lag by GCC-PHAT over its clips' music: that peak follows the device's own group
                 delay, so it is never applied to rendered (synthetic) data, and every estimate
                 is listed in the report. Beyond `max_lag`: the clip (or setting) is rejected.
+  replicates    NAM's standard capture (nam_capture.py) plays its validation signal twice:
+                the output's self-ESR between the replays above 0.01 (NAM's threshold): rejected.
 Rejected clips fail the build (every problem listed, each naming its file) unless
 `skip_invalid`, in which case they are left out and listed in the report with the reason.
 """
@@ -37,6 +39,7 @@ from ampspace import SAMPLE_RATE
 from ampspace.audio import alignment
 from ampspace.audio.wav_io import read_wav
 from ampspace.errors import AmpSpaceError
+from tfds_ampspace.amp_space import nam_capture
 from tfds_ampspace.amp_space.layouts import Clip
 
 CLIP_LEVEL = 0.999
@@ -73,15 +76,27 @@ def clipped_fraction(x: np.ndarray) -> float:
 
 
 def load_audio(path: str, opts: IngestOptions) -> tuple[np.ndarray, int]:
-  """Mono float32 at 44.1 kHz, or AmpSpaceError naming the file (see the module's rules)."""
+  """Mono float32 at 44.1 kHz, or AmpSpaceError naming the file (see the module's rules);
+  and the file's own sample rate."""
+  x, sr = read_audio(path, opts)
+  return to_ingest_rate(x, sr), sr
+
+
+def read_audio(path: str, opts: IngestOptions) -> tuple[np.ndarray, int]:
+  """Mono float32 at the file's own rate, once the rate is one `opts` accepts."""
   x, sr = read_wav(path, expected_sample_rate=None, allow_stereo=opts.downmix)
-  if sr != SAMPLE_RATE:
-    if not opts.resample:
-      raise AmpSpaceError(f"{path}: sample rate is {sr} Hz, expected {SAMPLE_RATE} Hz "
-                          f"(set resample=True to convert)")
-    g = np.gcd(int(sr), SAMPLE_RATE)
-    x = scipy.signal.resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
+  if sr != SAMPLE_RATE and not opts.resample:
+    raise AmpSpaceError(f"{path}: sample rate is {sr} Hz, expected {SAMPLE_RATE} Hz "
+                        f"(set resample=True to convert)")
   return x, int(sr)
+
+
+def to_ingest_rate(x: np.ndarray, sr: int) -> np.ndarray:
+  """x at 44.1 kHz (polyphase, scipy)."""
+  if sr == SAMPLE_RATE:
+    return x
+  g = np.gcd(int(sr), SAMPLE_RATE)
+  return scipy.signal.resample_poly(x, SAMPLE_RATE // g, int(sr) // g).astype(np.float32)
 
 
 def _check_level(x: np.ndarray, path: str, opts: IngestOptions) -> float:
@@ -96,10 +111,29 @@ def _check_level(x: np.ndarray, path: str, opts: IngestOptions) -> float:
   return clipped
 
 
+def _blip_lag(clip: Clip, di_file: tuple[np.ndarray, int], out_file: tuple[np.ndarray, int],
+              di: np.ndarray, out: np.ndarray, opts: IngestOptions) -> int:
+  """The latency the clip's calibration blips give, in 44.1 kHz samples (`di`, `out`).
+
+  Blip positions count 44.1 kHz samples. When both files were resampled from one rate and every
+  blip falls on a whole sample of it (NAM's 48 kHz blips do), the onset is measured at the
+  recorded rate, where a causal response starts sharply (the resampler's linear-phase filter
+  rings ahead of it: tests/test_nam_capture.py reads 4 samples early there), then converted,
+  rounded down.
+  """
+  blips = (clip.blip_at, *clip.more_blips)
+  (di_rec, sr), (out_rec, out_sr) = di_file, out_file
+  if sr != SAMPLE_RATE and out_sr == sr and all(b * sr % SAMPLE_RATE == 0 for b in blips):
+    lag = alignment.blips_latency(di_rec, out_rec, [b * sr // SAMPLE_RATE for b in blips],
+                                  opts.max_lag * sr // SAMPLE_RATE, where=clip.output_path)
+    return lag * SAMPLE_RATE // sr
+  return alignment.blips_latency(di, out, blips, opts.max_lag, where=clip.output_path)
+
+
 def load_pair(clip: Clip, opts: IngestOptions) -> Pair:
   """The clip's DI segment and output, validated; trimmed to one length within tolerance."""
-  di, di_sr = load_audio(clip.di_path, opts)
-  out, out_sr = load_audio(clip.output_path, opts)
+  di_file, out_file = read_audio(clip.di_path, opts), read_audio(clip.output_path, opts)
+  (di, di_sr), (out, out_sr) = [(to_ingest_rate(x, sr), sr) for x, sr in (di_file, out_file)]
   end = clip.di_end if clip.di_end >= 0 else len(di)
   if not 0 <= clip.di_start < end <= len(di):
     raise AmpSpaceError(f"{clip.output_path}: DI segment [{clip.di_start}, {end}) is outside "
@@ -107,21 +141,29 @@ def load_pair(clip: Clip, opts: IngestOptions) -> Pair:
   warnings = []
   lag, source = 0, "none"
   if clip.blip_at is not None:
-    # The output spans the whole DI file: measure, then cut the segment's counterpart.
-    lag = alignment.blip_latency(di, out, clip.blip_at, opts.max_lag, where=clip.output_path)
-    if clip.di_start <= clip.blip_at < end:
-      warnings.append(f"the calibration blip at {clip.blip_at} lies inside the DI segment")
-    out, source = out[clip.di_start + lag:end + lag], "blip"
+    lag, source = _blip_lag(clip, di_file, out_file, di, out, opts), "blip"
+    for blip in (clip.blip_at, *clip.more_blips):
+      if clip.di_start <= blip < end:
+        warnings.append(f"the calibration blip at {blip} lies inside the DI segment")
   elif clip.loopback_path:
     loop, _ = load_audio(clip.loopback_path, opts)
     lag = alignment.loopback_latency(di, loop, opts.max_lag, where=clip.loopback_path)
-    out, source = out[lag:], "loopback"
+    source = "loopback"
   elif clip.latency_samples is not None:
     lag = int(np.floor(clip.latency_samples + 1e-9))  # fractional: round down, see alignment
     if lag > opts.max_lag:
       raise AmpSpaceError(f"{clip.output_path}: annotated latency {lag} samples is beyond "
                           f"max_lag {opts.max_lag}")
-    out, source = out[lag:], "annotation"
+    source = "annotation"
+  del di_file, out_file  # the recorded-rate copies: only the blips needed them
+  if clip.replicates is not None:
+    nam_capture.check_replicates(out, clip.replicates, lag, where=clip.output_path)
+  # A blip capture's or NAM capture's output spans the whole DI file: cut the segment's
+  # counterpart. Otherwise the output starts with the DI segment.
+  if clip.blip_at is not None or clip.replicates is not None:
+    out = out[clip.di_start + lag:end + lag]
+  else:
+    out = out[lag:]
   di = di[clip.di_start:end]
   if len(di) != len(out):
     if abs(len(di) - len(out)) > opts.length_tolerance:

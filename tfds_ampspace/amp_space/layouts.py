@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from ampspace.errors import AmpSpaceError
+from tfds_ampspace.amp_space import nam_capture
 
 
 @dataclasses.dataclass
@@ -52,6 +53,12 @@ class Clip:
   blip_at: int | None = None             # a calibration blip at this DI sample; the output
                                          # file then spans the whole DI file from sample 0
   loopback_path: str | None = None       # the DI file recorded through the interface alone
+  more_blips: tuple[int, ...] = ()       # further blips of the same capture (NAM's standard
+                                         # signal has two); their latencies must agree
+  # Two DI segments [start, end) holding one signal played twice (NAM's validation replays);
+  # the output must sound the same in both. Set for NAM's standard capture (nam_capture.py),
+  # whose output, as a blip capture's, spans the whole DI file from sample 0.
+  replicates: tuple[tuple[int, int], tuple[int, int]] | None = None
 
 
 LATENCY_KEYS = ("latency_samples", "time_delay", "time-delay")
@@ -313,11 +320,9 @@ def _load_meta(path: str) -> dict:
 
 def _content_id(path: str) -> str:
   """Stem + a short hash of the bytes: one NAM input signal reused in many folders is one DI."""
-  h = hashlib.sha1()
   with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return f"{os.path.splitext(os.path.basename(path))[0]}_{h.hexdigest()[:10]}"
+    digest = hashlib.file_digest(f, "sha1").hexdigest()
+  return f"{os.path.splitext(os.path.basename(path))[0]}_{digest[:10]}"
 
 
 def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
@@ -329,12 +334,16 @@ def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
   order), then from `<output stem>`.yaml or .json beside the output. Knob values go under
   `knobs:` (or `settings:`); `device` is required; `brand`, `device_type`, `source`,
   `attributes`, `knob_specs`, `di_id` are optional.
+
+  An `input.wav` that is NAM's standard capture signal gives the blips, the training region
+  and the validation replays (nam_capture.py) unless the annotation gives them or says
+  `nam_standard: false`.
   """
   di_dirs = di_dirs_from_env() if di_dirs is None else list(di_dirs)
   outputs = sorted(glob.glob(os.path.join(root, "**", "output*.wav"), recursive=True))
   if not outputs:
     raise AmpSpaceError(f"{root}: no output*.wav capture found (expected NAM-style pairs)")
-  clips, ids, missing = [], {}, []
+  clips, ids, missing, standards = [], {}, [], {}
   for out_path in outputs:
     folder = os.path.dirname(out_path)
     stem = os.path.basename(os.path.splitext(out_path)[0])
@@ -360,16 +369,21 @@ def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
       continue
     if di_path not in ids:
       ids[di_path] = str(meta.get("di_id") or _content_id(di_path))
+    latency = latency_fields(meta, where, folder)
+    fields = {"di_start": int(meta.get("di_start", 0)), "di_end": int(meta.get("di_end", -1)),
+              **latency}
+    standard = nam_capture.for_clip(di_path, meta, where, standards)
+    if standard is not None:  # what the annotation leaves out, NAM's convention gives
+      fields.update(nam_capture.clip_fields(standard, meta, latency))
     clips.append(Clip(
         clip_id=os.path.relpath(out_path, root), di_path=di_path, output_path=out_path,
-        di_id=ids[di_path], di_start=int(meta.get("di_start", 0)),
-        di_end=int(meta.get("di_end", -1)), device=str(meta["device"]),
+        di_id=ids[di_path], device=str(meta["device"]),
         brand=str(meta.get("brand", "")), source=str(meta.get("source", "real")),
         device_type=str(meta.get("device_type", "other")),
         settings={str(k): _float_cell(str(v), where, str(k)) for k, v in knobs.items()},
         knob_specs=list(meta.get("knob_specs", [])),
         attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
-        **latency_fields(meta, where, folder)))
+        **fields))
   if missing:
     raise _missing_di_error(missing, di_dirs)
   return clips
