@@ -244,7 +244,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       "1.2.0": "Audio stored as raw int16 bytes (not int64-packed); conditioning vocabulary v2 "
                "(the device zoo's names appended).",
       "1.3.0": "Latency measured, never guessed: from an annotation, a calibration blip or a "
-               "loopback recording; the GCC-PHAT estimate on music is opt-in and reported.",
+               "loopback recording; the GCC-PHAT estimate on music is opt-in and reported. "
+               "NAM's standard v3 capture recognised (blips, training region, replicate "
+               "check); DIs found in di/ folders above a recording; folder-level metadata; "
+               "real_heldout and synthetic_lenient configs; conditioning vocabulary v3.",
   }
   BUILDER_CONFIGS = [
       AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
