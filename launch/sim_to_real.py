@@ -592,7 +592,7 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float]) -> list[di
     target = pipeline.decode_audio(record, "output").astype(np.float64)
     pred = run_clip(apply, di, pipeline.conditioning_of(record), context).astype(np.float64)
     t_pre, p_pre = metrics.pre_emphasis(target), metrics.pre_emphasis(pred)
-    clips.append({"clip_id": str(record["clip_id"].decode()), "gain": float(
+    clips.append({"clip_id": record["clip_id"].decode(), "gain": float(
         record["knob_values"][names.index(knob)]), "samples": int(len(target)),
                   "sse": float(np.sum((target - pred) ** 2)), "sst": float(np.sum(target ** 2)),
                   "sse_pre": float(np.sum((t_pre - p_pre) ** 2)),
@@ -677,14 +677,6 @@ def _worker_init() -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   from absl import logging
   logging.set_verbosity(logging.WARNING)
-
-
-def _run_cell_job(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
-  return run_cell(p, job, fingerprint)
-
-
-def _pretrain_job(p: Protocol, fingerprint: dict) -> dict:
-  return pretrain(p, fingerprint)
 
 
 # ---------------------------------------------------------------- statistics and tables
@@ -931,12 +923,12 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(p.workers, mp_context=ctx,
                                                 initializer=_worker_init) as pool:
-      pre_future = pool.submit(_pretrain_job, p, fingerprint)
+      pre_future = pool.submit(pretrain, p, fingerprint)
       # Baselines need no pretrained model: they start beside it.
-      futures = {pool.submit(_run_cell_job, p, j, fingerprint): i for i, j in enumerate(jobs)
+      futures = {pool.submit(run_cell, p, j, fingerprint): i for i, j in enumerate(jobs)
                  if j.model != "pretrained"}
       pre = pre_future.result()
-      futures.update({pool.submit(_run_cell_job, p, j, fingerprint): i
+      futures.update({pool.submit(run_cell, p, j, fingerprint): i
                       for i, j in enumerate(jobs) if j.model == "pretrained"})
       done = {}
       for future in concurrent.futures.as_completed(futures):
