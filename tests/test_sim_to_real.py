@@ -276,7 +276,7 @@ def test_tiny_protocol_end_to_end_then_reuses_everything(tmp_path, monkeypatch):
   assert steps["pretrained"] == 10 and steps["baseline"] == 40 and steps["baseline_es"] <= 60
   # the stand-in reached the model as a recording, its latency measured from the annotation
   report = json.load(open(os.path.join(s2r.Paths(p.workdir).real_data("gx_bossds1"),
-                                       "amp_space", "real_heldout", "1.3.0",
+                                       "amp_space", "real_heldout", "1.4.0",
                                        "ingest_report.json")))
   assert {(r["source"], r["lag_samples_min"]) for r in report["latency"]} == {("annotation", 117)}
   md = open(os.path.join(p.workdir, "results", "sim_to_real_table.md")).read()

@@ -167,3 +167,61 @@ def test_build_lists_bad_recordings_in_one_line_each_and_traceback_only_if_verbo
   assert any(l.strip().startswith(f"{silent}: ") and "silent" in l for l in lines)
   verbose = _build_command(root, tmp_path / "data", "--verbose")
   assert verbose.returncode != 0 and "Traceback" in verbose.stderr and str(bad) in verbose.stderr
+
+
+# ---------------------------------------------------------------- splits pinned by annotation
+def test_split_field_pins_clips_and_a_di_cannot_be_in_two_splits(tmp_path):
+  """`split:` in a folder's capture.yaml holds for the captures below it; a bad name or a DI
+  whose clips disagree is an error naming the file or the DI."""
+  from tfds_ampspace.amp_space.amp_space_dataset_builder import RecordingItem, pinned_splits
+
+  root = tmp_path / "cap"
+  (root).mkdir()
+  (root / "device.yaml").write_text("device: my_pedal\nknobs: {drive: 5}\n")
+  for i, name in enumerate("abcde"):
+    part = "test" if name in "de" else "train"
+    _wav(root / part / name / "input.wav", seed=10 + i)
+    _wav(root / part / name / "output.wav", seed=20 + i)
+  (root / "test" / "capture.yaml").write_text("split: test\n")
+  clips = layouts.read_nam_layout(str(root))
+  assert sorted((os.path.basename(os.path.dirname(c.output_path)), c.split) for c in clips) == [
+      ("a", None), ("b", None), ("c", None), ("d", "test"), ("e", "test")]
+  items = [RecordingItem(c, 0, None) for c in clips]
+  pins = pinned_splits(items)
+  assert sorted(pins.values()) == ["test", "test"] and len(pins) == 2
+  import dataclasses
+  pinned = next(c for c in clips if c.split == "test")
+  clash = dataclasses.replace(pinned, split="train", clip_id="again")
+  with pytest.raises(AmpSpaceError, match=r"recordings name different splits \(test, train\)"):
+    pinned_splits(items + [RecordingItem(clash, 0, None)])
+  (root / "test" / "capture.yaml").write_text("split: holdout\n")
+  with pytest.raises(AmpSpaceError, match=r"capture.yaml: split 'holdout' is not one of"):
+    layouts.read_nam_layout(str(root))
+
+
+def test_build_honours_pinned_test_split(tmp_path):
+  """Built through the real config: every pinned DI lands in test, no other DI does."""
+  import tensorflow_datasets as tfds
+  import tfds_ampspace  # noqa: F401
+
+  root = tmp_path / "cap"
+  root.mkdir()
+  (root / "device.yaml").write_text("device: my_pedal\nknobs: {drive: 5}\n")
+  for i in range(6):
+    part = "test" if i >= 4 else "train"
+    _wav(root / part / f"d{i}" / "input.wav", seed=30 + i, seconds=0.5)
+    _wav(root / part / f"d{i}" / "output.wav", seed=40 + i, seconds=0.5)
+  (root / "test" / "capture.yaml").write_text("split: test\n")
+  result = _build_command(root, tmp_path / "data")
+  assert result.returncode == 0, result.stderr[-3000:]
+  from tensorflow_datasets.core.data_sources import array_record
+
+  builder = tfds.builder("amp_space/real", data_dir=str(tmp_path / "data"))
+
+  def clip_ids(split):
+    source = array_record.ArrayRecordDataSource(builder.info, split=split)
+    return {source[i]["clip_id"].decode() for i in range(len(source))}
+
+  assert {os.path.dirname(t) for t in clip_ids("test")} == {"test/d4", "test/d5"}
+  others = [s for s in builder.info.splits if s != "test"]
+  assert others and not any(i.startswith("test/") for s in others for i in clip_ids(s))

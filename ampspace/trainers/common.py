@@ -6,6 +6,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 
 import jax
@@ -220,3 +221,54 @@ class EarlyStopping:
   @property
   def exhausted(self) -> bool:
     return self.waited >= self.patience
+
+
+def write_json_atomic(path: str, data) -> None:
+  """`data` as JSON at `path`, written beside it and renamed, so no reader sees half a file."""
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+  with os.fdopen(fd, "w") as f:
+    json.dump(data, f, indent=2)
+  os.replace(tmp, path)
+
+
+class WallClockBudget:
+  """Training time against `train.max_seconds` and `train.snapshot_seconds` (accuracy races
+  at equal wall-clock budgets). The clock starts at construction, right before the loop, so it
+  counts compilation, the input pipeline and validation; the time spent saving a snapshot is
+  paused out, as a race should not charge a model for being written down.
+
+  `due()` returns the budgets passed since the last call; `exhausted()` whether the largest
+  budget (or `max_seconds`) is spent. 0 / empty: no budget, `exhausted()` is always False.
+  """
+
+  def __init__(self, max_seconds: float = 0.0, snapshot_seconds=()):
+    self.snapshots = sorted(float(s) for s in snapshot_seconds)
+    if any(s <= 0 for s in self.snapshots):
+      raise AmpSpaceError(f"train.snapshot_seconds must be positive, got {self.snapshots}")
+    self.limit = float(max_seconds or (self.snapshots[-1] if self.snapshots else 0.0))
+    self.t0, self.paused = time.perf_counter(), 0.0
+    self.pending = list(self.snapshots)
+
+  def elapsed(self) -> float:
+    return time.perf_counter() - self.t0 - self.paused
+
+  def due(self) -> list[float]:
+    now, out = self.elapsed(), []
+    while self.pending and now >= self.pending[0]:
+      out.append(self.pending.pop(0))
+    return out
+
+  def exhausted(self) -> bool:
+    return self.limit > 0 and self.elapsed() >= self.limit
+
+  def pause(self):
+    budget = self
+
+    class _Paused:
+      def __enter__(self):
+        self.t = time.perf_counter()
+
+      def __exit__(self, *exc):
+        budget.paused += time.perf_counter() - self.t
+
+    return _Paused()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 
 import jax
@@ -78,13 +77,6 @@ def mel_figure(target: np.ndarray, recon: np.ndarray):
   axes[0].set_ylabel("mel band")
   fig.tight_layout()
   return fig
-
-
-def write_json_atomic(path: str, data: dict) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -232,7 +224,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if val_batch is not None:
     result["validation"] = validate(params, step)
     if is_chief:
-      write_json_atomic(os.path.join(workdir, METRICS_FILE),
+      common.write_json_atomic(os.path.join(workdir, METRICS_FILE),
                         {"step": step, "split": config.dataset.eval_split,
                          **result["validation"]})
   if writer:

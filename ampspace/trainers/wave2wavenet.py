@@ -32,6 +32,7 @@ from ampspace.trainers import common
 LOG_FILE = "train_log.jsonl"
 HISTORY_LIMIT = 10_000  # records kept in memory for the returned result (the log has them all)
 DATA_LOG_FILE = "data_log.process{}.jsonl"
+SNAPSHOT_FILE = "snapshots.json"  # {seconds, step, elapsed} of each train.snapshot_seconds
 
 
 class Preemption:
@@ -223,6 +224,9 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
   data_log = (open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
               if config.train.get("log_data", False) else None)
   preempted = False
+  budget = common.WallClockBudget(config.train.get("max_seconds", 0.0),
+                                  config.train.get("snapshot_seconds", ()))
+  snapshots = []
   patience = config.train.get("early_stopping_patience", 0)
   stopper = (common.EarlyStopping(patience, config.train.get("early_stopping_metric", "esr"))
              if patience and val_batch is not None else None)
@@ -275,6 +279,21 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
       save(step, force=step == total_steps)
     if stopper and step == total_steps and stopper.best_step is None:
       save(step, force=True)
+    due = budget.due()
+    if due:  # wall-clock snapshots: the parameters as they stand after this many seconds
+      with budget.pause():
+        if step not in mngr.all_steps():
+          save(step, force=True)
+        mngr.wait_until_finished()
+      snapshots += [{"seconds": s, "step": step, "elapsed": round(budget.elapsed(), 2)}
+                    for s in due]
+      if is_chief:
+        common.write_json_atomic(os.path.join(workdir, SNAPSHOT_FILE), snapshots)
+    if budget.exhausted():
+      print(f"wall-clock budget of {budget.limit:g} s spent at step {step}", flush=True)
+      if step not in mngr.all_steps():
+        save(step, force=True)
+      break
     if _preemption_requested(preemption) and step < total_steps:
       if step not in mngr.all_steps():
         save(step, force=True)
@@ -291,7 +310,8 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
     log.close()
 
   # ------------------------------------------------------------------ evaluation
-  result = {"steps": step, "history": history, "params": params, "preempted": preempted}
+  result = {"steps": step, "history": history, "params": params, "preempted": preempted,
+            "snapshots": snapshots, "train_seconds": round(budget.elapsed(), 2)}
   if stopper:
     result["best_step"] = stopper.best_step
   if val_batch is not None and not preempted:

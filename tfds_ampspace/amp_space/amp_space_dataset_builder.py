@@ -101,16 +101,36 @@ def decode_audio(example: dict, key: str) -> np.ndarray:
 def di_disjoint_splits(di_ids, validation_fraction: float, test_fraction: float) -> dict[str, str]:
   """Assigns every DI id to train/validation/test by the rank of its hash: stable, DI-disjoint.
 
-  With at least 3 DIs, validation and test each get at least one DI.
+  With at least 3 DIs, validation and test each get at least one DI, unless its fraction is 0.
   """
   ids = sorted(set(di_ids), key=lambda s: hashlib.sha1(s.encode()).hexdigest())
   n = len(ids)
-  n_test = max(1, round(test_fraction * n)) if n >= 3 else 0
-  n_val = max(1, round(validation_fraction * n)) if n >= 3 else 0
+  n_test = max(1, round(test_fraction * n)) if n >= 3 and test_fraction > 0 else 0
+  n_val = max(1, round(validation_fraction * n)) if n >= 3 and validation_fraction > 0 else 0
   split = {}
   for i, di in enumerate(ids):
     split[di] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
   return split
+
+
+def pinned_splits(items) -> dict[str, str]:
+  """DI id -> the split its recordings' annotations pin it to (`split:`); every clip of a DI
+  must name the same split, or none of them any."""
+  named: dict[str, set] = {}
+  for it in items:
+    clip = getattr(it, "clip", None)
+    if clip is not None:
+      named.setdefault(clip.di_id, set()).add(clip.split)
+  out = {}
+  for di, splits in sorted(named.items()):
+    if splits == {None}:
+      continue
+    if len(splits) > 1:
+      names = ", ".join(sorted(str(s) for s in splits))
+      raise AmpSpaceError(f"DI {di!r}: its recordings name different splits ({names}); a DI "
+                          f"belongs to one split, or every clip of it leaves `split` out")
+    out[di] = splits.pop()
+  return out
 
 
 # --- work items: what one generator call (or one Beam element) turns into examples ---------
@@ -236,7 +256,7 @@ def segment_bounds(n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
 class Builder(tfds.core.GeneratorBasedBuilder):
   """DatasetBuilder for amp_space."""
 
-  VERSION = tfds.core.Version("1.3.0")
+  VERSION = tfds.core.Version("1.4.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release: tiny, synthetic and real configs.",
       "1.1.0": "Release/csv/NAM layouts, ingest validation, GCC-PHAT latency, clipped_fraction,"
@@ -248,6 +268,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                "NAM's standard v3 capture recognised (blips, training region, replicate "
                "check); DIs found in di/ folders above a recording; folder-level metadata; "
                "real_heldout and synthetic_lenient configs; conditioning vocabulary v3.",
+      "1.4.0": "A recording's annotation may pin its split (`split: train|validation|test`); "
+               "the hash fills only the splits no annotation names, from the other DIs.",
   }
   BUILDER_CONFIGS = [
       AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
@@ -432,17 +454,30 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if unit not in ("di", "segment"):
       raise AmpSpaceError(f"amp_space/{cfg.name}: split_unit must be di, segment or auto")
     parts = {"train": [], "validation": [], "test": []}
+    pinned = pinned_splits(items)
+    val_fraction, test_fraction = cfg.validation_fraction, cfg.test_fraction
+    if pinned:  # annotations name splits: they hold, and the hash fills only the splits
+      # that no annotation names, from the other DIs
+      named = set(pinned.values())
+      val_fraction = 0.0 if "validation" in named else val_fraction
+      test_fraction = 0.0 if "test" in named else test_fraction
+      free = [it for it in items if di_of(it) not in pinned]
+      for it in items:
+        if di_of(it) in pinned:
+          parts[pinned[di_of(it)]].append(it)
+      if not free:
+        return parts
+      items = free
     if unit == "di":
-      assignment = di_disjoint_splits([di_of(it) for it in items], cfg.validation_fraction,
-                                      cfg.test_fraction)
+      assignment = di_disjoint_splits([di_of(it) for it in items], val_fraction, test_fraction)
       for it in items:
         parts[assignment[di_of(it)]].append(it)
       return parts
     # Segment unit: segment k of a DI lands in the same split for every device and setting.
     segs_of = lambda it: it.segments or ((0, 0, -1),)
     keys = lambda it: [f"{it.clip.di_id}#{k}" for k, _, _ in segs_of(it)]
-    assignment = di_disjoint_splits([k for it in items for k in keys(it)],
-                                    cfg.validation_fraction, cfg.test_fraction)
+    assignment = di_disjoint_splits([k for it in items for k in keys(it)], val_fraction,
+                                    test_fraction)
     for it in items:
       segs = segs_of(it)
       for split in parts:

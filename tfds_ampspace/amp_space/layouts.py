@@ -59,9 +59,23 @@ class Clip:
   # the output must sound the same in both. Set for NAM's standard capture (nam_capture.py),
   # whose output, as a blip capture's, spans the whole DI file from sample 0.
   replicates: tuple[tuple[int, int], tuple[int, int]] | None = None
+  # The split the annotation pins this clip to (`split:` train, validation or test); None:
+  # the builder assigns it by a hash of the DI id. A DI's clips must agree.
+  split: str | None = None
 
 
 LATENCY_KEYS = ("latency_samples", "time_delay", "time-delay")
+SPLITS = ("train", "validation", "test")
+
+
+def pinned_split(meta: dict, where: str) -> str | None:
+  """The annotation's `split` (train, validation or test), or None when it names none."""
+  value = meta.get("split")
+  if value in (None, ""):
+    return None
+  if str(value) not in SPLITS:
+    raise AmpSpaceError(f"{where}: split {value!r} is not one of {', '.join(SPLITS)}")
+  return str(value)
 
 
 def latency_fields(meta: dict, where: str, folder: str) -> dict:
@@ -208,6 +222,7 @@ def read_release_layout(root: str, di_dirs=None) -> list[Clip]:
           device_type=str(meta.get("device_type", "other")),
           settings=_settings_dict(entry, path), knob_specs=list(meta.get("knob_specs", [])),
           attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
+          split=pinned_split({**meta, **entry}, path),
           **latency_fields({**meta, **entry}, path, folder)))
   if missing:
     raise _missing_di_error(missing, di_dirs)
@@ -236,7 +251,8 @@ CSV_FILE = "data.csv"
 CSV_GLOBAL_KEYS = frozenset({
     "filename", "brand", "vst_name", "device", "device_type", "data_type", "source", "di_file",
     "di", "di_id", "di_start", "start", "di_end", "end", "sample_rate", "sweep", "attributes",
-    "clip_id", "latency_samples", "time_delay", "time-delay", "blip_at", "loopback_file"})
+    "clip_id", "latency_samples", "time_delay", "time-delay", "blip_at", "loopback_file",
+    "split"})
 
 
 def _float_cell(value: str, where: str, column: str) -> float:
@@ -293,6 +309,7 @@ def read_csv_layout(csv_path: str, di_dirs=None) -> list[Clip]:
         source=row.get("source") or row.get("data_type") or "real",
         device_type=row.get("device_type") or "other", settings=settings, knob_specs=[],
         attributes={str(k): str(v) for k, v in attributes.items()},
+        split=pinned_split(row, where),
         **latency_fields(row, where, folder)))
   if missing:
     raise _missing_di_error(missing, di_dirs)
@@ -383,7 +400,7 @@ def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
         settings={str(k): _float_cell(str(v), where, str(k)) for k, v in knobs.items()},
         knob_specs=list(meta.get("knob_specs", [])),
         attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
-        **fields))
+        split=pinned_split(meta, where), **fields))
   if missing:
     raise _missing_di_error(missing, di_dirs)
   return clips

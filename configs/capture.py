@@ -1,0 +1,79 @@
+"""One capture of one setting: a device's `input.wav` / `output.wav` pairs to a model.
+
+The guitarist's everyday job, and the race of benchmarks/bench_accuracy.py. The data is an
+`amp_space/real` build of a NAM-layout capture folder (`output*.wav` beside their
+`input.wav`, a `device.yaml` above naming the device and its knobs; test DIs pinned with
+`split: test`). The argument picks the model (and `,runlocal` nothing else: every recipe is
+sized for a CPU already):
+
+  nam_layout  LayerArrayWaveNet in NAM's standard layout (16 then 8 channels, dilations
+              1..512 twice, tanh), regression, MSE;
+  paper       the paper's Wave2WaveNet (depth 20, 16 channels, 256 mu-law classes,
+              class-weighted squared EMD, expected-value decoding);
+  finetune    `paper` initialised from a pretrained checkpoint (`--config.init_from=...`);
+  lstm        an LSTM of 1 x 24 units with a linear head (the size GuitarML and NAM ship),
+              regression, MSE.
+
+The run stops after `train.max_seconds` of wall clock (or `train.steps`), saving snapshots at
+`train.snapshot_seconds`.
+
+COMMAND:
+  python -m tfds_ampspace.build tfds_ampspace/amp_space --config=real --manual_dir=CAPTURE \
+      --data_dir=DATA --file_format=array_record
+  python -m ampspace.train --config=configs/capture.py:nam_layout --workdir=runs/capture \
+      --config.dataset.data_dir=DATA --config.train.max_seconds=300
+EXPECTED: benchmarks/bench_accuracy.py's table (docs/performance.md) gives each recipe's test
+ESR at 2, 5 and 10 minutes on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+from ampspace.config_files import load_config
+
+MODELS = ("nam_layout", "paper", "finetune", "lstm")
+
+
+def get_config(arg: str | None = None):
+  parts = [p for p in (arg or "nam_layout").split(",") if p and p != "runlocal"]
+  if len(parts) != 1 or parts[0] not in MODELS:
+    raise ValueError(f"configs/capture.py: argument {arg!r}: use one of {', '.join(MODELS)}")
+  which = parts[0]
+  c = load_config("wave2wavenet", "runlocal")
+  c.dataset.name = "amp_space/real"
+  c.dataset.build_if_missing = False
+  c.input.window = 8192
+  c.input.batch_size = 16
+  c.input.worker_count = 0
+  c.input.read_threads = 2
+  c.train.steps = 1_000_000         # the wall clock ends the run
+  c.train.max_seconds = 300.0
+  c.train.snapshot_seconds = (120.0, 300.0)
+  c.train.log_every = 50
+  c.train.eval_every = 1_000_000    # no validation in the race: nothing selects on it
+  c.train.checkpoint_every = 1_000_000
+  c.train.keep_checkpoints = 8
+  c.train.tensorboard = False
+  c.eval.at_end = False
+  c.optimizer.schedule = "exponential"  # wall-clock runs know no step count: decay by steps
+  c.optimizer.warmup_steps = 20
+  c.optimizer.decay_steps = 1000
+  c.optimizer.decay_rate = 0.5
+  c.optimizer.grad_clip = 1.0
+  if which == "nam_layout":
+    c.model = {"name": "layer_array_wavenet", "num_classes": 1}
+    c.loss = {"name": "mse"}
+    c.optimizer.learning_rate = 4e-3
+  elif which in ("paper", "finetune"):
+    c.model.depth = 20
+    c.model.channels = 16
+    c.input.window = 2048
+    c.input.batch_size = 8
+    c.optimizer.learning_rate = 3e-3 if which == "paper" else 1e-3
+    c.init_from = ""
+  elif which == "lstm":
+    c.model = {"name": "lstm", "hidden": 24, "num_layers": 1, "warmup": 1024, "num_classes": 1,
+               "head_channels": 0}
+    c.loss = {"name": "mse"}
+    c.input.window = 4096
+    c.optimizer.learning_rate = 4e-3
+  return c
