@@ -14,6 +14,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ampspace.errors import AmpSpaceError
+
+# How the conditioning projections start. "zeros" suits pretraining for fine-tuning: an input
+# the pretraining never switched on (a device or knob it never saw) keeps a zero weight, so it
+# adds no random bias when fine-tuning switches it on, while every active input gets gradients
+# from the first step. "normal" (Flax's default) lets an untrained model respond to its knobs.
+COND_INITS = {"normal": nnx.nn.linear.default_kernel_init, "zeros": nnx.initializers.zeros_init()}
+
 
 def dilation_schedule(depth: int, max_dilation: int = 512) -> list[int]:
   """1, 2, 4, ..., max_dilation, repeated until `depth` layers (the paper: depth 20 -> 1..512 ×2)."""
@@ -43,11 +51,12 @@ def conv_context(receptive_field: int, causal: bool) -> tuple[int, int]:
 class GatedResidualLayer(nnx.Module):
 
   def __init__(self, channels: int, skip_channels: int, cond_dim: int, kernel_size: int,
-               dilation: int, *, rngs: nnx.Rngs):
+               dilation: int, *, cond_init=nnx.nn.linear.default_kernel_init, rngs: nnx.Rngs):
     self.shrink = dilation * (kernel_size - 1)
     self.conv = nnx.Conv(channels, 2 * channels, kernel_size, kernel_dilation=dilation,
                          padding="VALID", rngs=rngs)
-    self.cond = nnx.Linear(cond_dim, 2 * channels, use_bias=False, rngs=rngs) if cond_dim else None
+    self.cond = (nnx.Linear(cond_dim, 2 * channels, use_bias=False, kernel_init=cond_init,
+                            rngs=rngs) if cond_dim else None)
     self.residual = nnx.Conv(channels, channels, 1, rngs=rngs)
     self.skip = nnx.Conv(channels, skip_channels, 1, rngs=rngs)
 
@@ -65,7 +74,9 @@ class Wave2WaveNet(nnx.Module):
   def __init__(self, cond_dim: int, *, depth: int = 20, channels: int = 16,
                skip_channels: int | None = None, kernel_size: int = 3, max_dilation: int = 512,
                num_classes: int = 256, head_channels: int | None = None, causal: bool = True,
-               rngs: nnx.Rngs):
+               cond_init: str = "normal", rngs: nnx.Rngs):
+    if cond_init not in COND_INITS:
+      raise AmpSpaceError(f"model.cond_init {cond_init!r}: use one of {', '.join(COND_INITS)}")
     self.dilations = dilation_schedule(depth, max_dilation)
     self.kernel_size = kernel_size
     self.num_classes = num_classes
@@ -74,7 +85,8 @@ class Wave2WaveNet(nnx.Module):
     head_channels = head_channels or max(skip_channels, 64 if num_classes > 1 else skip_channels)
     self.input = nnx.Conv(1, channels, 1, rngs=rngs)
     self.layers = nnx.List([GatedResidualLayer(channels, skip_channels, cond_dim, kernel_size, d,
-                                               rngs=rngs) for d in self.dilations])
+                                               cond_init=COND_INITS[cond_init], rngs=rngs)
+                            for d in self.dilations])
     self.head1 = nnx.Conv(skip_channels, head_channels, 1, rngs=rngs)
     self.head2 = nnx.Conv(head_channels, num_classes, 1, rngs=rngs)
 
