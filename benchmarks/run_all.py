@@ -12,6 +12,8 @@ before NumPy/JAX load) and writes benchmarks/results/<name>.{json,md}:
   pipeline   bench_pipeline.py   Grain batches/s against the train step's, headroom >= 5x
   training   bench_training.py   training samples/s and inference RTF beside NAM's WaveNet
   streaming  bench_streaming.py  streaming RTF per block size on one core; offline RTF
+  accuracy   bench_accuracy.py   test ESR per wall-clock minute against NAM's own recipe on
+                                 Guitarix captures (opt-in: `--only accuracy`, ~90 minutes)
 
 This script then writes benchmarks/results/summary.{json,md} and docs/performance.md (the
 README's Performance section links it). Every figure there comes from those JSON files; a
@@ -42,10 +44,16 @@ BENCHMARKS = {
     "pipeline": ("bench_pipeline.py", [], ["--quick"]),
     "training": ("bench_training.py", ["--out", RESULTS], ["--out", RESULTS, "--quick"]),
     "streaming": ("bench_streaming.py", [], ["--quick"]),
+    # Opt-in (`--only accuracy`): a race of wall-clock budgets, about 90 minutes on 2 cores.
+    "accuracy": ("bench_accuracy.py", ["--pretrained=runs/pretrain_zoo"],
+                 ["--budgets=20,40", "--scratch_budgets=20", "--finetune_budgets=10",
+                  "--captures=gx_bossds1", "--train_dis=3", "--test_dis=2", "--di_seconds=2"]),
 }
+OPT_IN = {"accuracy"}  # not in a run without --only
 TITLES = {"devices": "Device rendering (one core)", "pipeline": "Input pipeline headroom",
           "training": "Training and inference against neural-amp-modeler",
-          "streaming": "Streaming and offline inference"}
+          "streaming": "Streaming and offline inference",
+          "accuracy": "Accuracy per CPU-minute against neural-amp-modeler"}
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -145,8 +153,27 @@ def _training(r: dict) -> list[str]:
   return out
 
 
+def _accuracy(r: dict) -> list[str]:
+  race = r["race"]
+  hi, mid = race["nam"][-1], race["from_scratch"][-1]
+  esr = lambda res, who, b: next((s["esr"] for s in res.get(who, {}).get("scores", [])
+                                  if abs(s["seconds"] - b) < 1e-6), None)
+  out = []
+  for cap, res in r["results"].items():
+    nam = esr(res, "nam", hi)
+    ours = {w: esr(res, w, mid) for w in ("ours_nam_layout", "ours_paper", "ours_lstm")}
+    best = min(((v, w) for w, v in ours.items() if v is not None), default=None)
+    if nam and best:
+      out.append(f"{cap}: NAM's recipe {nam:.4f} test ESR at {hi / 60:g} min; our best from "
+                 f"scratch {best[0]:.4f} at {mid / 60:g} min ({best[1]}, {best[0] / nam:.2f}× "
+                 f"NAM's ESR)")
+  for name, c in r["checks"].items():
+    out.append(f"target {name}: {'met' if c['met'] else 'not met'}")
+  return out
+
+
 HEADLINES = {"devices": _devices, "pipeline": _pipeline, "streaming": _streaming,
-             "training": _training}
+             "training": _training, "accuracy": _accuracy}
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -205,7 +232,7 @@ def main() -> None:
   p.add_argument("--timeout", type=float, default=3600.0, help="seconds per benchmark")
   p.add_argument("--docs", default=DOC)
   args = p.parse_args()
-  names = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+  names = [n for n in args.only.split(",") if n] or [n for n in BENCHMARKS if n not in OPT_IN]
   unknown = sorted(set(names) - set(BENCHMARKS))
   if unknown:
     sys.exit(f"error: --only: unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")

@@ -60,7 +60,9 @@ def get_config(arg: str | None = None):
   c.optimizer.decay_rate = 0.5
   c.optimizer.grad_clip = 1.0
   if which == "nam_layout":
-    c.model = {"name": "layer_array_wavenet", "num_classes": 1}
+    # input_mixin: NAM's own layers also see the input audio (its "condition"); ablated in
+    # benchmarks/results/accuracy_input_mixin.md
+    c.model = {"name": "layer_array_wavenet", "num_classes": 1, "input_mixin": False}
     c.loss = {"name": "mse"}
     c.optimizer.learning_rate = 4e-3
   elif which in ("paper", "finetune"):
