@@ -34,7 +34,7 @@ COMMAND:
       [--latency=0] [--test_input=T_IN.wav --test_output=T_OUT.wav] [--test_fraction=0.15] \\
       [--segment_seconds=5] [--nam=OUT.nam] [--init_from=WORKDIR_OR.nam]
 EXPECTED: progress on stderr, then one line on stdout:
-  model: runs/my_amp/model  test ESR 0.0123 (pre-emphasised 0.0456) on 12.3 s of held-out audio
+  model: runs/my_amp/model  test ESR <ESR> (pre-emphasised <ESR>) on <seconds> s of held-out audio
 """
 
 from __future__ import annotations

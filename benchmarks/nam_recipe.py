@@ -54,19 +54,10 @@ import wave
 
 import numpy as np
 
-NAM_DILATIONS = [2 ** i for i in range(10)]
-# NAM's classic "standard" WaveNet (same literal as benchmarks/bench_training.py).
-NAM_STANDARD_CONFIG = {
-    "layers_configs": [
-        {"input_size": 1, "condition_size": 1, "channels": 16, "kernel_size": 3,
-         "dilations": NAM_DILATIONS, "activation": "Tanh", "gated": False,
-         "head": {"out_channels": 8, "kernel_size": 1, "bias": False}},
-        {"input_size": 16, "condition_size": 1, "channels": 8, "kernel_size": 3,
-         "dilations": NAM_DILATIONS, "activation": "Tanh", "gated": False,
-         "head": {"out_channels": 1, "kernel_size": 1, "bias": True}},
-    ],
-    "head_scale": 0.02,
-}
+# NAM's classic "standard" WaveNet: the literal bench_training.py times (this script's folder
+# is on sys.path when it runs, and that module imports nothing but the standard library).
+from bench_training import NAM_STANDARD_CONFIG  # noqa: E402
+
 # NAM's simplified-trainer defaults (nam.train.core.train: batch_size=16, ny=_NY_DEFAULT=8192).
 BATCH_SIZE = 16
 NY = 8192
