@@ -485,9 +485,11 @@ def main() -> None:
       raise SystemExit(f"--contenders: unknown {c!r}; known: {', '.join(CONTENDERS)}")
   if "nam" in contenders and not os.path.exists(NAM_PYTHON):
     raise SystemExit(f"{NAM_PYTHON} not found: run `bash benchmarks/setup_nam_venv.sh` first")
-  if "ours_finetune" in contenders and not args.pretrained:
+  if "ours_finetune" in contenders and not os.path.isfile(
+      os.path.join(args.pretrained or "-", "config.json")):
     contenders.remove("ours_finetune")
-    log("no --pretrained: the fine-tune row is left out")
+    log(f"--pretrained={args.pretrained!r} is not a training workdir (pretrain one with "
+        f"configs/sim_to_real_pretrain.py): the fine-tune row is left out")
   overrides: dict[str, list[str]] = {}
   for o in args.override:
     who, _, kv = o.partition(":")
