@@ -40,7 +40,6 @@ EXPECTED: progress on stderr, then one line on stdout:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -295,14 +294,11 @@ def write_capture(folder: str, segments: list[Segment], *, device: str, knobs: d
     raise
 
 
-def sha256_of(path: str) -> str:
-  with open(path, "rb") as f:
-    return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def capture_identity(opts: dict) -> dict:
   """What the capture folder is made from: the files' bytes and the options that cut it."""
-  files = {k: sha256_of(opts[k]) if opts.get(k) else None
+  from ampspace.di.corpus import sha256_file
+
+  files = {k: sha256_file(opts[k]) if opts.get(k) else None
            for k in ("input", "output", "test_input", "test_output")}
   return {**{f"{k}_sha256": v for k, v in files.items()}, "latency": int(opts["latency"]),
           "segment_seconds": float(opts["segment_seconds"]),
@@ -349,7 +345,7 @@ def prepare_capture(workdir: str, opts: dict) -> dict:
 
 # ---------------------------------------------------------------- dataset, model, scores
 def build_dataset(capture_dir: str, data_dir: str) -> None:
-  """amp_space/real from the capture folder, as benchmarks/bench_accuracy.py builds it."""
+  """amp_space/real from the capture folder (benchmarks/bench_accuracy.py builds with it too)."""
   import tensorflow_datasets as tfds
 
   import tfds_ampspace  # noqa: F401  (registers amp_space)

@@ -52,6 +52,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+
+from ampspace.fit import build_dataset, pooled_esr  # noqa: E402  (one build, one pooled ESR)
+
 SR = 44100
 NAM_PYTHON = os.path.join(REPO, ".venv-nam", "bin", "python")
 OUR_PYTHON = sys.executable
@@ -156,16 +159,6 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
   return summary
 
 
-def build_dataset(capture_dir: str, data_dir: str) -> None:
-  import tensorflow_datasets as tfds
-
-  import tfds_ampspace  # noqa: F401
-  builder = tfds.builder("amp_space/real", data_dir=data_dir, file_format="array_record")
-  if not builder.is_prepared():
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=capture_dir))
-
-
 # ---------------------------------------------------------------- contenders
 def run_logged(cmd: list[str], log_path: str, threads: int) -> float:
   env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": REPO}
@@ -223,7 +216,6 @@ def train_ours(which: str, data_dir: str, workdir: str, budgets, seed: int, thre
 # ---------------------------------------------------------------- evaluation
 def test_clips(data_dir: str) -> list[dict]:
   from ampspace.data import pipeline, sources
-  from ampspace.trainers import common  # noqa: F401  (jax set-up)
   import ml_collections
   ds = ml_collections.ConfigDict({"name": "amp_space/real", "data_dir": data_dir,
                                   "manual_dir": "", "build_if_missing": False, "filter": ""})
@@ -266,24 +258,17 @@ def db(power: float) -> float:
 
 
 def score(predict, clips: list[dict]) -> dict:
-  from ampspace.audio import metrics
-  sse = sst = sse_pre = sst_pre = 0.0
-  sil_pred = sil_tgt = 0.0
-  sil_n = 0
+  """Pooled ESR (ampspace.fit's, plain and pre-emphasised) and the levels in DI silence."""
+  pairs, sil_pred, sil_tgt, sil_n = [], 0.0, 0.0, 0
   for c in clips:
-    pred = predict(c).astype(np.float64)
-    t = c["target"]
-    sse += float(np.sum((t - pred) ** 2))
-    sst += float(np.sum(t ** 2))
-    tp, pp = metrics.pre_emphasis(t), metrics.pre_emphasis(pred)
-    sse_pre += float(np.sum((tp - pp) ** 2))
-    sst_pre += float(np.sum(tp ** 2))
+    pred, t = predict(c).astype(np.float64), c["target"]
+    pairs.append((t, pred))
     m = silence_mask(c["di"], t)
     sil_pred += float(np.sum(pred[m] ** 2))
     sil_tgt += float(np.sum(t[m] ** 2))
     sil_n += int(m.sum())
-  return {"esr": sse / sst, "esr_pre": sse_pre / sst_pre,
-          "silence_seconds": round(sil_n / SR, 2),
+  esr, esr_pre = pooled_esr(pairs)
+  return {"esr": esr, "esr_pre": esr_pre, "silence_seconds": round(sil_n / SR, 2),
           "silence_dbfs": db(sil_pred / max(sil_n, 1)) if sil_n else None,
           "target_silence_dbfs": db(sil_tgt / max(sil_n, 1)) if sil_n else None}
 
@@ -513,7 +498,7 @@ def main() -> None:
     log(f"{cap.name}: capture")
     info = write_capture(cap, cap_root, dis)
     data_dir = os.path.join(args.workdir, "tfds", cap.name)
-    build_dataset(cap_root, data_dir)
+    build_dataset(cap_root, data_dir)  # ampspace.fit's: one way to build a capture
     clips = test_clips(data_dir)
     results[cap.name] = {"_capture": info}
     for who in contenders:
