@@ -132,3 +132,22 @@ def test_bad_options_are_clear_errors():
     get_model_cls("layer_array_wavenet")(COND, layer_arrays=(
         {"channels": 4, "head_size": 2, "dilations": (1,)},
         {"channels": 3, "head_size": 1, "dilations": (1,)}), rngs=nnx.Rngs(0))
+
+
+def test_layer_array_torch_init_matches_pytorch_bounds():
+  """init="torch": every weight and bias uniform in ±1/sqrt(fan_in), as PyTorch's Conv1d."""
+  from ampspace.models.layer_array_wavenet import LayerArrayWaveNet
+
+  torch_like = LayerArrayWaveNet(2, init="torch", rngs=nnx.Rngs(0))
+  flax_like = LayerArrayWaveNet(2, rngs=nnx.Rngs(0))
+  conv = torch_like.arrays[0].layers[3].conv
+  bound = 1 / np.sqrt(16 * 3)
+  k = np.asarray(conv.kernel[...])
+  assert np.abs(k).max() <= bound and np.abs(k).max() > 0.9 * bound
+  assert np.isclose(k.std(), bound / np.sqrt(3), rtol=0.1)
+  b = np.asarray(conv.bias[...])
+  assert np.abs(b).max() <= bound and np.abs(b).max() > 0  # PyTorch biases are not zero
+  k_flax = np.asarray(flax_like.arrays[0].layers[3].conv.kernel[...])
+  assert np.isclose(k_flax.std() / k.std(), np.sqrt(3), rtol=0.15)
+  with pytest.raises(AmpSpaceError, match="model.init"):
+    LayerArrayWaveNet(2, init="xavier", rngs=nnx.Rngs(0))

@@ -10,6 +10,10 @@ output. NAM adds a 1x1 projection of the raw audio input there instead (its "inp
 `input_mixin=True` adds that too, so that a NAM capture (`ampspace.nam_format`) loads into this
 model weight for weight.
 
+`init="torch"` initialises every weight and bias as PyTorch's `Conv1d`/`Linear` do (uniform in
+±1/sqrt(fan_in), a standard deviation sqrt(3) smaller than Flax's default LeCun-normal kernels,
+whose biases start at zero), which is what NAM's own trainer starts from.
+
 Interface as every model here: `model(x [B, T + receptive_field - 1, 1], c) -> [B, T, K]`;
 `num_classes=1` is the regression head (NAM's), K > 1 a mu-law classifier.
 """
@@ -29,18 +33,34 @@ NAM_STANDARD = (
 )
 
 
+INITS = ("flax", "torch")
+
+
+def init_kwargs(init: str, fan_in: int) -> dict:
+  """kernel_init/bias_init for a layer with `fan_in` inputs: Flax's defaults or PyTorch's."""
+  if init == "flax":
+    return {}
+  if init == "torch":
+    bound = 1.0 / fan_in ** 0.5
+    uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(  # noqa: E731
+        key, shape, dtype, -bound, bound)
+    return {"kernel_init": uniform, "bias_init": uniform}
+  raise AmpSpaceError(f"model.init: {init!r} is not one of {', '.join(INITS)}")
+
+
 class ArrayLayer(nnx.Module):
 
   def __init__(self, channels: int, cond_dim: int, kernel_size: int, dilation: int, gated: bool,
-               input_mixin: bool, *, rngs: nnx.Rngs):
+               input_mixin: bool, init: str = "flax", *, rngs: nnx.Rngs):
     self.shrink, self.gated = dilation * (kernel_size - 1), gated
     width = 2 * channels if gated else channels
     self.conv = nnx.Conv(channels, width, kernel_size, kernel_dilation=dilation, padding="VALID",
-                         rngs=rngs)
-    self.mixer = nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs) if cond_dim else None
-    self.input_mixer = (nnx.Conv(1, width, 1, use_bias=False, rngs=rngs) if input_mixin
-                        else None)
-    self.residual = nnx.Conv(channels, channels, 1, rngs=rngs)
+                         rngs=rngs, **init_kwargs(init, channels * kernel_size))
+    self.mixer = (nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs,
+                             **init_kwargs(init, cond_dim)) if cond_dim else None)
+    self.input_mixer = (nnx.Conv(1, width, 1, use_bias=False, rngs=rngs, **init_kwargs(init, 1))
+                        if input_mixin else None)
+    self.residual = nnx.Conv(channels, channels, 1, rngs=rngs, **init_kwargs(init, channels))
 
   def __call__(self, x, c, audio):
     z = self.conv(x)
@@ -59,12 +79,14 @@ class ArrayLayer(nnx.Module):
 class LayerArray(nnx.Module):
 
   def __init__(self, in_channels: int, channels: int, head_size: int, dilations, cond_dim: int,
-               kernel_size: int, gated: bool, head_bias: bool, input_mixin: bool, *,
-               rngs: nnx.Rngs):
-    self.rechannel = nnx.Conv(in_channels, channels, 1, use_bias=False, rngs=rngs)
+               kernel_size: int, gated: bool, head_bias: bool, input_mixin: bool,
+               init: str = "flax", *, rngs: nnx.Rngs):
+    self.rechannel = nnx.Conv(in_channels, channels, 1, use_bias=False, rngs=rngs,
+                              **init_kwargs(init, in_channels))
     self.layers = nnx.List([ArrayLayer(channels, cond_dim, kernel_size, d, gated, input_mixin,
-                                       rngs=rngs) for d in dilations])
-    self.head_rechannel = nnx.Conv(channels, head_size, 1, use_bias=head_bias, rngs=rngs)
+                                       init, rngs=rngs) for d in dilations])
+    self.head_rechannel = nnx.Conv(channels, head_size, 1, use_bias=head_bias, rngs=rngs,
+                                   **init_kwargs(init, channels))
 
   def __call__(self, x, c, head_in, audio):
     """-> (head output [B, T', head_size], layer output [B, T', channels])."""
@@ -79,7 +101,8 @@ class LayerArrayWaveNet(nnx.Module):
 
   def __init__(self, cond_dim: int, *, layer_arrays=NAM_STANDARD, kernel_size: int = 3,
                gated: bool = False, head_scale: float = 0.02, num_classes: int = 1,
-               causal: bool = True, input_mixin: bool = False, rngs: nnx.Rngs):
+               causal: bool = True, input_mixin: bool = False, init: str = "flax",
+               rngs: nnx.Rngs):
     arrays = [dict(a) for a in layer_arrays]
     for i, a in enumerate(arrays):
       if not {"channels", "head_size", "dilations"} <= set(a):
@@ -94,10 +117,12 @@ class LayerArrayWaveNet(nnx.Module):
     self.arrays = nnx.List([
         LayerArray(1 if i == 0 else arrays[i - 1]["channels"], a["channels"], a["head_size"],
                    a["dilations"], cond_dim, kernel_size, gated,
-                   head_bias=i == len(arrays) - 1, input_mixin=input_mixin, rngs=rngs)
+                   head_bias=i == len(arrays) - 1, input_mixin=input_mixin, init=init,
+                   rngs=rngs)
         for i, a in enumerate(arrays)])
     last = arrays[-1]["head_size"]
-    self.head = None if num_classes == last else nnx.Conv(last, num_classes, 1, rngs=rngs)
+    self.head = (None if num_classes == last else
+                 nnx.Conv(last, num_classes, 1, rngs=rngs, **init_kwargs(init, last)))
 
   @property
   def receptive_field(self) -> int:
