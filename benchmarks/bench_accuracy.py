@@ -344,7 +344,9 @@ def target_checks(results: dict, race: dict) -> dict:
         rows.append({"capture": cap, "contender": who, "seconds": s["seconds"],
                      "silence_dbfs": s["silence_dbfs"], "ok": ok})
   checks["silence_le_-60_dbfs_or_target"] = {"rows": [r for r in rows if not r["ok"]],
-                                             "met": all(r["ok"] for r in rows)}
+                                             "met": bool(rows) and all(r["ok"] for r in rows)}
+  if not rows:
+    checks["silence_le_-60_dbfs_or_target"]["why"] = "no snapshot was scored"
   return checks
 
 

@@ -62,7 +62,9 @@ def get_config(arg: str | None = None):
   if which == "nam_layout":
     # input_mixin: NAM's own layers also see the input audio (its "condition"); ablated in
     # benchmarks/results/accuracy_input_mixin.md
-    c.model = {"name": "layer_array_wavenet", "num_classes": 1, "input_mixin": False}
+    # init: "flax" (LeCun-normal kernels) or "torch" (PyTorch's, as NAM's trainer starts)
+    c.model = {"name": "layer_array_wavenet", "num_classes": 1, "input_mixin": False,
+               "init": "flax"}
     c.loss = {"name": "mse"}
     c.optimizer.learning_rate = 4e-3
   elif which in ("paper", "finetune"):

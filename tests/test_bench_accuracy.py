@@ -91,3 +91,13 @@ def test_target_checks_compare_the_right_budgets(bench):
   silence = checks["silence_le_-60_dbfs_or_target"]
   assert silence["met"] is False and {r["contender"] for r in silence["rows"]} == {"ours_lstm"}
   assert bench.target_checks({"a": good}, race)["best_from_scratch_at_mid_le_nam_at_max"]["met"]
+
+
+def test_no_scores_meets_no_target(bench):
+  """A race where every contender failed meets nothing, the silence target included."""
+  race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0],
+          "finetune": [60.0, 120.0]}
+  failed = {"ours_nam_layout": {"error": "rc 2"}}
+  checks = bench.target_checks({"a": failed}, race)
+  assert not any(c["met"] for c in checks.values())
+  assert checks["silence_le_-60_dbfs_or_target"]["why"] == "no snapshot was scored"
