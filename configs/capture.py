@@ -71,6 +71,7 @@ def get_config(arg: str | None = None):
     c.model.depth = 20
     c.model.channels = 16
     c.model.cond_init = "normal"  # fine-tuning takes the pretrained run's (zeros)
+    c.model.init = "flax"
     c.input.window = 2048
     c.input.batch_size = 8
     c.optimizer.learning_rate = 3e-3 if which == "paper" else 1e-3

@@ -151,3 +151,16 @@ def test_layer_array_torch_init_matches_pytorch_bounds():
   assert np.isclose(k_flax.std() / k.std(), np.sqrt(3), rtol=0.15)
   with pytest.raises(AmpSpaceError, match="model.init"):
     LayerArrayWaveNet(2, init="xavier", rngs=nnx.Rngs(0))
+
+
+def test_wave2wavenet_torch_init_reaches_every_layer_but_the_conditioning_rows():
+  from ampspace.models.wave2wavenet import Wave2WaveNet
+
+  m = Wave2WaveNet(3, depth=4, channels=8, max_dilation=8, init="torch", rngs=nnx.Rngs(0))
+  for layer, fan_in in ((m.input, 1), (m.layers[2].conv, 8 * 3), (m.layers[2].skip, 8),
+                        (m.head2, m.head2.in_features)):
+    assert np.abs(np.asarray(layer.kernel[...])).max() <= 1 / np.sqrt(fan_in)
+    assert np.abs(np.asarray(layer.bias[...])).max() > 0
+  default = Wave2WaveNet(3, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(0))
+  assert np.all(np.asarray(default.layers[2].conv.bias[...]) == 0)  # Flax's zero biases
+  assert np.allclose(m.layers[2].cond.kernel[...], default.layers[2].cond.kernel[...])

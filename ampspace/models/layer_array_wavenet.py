@@ -10,9 +10,8 @@ output. NAM adds a 1x1 projection of the raw audio input there instead (its "inp
 `input_mixin=True` adds that too, so that a NAM capture (`ampspace.nam_format`) loads into this
 model weight for weight.
 
-`init="torch"` initialises every weight and bias as PyTorch's `Conv1d`/`Linear` do (uniform in
-±1/sqrt(fan_in), a standard deviation sqrt(3) smaller than Flax's default LeCun-normal kernels,
-whose biases start at zero), which is what NAM's own trainer starts from.
+`init="torch"` initialises every weight and bias as PyTorch's `Conv1d`/`Linear` do, which is what
+NAM's own trainer starts from (`ampspace.models.inits`).
 
 Interface as every model here: `model(x [B, T + receptive_field - 1, 1], c) -> [B, T, K]`;
 `num_classes=1` is the regression head (NAM's), K > 1 a mu-law classifier.
@@ -25,27 +24,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ampspace.errors import AmpSpaceError
+from ampspace.models.inits import init_kwargs
 from ampspace.models.wave2wavenet import conv_context, dilated_receptive_field
 
 NAM_STANDARD = (
     {"channels": 16, "head_size": 8, "dilations": tuple(2 ** i for i in range(10))},
     {"channels": 8, "head_size": 1, "dilations": tuple(2 ** i for i in range(10))},
 )
-
-
-INITS = ("flax", "torch")
-
-
-def init_kwargs(init: str, fan_in: int) -> dict:
-  """kernel_init/bias_init for a layer with `fan_in` inputs: Flax's defaults or PyTorch's."""
-  if init == "flax":
-    return {}
-  if init == "torch":
-    bound = 1.0 / fan_in ** 0.5
-    uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(  # noqa: E731
-        key, shape, dtype, -bound, bound)
-    return {"kernel_init": uniform, "bias_init": uniform}
-  raise AmpSpaceError(f"model.init: {init!r} is not one of {', '.join(INITS)}")
 
 
 class ArrayLayer(nnx.Module):
