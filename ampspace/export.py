@@ -36,6 +36,7 @@ from ampspace import conditioning as cond
 from ampspace import export_runtime as rt
 from ampspace import stream
 from ampspace.errors import AmpSpaceError, report_errors
+from ampspace.files import atomic_open, atomic_write
 
 
 def parse_assignments(text: str, flag: str, numeric: bool) -> dict:
@@ -95,20 +96,6 @@ def conditioning_of(knobs: dict, device: str, attributes: dict, ranges: dict) ->
                                   cond.attribute_indices(attributes)).astype(np.float32)
 
 
-def _atomic_write(path: str, write) -> None:
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def export_model(model, out: str, *, knobs: dict | None = None, device: str | None = None,
                  attributes: dict | None = None, fixed: bool = False,
                  source: dict | None = None) -> tuple[str, str]:
@@ -133,15 +120,16 @@ def export_model(model, out: str, *, knobs: dict | None = None, device: str | No
     meta["conditioning"] = {**vocabulary(), "knob_ranges": ranges}
     meta["defaults"] = defaults
   json_path, npz_path = rt.paths_of(out)
-  _atomic_write(npz_path, lambda f: np.savez(f, **{k: np.asarray(v, np.float32)
-                                                   for k, v in weights.items()}))
+  with atomic_open(npz_path, "wb") as f:
+    np.savez(f, **{k: np.asarray(v, np.float32) for k, v in weights.items()})
   meta["weights_file"] = os.path.basename(npz_path)
   meta["weights_sha256"] = rt.sha256_of(npz_path)
   c_path = os.path.splitext(npz_path)[0] + ".w2w"
-  _atomic_write(c_path, lambda f: c_runtime.write_model_file(meta["arch"], weights, f))
+  with atomic_open(c_path, "wb") as f:
+    c_runtime.write_model_file(meta["arch"], weights, f)
   meta["c_runtime_file"] = os.path.basename(c_path)
   meta["c_runtime_sha256"] = rt.sha256_of(c_path)
-  _atomic_write(json_path, lambda f: f.write(json.dumps(meta, indent=2).encode()))
+  atomic_write(json_path, json.dumps(meta, indent=2))
   return json_path, npz_path
 
 

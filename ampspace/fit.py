@@ -52,6 +52,7 @@ from absl import app, flags, logging
 
 from ampspace import SAMPLE_RATE
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
+from ampspace.files import sha256_file, write_json_atomic
 
 MODELS = ("nam_layout", "paper", "finetune", "lstm")
 SPLITS = ("train", "validation", "test")
@@ -296,8 +297,6 @@ def write_capture(folder: str, segments: list[Segment], *, device: str, knobs: d
 
 def capture_identity(opts: dict) -> dict:
   """What the capture folder is made from: the files' bytes and the options that cut it."""
-  from ampspace.di.corpus import sha256_file
-
   files = {k: sha256_file(opts[k]) if opts.get(k) else None
            for k in ("input", "output", "test_input", "test_output")}
   return {**{f"{k}_sha256": v for k, v in files.items()}, "latency": int(opts["latency"]),
@@ -401,7 +400,7 @@ def _has_checkpoint(model_dir: str) -> bool:
 def train(config, model_dir: str, minutes: float, recipe: dict) -> dict:
   """Trains until the workdir's model has had `minutes` of wall clock in all (resuming from
   its checkpoint); {steps or None, train_seconds, preempted}."""
-  from ampspace.trainers import common, get_trainer
+  from ampspace.trainers import get_trainer
 
   path = os.path.join(model_dir, MODEL_FILE)
   state = {**recipe, "train_seconds": 0.0}
@@ -423,10 +422,10 @@ def train(config, model_dir: str, minutes: float, recipe: dict) -> dict:
   config.train.max_seconds = left
   config.train.snapshot_seconds = (left,)
   os.makedirs(model_dir, exist_ok=True)
-  common.write_json_atomic(path, state)
+  write_json_atomic(path, state, indent=2)
   result = get_trainer(config.trainer)(config, model_dir)
   state["train_seconds"] = round(state["train_seconds"] + result["train_seconds"], 2)
-  common.write_json_atomic(path, state)
+  write_json_atomic(path, state, indent=2)
   return {"steps": result["steps"], "train_seconds": state["train_seconds"],
           "preempted": bool(result.get("preempted"))}
 
@@ -528,8 +527,6 @@ def fit(opts: dict) -> dict:
   """The command's whole path (see the module doc) for options named as its flags (`knobs`
   as text or a mapping); returns what DIR/fit.json holds."""
   check_options(opts)
-  from ampspace.trainers import common
-
   knobs = opts.get("knobs") or ""
   opts = {**opts, "knobs": parse_knobs(knobs) if isinstance(knobs, str) else
           parse_knobs(",".join(f"{k}={v}" for k, v in knobs.items()))}
@@ -587,14 +584,14 @@ def fit(opts: dict) -> dict:
               "segments": capture["segments"], "seconds": capture["seconds"],
               "left_out_silent": capture["left_out_silent"], "options": options,
               "conditioning": [float(v) for v in scores["conditioning"]]}
-    common.write_json_atomic(result_path, result)
+    write_json_atomic(result_path, result, indent=2)
   if opts.get("nam"):
     stage(f"5/{steps} export {opts['nam']}")
     path = export_nam(model_dir, opts["nam"], opts["device"], opts["knobs"],
                       result["conditioning"])
     print(f"wrote {path}", flush=True)
     result = {**result, "nam": path}
-    common.write_json_atomic(result_path, result)
+    write_json_atomic(result_path, result, indent=2)
   return result
 
 

@@ -25,13 +25,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
-import tempfile
 
 import numpy as np
 
 from ampspace import SAMPLE_RATE
 from ampspace.errors import AmpSpaceError
+from ampspace.files import write_json_atomic
 
 LEGACY_VERSION = "0.5.4"   # the layout older readers know: head_size/head_bias/gated
 GATED_VERSION = "0.7.0"    # per-layer gating_mode lists, needed for gated layers
@@ -273,17 +272,7 @@ def _layer_array_config(shape: WaveNetShape, i: int) -> dict:
 
 def write_nam(path: str, nam: dict) -> None:
   """JSON, atomically: a reader never sees half a file."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=NAM_FILE_SUFFIX)
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(nam, f)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  write_json_atomic(path, nam)
 
 
 # ---------------------------------------------------------------- import

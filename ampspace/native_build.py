@@ -13,9 +13,9 @@ import hashlib
 import os
 import platform
 import subprocess
-import tempfile
 
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_path
 
 
 def cache_root() -> str:
@@ -54,18 +54,13 @@ def build(source: str, name: str, flags: list[str], *, force: bool = False,
   path = library_path(source, name, flags, depends)
   if os.path.exists(path) and not force:
     return path
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".so.tmp")
-  os.close(fd)
   cc = os.environ.get("CC", "cc")
-  cmd = [cc, "-shared", "-fPIC", "-o", tmp, source] + flags
-  try:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-  except OSError as e:
-    os.remove(tmp)
-    raise AmpSpaceError(f"cannot build the {what}: no C compiler {cc!r} ({e})") from None
-  if proc.returncode != 0:
-    os.remove(tmp)
-    raise AmpSpaceError(f"cannot build the {what} ({' '.join(cmd)}):\n{proc.stderr.strip()}")
-  os.replace(tmp, path)
+  with atomic_path(path) as tmp:  # renamed into place only when the compiler succeeds
+    cmd = [cc, "-shared", "-fPIC", "-o", tmp, source] + flags
+    try:
+      proc = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+      raise AmpSpaceError(f"cannot build the {what}: no C compiler {cc!r} ({e})") from None
+    if proc.returncode != 0:
+      raise AmpSpaceError(f"cannot build the {what} ({' '.join(cmd)}):\n{proc.stderr.strip()}")
   return path

@@ -23,10 +23,8 @@ import multiprocessing
 import os
 import shutil
 import sys
-import tempfile
 
 import numpy as np
-import yaml
 from absl import app, flags
 from tqdm import tqdm
 
@@ -34,6 +32,7 @@ from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav, write_wav
 from ampspace.devices import get_device
 from ampspace.errors import AmpSpaceError, report_errors
+from ampspace.files import atomic_path, write_yaml_atomic
 from ampspace.sweeps import parse_sweep, sweep_dirname
 
 SETTINGS_FILE = "settings.yaml"
@@ -61,13 +60,6 @@ def check_rendered(out: np.ndarray, where: str) -> float:
   if abs(float(np.mean(out))) > 0.1 * max(rms, 1e-3) + 0.01:
     raise AmpSpaceError(f"{where}: device output has DC drift (mean {np.mean(out):.3f})")
   return float(np.mean(np.abs(out) >= 0.999))
-
-
-def write_yaml_atomic(path: str, data: dict) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp.yaml")
-  with os.fdopen(fd, "w") as f:
-    yaml.safe_dump(data, f, sort_keys=False)
-  os.replace(tmp, path)
 
 
 def di_annotations(di_dir: str) -> dict[str, dict]:
@@ -143,8 +135,8 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
     stem = os.path.splitext(os.path.basename(p))[0]
     di_copy = os.path.join(out, "di", stem + ".wav")
     if not os.path.exists(di_copy):
-      shutil.copyfile(p, di_copy + ".tmp")
-      os.replace(di_copy + ".tmp", di_copy)
+      with atomic_path(di_copy) as tmp:
+        shutil.copyfile(p, tmp)
     folder = os.path.join(base, stem)
     if not os.path.exists(os.path.join(folder, SETTINGS_FILE)):
       jobs.append((device_name, settings_list, di_copy, folder, out, sweep,

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +30,7 @@ from ampspace.audio import griffin_lim
 from ampspace.data import mel_pipeline
 from ampspace.data.pipeline import decode_audio
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_path
 
 
 # ------------------------------------------------------------------ encode / decode
@@ -196,11 +196,9 @@ class SoundSpace:
   # -------------------------------------------------------------- persistence
   def save(self, path: str) -> None:
     """One .npz with the embeddings and the entries as JSON; written atomically."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp.npz")
-    os.close(fd)
     entries = json.dumps([dataclasses.asdict(e) for e in self.entries])
-    np.savez(tmp, embeddings=self.embeddings, entries=np.asarray(entries))
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez appends .npz to other names
+      np.savez(tmp, embeddings=self.embeddings, entries=np.asarray(entries))
 
   @classmethod
   def load(cls, path: str) -> "SoundSpace":
@@ -258,12 +256,8 @@ def latent_plot(space: SoundSpace, path: str, *, color_by: str = "device", dims:
     getattr(ax, f"set_{'xyz'[i]}label")(label)
   ax.set_title(title or f"soundspace coloured by {color_by}")
   fig.tight_layout()
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.png")
-  os.close(fd)
-  fig.savefig(tmp, dpi=100)
-  os.replace(tmp, path)
+  with atomic_path(path, suffix=".png") as tmp:  # savefig picks the format by the name
+    fig.savefig(tmp, dpi=100)
   plt.close(fig)
   return path
 

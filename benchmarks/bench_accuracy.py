@@ -53,6 +53,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
+from ampspace.files import atomic_write  # noqa: E402
 from ampspace.fit import build_dataset, pooled_esr  # noqa: E402  (one build, one pooled ESR)
 
 SR = 44100
@@ -91,13 +92,6 @@ CONFIG_ARG = {"ours_nam_layout": "nam_layout", "ours_paper": "paper",
 
 def log(msg: str) -> None:
   print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def write_atomic(path: str, data: str | bytes) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "wb" if isinstance(data, bytes) else "w") as f:
-    f.write(data)
-  os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------- captures
@@ -542,9 +536,9 @@ def main() -> None:
     with open(base_path) as f:
       text += "\n" + comparison(json.load(f), report)
   os.makedirs(args.results_dir, exist_ok=True)
-  write_atomic(os.path.join(args.results_dir, f"{stem}.json"), json.dumps(report, indent=2))
-  write_atomic(os.path.join(args.results_dir, f"{stem}.md"), text)
-  write_atomic(os.path.join(args.results_dir, f"{stem}_esr_vs_time.png"), plot_png(report))
+  atomic_write(os.path.join(args.results_dir, f"{stem}.json"), json.dumps(report, indent=2))
+  atomic_write(os.path.join(args.results_dir, f"{stem}.md"), text)
+  atomic_write(os.path.join(args.results_dir, f"{stem}_esr_vs_time.png"), plot_png(report))
   print(markdown(report))
 
 

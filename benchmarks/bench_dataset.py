@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from ampspace import SAMPLE_RATE  # noqa: E402
+from ampspace.files import atomic_write  # noqa: E402
 from tfds_ampspace.amp_space import amp_space_dataset_builder as asb  # noqa: E402
 
 THROUGHPUT_DEVICES = ("tube_amp", "ts_overdrive", "rat_distortion", "fuzz_face")
@@ -156,10 +157,7 @@ def main() -> None:
   os.makedirs(args.out, exist_ok=True)
   for name, text in (("dataset.json", json.dumps(result, indent=1)),
                      ("dataset.md", _markdown(result))):
-    tmp = os.path.join(args.out, name + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, os.path.join(args.out, name))
+    atomic_write(os.path.join(args.out, name), text)
   print(_markdown(result))
 
 

@@ -23,7 +23,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -101,15 +100,6 @@ def to_markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_atomic(path: str, text: str) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    f.write(text)
-  os.chmod(tmp, 0o644)
-  os.replace(tmp, path)
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--seconds", type=float, default=10.0)
@@ -121,11 +111,12 @@ def main() -> None:
   if hasattr(os, "sched_setaffinity"):
     os.sched_setaffinity(0, {args.core})
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  from ampspace.files import atomic_write
   result = run(args.seconds, args.repeats, [d for d in args.devices.split(",") if d] or None)
   md = to_markdown(result)
   print(md)
-  write_atomic(os.path.join(args.out, "devices.json"), json.dumps(result, indent=1) + "\n")
-  write_atomic(os.path.join(args.out, "devices.md"), md)
+  atomic_write(os.path.join(args.out, "devices.json"), json.dumps(result, indent=1) + "\n")
+  atomic_write(os.path.join(args.out, "devices.md"), md)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,7 @@ def main():
                                args.infer_seconds, args.threads)))
     return
   sys.path.insert(0, REPO)
+  from ampspace.files import atomic_write  # here: nam_recipe.py imports this module without it
   if args.threads == 1:  # before jax is imported: XLA's CPU client reads these at start-up
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
                                "false intra_op_parallelism_threads=1").strip()
@@ -304,10 +305,7 @@ def main():
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "models": models, "summary": summary}
   os.makedirs(args.out, exist_ok=True)
   for ext, text in (("json", json.dumps(result, indent=2)), ("md", markdown(result))):
-    path = os.path.join(args.out, f"training.{ext}")
-    with open(path + ".tmp", "w") as f:
-      f.write(text)
-    os.replace(path + ".tmp", path)
+    atomic_write(os.path.join(args.out, f"training.{ext}"), text)
   print(markdown(result))
 
 

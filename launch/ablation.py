@@ -17,16 +17,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from ampspace.files import atomic_open, atomic_write  # noqa: E402
+
 
 def load_config_module():
   from ampspace.config_files import config_module
   return config_module(os.path.join(REPO, "configs", "ablation_losses.py"))
-
-
-def write_atomic(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
 
 
 def markdown(rows: list[dict], config, seconds: float) -> str:
@@ -81,14 +77,12 @@ def main():
                    "mr_stft": g["mr_stft"], "clips": g["clips"], "final_train_loss": final,
                    "steps": result["steps"]})
       print(f"[ablation] {loss}/{decode}: MSE {g['mse']:.3g} ESR {g['esr']:.3g}", flush=True)
-  with open(os.path.join(args.workdir, "ablation.csv.tmp"), "w", newline="") as f:
+  with atomic_open(os.path.join(args.workdir, "ablation.csv"), newline="") as f:
     w = csv.DictWriter(f, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-  os.replace(os.path.join(args.workdir, "ablation.csv.tmp"),
-             os.path.join(args.workdir, "ablation.csv"))
   text = markdown(rows, base, time.time() - t0)
-  write_atomic(os.path.join(args.workdir, "ablation.md"), text)
+  atomic_write(os.path.join(args.workdir, "ablation.md"), text)
   print(text)
 
 

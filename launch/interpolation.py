@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 
 from absl import app, flags
@@ -48,6 +47,7 @@ sys.path.insert(0, REPO)
 import numpy as np  # noqa: E402
 
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors  # noqa: E402
+from ampspace.files import atomic_write, replace_between_markers  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/interpolation", "Output folder.")
@@ -79,13 +79,6 @@ BETWEEN_GAINS = (3.0, 7.0)
 def load_config_file(name: str, arg: str):
   from ampspace.config_files import load_config
   return load_config(os.path.join(REPO, "configs", f"{name}.py"), arg)
-
-
-def write_text_atomic(path: str, text: str) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def stage(msg: str) -> None:
@@ -339,7 +332,7 @@ def experiment(out: str, s: Sounds) -> dict:
       "VAE reconstruction of gain 5, decoded log-mel (floor)": dist(s.vae_mel(z_5), m_5),
       "Wave2WaveNet at the conditioning midpoint (= gain 5)": dist(log_mel(w2w_between), m_5),
   }
-  write_text_atomic(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
+  atomic_write(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
   return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between,
           "held_out_query": held_out_query(out, s, real_5)}
 
@@ -391,15 +384,9 @@ def markdown(results: dict, meta: dict) -> str:
 def update_doc(md: str) -> None:
   """Replaces the doc's generated table: figures in the docs come from a run, never typed."""
   os.makedirs(os.path.join(REPO, "docs", "results"), exist_ok=True)
-  write_text_atomic(os.path.join(REPO, "docs", "results", "interpolation_table.md"), md)
-  with open(DOC) as f:
-    text = f.read()
-  if DOC_BEGIN not in text or DOC_END not in text:
-    raise AmpSpaceError(f"{DOC}: markers {DOC_BEGIN} ... {DOC_END} not found")
-  head, rest = text.split(DOC_BEGIN, 1)
-  _, tail = rest.split(DOC_END, 1)
+  atomic_write(os.path.join(REPO, "docs", "results", "interpolation_table.md"), md)
   body = md.split("\n", 1)[1].replace("\n## ", "\n### ")  # the doc has its own title
-  write_text_atomic(DOC, f"{head}{DOC_BEGIN}\n{body.strip()}\n{DOC_END}{tail}")
+  replace_between_markers(DOC, DOC_BEGIN, DOC_END, body.strip())
 
 
 @report_errors
@@ -440,10 +427,10 @@ def main(argv):
           "endpoint_gain": FLAGS.endpoint_gain, "size": size,
           "command": "python launch/interpolation.py " + " ".join(sys.argv[1:]),
           "wall_minutes": (time.time() - t0) / 60}
-  write_text_atomic(os.path.join(out, "metrics.json"),
+  atomic_write(os.path.join(out, "metrics.json"),
                     json.dumps({"meta": meta, **results}, indent=2))
   md = markdown(results, meta)
-  write_text_atomic(os.path.join(out, "metrics.md"), md)
+  atomic_write(os.path.join(out, "metrics.md"), md)
   print(md)
   if FLAGS.update_doc:
     update_doc(md)

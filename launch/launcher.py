@@ -32,10 +32,10 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_write
 
 TRAIN_MODULE = "ampspace.train"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -161,11 +161,7 @@ def slurm_commands(args, train_args) -> list[str]:
 
 def run_slurm(args, train_args) -> int:
   path = slurm_script_path(args, train_args)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    f.write(sbatch_script(args, train_args))
-  os.replace(tmp, path)
+  atomic_write(path, sbatch_script(args, train_args))
   try:
     return subprocess.call(["sbatch", path])
   except FileNotFoundError:

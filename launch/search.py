@@ -36,9 +36,9 @@ import pprint
 import shlex
 import subprocess
 import sys
-import tempfile
 
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_write
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAMILIES = ("wave2wavenet", "layer_array_wavenet", "rnn", "lstm", "dilated_lstm", "sample_rnn")
@@ -239,13 +239,6 @@ def finished(study) -> int:
   done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
           optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
   return sum(t.state in done for t in study.get_trials(deepcopy=False))
-
-
-def atomic_write(path: str, text: str) -> None:
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def trials_csv(study) -> str:

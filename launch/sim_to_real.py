@@ -46,13 +46,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 import yaml
 
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_write, replace_between_markers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {"pretrain": "configs/sim_to_real_pretrain.py",
@@ -159,14 +159,6 @@ def group_label(gains) -> str:
 
 def row_name(gains) -> str:
   return "ft_" + gains_text(gains, "_")
-
-
-def atomic_write(path: str, text: str | bytes) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-  with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def write_json(path: str, data) -> None:
@@ -842,20 +834,6 @@ def plot_png(p: Protocol, summary: list[dict]) -> bytes:
   return buf.getvalue()
 
 
-def replace_between_markers(path: str, block: str) -> None:
-  """Replaces what lies between the marker lines (each alone on its line; a marker quoted in
-  running text is left alone)."""
-  with open(path) as f:
-    lines = f.read().split("\n")
-  try:
-    begin = lines.index(TABLE_BEGIN)
-    end = lines.index(TABLE_END, begin)
-  except ValueError:
-    raise AmpSpaceError(f"{path}: no {TABLE_BEGIN} ... {TABLE_END} marker lines to fill") from None
-  lines[begin + 1:end] = block.rstrip("\n").split("\n")
-  atomic_write(path, "\n".join(lines))
-
-
 def write_results(p: Protocol, cells: list[dict], command: str, provenance: dict) -> dict:
   summary = summarise(p, cells)
   checks = target_checks(p, summary)
@@ -868,7 +846,7 @@ def write_results(p: Protocol, cells: list[dict], command: str, provenance: dict
       atomic_write(os.path.join(folder, name), content)
       written.append(os.path.join(folder, name))
   for doc in p.update_docs:
-    replace_between_markers(doc, markdown)
+    replace_between_markers(doc, TABLE_BEGIN, TABLE_END, markdown)
     written.append(doc)
   return {"files": written, "markdown": markdown, "summary": summary, "checks": checks}
 

@@ -15,6 +15,7 @@ from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav
 from ampspace.di import corpus, fluidsynth_render, report
 from ampspace.di.karplus import phrase
+from ampspace import files
 from ampspace.errors import AmpSpaceError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +57,7 @@ def test_resume_recreates_missing_files_with_the_same_bytes(tmp_path):
   victim = m["passages"][2]
   os.remove(tmp_path / victim["file"])
   assert _build(tmp_path)["rendered"] == 1
-  assert corpus.sha256_file(str(tmp_path / victim["file"])) == victim["sha256"]
+  assert files.sha256_file(str(tmp_path / victim["file"])) == victim["sha256"]
   assert _build(tmp_path, minutes=1.0)["rendered"] == 6  # growing the corpus adds passages
   assert len(corpus.check_manifest(str(tmp_path))) == 12
 

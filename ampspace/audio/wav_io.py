@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 import soundfile as sf
 
 from ampspace import SAMPLE_RATE
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_path
 
 
 def check_signal(x: np.ndarray, *, name: str = "signal") -> np.ndarray:
@@ -58,14 +58,5 @@ def write_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAM
 
   path = os.fspath(path)
   audio = check_signal(audio, name=path)
-  folder = os.path.dirname(path) or "."
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.wav")
-  os.close(fd)
-  try:
+  with atomic_path(path, suffix=".wav") as tmp:
     scipy.io.wavfile.write(tmp, sample_rate, audio.astype(np.float32))
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise

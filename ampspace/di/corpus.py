@@ -14,12 +14,10 @@ Karplus-Strong DIs, leaving headroom for devices that add gain before they clip.
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import json
 import math
 import os
 import sys
-import tempfile
 
 import numpy as np
 from tqdm import tqdm
@@ -29,6 +27,7 @@ from ampspace.audio.wav_io import write_wav
 from ampspace.di import phrases as phrases_lib
 from ampspace.di import user_di
 from ampspace.errors import AmpSpaceError
+from ampspace.files import sha256_file, write_json_atomic
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "ampspace-di-manifest"
@@ -57,14 +56,6 @@ def finish_level(x: np.ndarray, peak_dbfs: float, where: str) -> np.ndarray:
   if peak < 1e-6:
     raise AmpSpaceError(f"{where}: passage is silent")
   return (x * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
-
-
-def sha256_file(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,15 +94,7 @@ def write_manifest(out: str, manifest: dict) -> None:
           "peak_dbfs": manifest["peak_dbfs"],
           "passages": [manifest["passages"][k] for k in sorted(manifest["passages"])],
           "user_files": {k: manifest["user_files"][k] for k in sorted(manifest["user_files"])}}
-  fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp.json")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(data, f, indent=1)
-    os.replace(tmp, manifest_path(out))
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  write_json_atomic(manifest_path(out), data, indent=1)
 
 
 def check_manifest(out: str, *, verify_hashes: bool = True) -> list[dict]:
@@ -239,7 +222,7 @@ def write_user(out: str, manifest: dict, *, from_dir: str, seconds: float, peak_
   bar = tqdm(files, desc="user DIs", unit="file", disable=not progress, file=sys.stderr)
   for path in bar:
     rel = os.path.relpath(path, from_dir)
-    digest = user_di.file_digest(path)
+    digest = sha256_file(path)
     known = manifest["user_files"].get(f"{rel}:{digest}")
     if known and all(_have(out, manifest, pid, verify) for pid in known):
       continue

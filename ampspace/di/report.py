@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 from tqdm import tqdm
@@ -22,6 +21,7 @@ from tqdm import tqdm
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav
 from ampspace.di import corpus as corpus_lib
+from ampspace.files import atomic_path, write_json_atomic
 
 REPORT_JSON, REPORT_PNG = "report.json", "report.png"
 PITCH_LO, PITCH_HI = 36, 96  # histogram range (MIDI), a little wider than E2–E6
@@ -137,15 +137,11 @@ def _plot(summary: dict, path: str) -> None:
       a.set_xscale("log")
   fig.suptitle(f"DI corpus: {summary['passages']} passages, {summary['minutes']:.1f} min")
   fig.tight_layout()
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp.png")
-  os.close(fd)
   try:
-    fig.savefig(tmp, dpi=90, format="png")
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+      fig.savefig(tmp, dpi=90, format="png")
   finally:
     plt.close(fig)
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def write_report(out: str, *, progress: bool = True) -> dict:
@@ -168,10 +164,7 @@ def write_report(out: str, *, progress: bool = True) -> dict:
     x, _ = read_wav(os.path.join(out, e["file"]))
     features[e["id"]] = {"sha256": e["sha256"], **passage_features(x)}
   summary = summarise(entries, features)
-  fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp.json")
-  with os.fdopen(fd, "w") as f:
-    json.dump({"summary": summary, "features": features}, f)
-  os.replace(tmp, json_path)
+  write_json_atomic(json_path, {"summary": summary, "features": features})
   _plot(summary, os.path.join(out, REPORT_PNG))
   return summary
 

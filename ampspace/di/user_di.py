@@ -10,7 +10,6 @@ the paper's DI start/end annotation.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import re
@@ -23,6 +22,7 @@ import soundfile as sf
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav
 from ampspace.errors import AmpSpaceError
+from ampspace.files import sha256_file
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 FRAME, HOP = 2048, 512
@@ -134,14 +134,6 @@ def _slug(path: str) -> str:
   return re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-").lower()[:40] or "di"
 
 
-def file_digest(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
-
-
 def passages_of(x: np.ndarray, path: str, rel: str, *, target: float = 10.0,
                 min_seconds: float = 2.0) -> list[Passage]:
   """The passages of one loaded file. Ids are `user_<name>_<content hash>_<start in ms>`: stable
@@ -150,7 +142,7 @@ def passages_of(x: np.ndarray, path: str, rel: str, *, target: float = 10.0,
   regions = active_regions(x, db)
   if not regions:
     raise AmpSpaceError(f"{path}: audio is silent (no passage above {SILENCE_FLOOR_DBFS} dBFS)")
-  digest = file_digest(path)[:8]
+  digest = sha256_file(path)[:8]
   out = []
   for a, b in regions:
     for s, e in split_points(db, a, b, target):

@@ -6,7 +6,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import jax
@@ -221,14 +220,6 @@ class EarlyStopping:
   @property
   def exhausted(self) -> bool:
     return self.waited >= self.patience
-
-
-def write_json_atomic(path: str, data) -> None:
-  """`data` as JSON at `path`, written beside it and renamed, so no reader sees half a file."""
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-  with os.fdopen(fd, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(tmp, path)
 
 
 class WallClockBudget:

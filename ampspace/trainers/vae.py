@@ -28,6 +28,7 @@ from flax import nnx
 from ampspace.audio import griffin_lim
 from ampspace.data import mel_pipeline, sources
 from ampspace.errors import AmpSpaceError
+from ampspace.files import write_json_atomic
 from ampspace.models import vae as vae_lib
 from ampspace.trainers import common
 
@@ -224,9 +225,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if val_batch is not None:
     result["validation"] = validate(params, step)
     if is_chief:
-      common.write_json_atomic(os.path.join(workdir, METRICS_FILE),
+      write_json_atomic(os.path.join(workdir, METRICS_FILE),
                         {"step": step, "split": config.dataset.eval_split,
-                         **result["validation"]})
+                         **result["validation"]}, indent=2)
   if writer:
     writer.close()
   return result

@@ -27,6 +27,7 @@ from ampspace import losses
 from ampspace.audio import spectral
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError
+from ampspace.files import write_json_atomic
 from ampspace.trainers import common
 
 LOG_FILE = "train_log.jsonl"
@@ -288,7 +289,7 @@ def _train_and_evaluate(config, workdir, is_chief, preemption):
       snapshots += [{"seconds": s, "step": step, "elapsed": round(budget.elapsed(), 2)}
                     for s in due]
       if is_chief:
-        common.write_json_atomic(os.path.join(workdir, SNAPSHOT_FILE), snapshots)
+        write_json_atomic(os.path.join(workdir, SNAPSHOT_FILE), snapshots, indent=2)
     if budget.exhausted():
       print(f"wall-clock budget of {budget.limit:g} s spent at step {step}", flush=True)
       if step not in mngr.all_steps():

@@ -26,7 +26,6 @@ Rejected clips fail the build (every problem listed, each naming its file) unles
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from typing import Callable, Iterable
@@ -39,6 +38,7 @@ from ampspace import SAMPLE_RATE
 from ampspace.audio import alignment
 from ampspace.audio.wav_io import read_wav
 from ampspace.errors import AmpSpaceError
+from ampspace.files import write_json_atomic
 from tfds_ampspace.amp_space import nam_capture
 from tfds_ampspace.amp_space.layouts import Clip
 
@@ -263,8 +263,4 @@ def validate_clips(clips: Iterable[Clip], opts: IngestOptions, *, progress: bool
 
 def write_report(path: str, report: dict) -> None:
   """JSON, atomically (a temporary file then rename)."""
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(report, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  write_json_atomic(path, report, indent=1, sort_keys=True)
