@@ -9,7 +9,11 @@ setup(
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["ampspace", "ampspace.*", "tfds_ampspace", "tfds_ampspace.*"]),
+    # configs/ ships as the package ampspace.configs (ampspace/configs/ once installed), so that
+    # `--config=configs/NAME.py` and load_config("NAME") work without a checkout.
+    packages=find_packages(include=["ampspace", "ampspace.*", "tfds_ampspace", "tfds_ampspace.*"])
+    + ["ampspace.configs"],
+    package_dir={"ampspace.configs": "configs"},
     package_data={"tfds_ampspace": ["amp_space/*.bib", "amp_space/*.md", "amp_space/*.txt",
                                     "amp_space/dummy_data/**/*"],
                   "ampspace": ["devices/lv2host/*.c", "c_runtime/*.c"]},

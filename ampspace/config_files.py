@@ -1,7 +1,11 @@
-"""Loading experiment config files: `configs/*.py` are files with `get_config(arg)`, not a package.
+"""Loading experiment config files: `configs/*.py` are files with `get_config(arg)`.
 
-`load_config("wave2wavenet:runlocal")`, `load_config("configs/lstm.py", "runlocal")` or any path;
-a bare name is looked up in the repository's `configs/` folder.
+`load_config("wave2wavenet:runlocal")`, `load_config("configs/lstm.py", "runlocal")` or any path.
+A bare name, or a `configs/NAME.py` that is not a file under the working directory, is the
+shipped config: the repository's `configs/` in a checkout, the package `ampspace.configs` (the
+same files, see setup.py) in an installed ampspace. `define_config_flag` is the trainer's
+`--config` flag, which resolves its path the same way, so `--config=configs/NAME.py[:ARG]`
+runs from any directory.
 """
 
 from __future__ import annotations
@@ -11,14 +15,22 @@ import os
 
 from ampspace.errors import AmpSpaceError
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_INSTALLED_DIR = os.path.join(_PACKAGE, "configs")                     # a wheel's ampspace/configs
+_SOURCE_DIR = os.path.join(os.path.dirname(_PACKAGE), "configs")      # a checkout's configs/
+CONFIG_DIR = _INSTALLED_DIR if os.path.isdir(_INSTALLED_DIR) else _SOURCE_DIR
 
 
 def config_path(name_or_path: str) -> str:
+  """The file of a config: `name_or_path` itself when it is a file, else the shipped config of
+  that name when it is a bare name (`lstm`, `lstm.py`) or a path in a `configs` folder."""
   if os.path.isfile(name_or_path):
     return name_or_path
-  name = name_or_path if name_or_path.endswith(".py") else name_or_path + ".py"
-  path = os.path.join(CONFIG_DIR, os.path.basename(name))
+  folder, name = os.path.split(os.path.normpath(name_or_path))
+  if folder and os.path.basename(folder) != "configs":
+    raise AmpSpaceError(f"config {name_or_path!r}: no such file")
+  name = name if name.endswith(".py") else name + ".py"
+  path = os.path.join(CONFIG_DIR, name)
   if not os.path.isfile(path):
     raise AmpSpaceError(f"config {name_or_path!r}: no such file (looked in {CONFIG_DIR})")
   return path
@@ -38,3 +50,44 @@ def load_config(spec: str, arg: str | None = None):
   """get_config(arg) of a config file; `spec` may carry the argument as `name:arg`."""
   path, _, spec_arg = spec.partition(":") if not os.path.isfile(spec) else (spec, "", "")
   return config_module(path).get_config(arg if arg is not None else (spec_arg or None))
+
+
+def flag_path(value: str) -> str:
+  """A `--config` value, `PATH[:ARG]`, with PATH found as `config_path` finds it (ARG kept);
+  a PATH found nowhere is left as it is, for config_flags to report."""
+  path, sep, arg = value.partition(":")
+  if not path or os.path.isfile(path):
+    return value
+  try:
+    return config_path(path) + sep + arg
+  except AmpSpaceError:
+    return value
+
+
+def define_config_flag(name: str, help_string: str, flag_values=None, **kwargs):
+  """ml_collections' `DEFINE_config_file` (overrides `--NAME.key=value` and all), its path
+  resolved by `flag_path`."""
+  from absl import flags
+  from ml_collections import config_flags
+
+  flag_values = flags.FLAGS if flag_values is None else flag_values
+  holder = config_flags.DEFINE_config_file(name, None, help_string, flag_values=flag_values,
+                                           **kwargs)
+  flag = flag_values[name]
+  flag.parser = _ResolvingParser(flag.parser)
+  return holder
+
+
+class _ResolvingParser:
+  """A config-file flag parser that resolves the path first (delegates everything else)."""
+
+  def __init__(self, parser):
+    self._parser = parser
+
+  def parse(self, argument):
+    return self._parser.parse(flag_path(argument) if isinstance(argument, str) else argument)
+
+  def __getattr__(self, name):  # flag_type, help output: the wrapped parser's
+    if name.startswith("__") or name == "_parser":
+      raise AttributeError(name)
+    return getattr(self._parser, name)

@@ -9,19 +9,22 @@ Every variant shares this config (same data, seed, steps, model size, optimizer)
 `loss.name` (and `model.num_classes=1` for MSE) change. A single variant trains with
   python -m ampspace.train --config=configs/ablation_losses.py --workdir=runs/abl_emd \
       --config.loss.name=emd
+No argument (`:runlocal` is accepted and changes nothing: the config is CPU-sized).
 """
 
 from __future__ import annotations
 
-from ampspace.config_files import load_config
+from ampspace.config_files import config_module, load_config
+
+common = config_module("common")
 
 VARIANTS = ("emd_squared", "emd", "cross_entropy", "mse")
 DECODERS = ("expected_value", "argmax")
 
 
 def get_config(arg: str | None = None):
+  common.parse_arg(arg, __file__, runlocal=False)  # CPU-sized either way
   c = load_config("wave2wavenet", "runlocal")
-  del arg
   c.seed = 0
   c.model.depth, c.model.channels, c.model.max_dilation = 10, 8, 64   # receptive field 269
   c.input.window, c.input.batch_size = 1024, 8

@@ -28,16 +28,16 @@ ESR at 2, 5 and 10 minutes on the 2-core machine.
 
 from __future__ import annotations
 
-from ampspace.config_files import load_config
+from ampspace.config_files import config_module, load_config
+
+common = config_module("common")
 
 MODELS = ("nam_layout", "paper", "finetune", "lstm")
 
 
 def get_config(arg: str | None = None):
-  parts = [p for p in (arg or "nam_layout").split(",") if p and p != "runlocal"]
-  if len(parts) != 1 or parts[0] not in MODELS:
-    raise ValueError(f"configs/capture.py: argument {arg!r}: use one of {', '.join(MODELS)}")
-  which = parts[0]
+  # runlocal is accepted and changes nothing: every recipe is CPU-sized.
+  which = common.parse_arg(arg, __file__, model=common.one_of(*MODELS), runlocal=False).model
   c = load_config("wave2wavenet", "runlocal")
   c.dataset.name = "amp_space/real"
   c.dataset.build_if_missing = False

@@ -10,12 +10,14 @@ EXPECTED: the training loss falls within the run; no paper-scale figure is claim
 
 from __future__ import annotations
 
-from ampspace.config_files import load_config
+from ampspace.config_files import config_module, load_config
+
+common = config_module("common")
 
 
 def get_config(arg: str | None = None):
+  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = load_config("rnn", arg)
-  runlocal = arg == "runlocal"
   c.model.name = "lstm"
   c.model.hidden = 32 if runlocal else 96
   c.model.num_layers = 1 if runlocal else 2

@@ -13,7 +13,9 @@ EXPECTED: the training loss falls within the run; no paper-scale figure is claim
 
 from __future__ import annotations
 
-from ampspace.config_files import load_config
+from ampspace.config_files import config_module, load_config
+
+common = config_module("common")
 
 
 def base_config(arg):
@@ -22,8 +24,8 @@ def base_config(arg):
 
 
 def get_config(arg: str | None = None):
+  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = base_config(arg)
-  runlocal = arg == "runlocal"
   c.model = {"name": "rnn", "hidden": 32 if runlocal else 128, "num_layers": 1,
              "warmup": 256 if runlocal else 2048, "num_classes": 256, "head_channels": 0}
   if runlocal:

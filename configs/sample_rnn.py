@@ -11,12 +11,14 @@ EXPECTED: the training loss falls within the run; no paper-scale figure is claim
 
 from __future__ import annotations
 
-from ampspace.config_files import load_config
+from ampspace.config_files import config_module, load_config
+
+common = config_module("common")
 
 
 def get_config(arg: str | None = None):
+  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = load_config("rnn", arg)
-  runlocal = arg == "runlocal"
   c.model = {"name": "sample_rnn", "frame_sizes": (16, 4), "hidden": 32 if runlocal else 128,
              "mlp_channels": 32 if runlocal else 128, "warmup": 256 if runlocal else 2048,
              "num_classes": 256}

@@ -31,28 +31,19 @@ import ml_collections
 
 from ampspace.config_files import config_module
 
+common = config_module("common")
+
 
 def load_sibling(filename: str):
-  """Another config module of this folder (configs are files, not a package)."""
+  """Another config module of this folder (loaded by path, as every config file is)."""
   return config_module(os.path.join(os.path.dirname(os.path.abspath(__file__)), filename))
 
 
-def parse_arg(arg: str | None) -> tuple[str, tuple[float, ...]]:
-  """"runlocal,gains=3+7" -> ("runlocal", (3.0, 7.0))."""
-  scale, gains = "", (5.0,)
-  for item in filter(None, (s.strip() for s in (arg or "").split(","))):
-    key, sep, value = item.partition("=")
-    if item == "runlocal":
-      scale = "runlocal"
-    elif sep and key == "gains" and value:
-      try:
-        gains = tuple(float(g) for g in value.split("+"))
-      except ValueError:
-        raise ValueError(f"config argument {arg!r}: gains must be numbers joined by +") from None
-    else:
-      raise ValueError(f"unknown config argument {item!r} in {arg!r}; use "
-                       "[runlocal,]gains=G1+G2")
-  return scale, gains
+def parse_arg(arg: str | None, config_file: str = __file__) -> tuple[str, tuple[float, ...]]:
+  """"runlocal,gains=3+7" -> ("runlocal", (3.0, 7.0)), read by common.parse_arg (its errors
+  name `config_file`: this file, or the baseline's, which takes the same argument)."""
+  a = common.parse_arg(arg, config_file, runlocal=False, gains=(5.0,))
+  return ("runlocal" if a.runlocal else ""), tuple(a.gains)
 
 
 def gains_filter(gains, knob: str = "gain") -> str:

@@ -21,28 +21,16 @@ from __future__ import annotations
 
 import ml_collections
 
+from ampspace.config_files import config_module
+
+common = config_module("common")
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  runlocal = arg == "runlocal"
-  if arg not in (None, "", "runlocal"):
-    raise ValueError(f"unknown config argument {arg!r}; use :runlocal or nothing")
-  c = ml_collections.ConfigDict()
-  c.trainer = "vae"
-  c.seed = 0
-  c.init_from = ""                 # a VAE workdir: initialise the parameters only
-
-  c.dataset = ml_collections.ConfigDict()
-  c.dataset.name = "amp_space/tiny" if runlocal else "amp_space/synthetic"
-  c.dataset.data_dir = ""          # "" = TFDS default (~/tensorflow_datasets)
-  c.dataset.manual_dir = ""        # a folder from `python -m ampspace.render`, or recordings
-  c.dataset.build_if_missing = runlocal
-  c.dataset.train_split = "train"
-  c.dataset.eval_split = "validation"
-
-  c.input = ml_collections.ConfigDict()
-  c.input.batch_size = 16 if runlocal else 64   # global, over all devices and hosts
-  c.input.worker_count = 0 if runlocal else 4
-  c.input.read_threads = 2 if runlocal else 8
+  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
+  c = common.experiment("vae")     # init_from: a VAE workdir initialises the parameters only
+  c.dataset = common.amp_space_dataset(runlocal)
+  c.input = common.input_pipeline(runlocal, batch_size=16 if runlocal else 64)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "vae"
@@ -60,23 +48,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.kl.beta_start = 0.0
   c.kl.warmup_steps = 100 if runlocal else 10_000
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 1e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 20 if runlocal else 1000
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.grad_clip = 100.0    # the loss is a sum over 64 x 256 bins: large raw gradients
-
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 300 if runlocal else 100_000
-  c.train.log_every = 25 if runlocal else 100
-  c.train.eval_every = 100 if runlocal else 5000
-  c.train.eval_examples = 8 if runlocal else 64
-  c.train.checkpoint_every = 100 if runlocal else 5000
-  c.train.keep_checkpoints = 3
-  c.train.async_checkpoints = True
-  c.train.tensorboard = True
+  # grad_clip: the loss is a sum over 64 x 256 bins, so the raw gradients are large.
+  c.optimizer = common.adam_cosine(1e-3, 20 if runlocal else 1000, grad_clip=100.0)
+  c.train = common.train_loop(
+      steps=300 if runlocal else 100_000, log_every=25 if runlocal else 100,
+      eval_every=100 if runlocal else 5000, eval_examples=8 if runlocal else 64,
+      checkpoint_every=100 if runlocal else 5000, keep_checkpoints=3)
   c.train.audio_examples = 2       # Griffin-Lim reconstructions written to TensorBoard
   c.train.griffin_lim_iters = 32   # previews; the experiment's WAVs use more
   return c

@@ -16,29 +16,17 @@ from __future__ import annotations
 
 import ml_collections
 
+from ampspace.config_files import config_module
+
+common = config_module("common")
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  runlocal = arg == "runlocal"
-  if arg not in (None, "", "runlocal"):
-    raise ValueError(f"unknown config argument {arg!r}; use :runlocal or nothing")
-  c = ml_collections.ConfigDict()
-  c.trainer = "wave2wavenet"
-  c.seed = 0
-  c.init_from = ""
-
-  c.dataset = ml_collections.ConfigDict()
-  c.dataset.name = "amp_space/tiny" if runlocal else "amp_space/synthetic"
-  c.dataset.data_dir = ""          # "" = TFDS default (~/tensorflow_datasets)
-  c.dataset.manual_dir = ""        # a folder from `python -m ampspace.render`, or recordings
-  c.dataset.build_if_missing = runlocal
-  c.dataset.train_split = "train"
-  c.dataset.eval_split = "validation"
-
-  c.input = ml_collections.ConfigDict()
-  c.input.window = 2048 if runlocal else 8192   # target samples per example
-  c.input.batch_size = 8 if runlocal else 64    # global, over all devices and hosts
-  c.input.worker_count = 0 if runlocal else 4   # Grain multiprocessing workers per host
-  c.input.read_threads = 2 if runlocal else 8
+  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
+  c = common.experiment("wave2wavenet")
+  c.dataset = common.amp_space_dataset(runlocal)
+  c.input = common.input_pipeline(runlocal, batch_size=8 if runlocal else 64,
+                                  window=2048 if runlocal else 8192)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "wave2wavenet"
@@ -54,23 +42,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.loss.sigma = 0.5               # class weights w_i ∝ (1/N_i)^σ; 0 disables
   c.loss.decode = "expected_value"  # expected_value | argmax
 
-  c.optimizer = ml_collections.ConfigDict()
-  c.optimizer.name = "adam"
-  c.optimizer.learning_rate = 3e-3 if runlocal else 1e-3
-  c.optimizer.schedule = "cosine"
-  c.optimizer.warmup_steps = 20 if runlocal else 1000
-  c.optimizer.weight_decay = 0.0
-  c.optimizer.grad_clip = 1.0
-
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 300 if runlocal else 200_000
-  c.train.log_every = 25 if runlocal else 100
-  c.train.eval_every = 100 if runlocal else 5000
-  c.train.eval_examples = 4 if runlocal else 16
-  c.train.checkpoint_every = 100 if runlocal else 5000
-  c.train.keep_checkpoints = 3
-  c.train.async_checkpoints = True
-  c.train.tensorboard = True
+  c.optimizer = common.adam_cosine(3e-3 if runlocal else 1e-3, 20 if runlocal else 1000)
+  c.train = common.train_loop(
+      steps=300 if runlocal else 200_000, log_every=25 if runlocal else 100,
+      eval_every=100 if runlocal else 5000, eval_examples=4 if runlocal else 16,
+      checkpoint_every=100 if runlocal else 5000, keep_checkpoints=3)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.at_end = True

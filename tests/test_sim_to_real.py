@@ -115,7 +115,6 @@ def test_dry_run_commands():
 def test_printed_command_is_the_config_trained_in_process(monkeypatch):
   """The trainer's own flag parser, fed the printed command, yields the in-process config."""
   from absl import flags
-  from ml_collections import config_flags
 
   p = s2r.Protocol(workdir="/w", overrides=("model.channels=8", "optimizer.learning_rate=0.002"),
                    finetune_steps=40)
@@ -126,7 +125,7 @@ def test_printed_command_is_the_config_trained_in_process(monkeypatch):
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", "ampspace.train"]
     fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "", flag_values=fv, lock_config=True,
+    config_files.define_config_flag("config", "", flag_values=fv, lock_config=True,
                                     sys_argv=["train", *argv[3:]])  # overrides are read from it
     flags.DEFINE_string("workdir", None, "", flag_values=fv)
     monkeypatch.chdir(REPO)  # config paths are relative to the repository, as on the CLI
