@@ -47,7 +47,7 @@ setup(
         "notebook": ["jupyter", "nbclient", "nbformat", "ipykernel", "ipywidgets"],
         "search": ["optuna"],
         "dev": ["pytest", "pytest-timeout", "nbclient", "nbformat", "ipykernel", "ipywidgets",
-                "optuna"],
+                "optuna", "ruff"],
     },
     entry_points={"console_scripts": [
         "ampspace-train=ampspace.train:run",

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx

@@ -169,7 +169,6 @@ def stream_child(args) -> dict:
 
 def offline_child(args) -> dict:
   import jax
-  import numpy as np
   from flax import nnx
 
   from ampspace import c_runtime, export, export_runtime as rt, inference

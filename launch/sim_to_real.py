@@ -775,7 +775,7 @@ def markdown_tables(p: Protocol, summary: list[dict], checks: dict, command: str
                      + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in cells) + " |")
     c = checks[target]
     sep_key = next(k for k in c if k.startswith("intervals_separate"))
-    lines += ["", f"Test audio per seed: "
+    lines += ["", "Test audio per seed: "
               + ", ".join(f"{l}: {at[(group_label(p.rows[0]), p.models[0], l)]['test_seconds']:g}"
                           f" s" for l in labels if (group_label(p.rows[0]), p.models[0], l) in at)
               + ". Targets: pretrained beats both baselines at every test gain in every row: "

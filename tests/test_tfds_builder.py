@@ -140,7 +140,7 @@ def test_invalid_recording_fails_the_build_naming_it_and_leaves_nothing(tmp_path
 
 def test_skip_invalid_leaves_bad_files_out_and_reports_them(tmp_path):
   root = _copy_release(tmp_path)
-  bad = _nan_output(root)
+  _nan_output(root)
   silent = root / "acme/recorded/fuzzbox/gain/di_2/00000000.wav"
   sf.write(silent, np.zeros(3528, np.float32), 44100, subtype="PCM_16")
   builder = _build("real_lenient", str(tmp_path / "data"), str(root))
