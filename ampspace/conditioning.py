@@ -127,3 +127,67 @@ def conditioning_vector(knobs: np.ndarray, knob_mask: np.ndarray, device_id,
   for i, vocab in enumerate(ATTRIBUTE_VOCAB.values()):
     parts.append(xp.asarray(attributes[..., i:i + 1] == xp.arange(len(vocab)), xp.float32))
   return xp.concatenate(parts, axis=-1)
+
+
+def conditioning_for(device: str, settings: Mapping[str, float] | None = None, *,
+                     attributes: Mapping[str, str] | None = None, zoo: bool = True,
+                     strict: bool = True, where: str = "") -> np.ndarray:
+  """The conditioning vector, as the dataset stores it, of `device` with its knobs at `settings`.
+
+  settings: knob name -> dial value as the user states it (e.g. {"gain": 7} on a 0..10 dial);
+    a name may be spelt as `canonical_knob` folds it ("Gain", "Middle").
+  zoo=True: `device` is a device of the zoo (`ampspace.devices.get_device`); its knob ranges,
+    defaults (for the knobs not given) and attributes apply, and a knob it lacks or a dial
+    outside the knob's range is an error; with strict=False (as an export takes knobs) a knob
+    it lacks may be any of KNOB_VOCAB, as a 0..10 dial, and dials are clipped to their range.
+  zoo=False: `device` is not the zoo's (a capture, or a device of DEVICE_VOCAB that the zoo
+    cannot build here, such as a plugin not installed): any name (one outside DEVICE_VOCAB is
+    "other"), any knob of KNOB_VOCAB as a 0..10 dial (clipped), no defaults, no attributes of
+    its own; as the dataset builder annotates a recording whose knobs have no ranges.
+  attributes: attribute -> value over the device's own; a name outside ATTRIBUTE_VOCAB is an
+    error, a value outside its vocabulary counts as unknown.
+  where: what the knobs' errors start with (e.g. a flag's name), instead of the device's name.
+
+  Raises AmpSpaceError naming an unknown device, knob or attribute, or a bad dial value.
+  """
+  pre = f"{where}: " if where else ""
+  for name in attributes or {}:
+    if name not in ATTRIBUTE_VOCAB:
+      raise AmpSpaceError(f"attribute {name!r} is not in the conditioning vocabulary; "
+                          f"known attributes: {sorted(ATTRIBUTE_VOCAB)}")
+  ranges, own_attributes = {}, {}
+  if zoo:
+    from ampspace.devices import get_device
+
+    dev = get_device(device)  # an unknown name is an AmpSpaceError naming it
+    specs = {k.name: k for k in dev.knobs}
+    by_canonical = {canonical_knob(n): n for n in specs}
+    given, others = {}, {}
+    for name, value in (settings or {}).items():
+      own = name if name in specs else by_canonical.get(canonical_knob(name))
+      if own is None and strict:
+        raise AmpSpaceError(f"{pre}device {dev.name!r} has no knob {name!r}; its knobs are "
+                            f"{sorted(specs)}")
+      if own is None:
+        others[name] = value
+      else:
+        given[own] = value
+    # the defaults, and (strict) each dial checked against its knob's range
+    settings = dev.resolve(given) if strict else {**dev.defaults, **given, **others}
+    ranges = {n: (k.minimum, k.maximum) for n, k in specs.items()}
+    own_attributes = {str(k): str(v) for k, v in dev.attributes.items()}
+    device = dev.name
+  normalised = {}
+  for name, value in (settings or {}).items():
+    try:
+      value = float(value)
+    except (TypeError, ValueError):
+      raise AmpSpaceError(f"{pre}knob {name!r}: value {value!r} is not a number") from None
+    if not np.isfinite(value):
+      raise AmpSpaceError(f"{pre}knob {name!r}: value {value} is not finite")
+    lo, hi = ranges.get(name, (0.0, 10.0))
+    normalised[name] = 0.0 if hi == lo else (value - lo) / (hi - lo)
+  values, mask = knob_vector(normalised, where=where or f"device {device!r}")
+  return conditioning_vector(values, mask, np.int32(device_index(device)),
+                             attribute_indices({**own_attributes, **(attributes or {})})
+                             ).astype(np.float32)

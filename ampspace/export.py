@@ -33,6 +33,7 @@ import numpy as np
 from ampspace import SAMPLE_RATE
 from ampspace import c_runtime
 from ampspace import conditioning as cond
+from ampspace import export_format
 from ampspace import export_runtime as rt
 from ampspace import stream
 from ampspace.errors import AmpSpaceError, report_errors
@@ -56,6 +57,16 @@ def parse_assignments(text: str, flag: str, numeric: bool) -> dict:
   return out
 
 
+def _zoo_device(name: str):
+  """The zoo's device `name`, or None where the zoo cannot build it here ("other", a plugin not
+  installed)."""
+  try:
+    from ampspace.devices import get_device
+    return get_device(name)
+  except AmpSpaceError:
+    return None
+
+
 def device_info(name: str | None) -> tuple[dict, dict, dict]:
   """(knob ranges, default dial values, attributes) of a device in the zoo; empty without one."""
   if not name:
@@ -63,10 +74,8 @@ def device_info(name: str | None) -> tuple[dict, dict, dict]:
   if name not in cond.DEVICE_VOCAB:
     raise AmpSpaceError(f"--device {name!r} is not in the conditioning vocabulary "
                         f"(ampspace/conditioning.py DEVICE_VOCAB)")
-  try:
-    from ampspace.devices import get_device
-    dev = get_device(name)
-  except AmpSpaceError:
+  dev = _zoo_device(name)
+  if dev is None:
     return {}, {}, {}  # in the vocabulary but not renderable here (e.g. a plugin not installed)
   ranges = {cond.canonical_knob(k.name): [float(k.minimum), float(k.maximum)] for k in dev.knobs}
   # attributes outside the vocabulary are ignored, as the dataset's annotation ignores them
@@ -81,19 +90,15 @@ def vocabulary() -> dict:
           "attribute_vocab": {k: list(v) for k, v in cond.ATTRIBUTE_VOCAB.items()}}
 
 
-def conditioning_of(knobs: dict, device: str, attributes: dict, ranges: dict) -> np.ndarray:
-  """The training code's conditioning vector for dial values (normalised with `ranges`)."""
-  normalised = {}
-  for name, v in knobs.items():
-    lo, hi = ranges.get(cond.canonical_knob(name), (0.0, 10.0))
-    normalised[name] = 0.0 if hi == lo else (float(v) - lo) / (hi - lo)
-  values, mask = cond.knob_vector(normalised, where="--knobs")
-  for key in attributes:
-    if key not in cond.ATTRIBUTE_VOCAB:
-      raise AmpSpaceError(f"--attributes: {key!r} is not an attribute; known: "
-                          f"{sorted(cond.ATTRIBUTE_VOCAB)}")
-  return cond.conditioning_vector(values, mask, np.int32(cond.device_index(device)),
-                                  cond.attribute_indices(attributes)).astype(np.float32)
+def setting_conditioning(setting: dict) -> np.ndarray:
+  """The training code's conditioning vector for an export's setting ({"device", "knobs",
+  "attributes"}), as the runtimes take knobs: the dials in the zoo device's knob ranges (others
+  of the vocabulary as 0..10 dials), or all 0..10 where `device_info` finds no zoo device
+  ("other", a plugin not installed here)."""
+  device = setting["device"]
+  return cond.conditioning_for(device, setting["knobs"], attributes=setting["attributes"],
+                               zoo=_zoo_device(device) is not None, strict=False,
+                               where="--knobs")
 
 
 def export_model(model, out: str, *, knobs: dict | None = None, device: str | None = None,
@@ -104,12 +109,13 @@ def export_model(model, out: str, *, knobs: dict | None = None, device: str | No
   ranges, dev_knobs, dev_attrs = device_info(device)
   defaults = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
               "attributes": {**dev_attrs, **(attributes or {})}}
-  c = conditioning_of(defaults["knobs"], defaults["device"], defaults["attributes"], ranges)
+  c = setting_conditioning(defaults)
   if c.shape[0] != arch["cond_dim"] and arch["cond_dim"]:
     raise AmpSpaceError(f"the model conditions on {arch['cond_dim']} values but this code's "
                         f"vocabulary gives {c.shape[0]} (vocabulary version {cond.VOCAB_VERSION})")
-  meta = {"format": rt.FORMAT, "version": rt.VERSION, "sample_rate": SAMPLE_RATE,
-          "mode": "fixed" if fixed else "live", "arch": dict(arch), "source": source or {}}
+  meta = {"format": export_format.FORMAT, "version": export_format.VERSION,
+          "sample_rate": SAMPLE_RATE, "mode": "fixed" if fixed else "live", "arch": dict(arch),
+          "source": source or {}}
   if fixed:
     if arch["cond_dim"]:
       weights["conv_b"] = weights["conv_b"] + np.einsum("d,ldo->lo", c, weights["cond_w"])
@@ -175,10 +181,10 @@ def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: s
 
   config = common.load_config(workdir)
   graphdef, params, step = common.restore_params(workdir, config, step=step)
-  ranges, dev_knobs, dev_attrs = device_info(device)
+  _, dev_knobs, dev_attrs = device_info(device)
   setting = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
              "attributes": {**dev_attrs, **(attributes or {})}}
-  c = conditioning_of(setting["knobs"], setting["device"], setting["attributes"], ranges)
+  c = setting_conditioning(setting)
   metadata = {"name": os.path.splitext(os.path.basename(path))[0],
               **({"gear_model": device} if device else {}),
               "ampspace": {"workdir": os.path.abspath(workdir), "step": int(step),

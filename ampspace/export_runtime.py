@@ -29,9 +29,12 @@ import zipfile
 
 import numpy as np
 
+# The export format is defined in ampspace/export_format.py. This file runs without ampspace,
+# so it keeps a copy of what it needs (these constants and `weight_shapes`);
+# tests/test_export_format.py checks the copy against the definition.
 FORMAT = "ampspace-export"
 VERSION = 1
-DEFAULT_SMOOTHING = 1024  # samples; keep equal to ampspace.stream.DEFAULT_SMOOTHING
+DEFAULT_SMOOTHING = 1024  # samples
 WEIGHT_KEYS = ("input_w", "input_b", "conv_w", "conv_b", "cond_w", "res_w", "res_b", "skip_w",
                "skip_b", "head1_w", "head1_b", "head2_w", "head2_b")
 
@@ -90,19 +93,28 @@ def load(path: str) -> "Model":
   return Model(meta, weights, where=json_path)
 
 
-def check_weights(arch: dict, w: dict, where: str) -> None:
-  """Every array is present with the shape the architecture implies."""
-  try:
-    L, k, C, S = len(arch["dilations"]), arch["kernel_size"], arch["channels"], arch["skip_channels"]
-    Hc, K, D = arch["head_channels"], arch["num_classes"], arch["cond_dim"]
-  except (KeyError, TypeError) as e:
-    raise ExportError(f"{where}: arch is missing {e}") from None
+def weight_shapes(arch: dict) -> dict:
+  """Every array's shape for `arch`, as ampspace.export_format.weight_shapes (a copy)."""
+  L, k, C, S = (len(arch["dilations"]), int(arch["kernel_size"]), int(arch["channels"]),
+                int(arch["skip_channels"]))
+  H, K, D = int(arch["head_channels"]), int(arch["num_classes"]), int(arch["cond_dim"])
   shapes = {"input_w": (C,), "input_b": (C,), "conv_w": (L, k * C, 2 * C), "conv_b": (L, 2 * C),
             "cond_w": (L, D, 2 * C), "res_w": (L, C, C), "res_b": (L, C), "skip_w": (L, C, S),
-            "skip_b": (L, S), "head1_w": (S, Hc), "head1_b": (Hc,), "head2_w": (Hc, K),
+            "skip_b": (L, S), "head1_w": (S, H), "head1_b": (H,), "head2_w": (H, K),
             "head2_b": (K,)}
   if K > 1:
     shapes["class_centers"] = (K,)
+  return shapes
+
+
+def check_weights(arch: dict, w: dict, where: str) -> None:
+  """Every array is present with the shape the architecture implies."""
+  try:
+    shapes = weight_shapes(arch)
+  except KeyError as e:
+    raise ExportError(f"{where}: arch is missing {e}") from None
+  except (TypeError, ValueError) as e:
+    raise ExportError(f"{where}: arch is malformed ({e})") from None
   for key, shape in shapes.items():
     if key not in w:
       raise ExportError(f"{where}: weights lack {key!r}")

@@ -459,11 +459,8 @@ def capture_conditioning(device: str, knobs: dict) -> np.ndarray:
   """The conditioning vector the dataset gives the capture's clips (device.yaml's device and
   dial values, no attributes), as the builder computes it."""
   from ampspace import conditioning as cond
-  from tfds_ampspace.amp_space import layouts
 
-  values, mask = cond.knob_vector(layouts.normalise_settings(knobs, []), where="--knobs")
-  return cond.conditioning_vector(values, mask, np.int32(cond.device_index(device)),
-                                  cond.attribute_indices({})).astype(np.float32)
+  return cond.conditioning_for(device, knobs, zoo=False, where="--knobs")
 
 
 def nam_export_settings(device: str, knobs: dict, trained_c: np.ndarray) -> dict:
@@ -473,8 +470,7 @@ def nam_export_settings(device: str, knobs: dict, trained_c: np.ndarray) -> dict
   from ampspace import export
 
   name = device if device in cond.DEVICE_VOCAB and device != "other" else None
-  ranges, dev_knobs, dev_attrs = export.device_info(name)
-  c = export.conditioning_of({**dev_knobs, **knobs}, name or "other", dev_attrs, ranges)
+  c = export.setting_conditioning({"device": name or "other", "knobs": knobs, "attributes": {}})
   if c.shape != trained_c.shape or not np.allclose(c, trained_c, atol=1e-6):
     raise AmpSpaceError(f"--nam with --device={device}: that name is a device of the zoo, whose "
                         f"knob ranges and defaults would give the .nam file another setting than "

@@ -104,17 +104,11 @@ def load_model(path: str, step: int | None = None) -> LoadedModel:
 
 def conditioning_for(device: str, knobs: Mapping[str, float] | None = None) -> np.ndarray:
   """The conditioning vector the dataset stores for `device` at `knobs` (device units, e.g. a
-  0..10 dial; knobs not given take the device's defaults)."""
+  0..10 dial; knobs not given take the device's defaults), as
+  `ampspace.conditioning.conditioning_for` builds it."""
   from ampspace import conditioning as cond
-  from ampspace.devices import get_device
 
-  dev = get_device(device)
-  settings = dev.resolve(knobs)
-  specs = {k.name: k for k in dev.knobs}
-  normalised = {n: float(np.clip(specs[n].normalise(v), 0.0, 1.0)) for n, v in settings.items()}
-  values, mask = cond.knob_vector(normalised, where=f"device {device!r}")
-  return cond.conditioning_vector(values, mask, np.int32(cond.device_index(dev.name)),
-                                  cond.attribute_indices(dict(dev.attributes))).astype(np.float32)
+  return cond.conditioning_for(device, knobs)
 
 
 def mixed_conditioning(devices: Sequence[str], weights: Sequence[float],

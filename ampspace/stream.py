@@ -12,8 +12,8 @@ layer's bias, which is heard as a click, so the streamer ramps the conditioning 
 its current value to the new one over `smoothing` samples (the conditioning enters linearly,
 so ramping `c` is ramping every layer's conditioning projection).
 
-The packed weight layout built here (`wave2wavenet_arrays`) is also what `ampspace.export`
-writes and what the standalone NumPy runtime (`ampspace.export_runtime`) reads.
+The packed weight layout built here (`wave2wavenet_arrays`) is the export format's
+(`ampspace.export_format`): what `ampspace.export` writes and the NumPy and C runtimes read.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ampspace import export_format
 from ampspace.audio import mulaw
 from ampspace.errors import AmpSpaceError
 
-DEFAULT_SMOOTHING = 1024  # samples, ~23 ms at 44.1 kHz: a usual parameter-smoothing time
+DEFAULT_SMOOTHING = export_format.DEFAULT_SMOOTHING  # samples, ~23 ms at 44.1 kHz
 DECODES = ("expected_value", "argmax")
 
 
@@ -37,7 +38,8 @@ def _a(param) -> np.ndarray:
 
 
 def wave2wavenet_arrays(model) -> tuple[dict, dict[str, np.ndarray]]:
-  """(arch, weights): the model's hyper-parameters and its weights stacked per layer.
+  """(arch, weights): the model's hyper-parameters and its weights stacked per layer, the
+  arrays of `ampspace.export_format.weight_shapes(arch)`.
 
   The convolution kernel [k, C, 2C] becomes [k*C, 2C] so that one matmul over the stacked taps
   (x[t], x[t+d], ..., x[t+(k-1)d]) gives a layer's pre-activations, as flax's VALID conv does.

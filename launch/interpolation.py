@@ -197,15 +197,8 @@ class Sounds:
   @staticmethod
   def conditioning(device_name: str, knobs: dict) -> np.ndarray:
     from ampspace import conditioning as cond
-    from ampspace.devices import get_device
 
-    device = get_device(device_name)
-    settings = device.resolve(knobs)
-    specs = {k.name: k for k in device.knobs}
-    values, mask = cond.knob_vector({k: specs[k].normalise(v) for k, v in settings.items()},
-                                    where=device_name)
-    return cond.conditioning_vector(values, mask, np.asarray(cond.device_index(device_name)),
-                                    cond.attribute_indices(device.attributes)).astype(np.float32)
+    return cond.conditioning_for(device_name, knobs)
 
   def w2w(self, c: np.ndarray) -> np.ndarray:
     from ampspace import inference

@@ -41,10 +41,6 @@ TRAIN_MODULE = "ampspace.train"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class AmpSpaceError(ValueError):
-  """A bad launcher argument; the message names the flag."""
-
-
 def quote(parts) -> str:
   return " ".join(shlex.quote(str(p)) for p in parts)
 

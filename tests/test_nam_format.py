@@ -16,7 +16,7 @@ import pytest
 from flax import nnx
 
 from ampspace import conditioning as cond
-from ampspace import export, nam_format
+from ampspace import nam_format
 from ampspace.errors import AmpSpaceError
 from ampspace.models import get_model_cls
 from ampspace.models.layer_array_wavenet import NAM_STANDARD
@@ -175,8 +175,7 @@ def trained(tiny_data_dir, tmp_path_factory):
   assert result.returncode == 0, result.stderr[-2000:]
   config = common.load_config(workdir)
   graphdef, params, _ = common.restore_params(workdir, config)
-  ranges, knobs, attrs = export.device_info("tube_amp")
-  c = export.conditioning_of({**knobs, "gain": 7.0}, "tube_amp", attrs, ranges)
+  c = cond.conditioning_for("tube_amp", {"gain": 7.0})
   return workdir, path, nnx.merge(graphdef, params), c
 
 

@@ -25,14 +25,14 @@ import threading
 
 import numpy as np
 
+from ampspace import export_format
 from ampspace import export_runtime as rt
 from ampspace import native_build
 
 SOURCE = os.path.join(os.path.dirname(__file__), "w2w.c")
 FLAGS = ["-O3", "-march=native", "-std=gnu11", "-lm"]
-MAGIC = b"AMPW2W01"
-FILE_ARRAYS = ("input_w", "input_b", "conv_w", "conv_b", "cond_w", "res_w", "res_b", "skip_w",
-               "skip_b", "head1_w", "head1_b", "head2_w", "head2_b", "class_centers")
+MAGIC = export_format.W2W_MAGIC
+FILE_ARRAYS = export_format.FILE_ARRAYS  # w2w.c mirrors the order (tests/test_export_format.py)
 _LIB = None
 _LOCK = threading.Lock()
 _f32p = ctypes.POINTER(ctypes.c_float)
@@ -79,8 +79,7 @@ def dims_of(arch: dict) -> list[int]:
 
 
 def _file_arrays(arch: dict, weights: dict) -> list[np.ndarray]:
-  names = FILE_ARRAYS if int(arch["num_classes"]) > 1 else FILE_ARRAYS[:-1]
-  return [np.ascontiguousarray(weights[k], np.float32) for k in names]
+  return [np.ascontiguousarray(weights[k], np.float32) for k in export_format.weight_shapes(arch)]
 
 
 def write_model_file(arch: dict, weights: dict, f) -> None:
@@ -119,7 +118,7 @@ class Model:
     return self.model.conditioning(knobs, device, attributes)
 
   def stream(self, c=None, *, knobs: dict | None = None, device: str | None = None,
-             attributes: dict | None = None, smoothing: int = rt.DEFAULT_SMOOTHING,
+             attributes: dict | None = None, smoothing: int = export_format.DEFAULT_SMOOTHING,
              decode: str = "expected_value") -> "Stream":
     if c is None:
       c = self.model.conditioning(knobs, device, attributes)
@@ -183,7 +182,7 @@ class Stream:
   """Block-by-block inference with state (any block length), as export_runtime.Stream."""
 
   def __init__(self, model: Model | None, c: np.ndarray, *,
-               smoothing: int = rt.DEFAULT_SMOOTHING, decode: str = "expected_value",
+               smoothing: int = export_format.DEFAULT_SMOOTHING, decode: str = "expected_value",
                handle=None):
     if decode not in ("expected_value", "argmax"):
       raise rt.ExportError(f"unknown decode {decode!r}; known: expected_value, argmax")
@@ -241,7 +240,7 @@ def load(path: str) -> Model:
   return Model(rt.load(path))
 
 
-def stream_from_file(path: str, c=None, *, smoothing: int = rt.DEFAULT_SMOOTHING,
+def stream_from_file(path: str, c=None, *, smoothing: int = export_format.DEFAULT_SMOOTHING,
                      decode: str = "expected_value") -> Stream:
   """A stream from a `.w2w` file read by the C loader (the path a plugin or host takes).
 

@@ -46,7 +46,7 @@
 #define CONDITIONING_FILE "conditioning.bin"
 #define CONDITIONING_MAGIC "AMPLV2C1"
 #define CHUNK 4096      /* samples per w2w_process call: longer host blocks are cut up */
-#define SMOOTHING 1024  /* knob ramp in samples; as ampspace.export_runtime.DEFAULT_SMOOTHING */
+#define SMOOTHING 1024  /* knob ramp in samples: ampspace.export_format.DEFAULT_SMOOTHING */
 #define MAX_KNOBS 4096
 
 enum { PORT_IN = 0, PORT_OUT = 1, PORT_KNOBS = 2 };

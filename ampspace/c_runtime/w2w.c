@@ -12,6 +12,8 @@
  *            input_w[C] input_b[C] conv_w[L][k*C][2C] conv_b[L][2C] cond_w[L][D][2C]
  *            res_w[L][C][C] res_b[L][C] skip_w[L][C][S] skip_b[L][S] head1_w[S][H] head1_b[H]
  *            head2_w[H][K] head2_b[K] and, when K > 1, class_centers[K]
+ * (ampspace/export_format.py defines the format; tests/test_export_format.py checks this file's
+ * magic, array order and sizes and default smoothing against it).
  *
  * The computation is the NumPy runtime's (ampspace/export_runtime.py) and the training
  * model's: per layer a gated dilated convolution (kernel k) whose filter and gate get the
