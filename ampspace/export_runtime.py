@@ -256,7 +256,7 @@ class Stream:
     self.dilations = [int(d) for d in a["dilations"]]
     self.k, self.C, self.S = int(a["kernel_size"]), int(a["channels"]), int(a["skip_channels"])
     self.shrinks = [d * (self.k - 1) for d in self.dilations]
-    C, k, L = self.C, self.k, len(self.dilations)
+    C, L = self.C, len(self.dilations)
     half = np.concatenate([np.ones(C), np.full(C, 0.5)]).astype(np.float32)  # g -> g/2
     self.conv_w = np.ascontiguousarray(w["conv_w"] * half)
     self.conv_b = w["conv_b"] * half

@@ -1,0 +1,37 @@
+"""The tree passes the project's linter (ruff.toml), so the test command catches what CI's does."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ruff() -> str | None:
+  beside = os.path.join(os.path.dirname(sys.executable), "ruff")
+  return beside if os.path.exists(beside) else shutil.which("ruff")
+
+
+def test_ruff_check_is_clean():
+  ruff = _ruff()
+  if ruff is None:
+    pytest.skip("ruff is not installed (launch/setup.sh installs it with the [dev] extras)")
+  out = subprocess.run([ruff, "check", "--output-format=concise", "."], cwd=REPO,
+                       capture_output=True, text=True)
+  assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_config_catches_an_undefined_name(tmp_path):
+  ruff = _ruff()
+  if ruff is None:
+    pytest.skip("ruff is not installed")
+  bad = tmp_path / "bad.py"
+  bad.write_text("def f():\n  return undefined_name\n")
+  out = subprocess.run([ruff, "check", "--config", os.path.join(REPO, "ruff.toml"), str(bad)],
+                       capture_output=True, text=True)
+  assert out.returncode == 1 and "F821" in out.stdout
