@@ -140,6 +140,14 @@ class Match:
     return f"{self.entry.recipe()}  (distance {self.distance:.3f}; example {self.entry.clip_id})"
 
 
+def held_out_leaks(entries, held_out: dict[str, float], devices) -> list[Entry]:
+  """The entries of `devices` with any knob of `held_out` at its held-out value (as the dataset
+  stores knob values): what an experiment holding those settings out must not train on."""
+  devices = set(devices)
+  return [e for e in entries if e.device in devices and
+          any(k in e.knobs and abs(float(e.knobs[k]) - v) < 1e-6 for k, v in held_out.items())]
+
+
 def entry_of(record: dict) -> Entry:
   names = [_text(n) for n in np.asarray(record.get("knob_names", []), dtype=object).tolist()]
   values = [float(v) for v in np.asarray(record.get("knob_values", []), np.float64).tolist()]

@@ -16,8 +16,16 @@ paper's: every knob discretised 1..10, mapped onto the knob's own range (identit
   lhs:N                     N settings from a Latin hypercube over the whole dial range
   tied:a+b[@L]              the group a, b moves together over 1..10, others at defaults
 
-Any spec may end with `|tie:a+b[,c+d]`: knobs in a group always share one dial (the group is
-one dimension of a grid, one column of a Latin hypercube), e.g. `grid:gain,bass|tie:bass+treble`.
+Any spec may end with modifiers, each after a `|`:
+  |tie:a+b[,c+d]            knobs in a group always share one dial (the group is one dimension
+                            of a grid, one column of a Latin hypercube),
+                            e.g. `grid:gain,bass|tie:bass+treble`
+  |set:k=d[,k2=d2]          every setting has knob k at dial d (applied after the sweep;
+                            settings that become equal are kept once)
+  |drop:k=d[,k2=d2]         settings with any listed knob at its listed dial are left out
+                            (a knob may be listed more than once)
+                            (after |set): how a held-out setting stays out of training renders,
+                            e.g. `subsample:8:bass,treble|set:gain=7|drop:treble=8`
 The same (spec, seed) always gives the same list; different specs draw different streams.
 """
 
@@ -130,20 +138,68 @@ def _grid(sw: _Sweep, dims: list[tuple[str, ...]], levels) -> list[dict[str, flo
   return [sw.setting(dict(zip(dims, combo))) for combo in itertools.product(levels, repeat=len(dims))]
 
 
+def _knob_dials(text: str, spec: str, what: str) -> list[tuple[str, float]]:
+  """"gain=7,treble=8" -> [("gain", 7.0), ("treble", 8.0)] (dials in 0..10)."""
+  out = []
+  for item in text.split(","):
+    knob, eq, dial = item.partition("=")
+    if not knob or not eq or not dial:
+      raise AmpSpaceError(f"sweep {spec!r}: expected |{what}:knob=dial[,knob=dial], got {item!r}")
+    out += [(knob, d) for d in _parse_dials(dial, spec)]
+  return out
+
+
+def _modifiers(spec: str):
+  """(base spec, tied groups, knobs set, knobs dropped) of a spec with `|` modifiers."""
+  base, *mods = spec.split("|")
+  ties: list[tuple[str, ...]] = []
+  fixed: dict[str, float] = {}
+  dropped: list[tuple[str, float]] = []
+  for mod in mods:
+    mkind, _, marg = mod.partition(":")
+    if mkind == "tie" and marg:
+      ties += [tuple(g.split("+")) for g in marg.split(",")]
+      if any(len(g) < 2 or "" in g for g in ties):
+        raise AmpSpaceError(f"sweep {spec!r}: a tied group needs two or more knobs: a+b")
+    elif mkind == "set" and marg:
+      for knob, dial in _knob_dials(marg, spec, mkind):
+        if fixed.setdefault(knob, dial) != dial:
+          raise AmpSpaceError(f"sweep {spec!r}: |set gives knob {knob!r} two dials")
+    elif mkind == "drop" and marg:
+      dropped += _knob_dials(marg, spec, mkind)
+    else:
+      raise AmpSpaceError(f"sweep {spec!r}: unknown modifier {mod!r}; use |tie:a+b, "
+                          "|set:knob=dial or |drop:knob=dial")
+  return base, ties, fixed, dropped
+
+
 def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, float]]:
   """Turns a sweep spec string into a list of full settings dicts (deterministic for a seed)."""
-  base, _, modifier = spec.partition("|")
-  ties: list[tuple[str, ...]] = []
-  if modifier:
-    mkind, _, marg = modifier.partition(":")
-    if mkind != "tie" or not marg:
-      raise AmpSpaceError(f"sweep {spec!r}: expected '|tie:a+b[,c+d]' after the sweep")
-    ties = [tuple(g.split("+")) for g in marg.split(",")]
-    if any(len(g) < 2 or "" in g for g in ties):
-      raise AmpSpaceError(f"sweep {spec!r}: a tied group needs two or more knobs: a+b")
-  kind, _, arg = base.partition(":")
+  base, ties, fixed, dropped = _modifiers(spec)
   sw = _Sweep(device, spec, ties)
   rng = rng_for(seed, zlib.crc32(spec.encode()))
+  settings = _base_settings(base, sw, ties, rng, device, spec)
+  if fixed:
+    set_values = {k: float(round(dial_to_value(sw.specs[sw.check(k)], d), 6))
+                  for k, d in fixed.items()}
+    unique: dict[tuple, dict[str, float]] = {}
+    for s in settings:
+      s = {**s, **set_values}
+      unique.setdefault(tuple(sorted(s.items())), s)
+    settings = list(unique.values())
+  if dropped:
+    drop_values = [(k, float(round(dial_to_value(sw.specs[sw.check(k)], d), 6)))
+                   for k, d in dropped]
+    settings = [s for s in settings if not any(abs(s[k] - v) < 1e-6 for k, v in drop_values)]
+    if not settings:
+      raise AmpSpaceError(f"sweep {spec!r}: |drop leaves no settings")
+  return settings
+
+
+def _base_settings(base: str, sw: _Sweep, ties, rng, device: Device,
+                   spec: str) -> list[dict[str, float]]:
+  """The settings of the sweep before its |set and |drop modifiers."""
+  kind, _, arg = base.partition(":")
   if kind == "default":
     return [device.defaults]
   if kind == "one_knob":

@@ -6,10 +6,13 @@ and from Wave2WaveNet with a device one-hot of [0.5, 0.5].
 What it does (each stage is skipped when its output exists, so a rerun resumes):
 1. Partition: one 4 s DI rendered through amps A and B (default tube_amp_fender and
    tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
-   plus `--random_settings` random tone-stack settings (bass, mid, treble, presence; gain and
-   master at defaults: random gain and master can clip past the dataset's 1% limit) per
-   amp. Gain 5 of amp A (at the defaults) is held out of training: it is the known
-   in-between of gains 3 and 7.
+   the treble knob over 1..10 at the endpoint gain, plus `--random_settings` random
+   tone-stack settings (bass, mid, treble, presence at the endpoint gain; master at its
+   default: random gain and master can clip past the dataset's 1% limit) per amp.
+   HELD_OUT (gain 5 and treble 8) is held out of every render of both amps, by the sweeps'
+   `|drop:` modifier, and checked on the built dataset before anything trains
+   (`soundspace.held_out_leaks`; a leak stops the run). Gain 5 is the known in-between of
+   gains 3 and 7; treble 8 (at the endpoint gain) that of trebles 6 and 10.
    The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
    in OUT/tfds (one DI, so every clip lands in its `train` split).
 2. Models: the mel VAE (configs/vae.py, :runlocal for --size=runlocal) and Wave2WaveNet
@@ -27,9 +30,10 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
      (decoded log-mels), Wave2WaveNet along the conditioning segment (outputs' log-mels);
      `soundspace.walk_smoothness` (evenness = max step / mean step, path ratio = summed steps
      / direct distance; 1 is ideal for both).
-   - known in-between: amp A's gain 3 and gain 7 interpolated and compared with its real,
-     held-out gain 5; for Wave2WaveNet the conditioning midpoint of gains 3 and 7 is exactly
-     the gain-5 conditioning, so this is its generalisation to an unseen knob value.
+   - known in-between, on two axes: amp A's gain 3 and gain 7 interpolated and compared with
+     its real, held-out gain 5; its trebles 6 and 10 (at the endpoint gain) against its real,
+     held-out treble 8. For Wave2WaveNet the conditioning midpoint of the two is exactly the
+     held-out conditioning, so this is its generalisation to an unseen knob value.
 """
 
 from __future__ import annotations
@@ -71,8 +75,11 @@ DOC = os.path.join(REPO, "docs", "soundspace.md")
 DOC_BEGIN, DOC_END = "<!-- interpolation:table:begin -->", "<!-- interpolation:table:end -->"
 
 DI_SECONDS = 4.0
-HELD_OUT_GAIN = 5.0
-BETWEEN_GAINS = (3.0, 7.0)
+# knob -> the dial held out of every training render of both amps
+HELD_OUT = {"gain": 5.0, "treble": 8.0}
+# knob -> the two training dials whose midpoint is the held-out dial
+BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
+HELD_OUT_GAIN, BETWEEN_GAINS = HELD_OUT["gain"], BETWEEN["gain"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -109,8 +116,21 @@ def make_di(out: str) -> str:
   return os.path.dirname(path)
 
 
+def partition_jobs(amp_a: str, amp_b: str, n_random: int, endpoint_gain: float) -> list:
+  """(device, sweep spec) of every training render; none holds a HELD_OUT dial."""
+  if HELD_OUT["gain"] == endpoint_gain:
+    raise AmpSpaceError(f"--endpoint_gain={endpoint_gain:g} is the held-out gain")
+  drop = "|drop:" + ",".join(f"{k}={v:g}" for k, v in HELD_OUT.items())
+  at_endpoint = f"|set:gain={endpoint_gain:g}"
+  series = ["one_knob:gain" + drop, "one_knob:treble" + at_endpoint + drop]
+  if n_random:  # tone-stack settings; random gain and master can clip an amp past the
+    # builder's 1% limit, and the gain series already covers gain
+    series.append(f"subsample:{n_random}:bass,mid,treble,presence" + at_endpoint + drop)
+  return [(amp, spec) for spec in series for amp in (amp_a, amp_b)]
+
+
 def render_partition(out: str, di_dir: str, n_random: int) -> str:
-  """Release layout in OUT/rendered: both amps, every gain (A without 5), random settings."""
+  """Release layout in OUT/rendered: both amps, gain and treble series, random tone stacks."""
   from ampspace import render
   from ampspace.devices import ALL_DEVICES
 
@@ -118,15 +138,22 @@ def render_partition(out: str, di_dir: str, n_random: int) -> str:
     if name not in ALL_DEVICES:
       raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(ALL_DEVICES)}")
   root = os.path.join(out, "rendered")
-  gains_a = ",".join(f"{g:g}" for g in range(1, 11) if g != HELD_OUT_GAIN)
-  jobs = [(FLAGS.amp_a, f"one_knob:gain={gains_a}"), (FLAGS.amp_b, "one_knob:gain")]
-  if n_random:  # tone-stack settings; random gain and master can clip an amp past the
-    # builder's 1% limit, and the gain series already covers gain
-    tone = f"subsample:{n_random}:bass,mid,treble,presence"
-    jobs += [(FLAGS.amp_a, tone), (FLAGS.amp_b, tone)]
-  for device, sweep in jobs:
+  for device, sweep in partition_jobs(FLAGS.amp_a, FLAGS.amp_b, n_random, FLAGS.endpoint_gain):
     render.render(device, sweep, di_dir, root, seed=FLAGS.seed, workers=1, progress=True)
   return root
+
+
+def check_no_leak(source) -> None:
+  """Refuses to train when a held-out dial of either amp is in the training split."""
+  from ampspace import soundspace
+
+  entries = [soundspace.entry_of(source[i]) for i in range(len(source))]
+  leaks = soundspace.held_out_leaks(entries, HELD_OUT, (FLAGS.amp_a, FLAGS.amp_b))
+  if leaks:
+    raise AmpSpaceError(f"{len(leaks)} training clips hold a held-out setting "
+                        f"({', '.join(f'{k}={v:g}' for k, v in HELD_OUT.items())}), e.g. "
+                        f"{leaks[0].clip_id} ({leaks[0].recipe()}); delete the partition and "
+                        "render it again")
 
 
 def dataset_config(out: str, rendered: str):
@@ -301,30 +328,42 @@ def experiment(out: str, s: Sounds) -> dict:
   smoothness = {"VAE latent walk (decoded log-mels)": soundspace.walk_smoothness(vae_walk),
                 "Wave2WaveNet conditioning walk": soundspace.walk_smoothness(w2w_walk)}
 
-  # --- the known in-between: gain 3 <-> gain 7 against the held-out real gain 5
-  stage("known in-between: gains 3 and 7 against the held-out gain 5")
-  lo, hi = BETWEEN_GAINS
-  real_lo, real_hi = s.real(a, {"gain": lo}), s.real(a, {"gain": hi})
-  real_5 = wav("real_A_gain5", s.real(a, {"gain": HELD_OUT_GAIN}),
-               f"{a}, gain {HELD_OUT_GAIN:g} (held out of training)")
-  m_5 = log_mel(real_5)
-  z_lo, z_hi, z_5 = s.codes(real_lo), s.codes(real_hi), s.codes(real_5)
-  c_lo, c_hi = s.conditioning(a, {"gain": lo}), s.conditioning(a, {"gain": hi})
-  vae_between = wav("vae_between", s.vae_audio(soundspace.interpolate(z_lo, z_hi, 0.5)),
-                    f"VAE: midpoint of gain {lo:g} and gain {hi:g} codes")
-  w2w_between = wav("w2w_between", s.w2w(0.5 * (c_lo + c_hi)),
-                    f"Wave2WaveNet: conditioning midpoint of gain {lo:g} and {hi:g}")
-  between = {
-      f"real gain {lo:g}": dist(log_mel(real_lo), m_5),
-      f"real gain {hi:g}": dist(log_mel(real_hi), m_5),
-      "crossfade of real gains 3 and 7": dist(log_mel(0.5 * (real_lo + real_hi)), m_5),
-      "VAE reconstruction of gain 5 (floor)": dist(log_mel(s.vae_audio(z_5)), m_5),
-      "VAE latent midpoint of gains 3 and 7": dist(log_mel(vae_between), m_5),
-      "VAE latent midpoint, decoded log-mel": dist(s.vae_mel(
-          soundspace.interpolate(z_lo, z_hi, 0.5)), m_5),
-      "VAE reconstruction of gain 5, decoded log-mel (floor)": dist(s.vae_mel(z_5), m_5),
-      "Wave2WaveNet at the conditioning midpoint (= gain 5)": dist(log_mel(w2w_between), m_5),
-  }
+  # --- the known in-betweens: gains 3 and 7 against the held-out gain 5, trebles 6 and 10
+  # (at the endpoint gain) against the held-out treble 8
+  between, real_5 = {}, None
+  for knob, (lo, hi) in BETWEEN.items():
+    held = HELD_OUT[knob]
+    stage(f"known in-between: {knob} {lo:g} and {hi:g} against the held-out {knob} {held:g}")
+    base = {} if knob == "gain" else {"gain": g}
+    tag = "" if knob == "gain" else f"_{knob}"
+    real_lo, real_hi = s.real(a, {**base, knob: lo}), s.real(a, {**base, knob: hi})
+    real_held = wav(f"real_A_{knob}{held:g}", s.real(a, {**base, knob: held}),
+                    f"{a}, {knob} {held:g} (held out of training)")
+    if knob == "gain":
+      real_5 = real_held
+    m_held = log_mel(real_held)
+    z_lo, z_hi, z_held = s.codes(real_lo), s.codes(real_hi), s.codes(real_held)
+    c_lo = s.conditioning(a, {**base, knob: lo})
+    c_hi = s.conditioning(a, {**base, knob: hi})
+    vae_between = wav(f"vae_between{tag}", s.vae_audio(soundspace.interpolate(z_lo, z_hi, 0.5)),
+                      f"VAE: midpoint of {knob} {lo:g} and {knob} {hi:g} codes")
+    w2w_between = wav(f"w2w_between{tag}", s.w2w(0.5 * (c_lo + c_hi)),
+                      f"Wave2WaveNet: conditioning midpoint of {knob} {lo:g} and {hi:g}")
+    between[knob] = {
+        f"real {knob} {lo:g}": dist(log_mel(real_lo), m_held),
+        f"real {knob} {hi:g}": dist(log_mel(real_hi), m_held),
+        f"crossfade of real {knob} {lo:g} and {hi:g}": dist(
+            log_mel(0.5 * (real_lo + real_hi)), m_held),
+        f"VAE reconstruction of {knob} {held:g} (floor)": dist(
+            log_mel(s.vae_audio(z_held)), m_held),
+        f"VAE latent midpoint of {knob} {lo:g} and {hi:g}": dist(log_mel(vae_between), m_held),
+        "VAE latent midpoint, decoded log-mel": dist(s.vae_mel(
+            soundspace.interpolate(z_lo, z_hi, 0.5)), m_held),
+        f"VAE reconstruction of {knob} {held:g}, decoded log-mel (floor)": dist(
+            s.vae_mel(z_held), m_held),
+        f"Wave2WaveNet at the conditioning midpoint (= {knob} {held:g})": dist(
+            log_mel(w2w_between), m_held),
+    }
   atomic_write(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
   return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between,
           "held_out_query": held_out_query(out, s, real_5)}
@@ -360,13 +399,18 @@ def markdown(results: dict, meta: dict) -> str:
             "|---|---:|---:|"]
   for k, v in results["smoothness"].items():
     lines.append(f"| {k} | {v['evenness']:.2f} | {v['path_ratio']:.2f} |")
-  lines += ["", f"## Known in-between: A at gains {BETWEEN_GAINS[0]:g} and {BETWEEN_GAINS[1]:g}"
-            f" against its real gain {HELD_OUT_GAIN:g} (held out of training)", "",
-            "| sound | mel distance to real gain 5 |", "|---|---:|"]
-  for k, v in results["known_in_between"].items():
-    lines.append(f"| {k} | {v:.3f} |")
+  for knob, rows in results["known_in_between"].items():
+    (lo, hi), held = BETWEEN[knob], HELD_OUT[knob]
+    where = "" if knob == "gain" else f" (gain {meta['endpoint_gain']:g})"
+    lines += ["", f"## Known in-between: A at {knob} {lo:g} and {hi:g}{where} against its real "
+              f"{knob} {held:g} (held out of training)", "",
+              f"| sound | mel distance to real {knob} {held:g} |", "|---|---:|"]
+    for k, v in rows.items():
+      lines.append(f"| {k} | {v:.3f} |")
   lines += ["", f"## Nearest sounds in the VAE's soundspace to A's held-out gain "
-            f"{HELD_OUT_GAIN:g}", "", "| rank | recipe | latent distance |", "|---:|---|---:|"]
+            f"{HELD_OUT_GAIN:g}", "", "No training clip of either amp has gain "
+            f"{HELD_OUT_GAIN:g} or treble {HELD_OUT['treble']:g} (checked before training).", "",
+            "| rank | recipe | latent distance |", "|---:|---|---:|"]
   for i, m in enumerate(results["held_out_query"]):
     lines.append(f"| {i + 1} | {m['recipe']} | {m['distance']:.3f} |")
   lines += ["", "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
@@ -403,6 +447,7 @@ def main(argv):
   train_source = sources.open_split(dataset, "train")  # builds the TFDS dataset once
   clips = len(train_source)
   stage(f"   amp_space/synthetic in {dataset.data_dir}: {clips} training clips")
+  check_no_leak(train_source)
   check_conditioning(train_source)
 
   stage(f"2a. VAE, {vae_steps} steps")

@@ -76,6 +76,22 @@ def test_ties(amp):
     parse_sweep("random:2|tie:bass+mid,mid+treble", amp)
 
 
+def test_set_and_drop_keep_a_held_out_setting_out(amp):
+  tone = parse_sweep("subsample:30:bass,mid,treble,presence|set:gain=7|drop:treble=8", amp)
+  assert tone and all(x["gain"] == 7.0 for x in tone)
+  assert all(x["treble"] != 8.0 for x in tone)
+  plain = parse_sweep("subsample:30:bass,mid,treble,presence|set:gain=7", amp)
+  assert any(x["treble"] == 8.0 for x in plain)  # the drop removed something real
+  gains = parse_sweep("one_knob:gain|drop:gain=5,gain=6", amp)
+  assert [x["gain"] for x in gains] == [g for g in PAPER_GRID if g not in (5.0, 6.0)]
+  with pytest.raises(AmpSpaceError, match="leaves no settings"):  # any listed knob drops
+    parse_sweep("one_knob:gain|drop:gain=5,treble=5", amp)  # (treble is 5 throughout)
+  dup = parse_sweep("grid:gain,bass@2|set:bass=3", amp)  # settings made equal are kept once
+  assert sorted(x["gain"] for x in dup) == [1.0, 10.0] and all(x["bass"] == 3.0 for x in dup)
+  with pytest.raises(AmpSpaceError, match="two dials"):
+    parse_sweep("default|set:gain=2,gain=3", amp)
+
+
 @pytest.mark.parametrize("spec", ["random:5", "lhs:5", "subsample:5", "one_knob_random:bass@2"])
 def test_deterministic_for_a_seed(spec, amp):
   assert parse_sweep(spec, amp, seed=7) == parse_sweep(spec, amp, seed=7)
@@ -92,7 +108,9 @@ def test_plugin_ranges_are_mapped_from_dials():
     ("one_knob:volume", "no knob 'volume'"), ("zigzag:3", "unknown sweep kind 'zigzag'"),
     ("random:x", "N must be an integer"), ("random:0", "must be >= 1"),
     ("one_knob:gain=11", "dials must be in 0..10"), ("grid:gain@12", "levels must be 1..10"),
-    ("random:3|bogus", "expected '|tie"), ("tied:bass", "tied:a\\+b")])
+    ("random:3|bogus", "unknown modifier 'bogus'"), ("tied:bass", "tied:a\\+b"),
+    ("default|set:gain", "set:knob=dial"), ("one_knob:gain|drop:volume=2", "no knob 'volume'"),
+    ("one_knob:gain=5|drop:gain=5", "leaves no settings")])
 def test_errors_name_the_problem(spec, message, amp):
   with pytest.raises(AmpSpaceError, match=message):
     parse_sweep(spec, amp)

@@ -43,10 +43,42 @@ def test_midpoint_conditioning_is_a_half_half_device_one_hot(interp):
   np.testing.assert_allclose(0.5 * (c3 + c7), c5, atol=1e-7)
 
 
+def test_partition_renders_no_held_out_setting_of_either_amp(interp):
+  """The leak the table once had: tone renders at the default gain 5, the held-out gain."""
+  from ampspace.devices import get_device
+  from ampspace.sweeps import parse_sweep
+
+  jobs = interp.partition_jobs("tube_amp_fender", "tube_amp_4x12", 8, 7.0)
+  assert {d for d, _ in jobs} == {"tube_amp_fender", "tube_amp_4x12"}
+  seen = {"gain": set(), "treble": set()}
+  for device, spec in jobs:
+    for setting in parse_sweep(spec, get_device(device), seed=0):
+      for knob, held in interp.HELD_OUT.items():
+        assert setting[knob] != held, (device, spec, setting)
+        seen[knob].add(setting[knob])
+  for knob, (lo, hi) in interp.BETWEEN.items():  # both ends of each in-between are trained on
+    assert {lo, hi} <= seen[knob] and interp.HELD_OUT[knob] == (lo + hi) / 2
+  with pytest.raises(Exception, match="held-out gain"):
+    interp.partition_jobs("tube_amp_fender", "tube_amp_4x12", 8, 5.0)
+
+
+def test_held_out_leaks_finds_a_held_out_dial_on_any_axis():
+  from ampspace.soundspace import Entry, held_out_leaks
+
+  entries = [Entry("amp_a", {"gain": 7.0, "treble": 8.0}, "treble_leak"),
+             Entry("amp_b", {"gain": 5.0, "treble": 5.0}, "gain_leak"),
+             Entry("amp_a", {"gain": 7.0, "treble": 6.0}, "fine"),
+             Entry("other", {"gain": 5.0}, "not_in_the_experiment")]
+  leaks = held_out_leaks(entries, {"gain": 5.0, "treble": 8.0}, ("amp_a", "amp_b"))
+  assert [e.clip_id for e in leaks] == ["treble_leak", "gain_leak"]
+  assert held_out_leaks(entries[2:3], {"gain": 5.0}, ("amp_a",)) == []
+
+
 def test_markdown_table(interp):
   results = {"midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
              "smoothness": {"walk": {"evenness": 1.2, "path_ratio": 1.05, "steps": [0.1]}},
-             "known_in_between": {"real gain 3": 0.12},
+             "known_in_between": {"gain": {"real gain 3": 0.12},
+                                  "treble": {"real treble 6": 0.2}},
              "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}]}
   meta = {"amp_a": "a", "amp_b": "b", "command": "cmd", "clips": 3, "vae_steps": 1,
           "w2w_steps": 1, "gl_iters": 2, "wall_minutes": 0.5, "endpoint_gain": 7.0,
@@ -54,6 +86,7 @@ def test_markdown_table(interp):
   md = interp.markdown(results, meta)
   assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
   assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
+  assert "against its real treble 8 (held out" in md and "| real treble 6 | 0.200 |" in md
 
 
 @pytest.mark.slow
@@ -66,11 +99,13 @@ def test_micro_run_end_to_end(tmp_path):
   assert r.returncode == 0, r.stderr[-3000:]
   metrics = json.load(open(os.path.join(out, "metrics.json")))
   assert set(metrics) >= {"meta", "midpoint", "smoothness", "known_in_between", "held_out_query"}
-  assert metrics["meta"]["clips"] == 9 + 10 + 2
+  assert metrics["meta"]["clips"] == 2 * (9 + 9 + 1)  # gain and treble series, tone stacks
+  assert set(metrics["known_in_between"]) == {"gain", "treble"}
   mid = metrics["midpoint"]["Wave2WaveNet one-hot [0.5, 0.5]"]
   assert np.isfinite(mid["to_A"]) and np.isfinite(mid["to_B"])
   manifest = json.load(open(os.path.join(out, "mos", "manifest.json")))
   for entry in manifest:
     assert os.path.getsize(os.path.join(out, "mos", entry["file"])) > 1000
-  assert {"vae_mid.wav", "w2w_mid.wav", "real_A_gain5.wav"} <= {e["file"] for e in manifest}
+  assert {"vae_mid.wav", "w2w_mid.wav", "real_A_gain5.wav", "real_A_treble8.wav"} <= {
+      e["file"] for e in manifest}
   assert os.path.exists(os.path.join(out, "soundspace_device_2d.png"))
