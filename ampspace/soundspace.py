@@ -148,6 +148,14 @@ def held_out_leaks(entries, held_out: dict[str, float], devices) -> list[Entry]:
           any(k in e.knobs and abs(float(e.knobs[k]) - v) < 1e-6 for k, v in held_out.items())]
 
 
+def within_steps(entry: Entry, device: str, knobs: dict, steps: float = 1.0) -> bool:
+  """Whether a recipe (an indexed entry) is `device` with every knob of `knobs` within `steps`
+  of its value (knob values as the dataset stores them: dials for 0..10 knobs)."""
+  return entry.device == device and all(
+      k in entry.knobs and abs(float(entry.knobs[k]) - float(v)) <= steps + 1e-6
+      for k, v in knobs.items())
+
+
 def entry_of(record: dict) -> Entry:
   names = [_text(n) for n in np.asarray(record.get("knob_names", []), dtype=object).tolist()]
   values = [float(v) for v in np.asarray(record.get("knob_values", []), np.float64).tolist()]

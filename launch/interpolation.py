@@ -365,12 +365,45 @@ def experiment(out: str, s: Sounds) -> dict:
             log_mel(w2w_between), m_held),
     }
   atomic_write(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
+  space, query = held_out_query(out, s, real_5)
   return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between,
-          "held_out_query": held_out_query(out, s, real_5)}
+          "held_out_query": query, "dial_recipes": dial_recipes(s, space)}
 
 
-def held_out_query(out: str, s: Sounds, real_5: np.ndarray) -> list[dict]:
-  """The soundspace of the partition, plotted, and asked which settings make the held-out sound."""
+def dial_recipes(s: Sounds, space, n_random: int = 4) -> dict:
+  """"How do I dial this sound?" asked of clips whose settings are known and held out: each
+  query is a real render at a setting that holds a held-out dial (gain 5 at the default and at
+  `n_random` random tone stacks; treble 8 at the endpoint gain), answered with its nearest
+  training clip's device and knobs. A hit is the right amp with every knob within one dial;
+  chance is the share of training clips that would be a hit."""
+  from ampspace import soundspace
+  from ampspace.devices import get_device
+  from ampspace.sweeps import parse_sweep
+
+  stage("dial recipes for held-out settings")
+  rows = []
+  for amp in (FLAGS.amp_a, FLAGS.amp_b):
+    device = get_device(amp)
+    truths = [{**device.defaults, "gain": HELD_OUT["gain"]},
+              {**device.defaults, "gain": FLAGS.endpoint_gain, "treble": HELD_OUT["treble"]}]
+    truths += parse_sweep(f"subsample:{n_random}:bass,mid,presence|set:gain={HELD_OUT['gain']:g}",
+                          device, seed=FLAGS.seed + 1)
+    for truth in truths:
+      match = space.nearest_to_audio(s.vae, s.real(amp, truth), 1)[0]
+      rows.append({"device": amp, "truth": truth, "recipe": match.entry.recipe(),
+                   "hit": soundspace.within_steps(match.entry, amp, truth),
+                   "right_amp": match.entry.device == amp,
+                   "chance": float(np.mean([soundspace.within_steps(e, amp, truth)
+                                            for e in space.entries]))})
+  n = len(rows)
+  return {"queries": rows, "n": n, "hits": sum(r["hit"] for r in rows),
+          "right_amp": sum(r["right_amp"] for r in rows),
+          "chance_hit_rate": float(np.mean([r["chance"] for r in rows]))}
+
+
+def held_out_query(out: str, s: Sounds, real_5: np.ndarray):
+  """The soundspace of the partition, plotted, and asked which settings make the held-out sound:
+  (the space, the 3 nearest recipes)."""
   from ampspace import soundspace
   from ampspace.data import sources
 
@@ -380,8 +413,8 @@ def held_out_query(out: str, s: Sounds, real_5: np.ndarray) -> list[dict]:
     for dims in (2, 3):
       soundspace.latent_plot(space, os.path.join(out, f"soundspace_{color_by.replace(':', '_')}_"
                                                       f"{dims}d.png"), color_by=color_by, dims=dims)
-  return [{"recipe": m.entry.recipe(), "distance": m.distance}
-          for m in space.nearest_to_audio(s.vae, real_5, 3)]
+  return space, [{"recipe": m.entry.recipe(), "distance": m.distance}
+                 for m in space.nearest_to_audio(s.vae, real_5, 3)]
 
 
 def markdown(results: dict, meta: dict) -> str:
@@ -413,6 +446,18 @@ def markdown(results: dict, meta: dict) -> str:
             "| rank | recipe | latent distance |", "|---:|---|---:|"]
   for i, m in enumerate(results["held_out_query"]):
     lines.append(f"| {i + 1} | {m['recipe']} | {m['distance']:.3f} |")
+  dr = results.get("dial_recipes")
+  if dr:
+    lines += ["", "## How do I dial this sound? Held-out settings answered by the nearest "
+              "training clip", "",
+              f"{dr['hits']} of {dr['n']} recipes land on the right amp with every knob within "
+              f"one dial of the truth (chance: {100 * dr['chance_hit_rate']:.1f} %); "
+              f"{dr['right_amp']} of {dr['n']} name the right amp. Every query holds a held-out "
+              "dial, so no recipe can be exact.", "",
+              "| amp | true setting | recipe | hit |", "|---|---|---|:-:|"]
+    for r in dr["queries"]:
+      truth = ", ".join(f"{k}={v:g}" for k, v in r["truth"].items())
+      lines.append(f"| {r['device']} | {truth} | {r['recipe']} | {'yes' if r['hit'] else 'no'} |")
   lines += ["", "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
             "bands (FFT 2048, hop 256); lower is closer.", ""]
   return "\n".join(lines)

@@ -74,12 +74,27 @@ def test_held_out_leaks_finds_a_held_out_dial_on_any_axis():
   assert held_out_leaks(entries[2:3], {"gain": 5.0}, ("amp_a",)) == []
 
 
+def test_within_steps_scores_a_recipe_against_known_settings():
+  from ampspace.soundspace import Entry, within_steps
+
+  truth = {"gain": 5.0, "treble": 8.0}
+  assert within_steps(Entry("amp_a", {"gain": 6.0, "treble": 7.0, "bass": 1.0}, "x"), "amp_a",
+                      truth)
+  assert not within_steps(Entry("amp_a", {"gain": 6.5, "treble": 8.0}, "x"), "amp_a", truth)
+  assert not within_steps(Entry("amp_b", {"gain": 5.0, "treble": 8.0}, "x"), "amp_a", truth)
+  assert not within_steps(Entry("amp_a", {"gain": 5.0}, "x"), "amp_a", truth)  # treble unknown
+  assert within_steps(Entry("amp_a", {"gain": 7.0, "treble": 8.0}, "x"), "amp_a", truth, 2.0)
+
+
 def test_markdown_table(interp):
   results = {"midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
              "smoothness": {"walk": {"evenness": 1.2, "path_ratio": 1.05, "steps": [0.1]}},
              "known_in_between": {"gain": {"real gain 3": 0.12},
                                   "treble": {"real treble 6": 0.2}},
-             "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}]}
+             "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}],
+             "dial_recipes": {"n": 2, "hits": 1, "right_amp": 2, "chance_hit_rate": 0.125,
+                              "queries": [{"device": "a", "truth": {"gain": 5.0},
+                                           "recipe": "a with gain=4", "hit": True}]}}
   meta = {"amp_a": "a", "amp_b": "b", "command": "cmd", "clips": 3, "vae_steps": 1,
           "w2w_steps": 1, "gl_iters": 2, "wall_minutes": 0.5, "endpoint_gain": 7.0,
           "walk_steps": 3}
@@ -87,6 +102,8 @@ def test_markdown_table(interp):
   assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
   assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
   assert "against its real treble 8 (held out" in md and "| real treble 6 | 0.200 |" in md
+  assert "1 of 2 recipes land on the right amp" in md and "(chance: 12.5 %)" in md
+  assert "| a | gain=5 | a with gain=4 | yes |" in md
 
 
 @pytest.mark.slow
@@ -98,7 +115,9 @@ def test_micro_run_end_to_end(tmp_path):
                      cwd=REPO, timeout=1200)
   assert r.returncode == 0, r.stderr[-3000:]
   metrics = json.load(open(os.path.join(out, "metrics.json")))
-  assert set(metrics) >= {"meta", "midpoint", "smoothness", "known_in_between", "held_out_query"}
+  assert set(metrics) >= {"meta", "midpoint", "smoothness", "known_in_between", "held_out_query",
+                          "dial_recipes"}
+  assert metrics["dial_recipes"]["n"] == 2 * (2 + 4)
   assert metrics["meta"]["clips"] == 2 * (9 + 9 + 1)  # gain and treble series, tone stacks
   assert set(metrics["known_in_between"]) == {"gain", "treble"}
   mid = metrics["midpoint"]["Wave2WaveNet one-hot [0.5, 0.5]"]
