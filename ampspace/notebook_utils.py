@@ -6,7 +6,8 @@ Three groups:
   mos        read_stimuli, make_mos_stimuli, import_wavs, mos_order, trial_rows, simulated_ratings,
              write_ratings, read_ratings, mos_summary, mos_bar_plot: the paper's
              mean-opinion-score protocol (blind randomised order per listener, 1-5 ratings,
-             means with t-based 95% confidence intervals);
+             means with 95% intervals from a bootstrap over listeners; ampspace.listening
+             writes the same study as a package to send to listeners);
   dataset    catalog, knob_table, waveform_figure, spectrograms: browsing amp_space.
 
 MOS stimulus folders hold one WAV per (stimulus, condition): `<stimulus>__<condition>.wav`
@@ -384,46 +385,52 @@ def read_ratings(path: str) -> list[dict]:
   return rows
 
 
-def mos_summary(ratings, confidence: float = 0.95) -> list[dict]:
-  """Per condition: n, mean, sd and the t-based confidence interval of the mean
-  (mean ± t_{(1+c)/2, n-1} · sd / √n), best mean first. `ratings`: a CSV path or rows."""
-  import scipy.stats
+def mos_summary(ratings, confidence: float = 0.95, method: str = "listener_bootstrap",
+                n_boot: int = 2000, seed: int = 0) -> list[dict]:
+  """Per condition: n, listeners, mean, sd and a confidence interval of the mean (ci_low,
+  ci_high; ci_half is half its width), best mean first. `ratings`: a CSV path or rows.
+
+  method "listener_bootstrap" (default): resamples listeners with replacement, each with all
+  of their ratings (ampspace.listening.listener_bootstrap_ci), so a listener who rates
+  everything high or low counts once, not once per rating; seeded by `seed`. method "t": the
+  t interval mean ± t_{(1+c)/2, n-1}·sd/√n over all ratings, which treats every rating as
+  independent and is too narrow when listeners differ."""
+  from ampspace.listening import mos_listener_bootstrap
 
   rows = read_ratings(ratings) if isinstance(ratings, (str, os.PathLike)) else list(ratings)
   if not rows:
     raise AmpSpaceError("mos_summary: no ratings")
-  by: dict[str, list[float]] = {}
-  for r in rows:
-    by.setdefault(r["condition"], []).append(float(r["rating"]))
-  out = []
-  for condition, xs in by.items():
-    x = np.asarray(xs)
-    n, mean = len(x), float(x.mean())
-    sd = float(x.std(ddof=1)) if n > 1 else float("nan")
-    half = (float(scipy.stats.t.ppf((1 + confidence) / 2, n - 1) * sd / np.sqrt(n))
-            if n > 1 else float("nan"))
-    out.append({"condition": condition, "n": n, "mean": mean, "sd": sd, "ci_half": half,
-                "ci_low": mean - half, "ci_high": mean + half})
-  return sorted(out, key=lambda s: (-s["mean"], s["condition"]))
+  return mos_listener_bootstrap(rows, ("condition",), confidence, n_boot, seed, method=method)
 
 
-def summary_markdown(summary: Sequence[dict]) -> str:
-  lines = ["| condition | n | MOS | 95% CI |", "|---|---:|---:|---|"]
+_SUMMARY_STATS = ("n", "listeners", "mean", "sd", "ci_half", "ci_low", "ci_high", "method")
+
+
+def summary_markdown(summary: Sequence[dict], confidence: float = 0.95) -> str:
+  """A markdown table of a summary: its cell columns (condition, and group or setting where
+  present), n, listeners, MOS and the interval."""
+  keys = [k for k in summary[0] if k not in _SUMMARY_STATS] if summary else ["condition"]
+  head = f"| {' | '.join(keys)} | n | listeners | MOS | {100 * confidence:g}% CI |"
+  lines = [head, "|" + "---|" * len(keys) + "---:|---:|---:|---|"]
   for s in summary:
-    lines.append(f"| {s['condition']} | {s['n']} | {s['mean']:.2f} | "
+    cells = " | ".join(str(s[k]) for k in keys)
+    lines.append(f"| {cells} | {s['n']} | {s.get('listeners', '')} | {s['mean']:.2f} | "
                  f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}] |")
   return "\n".join(lines) + "\n"
 
 
 def mos_bar_plot(summary: Sequence[dict], path: str | None = None, title: str = "MOS (95% CI)"):
-  """Bar plot of the means with t-based 95% CI error bars; saved as PNG when `path` is given."""
+  """Bar plot of the means with their intervals (ci_low..ci_high, which a bootstrap interval
+  need not centre on the mean) as error bars; saved as PNG when `path` is given."""
   import matplotlib.pyplot as plt
 
   fig, ax = plt.subplots(figsize=(1.4 * len(summary) + 2, 3.6))
   names = [s["condition"] for s in summary]
   means = [s["mean"] for s in summary]
-  err = [0.0 if np.isnan(s["ci_half"]) else s["ci_half"] for s in summary]
-  ax.bar(names, means, yerr=err, capsize=6, color="tab:blue", alpha=0.8)
+  below = [0.0 if np.isnan(s["ci_low"]) else max(s["mean"] - s["ci_low"], 0.0) for s in summary]
+  above = [0.0 if np.isnan(s["ci_high"]) else max(s["ci_high"] - s["mean"], 0.0)
+           for s in summary]
+  ax.bar(names, means, yerr=[below, above], capsize=6, color="tab:blue", alpha=0.8)
   ax.set_ylim(0.5, 5.5)  # a t interval may reach past the 1..5 scale
   ax.set_ylabel("rating (1-5)")
   ax.set_title(title)

@@ -199,7 +199,7 @@ def test_mos_summary_means_and_t_intervals(tmp_path):
            "rating": r, "rater": "human", "seed": 0}
           for c, rs in ratings.items() for i, r in enumerate(rs)]
   path = nbu.write_ratings(str(tmp_path / "ratings.csv"), rows)
-  summary = nbu.mos_summary(path)
+  summary = nbu.mos_summary(path, method="t")
   assert [s["condition"] for s in summary] == ["c", "a", "b"]  # best mean first
   a = next(s for s in summary if s["condition"] == "a")
   assert a["n"] == 4 and a["mean"] == 4.0
@@ -210,7 +210,7 @@ def test_mos_summary_means_and_t_intervals(tmp_path):
   c = next(s for s in summary if s["condition"] == "c")
   assert np.isnan(c["ci_half"])  # one rating: no interval
   table = nbu.summary_markdown(summary)
-  assert "| a | 4 | 4.00 | [2.70, 5.30] |" in table
+  assert "| a | 4 | 4 | 4.00 | [2.70, 5.30] |" in table
   png = str(tmp_path / "mos.png")
   fig = nbu.mos_bar_plot(summary, png)
   assert os.path.getsize(png) > 2000

@@ -137,18 +137,22 @@ def check_mos_outputs(out, conditions: set[str], stimuli: int, listeners: int, s
     assert protocol["orders"][lid] == files
     assert [r["file"] for r in ratings if r["listener"] == lid] == files
   assert len({tuple(o) for o in protocol["orders"].values()}) == listeners
-  # Summary: per condition n, mean and the t interval, recomputed here from the CSV.
-  import scipy.stats
-
+  # Summary: per condition n, mean and the interval of a bootstrap over listeners (seeded by
+  # the recorded seed), recomputed here from the CSV.
   with open(out / "mos_summary.csv") as f:
     summary = list(csv.DictReader(f))
-  assert list(summary[0]) == ["condition", "n", "mean", "sd", "ci_half", "ci_low", "ci_high"]
+  assert list(summary[0]) == ["condition", "n", "listeners", "mean", "sd", "ci_half", "ci_low",
+                              "ci_high", "method"]
   assert {s["condition"] for s in summary} == conditions
+  assert {s["method"] for s in summary} == {"listener_bootstrap"}
+  again = {s["condition"]: s for s in nbu.mos_summary(str(out / "ratings_simulated.csv"),
+                                                       seed=seed)}
   for s in summary:
     x = np.array([int(r["rating"]) for r in ratings if r["condition"] == s["condition"]], float)
     assert int(s["n"]) == len(x) and float(s["mean"]) == pytest.approx(x.mean())
-    half = scipy.stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
-    assert float(s["ci_half"]) == pytest.approx(half)
+    assert int(s["listeners"]) == listeners
+    assert float(s["ci_low"]) == pytest.approx(again[s["condition"]]["ci_low"])
+    assert float(s["ci_high"]) == pytest.approx(again[s["condition"]]["ci_high"])
   assert summary[0]["condition"] == "real_target"  # the reference is rated best
   assert (out / "mos_summary.png").stat().st_size > 5_000
   return ratings
