@@ -143,12 +143,12 @@ def render_partition(out: str, di_dir: str, n_random: int) -> str:
   return root
 
 
-def check_no_leak(source) -> None:
+def check_no_leak(source, amps) -> None:
   """Refuses to train when a held-out dial of either amp is in the training split."""
   from ampspace import soundspace
 
   entries = [soundspace.entry_of(source[i]) for i in range(len(source))]
-  leaks = soundspace.held_out_leaks(entries, HELD_OUT, (FLAGS.amp_a, FLAGS.amp_b))
+  leaks = soundspace.held_out_leaks(entries, HELD_OUT, amps)
   if leaks:
     raise AmpSpaceError(f"{len(leaks)} training clips hold a held-out setting "
                         f"({', '.join(f'{k}={v:g}' for k, v in HELD_OUT.items())}), e.g. "
@@ -492,7 +492,7 @@ def main(argv):
   train_source = sources.open_split(dataset, "train")  # builds the TFDS dataset once
   clips = len(train_source)
   stage(f"   amp_space/synthetic in {dataset.data_dir}: {clips} training clips")
-  check_no_leak(train_source)
+  check_no_leak(train_source, (FLAGS.amp_a, FLAGS.amp_b))
   check_conditioning(train_source)
 
   stage(f"2a. VAE, {vae_steps} steps")

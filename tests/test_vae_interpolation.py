@@ -74,6 +74,20 @@ def test_held_out_leaks_finds_a_held_out_dial_on_any_axis():
   assert held_out_leaks(entries[2:3], {"gain": 5.0}, ("amp_a",)) == []
 
 
+def test_a_leaking_partition_is_refused_before_training(interp):
+  """The run stops, naming a clip, when a training clip holds a held-out dial."""
+  def record(clip_id, device, gain, treble):
+    return {"clip_id": clip_id.encode(), "device": device.encode(),
+            "knob_names": np.asarray([b"gain", b"treble"], object),
+            "knob_values": np.asarray([gain, treble])}
+
+  clean = [record("a/g7", "tube_amp_fender", 7.0, 5.0), record("b/t6", "tube_amp_4x12", 7.0, 6.0)]
+  interp.check_no_leak(clean, ("tube_amp_fender", "tube_amp_4x12"))
+  leaky = clean + [record("b/tone3", "tube_amp_4x12", 5.0, 3.0)]
+  with pytest.raises(Exception, match=r"1 training clips hold a held-out setting.*b/tone3"):
+    interp.check_no_leak(leaky, ("tube_amp_fender", "tube_amp_4x12"))
+
+
 def test_within_steps_scores_a_recipe_against_known_settings():
   from ampspace.soundspace import Entry, within_steps
 
