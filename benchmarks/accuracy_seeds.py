@@ -1,0 +1,127 @@
+"""Seeds and intervals for one ablation of benchmarks/bench_accuracy.py.
+
+One race per (variant, seed) for one contender of our own, each a plain bench_accuracy run
+with its overrides (its JSON kept in RESULTS/seeds/), then one table,
+`accuracy_seeds_TAG.md`: per capture, variant and wall-clock budget the mean pooled test ESR
+over the seeds, its 95 % t-interval and every seed's value, and the ratio of the variants'
+means. The training seed changes; the captures and their splits do not.
+
+  python benchmarks/accuracy_seeds.py --tag=init --contender=ours_nam_layout \\
+      --variant=flax:model.init=flax --variant=torch:model.init=torch --seeds=0,1,2 \\
+      --captures=gx_amp_crunch
+
+Every run is fresh (nothing is reused from an earlier commit); about 5.5 minutes per run
+for a from-scratch contender at the default budgets, on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+  """(mean, low, high): the t-interval of the mean of `values` (nan bounds for one value)."""
+  import scipy.stats
+
+  x = np.asarray(values, np.float64)
+  mean = float(x.mean())
+  if len(x) < 2:
+    return mean, float("nan"), float("nan")
+  half = float(scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1) /
+               np.sqrt(len(x)))
+  return mean, mean - half, mean + half
+
+
+def collect(reports: dict[tuple[str, int], dict], contender: str) -> dict:
+  """{(capture, variant, seconds): [ESR per seed, in seed order]} from bench JSON reports
+  keyed by (variant, seed); a failed or missing run is left out of its cell."""
+  cells: dict[tuple[str, str, float], list[float]] = {}
+  for (variant, _seed), report in sorted(reports.items(), key=lambda kv: kv[0][1]):
+    for capture, res in report["results"].items():
+      for s in res.get(contender, {}).get("scores", []):
+        cells.setdefault((capture, variant, float(s["seconds"])), []).append(float(s["esr"]))
+  return cells
+
+
+def markdown(cells: dict, variants: list[str], seeds: list[int], meta: dict) -> str:
+  lines = [f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['when']} "
+           f"({meta['machine']}); contender {meta['contender']}, seeds "
+           f"{', '.join(map(str, seeds))}.", "",
+           "Pooled test ESR (plain) after each wall-clock budget: mean over seeds, 95 % "
+           "t-interval of the mean, and each seed's value.", "",
+           "| capture | variant | budget | mean ESR | 95 % interval | per seed |",
+           "|---|---|---:|---:|---|---|"]
+  for capture, variant, sec in sorted(cells, key=lambda k: (k[0], k[2], variants.index(k[1]))):
+    xs = cells[(capture, variant, sec)]
+    mean, lo, hi = interval(xs)
+    lines.append(f"| {capture} | {variant} | {sec:g} s | {mean:.4f} | [{lo:.4f}, {hi:.4f}] | "
+                 + ", ".join(f"{x:.4f}" for x in xs) + " |")
+  if len(variants) > 1:
+    lines += ["", f"Ratio of means, each variant against {variants[0]}:", "",
+              "| capture | budget | variant | ratio | intervals overlap |", "|---|---:|---|---:|:-:|"]
+    for capture, variant, sec in sorted(cells):
+      base = cells.get((capture, variants[0], sec))
+      if variant == variants[0] or not base:
+        continue
+      m, lo, hi = interval(cells[(capture, variant, sec)])
+      bm, blo, bhi = interval(base)
+      overlap = not (hi < blo or lo > bhi)
+      lines.append(f"| {capture} | {sec:g} s | {variant} | {m / bm:.2f} | "
+                   f"{'yes' if overlap else 'no'} |")
+  return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+  ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  ap.add_argument("--tag", required=True)
+  ap.add_argument("--contender", default="ours_nam_layout")
+  ap.add_argument("--variant", action="append", required=True,
+                  help="NAME:KEY=VALUE[;KEY=VALUE] overrides of the contender's config")
+  ap.add_argument("--seeds", default="0,1,2")
+  ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
+  ap.add_argument("--results_dir", default=os.path.join(HERE, "results"))
+  args = ap.parse_args()
+  seeds = [int(s) for s in args.seeds.split(",")]
+  variants = []
+  for v in args.variant:
+    name, _, kvs = v.partition(":")
+    if not name or not kvs or any("=" not in kv for kv in kvs.split(";")):
+      raise SystemExit(f"--variant {v!r}: expected NAME:KEY=VALUE[;KEY=VALUE]")
+    variants.append((name, kvs.split(";")))
+  seed_dir = os.path.join(args.results_dir, "seeds")
+  reports = {}
+  for seed in seeds:
+    for name, kvs in variants:
+      tag = f"seeds_{args.tag}_{name}_s{seed}"
+      cmd = [sys.executable, os.path.join(HERE, "bench_accuracy.py"),
+             f"--contenders={args.contender}", f"--captures={args.captures}", f"--seed={seed}",
+             f"--tag={tag}", f"--results_dir={seed_dir}",
+             *(f"--override={args.contender}:{kv}" for kv in kvs)]
+      print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)
+      subprocess.run(cmd, check=True, cwd=REPO)
+      with open(os.path.join(seed_dir, f"accuracy_{tag}.json")) as f:
+        reports[(name, seed)] = json.load(f)
+  from ampspace.files import atomic_write
+
+  first = next(iter(reports.values()))
+  meta = {"command": "python benchmarks/accuracy_seeds.py " + " ".join(sys.argv[1:]),
+          "commit": first["commit"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+          "machine": first["machine"], "contender": args.contender}
+  text = markdown(collect(reports, args.contender), [n for n, _ in variants], seeds, meta)
+  atomic_write(os.path.join(args.results_dir, f"accuracy_seeds_{args.tag}.md"), text)
+  print(text)
+
+
+if __name__ == "__main__":
+  sys.path.insert(0, REPO)
+  main()

@@ -1,0 +1,46 @@
+"""benchmarks/accuracy_seeds.py's pooling of seeds into means and intervals."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def seeds():
+  spec = importlib.util.spec_from_file_location(
+      "accuracy_seeds", os.path.join(REPO, "benchmarks", "accuracy_seeds.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _report(esr_by_seconds: dict, contender="ours_nam_layout", capture="amp"):
+  return {"results": {capture: {contender: {"scores": [
+      {"seconds": s, "esr": e} for s, e in esr_by_seconds.items()]}}}}
+
+
+def test_interval_is_the_t_interval_of_the_mean(seeds):
+  mean, lo, hi = seeds.interval([1.0, 2.0, 3.0])
+  assert mean == 2.0 and hi - mean == pytest.approx(4.302653 * 1.0 / np.sqrt(3), rel=1e-5)
+  assert np.isnan(seeds.interval([1.0])[1])
+
+
+def test_table_pools_seeds_per_variant_and_says_whether_intervals_overlap(seeds):
+  reports = {("flax", 0): _report({300.0: 0.20}), ("flax", 1): _report({300.0: 0.22}),
+             ("flax", 2): _report({300.0: 0.24}), ("torch", 0): _report({300.0: 0.04}),
+             ("torch", 1): _report({300.0: 0.05}), ("torch", 2): _report({300.0: 0.06}),
+             ("torch", 3): {"results": {"amp": {"ours_nam_layout": {"error": "rc 1"}}}}}
+  cells = seeds.collect(reports, "ours_nam_layout")
+  assert cells[("amp", "flax", 300.0)] == [0.20, 0.22, 0.24]
+  assert cells[("amp", "torch", 300.0)] == [0.04, 0.05, 0.06]  # the failed run is left out
+  md = seeds.markdown(cells, ["flax", "torch"], [0, 1, 2, 3],
+                      {"command": "c", "commit": "abc", "when": "now", "machine": "m",
+                       "contender": "ours_nam_layout"})
+  assert "| amp | flax | 300 s | 0.2200 |" in md and "0.0400, 0.0500, 0.0600" in md
+  assert "| amp | 300 s | torch | 0.23 | no |" in md
