@@ -180,8 +180,8 @@ def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, floa
   rng = rng_for(seed, zlib.crc32(spec.encode()))
   settings = _base_settings(base, sw, ties, rng, device, spec)
   if fixed:
-    set_values = {k: float(round(dial_to_value(sw.specs[sw.check(k)], d), 6))
-                  for k, d in fixed.items()}
+    set_values = {m: float(round(dial_to_value(sw.specs[m], d), 6))  # a tied knob sets its group
+                  for k, d in fixed.items() for m in sw.group_of.get(sw.check(k), (k,))}
     unique: dict[tuple, dict[str, float]] = {}
     for s in settings:
       s = {**s, **set_values}

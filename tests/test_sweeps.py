@@ -90,6 +90,8 @@ def test_set_and_drop_keep_a_held_out_setting_out(amp):
   assert sorted(x["gain"] for x in dup) == [1.0, 10.0] and all(x["bass"] == 3.0 for x in dup)
   with pytest.raises(AmpSpaceError, match="two dials"):
     parse_sweep("default|set:gain=2,gain=3", amp)
+  tied = parse_sweep("one_knob:gain|tie:bass+treble|set:bass=2", amp)
+  assert all(x["bass"] == x["treble"] == 2.0 for x in tied)
 
 
 @pytest.mark.parametrize("spec", ["random:5", "lhs:5", "subsample:5", "one_knob_random:bass@2"])
