@@ -75,9 +75,11 @@ def markdown(cells: dict, variants: list[str], seeds: list[int], meta: dict) -> 
         continue
       m, lo, hi = interval(cells[(capture, variant, sec)])
       bm, blo, bhi = interval(base)
-      overlap = not (hi < blo or lo > bhi)
-      lines.append(f"| {capture} | {sec:g} s | {variant} | {m / bm:.2f} | "
-                   f"{'yes' if overlap else 'no'} |")
+      if np.isnan([lo, hi, blo, bhi]).any():
+        overlap = "—"  # one seed: no interval
+      else:
+        overlap = "no" if hi < blo or lo > bhi else "yes"
+      lines.append(f"| {capture} | {sec:g} s | {variant} | {m / bm:.2f} | {overlap} |")
   return "\n".join(lines) + "\n"
 
 
@@ -90,6 +92,8 @@ def main() -> None:
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
   ap.add_argument("--results_dir", default=os.path.join(HERE, "results"))
+  ap.add_argument("--table_only", action="store_true",
+                  help="write the table from the runs already in RESULTS/seeds (no training)")
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   variants = []
@@ -107,8 +111,9 @@ def main() -> None:
              f"--contenders={args.contender}", f"--captures={args.captures}", f"--seed={seed}",
              f"--tag={tag}", f"--results_dir={seed_dir}",
              *(f"--override={args.contender}:{kv}" for kv in kvs)]
-      print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)
-      subprocess.run(cmd, check=True, cwd=REPO)
+      if not args.table_only:
+        print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)
+        subprocess.run(cmd, check=True, cwd=REPO)
       with open(os.path.join(seed_dir, f"accuracy_{tag}.json")) as f:
         reports[(name, seed)] = json.load(f)
   from ampspace.files import atomic_write

@@ -44,3 +44,8 @@ def test_table_pools_seeds_per_variant_and_says_whether_intervals_overlap(seeds)
                        "contender": "ours_nam_layout"})
   assert "| amp | flax | 300 s | 0.2200 |" in md and "0.0400, 0.0500, 0.0600" in md
   assert "| amp | 300 s | torch | 0.23 | no |" in md
+  one = seeds.markdown(seeds.collect({k: v for k, v in reports.items() if k[1] == 0},
+                                     "ours_nam_layout"), ["flax", "torch"], [0],
+                       {"command": "c", "commit": "abc", "when": "now", "machine": "m",
+                        "contender": "ours_nam_layout"})
+  assert "| amp | 300 s | torch | 0.20 | — |" in one  # one seed: no interval to compare
