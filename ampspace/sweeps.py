@@ -179,8 +179,9 @@ def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, floa
   sw = _Sweep(device, spec, ties)
   rng = rng_for(seed, zlib.crc32(spec.encode()))
   settings = _base_settings(base, sw, ties, rng, device, spec)
+  value = lambda knob, dial: float(round(dial_to_value(sw.specs[sw.check(knob)], dial), 6))
   if fixed:
-    set_values = {m: float(round(dial_to_value(sw.specs[m], d), 6))  # a tied knob sets its group
+    set_values = {m: value(m, d)  # a tied knob sets its group
                   for k, d in fixed.items() for m in sw.group_of.get(sw.check(k), (k,))}
     unique: dict[tuple, dict[str, float]] = {}
     for s in settings:
@@ -188,8 +189,7 @@ def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, floa
       unique.setdefault(tuple(sorted(s.items())), s)
     settings = list(unique.values())
   if dropped:
-    drop_values = [(k, float(round(dial_to_value(sw.specs[sw.check(k)], d), 6)))
-                   for k, d in dropped]
+    drop_values = [(k, value(k, d)) for k, d in dropped]
     settings = [s for s in settings if not any(abs(s[k] - v) < 1e-6 for k, v in drop_values)]
     if not settings:
       raise AmpSpaceError(f"sweep {spec!r}: |drop leaves no settings")

@@ -79,7 +79,6 @@ DI_SECONDS = 4.0
 HELD_OUT = {"gain": 5.0, "treble": 8.0}
 # knob -> the two training dials whose midpoint is the held-out dial
 BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
-HELD_OUT_GAIN, BETWEEN_GAINS = HELD_OUT["gain"], BETWEEN["gain"]
 
 
 # ------------------------------------------------------------------ helpers
@@ -441,8 +440,8 @@ def markdown(results: dict, meta: dict) -> str:
     for k, v in rows.items():
       lines.append(f"| {k} | {v:.3f} |")
   lines += ["", f"## Nearest sounds in the VAE's soundspace to A's held-out gain "
-            f"{HELD_OUT_GAIN:g}", "", "No training clip of either amp has gain "
-            f"{HELD_OUT_GAIN:g} or treble {HELD_OUT['treble']:g} (checked before training).", "",
+            f"{HELD_OUT['gain']:g}", "", "No training clip of either amp has gain "
+            f"{HELD_OUT['gain']:g} or treble {HELD_OUT['treble']:g} (checked before training).", "",
             "| rank | recipe | latent distance |", "|---:|---|---:|"]
   for i, m in enumerate(results["held_out_query"]):
     lines.append(f"| {i + 1} | {m['recipe']} | {m['distance']:.3f} |")
