@@ -19,7 +19,10 @@ The sim-to-real gain-interpolation protocol, fair and resumable:
    steps as pretraining plus fine-tuning) and `baseline_es` (from scratch, early stopping on
    validation, up to 1.5 times that budget). All are evaluated the same way on every held-out test
    DI at test gains 5, {4,6}, {3,7}, {2,8}: pooled ESR (sum of error^2 / sum of target^2) and
-   MSE per test group, per-clip sums kept in cell.json;
+   MSE per test group, per-clip sums kept in cell.json. A reference row evaluates the
+   pretrained checkpoint with no fine-tuning (`zero_shot`), and every group also reports the
+   prediction's level against the target's and its ESR with the polarity inverted, which show
+   what pretraining transfers before fine-tuning starts;
 6. the tables (mean and 95% t-interval over seeds), CSV, a plot, `protocol.json` and the
    target checks into WORKDIR/results (and --results_dir), and the tables into every
    --update_doc file between its `<!-- sim_to_real:table:begin/end -->` markers.
@@ -60,7 +63,11 @@ CONFIGS = {"pretrain": "configs/sim_to_real_pretrain.py",
            "baseline": "configs/sim_to_real_baseline.py",
            "baseline_es": "configs/sim_to_real_baseline.py"}
 MODELS = ("pretrained", "baseline", "baseline_es")  # the table's order
-MODEL_LABELS = {"pretrained": "pretrained + fine-tuned",
+# The pretrained model on the real device before any fine-tuning: a reference row, evaluated
+# like every cell, that shows what pretraining alone transfers (one per device, no seeds).
+ZERO_SHOT = "zero_shot"
+MODEL_LABELS = {ZERO_SHOT: "pretrained, no fine-tuning",
+                "pretrained": "pretrained + fine-tuned",
                 "baseline": "baseline, equal steps",
                 "baseline_es": "baseline, early stopping"}
 PAPER_ROWS = ((5.0,), (3.0, 7.0), (2.0, 8.0))
@@ -128,6 +135,7 @@ class Protocol:
   es_eval_windows: int = 16                # validation windows per evaluation
   es_budget_factor: float = 1.5            # early-stopping cap, x (pretrain + fine-tune steps)
   overrides: tuple[str, ...] = ()          # KEY=VALUE config overrides for every run
+  finetune_overrides: tuple[str, ...] = ()  # KEY=VALUE overrides of the fine-tuning runs only
   pretrain_di_dir: str = ""
   real_di_dir: str = ""
   results_dir: str = ""                    # extra copy of the tables and plot (docs/results)
@@ -319,10 +327,13 @@ def run_overrides(p: Protocol, kind: str, target: Target | None = None, gains=No
       o["train.eval_examples"] = str(p.es_eval_windows)
     else:
       raise AmpSpaceError(f"unknown model {kind!r}; known: {list(MODELS)}")
-  for item in p.overrides:
+  items = [("--set", i) for i in p.overrides]
+  if kind == "pretrained":
+    items += [("--finetune_set", i) for i in p.finetune_overrides]
+  for flag, item in items:
     key, sep, value = item.partition("=")
     if not sep or not key:
-      raise AmpSpaceError(f"--set {item!r}: expected KEY=VALUE, e.g. model.channels=8")
+      raise AmpSpaceError(f"{flag} {item!r}: expected KEY=VALUE, e.g. model.channels=8")
     o[key.removeprefix("config.")] = value
   return o
 
@@ -361,6 +372,11 @@ def typed_value(old, text: str, key: str):
   """`text` read as the type of the config's current value, as config_flags does."""
   if isinstance(old, str):
     return text
+  if isinstance(old, float):  # YAML reads "3e-3" (no dot) as a string; Python reads it
+    try:
+      return float(text)
+    except ValueError:
+      raise AmpSpaceError(f"override {key}={text}: expected a float") from None
   value = yaml.safe_load(text)
   if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
     return float(value)
@@ -562,15 +578,19 @@ def train_run(config, workdir: str, command: str, fingerprint: dict) -> dict:
   return {**record, "trained_now": True}
 
 
-def evaluate_run(workdir: str, config, knob: str, gains: list[float]) -> list[dict]:
+def evaluate_run(workdir: str, config, knob: str, gains: list[float],
+                 step: int | None = None) -> list[dict]:
   """Every test clip at `gains`, through one decoding path for every model: per clip, its
-  knob value, length and the sums that pool into ESR and MSE (plain and pre-emphasised)."""
+  knob value, length and the sums that pool into ESR and MSE (plain and pre-emphasised), the
+  prediction's energy and its product with the target (its level and polarity against the
+  target's). `workdir`'s checkpoint at `step` (default the latest) is read with `config`'s
+  model and data, so a pretrained checkpoint is evaluated on a real device's clips."""
   from ampspace.audio import metrics
   from ampspace.data import pipeline, sources
   from ampspace.inference import make_apply, run_clip
   from ampspace.trainers import common
 
-  graphdef, params, step = common.restore_params(workdir, config)
+  graphdef, params, step = common.restore_params(workdir, config, step)
   context = common.build_model(config).context
   apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
   dataset = config.dataset.copy_and_resolve_references()
@@ -587,6 +607,7 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float]) -> list[di
     clips.append({"clip_id": record["clip_id"].decode(), "gain": float(
         record["knob_values"][names.index(knob)]), "samples": int(len(target)),
                   "sse": float(np.sum((target - pred) ** 2)), "sst": float(np.sum(target ** 2)),
+                  "ssp": float(np.sum(pred ** 2)), "spt": float(np.sum(pred * target)),
                   "sse_pre": float(np.sum((t_pre - p_pre) ** 2)),
                   "sst_pre": float(np.sum(t_pre ** 2)), "step": int(step)})
   if not clips:
@@ -595,12 +616,20 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float]) -> list[di
 
 
 def pooled(clips: list[dict]) -> dict:
+  """Pooled ESR (plain and pre-emphasised) and MSE of `clips`; where the clips carry the
+  prediction's sums, also its level against the target's (dB) and the ESR it would have with
+  its polarity inverted (Σ (target + prediction)² / Σ target²)."""
   sse, sst = sum(c["sse"] for c in clips), sum(c["sst"] for c in clips)
   n = sum(c["samples"] for c in clips)
-  return {"clips": len(clips), "seconds": round(n / 44100.0, 2), "esr": sse / max(sst, 1e-30),
-          "esr_pre": sum(c["sse_pre"] for c in clips) / max(sum(c["sst_pre"] for c in clips),
-                                                            1e-30),
-          "mse": sse / max(n, 1)}
+  out = {"clips": len(clips), "seconds": round(n / 44100.0, 2), "esr": sse / max(sst, 1e-30),
+         "esr_pre": sum(c["sse_pre"] for c in clips) / max(sum(c["sst_pre"] for c in clips),
+                                                           1e-30),
+         "mse": sse / max(n, 1)}
+  if all("ssp" in c and "spt" in c for c in clips):
+    ssp, spt = sum(c["ssp"] for c in clips), sum(c["spt"] for c in clips)
+    out["level_db"] = float(10 * np.log10(max(ssp, 1e-30) / max(sst, 1e-30)))
+    out["esr_inverted"] = (ssp + sst + 2 * spt) / max(sst, 1e-30)
+  return out
 
 
 def group_metrics(p: Protocol, clips: list[dict]) -> dict:
@@ -653,6 +682,32 @@ def run_cell(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
   return {**cell, "trained_now": run["trained_now"]}
 
 
+def zero_shot_cell(p: Protocol, target: Target, fingerprint: dict) -> dict:
+  """The pretrained checkpoint on `target`'s test clips, with no fine-tuning: the same
+  evaluation as every cell, with the device's own conditioning (its untrained device row)."""
+  paths = Paths(p.workdir)
+  workdir = os.path.join(p.workdir, "targets", target.name, ZERO_SHOT)
+  config = load_run_config(p, "pretrained", target, (p.center_gain,))
+  pre = read_json(os.path.join(paths.pretrain_run, RUN_FILE))
+  chash = config_hash(config) + "+" + pre["provenance"]["config_hash"]
+  cell_path = os.path.join(workdir, CELL_FILE)
+  cell = reusable(cell_path, fingerprint["code"], chash)
+  if cell:
+    return {**cell, "trained_now": False}
+  t0 = time.time()
+  clips = evaluate_run(paths.pretrain_run, config, target.knob, test_gains(p))
+  cell = {"target": target.name, "knob": target.knob, "finetune_gains": [], "model": ZERO_SHOT,
+          "seed": 0, "train": {"steps": 0, "best_step": None, "seconds": 0.0,
+                               "command": f"(evaluated from {paths.pretrain_run})",
+                               "made": time.strftime("%Y-%m-%d %H:%M:%S")},
+          "groups": group_metrics(p, clips), "clips": clips,
+          "eval_seconds": round(time.time() - t0, 1),
+          "provenance": {**fingerprint, "config_hash": chash,
+                         "made": time.strftime("%Y-%m-%d %H:%M:%S")}}
+  write_json(cell_path, cell)
+  return {**cell, "trained_now": True}
+
+
 def pretrain(p: Protocol, fingerprint: dict) -> dict:
   workdir = Paths(p.workdir).pretrain_run
   config = load_run_config(p, "pretrain")
@@ -695,7 +750,9 @@ def summarise(p: Protocol, cells: list[dict]) -> list[dict]:
              "seeds": len(cs), "clips_per_seed": g[0]["clips"],
              "test_seconds": g[0]["seconds"],
              "steps": round(float(np.mean([c["train"]["steps"] for c in cs])))}
-      for m in ("esr", "esr_pre", "mse"):
+      for m in ("esr", "esr_pre", "mse", "level_db", "esr_inverted"):
+        if not all(m in x for x in g):
+          continue
         mean, half = interval([x[m] for x in g])
         row[m] = mean
         row[m + "_ci95"] = half
@@ -764,6 +821,11 @@ def markdown_tables(p: Protocol, summary: list[dict], checks: dict, command: str
               "| fine-tune gains | model | steps | " + " | ".join(f"ESR {l}" for l in labels)
               + " | " + " | ".join(f"MSE {l}" for l in labels) + " |",
               "|---|---|---:|" + "---:|" * (2 * len(labels))]
+    zero = [at.get((group_label(()), ZERO_SHOT, l)) for l in labels]
+    if all(zero):
+      lines.append(f"| none | {MODEL_LABELS[ZERO_SHOT]} | {zero[0]['steps']} | "
+                   + " | ".join(_fmt(c["esr"], c["esr_ci95"]) for c in zero) + " | "
+                   + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in zero) + " |")
     for row in p.rows:
       ft = group_label(row)
       for model in p.models:
@@ -785,7 +847,11 @@ def markdown_tables(p: Protocol, summary: list[dict], checks: dict, command: str
               f"{p.center_gain:g}, pretrained ESR {c['esr_at_center']:.3f} at {labels[0]} "
               f"(target ≤ {TARGET_ESR_AT_CENTER}: **{'met' if c['esr_at_center_ok'] else 'missed'}"
               f"**) and {c['esr_far']:.3f} at {labels[-1]} (target ≤ {TARGET_ESR_FAR}: "
-              f"**{'met' if c['esr_far_ok'] else 'missed'}**).", ""]
+              f"**{'met' if c['esr_far_ok'] else 'missed'}**)."
+              + (f" Before fine-tuning, the pretrained model's output at {labels[0]} is "
+                 f"{zero[0]['level_db']:+.1f} dB from the target's level, and its ESR would be "
+                 f"{zero[0]['esr_inverted']:.3f} with its polarity inverted."
+                 if all(zero) and "level_db" in zero[0] else ""), ""]
   if tuple(p.test_groups) == PAPER_TEST_GROUPS:
     lines += ["Paper (Naradowsky 2021, Table 3, MSE ×1e-3, fine-tuned on gain 5; quoted, not "
               "measured here): baseline " + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["baseline"])
@@ -796,7 +862,8 @@ def markdown_tables(p: Protocol, summary: list[dict], checks: dict, command: str
 def csv_text(rows: list[dict]) -> str:
   buf = io.StringIO()
   flat = [{k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()} for r in rows]
-  writer = csv.DictWriter(buf, fieldnames=list(flat[0]), lineterminator="\n")
+  fields = list(dict.fromkeys(k for r in flat for k in r))  # rows may differ (zero-shot)
+  writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
   writer.writeheader()
   writer.writerows(flat)
   return buf.getvalue()
@@ -821,6 +888,11 @@ def plot_png(p: Protocol, summary: list[dict]) -> bytes:
       color, ls = styles.get(model, ("C2", "-."))
       ax.errorbar(x, [r["esr"] for r in rs], yerr=[r["esr_ci95"] for r in rs], color=color,
                   linestyle=ls, marker="o", capsize=3, label=MODEL_LABELS.get(model, model))
+    zero = [r for r in summary if r["target"] == name and r["model"] == ZERO_SHOT]
+    if zero:
+      x = [abs(float(r["test_gains"].strip("{}").split(",")[0]) - p.center_gain) for r in zero]
+      ax.plot(x, [r["esr"] for r in zero], color="0.5", linestyle="-.", marker="x",
+              label=MODEL_LABELS[ZERO_SHOT])
     ax.set_yscale("log")
     ax.set_xlabel(f"|gain − {p.center_gain:g}| of the test clips")
     ax.set_ylabel("pooled ESR")
@@ -897,6 +969,7 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
   if p.workers <= 1:
     pre = pretrain(p, fingerprint)
     cells = [run_cell(p, job, fingerprint) for job in jobs]
+    cells += [zero_shot_cell(p, t, fingerprint) for t in targets(p)]
   else:
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(p.workers, mp_context=ctx,
@@ -916,6 +989,7 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
         log(f"cell {len(done)}/{len(jobs)}: {job.target.name} {group_label(job.gains)} "
             f"{job.model} seed {job.seed} ({'trained' if done[i]['trained_now'] else 'reused'})")
       cells = [done[i] for i in range(len(jobs))]
+      cells += list(pool.map(zero_shot_cell, *zip(*[(p, t, fingerprint) for t in targets(p)])))
   seconds = round(time.time() - t0, 1)
   provenance = {**fingerprint, "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
   out = write_results(p, cells, command, provenance)
@@ -961,6 +1035,8 @@ def define_flags() -> None:
                     "Fine-tune gain sets, e.g. 5,3+7,2+8.")
   flags.DEFINE_integer("workers", None, "Cells trained at once (one thread each).")
   flags.DEFINE_multi_string("set", [], "KEY=VALUE config override for every run.")
+  flags.DEFINE_multi_string("finetune_set", [], "KEY=VALUE config override for the fine-tuning "
+                            "runs only, e.g. optimizer.learning_rate=3e-3.")
   flags.DEFINE_string("results_dir", "", "Also write the tables and plot here (docs/results).")
   flags.DEFINE_multi_string("update_doc", [], "Fill this file's table markers.")
 
@@ -987,6 +1063,7 @@ def protocol_from_flags() -> Protocol:
   if F.workers is not None:
     p.workers = F.workers
   p.overrides, p.results_dir, p.update_docs = tuple(F.set), F.results_dir, tuple(F.update_doc)
+  p.finetune_overrides = tuple(F.finetune_set)
   return p
 
 
