@@ -170,8 +170,8 @@ def dataset_config(out: str, rendered: str):
 
 # ------------------------------------------------------------------ 2. models
 def train_vae(out: str, dataset, steps: int):
+  from ampspace.checkpoints import restore_vae
   from ampspace.trainers import get_trainer
-  from ampspace.trainers.vae import restore_vae
 
   c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -186,7 +186,8 @@ def train_vae(out: str, dataset, steps: int):
 
 
 def train_w2w(out: str, dataset, steps: int):
-  from ampspace.trainers import common, get_trainer
+  from ampspace import checkpoints
+  from ampspace.trainers import get_trainer
 
   c = load_config_file("wave2wavenet", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -198,9 +199,8 @@ def train_w2w(out: str, dataset, steps: int):
     c.eval.at_end = False
   workdir = os.path.join(out, "w2w")
   get_trainer(c.trainer)(c, workdir)
-  graphdef, params, _ = common.restore_params(workdir, c)
-  context = common.build_model(c).context
-  return graphdef, params, context, c
+  r = checkpoints.restore_model(workdir, c)
+  return r.graphdef, r.params, r.context, c
 
 
 # ------------------------------------------------------------------ 3. measures

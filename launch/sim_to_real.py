@@ -585,14 +585,15 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float],
   prediction's energy and its product with the target (its level and polarity against the
   target's). `workdir`'s checkpoint at `step` (default the latest) is read with `config`'s
   model and data, so a pretrained checkpoint is evaluated on a real device's clips."""
+  from ampspace import checkpoints
   from ampspace.audio import metrics
   from ampspace.data import pipeline, sources
   from ampspace.inference import make_apply, run_clip
-  from ampspace.trainers import common
 
-  graphdef, params, step = common.restore_params(workdir, config, step)
-  context = common.build_model(config).context
-  apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
+  restored = checkpoints.restore_model(workdir, config, step)
+  context, step = restored.context, restored.step
+  apply = make_apply(restored.graphdef, restored.params, config.loss.get("decode",
+                                                                         "expected_value"))
   dataset = config.dataset.copy_and_resolve_references()
   dataset.filter = f"{knob}={gains_text(gains)}"
   source = sources.open_split(dataset, "test")

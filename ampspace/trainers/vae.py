@@ -26,6 +26,7 @@ import optax
 from flax import nnx
 
 from ampspace.audio import griffin_lim
+from ampspace.checkpoints import build_vae, restore_vae
 from ampspace.data import mel_pipeline, sources
 from ampspace.errors import AmpSpaceError
 from ampspace.files import write_json_atomic
@@ -37,25 +38,8 @@ METRICS_FILE = "vae_metrics.json"
 
 
 # ------------------------------------------------------------------ model helpers
-def build_vae(config: ml_collections.ConfigDict, seed: int | None = None) -> vae_lib.MelVAE:
-  kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-  if "channels" in kwargs:
-    kwargs["channels"] = tuple(kwargs["channels"])
-  return vae_lib.MelVAE(**kwargs, rngs=nnx.Rngs(config.seed if seed is None else seed))
-
-
 def mel_spec_of(config: ml_collections.ConfigDict) -> mel_pipeline.MelSpec:
   return mel_pipeline.MelSpec(num_frames=config.model.num_frames, n_mels=config.model.n_mels)
-
-
-def restore_vae(workdir: str, step: int | None = None) -> tuple[vae_lib.MelVAE, ml_collections.ConfigDict, int]:
-  """(model, config, step) from a VAE training workdir's latest (or given) checkpoint."""
-  config = common.load_config(workdir)
-  if config.get("trainer") != "vae":
-    raise AmpSpaceError(f"{workdir}: trained by {config.get('trainer')!r}, not the VAE trainer")
-  graphdef, params = nnx.split(build_vae(config))
-  params, step = common.load_params_into(params, workdir, step)
-  return nnx.merge(graphdef, params), config, step
 
 
 def beta_at(config: ml_collections.ConfigDict, step):
