@@ -146,25 +146,6 @@ def load_base_config(spec: str):
   return load_config(full, arg or None)
 
 
-def apply_override(config, item: str) -> None:
-  import yaml
-
-  key, sep, text = item.partition("=")
-  if not sep or not key:
-    raise AmpSpaceError(f"--set {item!r}: expected KEY=VALUE")
-  *parents, leaf = key.removeprefix("config.").split(".")
-  node = config
-  for part in parents:
-    if part not in node:
-      raise AmpSpaceError(f"--set {item!r}: no config key {part!r}")
-    node = node[part]
-  if leaf not in node:
-    raise AmpSpaceError(f"--set {item!r}: no config key {leaf!r}")
-  old = node[leaf]
-  value = text if isinstance(old, str) else yaml.safe_load(text)
-  node[leaf] = float(value) if isinstance(old, float) and isinstance(value, int) else value
-
-
 def trial_config(s: Search, trial, budget: bool = True):
   """The base config with the trial's sampled model, optimiser, rate and σ; `budget` shortens
   it to the search's step count (the exported best config keeps the base config's)."""
@@ -172,6 +153,8 @@ def trial_config(s: Search, trial, budget: bool = True):
 
   space = SPACES[s.space]
   config = load_base_config(s.base_config)
+  from ampspace.config_files import apply_override
+
   for item in s.overrides:
     apply_override(config, item)
   family = trial.suggest_categorical("family", available_families(s.families))

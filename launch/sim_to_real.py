@@ -52,7 +52,6 @@ import sys
 import time
 
 import numpy as np
-import yaml
 
 from ampspace.errors import AmpSpaceError
 from ampspace.files import atomic_write, replace_between_markers
@@ -351,38 +350,13 @@ def train_command(p: Protocol, kind: str, workdir: str, target: Target | None = 
 def load_run_config(p: Protocol, kind: str, target: Target | None = None, gains=None,
                     finetune_filter=None, seed: int = 0):
   """The config `train_command` describes, built in this process (same file, arg, overrides)."""
-  from ampspace.config_files import load_config
+  from ampspace.config_files import apply_override, load_config
 
   config = load_config(os.path.join(REPO, CONFIGS[kind]),
                        config_arg(p, gains if kind != "pretrain" else None))
   for key, text in run_overrides(p, kind, target, gains, finetune_filter, seed).items():
-    parent, _, leaf = key.rpartition(".")
-    node = config
-    for part in filter(None, parent.split(".")):
-      if part not in node:
-        raise AmpSpaceError(f"override {key}: no such config key {part!r}")
-      node = node[part]
-    if leaf not in node:
-      raise AmpSpaceError(f"override {key}: no such config key {leaf!r}")
-    node[leaf] = typed_value(node[leaf], text, key)
+    apply_override(config, f"{key}={text}", flag="override")
   return config
-
-
-def typed_value(old, text: str, key: str):
-  """`text` read as the type of the config's current value, as config_flags does."""
-  if isinstance(old, str):
-    return text
-  if isinstance(old, float):  # YAML reads "3e-3" (no dot) as a string; Python reads it
-    try:
-      return float(text)
-    except ValueError:
-      raise AmpSpaceError(f"override {key}={text}: expected a float") from None
-  value = yaml.safe_load(text)
-  if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-    return float(value)
-  if type(value) is not type(old):
-    raise AmpSpaceError(f"override {key}={text}: expected a {type(old).__name__}")
-  return value
 
 
 # ---------------------------------------------------------------- data
