@@ -194,10 +194,10 @@ def test_one_override_engine_types_values_by_the_key():
   apply_override(c, "optimizer.learning_rate=3e-3")  # YAML would read "3e-3" as text
   apply_override(c, "config.model.channels=8")
   apply_override(c, "train.tensorboard=false")
-  apply_override(c, "dataset.filter=gain=5;di_id=a,b")  # text keeps its own "="
+  apply_override(c, "dataset.data_dir=/data/gain=5")  # text keeps its own "="
   assert c.optimizer.learning_rate == 3e-3 and isinstance(c.optimizer.learning_rate, float)
   assert c.model.channels == 8 and c.train.tensorboard is False
-  assert c.dataset.filter == "gain=5;di_id=a,b"
+  assert c.dataset.data_dir == "/data/gain=5"
   with pytest.raises(AmpSpaceError, match="no such config key 'chanels'"):
     apply_override(c, "model.chanels=8")
   with pytest.raises(AmpSpaceError, match="expected a int"):
