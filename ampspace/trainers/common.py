@@ -32,6 +32,16 @@ def shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
   return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
 
 
+def data_parallel(config) -> tuple[NamedSharding, NamedSharding, int]:
+  """(replicated sharding, batch sharding on `data`, this process's share of
+  `input.batch_size`) over all devices; a batch the devices cannot split is an error."""
+  if config.input.batch_size % jax.device_count():
+    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
+                        f"{jax.device_count()} devices")
+  replicated, data_sharding = shardings(data_mesh())
+  return replicated, data_sharding, config.input.batch_size // jax.process_count()
+
+
 def global_batch(local_batch: dict, data_sharding: NamedSharding) -> dict:
   """Process-local NumPy batch -> global jax.Array sharded on `data` (works single- or multi-host)."""
   return {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))

@@ -21,6 +21,7 @@ A trainer builds its model, data, jitted update step and validation, then hands 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -67,6 +68,23 @@ class Preemption:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
     return False
+
+
+@contextlib.contextmanager
+def run_dir(config, workdir: str):
+  """Makes `workdir`, writes its config.json, and yields the TensorBoard writer (process 0,
+  unless train.tensorboard is false; else None), closed on the way out."""
+  os.makedirs(workdir, exist_ok=True)
+  common.save_config(config, workdir)
+  writer = None
+  if jax.process_index() == 0 and config.train.get("tensorboard", True):
+    from tensorboardX import SummaryWriter
+    writer = SummaryWriter(os.path.join(workdir, "tb"))
+  try:
+    yield writer
+  finally:
+    if writer:
+      writer.close()
 
 
 def preemption_requested(preemption: Preemption) -> bool:

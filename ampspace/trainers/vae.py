@@ -63,29 +63,14 @@ def mel_figure(target: np.ndarray, recon: np.ndarray):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  # ------------------------------------------------------------------ logging
-  os.makedirs(workdir, exist_ok=True)
-  common.save_config(config, workdir)
-  writer = None
-  if jax.process_index() == 0 and config.train.get("tensorboard", True):
-    from tensorboardX import SummaryWriter
-    writer = SummaryWriter(os.path.join(workdir, "tb"))
-  try:
+  with loop.run_dir(config, workdir) as writer:
     return _train_and_evaluate(config, workdir, writer)
-  finally:
-    if writer:
-      writer.close()
 
 
 def _train_and_evaluate(config, workdir, writer):
   # ------------------------------------------------------------------ mesh
-  mesh = common.data_mesh()
-  replicated, data_sharding = common.shardings(mesh)
+  replicated, data_sharding, local_batch = common.data_parallel(config)
   n_proc = jax.process_count()
-  if config.input.batch_size % jax.device_count():
-    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
-                        f"{jax.device_count()} devices")
-  local_batch = config.input.batch_size // n_proc
 
   # ------------------------------------------------------------------ input
   spec = mel_spec_of(config)
