@@ -33,6 +33,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from ampspace.errors import AmpSpaceError
 from ampspace.files import write_json_atomic
@@ -103,6 +104,15 @@ def batch_fingerprint(local: dict) -> dict:
   first = next(k for k in ("input", "mel", *sorted(local)) if k in local and k != "start")
   return {"starts": [int(v) for v in np.asarray(local.get("start", []))],
           "digest": hashlib.sha1(np.ascontiguousarray(local[first]).tobytes()).hexdigest()[:16]}
+
+
+def apply_gradients(tx, loss_fn: Callable, params, opt_state):
+  """One optimiser update of `params` on `loss_fn(params) -> (loss, metrics)`: (params,
+  opt_state, metrics with the gradients' global norm as `grad_norm`)."""
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return (optax.apply_updates(params, updates), opt_state,
+          {**metrics, "grad_norm": optax.global_norm(grads)})
 
 
 def guarded(step_fn: Callable) -> Callable:

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 from ampspace.audio import griffin_lim
@@ -106,15 +105,9 @@ def _train_and_evaluate(config, workdir, writer):
   def train_step(params, opt_state, batch, step):
     key = jax.random.fold_in(base_key, step)
     beta = beta_at(config, step)
-
-    def loss_fn(p):
-      return vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta)
-
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return params, opt_state, metrics
+    return loop.apply_gradients(
+        tx, lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta),
+        params, opt_state)
 
   train_step = jax.jit(loop.guarded(train_step),
                        in_shardings=(replicated, replicated, data_sharding, replicated),

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 from ampspace import losses
@@ -107,15 +106,9 @@ def _train_and_evaluate(config, workdir, writer):
 
   def train_step(params, opt_state, batch, step):
     del step  # the same update at every step
-
-    def loss_fn(p):
-      return loss_and_metrics(nnx.merge(graphdef, p), batch, config.loss, weights)
-
-    (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return params, opt_state, metrics
+    return loop.apply_gradients(
+        tx, lambda p: loss_and_metrics(nnx.merge(graphdef, p), batch, config.loss, weights),
+        params, opt_state)
 
   train_step = jax.jit(loop.guarded(train_step),
                        in_shardings=(replicated, replicated, data_sharding, replicated),
