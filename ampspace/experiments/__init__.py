@@ -1,7 +1,9 @@
 """Experiments as importable modules: each holds its protocol, data preparation, runs and
-reports, and a `define_flags`/`main` pair that `launch/<name>.py` runs as a command
-(`python -m launch.sim_to_real`, `python -m launch.search`).
+reports, and the command that `launch/<name>.py` runs (`python -m launch.sim_to_real`,
+`python -m launch.search`, `python launch/interpolation.py`, `python launch/ablation.py`).
 
 - `sim_to_real`: the paper's Table 3, fair and resumable (docs/sim_to_real.md);
-- `search`: the Optuna architecture search.
+- `interpolation`: the soundspace experiment, VAE against Wave2WaveNet (docs/soundspace.md);
+- `search`: the Optuna architecture search;
+- `ablation`: the loss × decoder table.
 """
