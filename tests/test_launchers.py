@@ -1,5 +1,6 @@
-"""ampspace/launcher.py (`python -m launch.launcher`): the exact commands of every backend, Slurm's layout as JAX detects it, and
-(slow) a real two-process CPU training run through the local backend."""
+"""ampspace/launcher.py (`python -m launch.launcher`): the exact commands of every backend,
+Slurm's layout as JAX detects it, and (slow) a real two-process CPU training run through the
+local backend."""
 
 from __future__ import annotations
 
