@@ -91,3 +91,60 @@ class _ResolvingParser:
     if name.startswith("__") or name == "_parser":
       raise AttributeError(name)
     return getattr(self._parser, name)
+
+
+# ---------------------------------------------------------------- KEY=VALUE overrides
+def set_key(config, key: str, value, *, where: str = "override") -> None:
+  """config[a][b][c] = value for key "a.b.c" (a leading "config." is dropped); a key the
+  config lacks is an error naming it."""
+  *parents, leaf = key.removeprefix("config.").split(".")
+  node = config
+  for part in parents:
+    if part not in node:
+      raise AmpSpaceError(f"{where} {key}: no such config key {part!r}")
+    node = node[part]
+  if leaf not in node:
+    raise AmpSpaceError(f"{where} {key}: no such config key {leaf!r}")
+  node[leaf] = value
+
+
+def get_key(config, key: str, *, where: str = "override"):
+  """config[a][b][c] for key "a.b.c"; a key the config lacks is an error naming it."""
+  node = config
+  for part in key.removeprefix("config.").split("."):
+    if part not in node:
+      raise AmpSpaceError(f"{where} {key}: no such config key {part!r}")
+    node = node[part]
+  return node
+
+
+def typed_value(old, text: str, key: str):
+  """`text` read as the type of the config's current value `old`, as the trainer's
+  `--config.KEY=VALUE` flags read it: a string stays text, a float takes "3e-3", an int or bool
+  or tuple is read as YAML; another type is an error naming the key."""
+  import yaml
+
+  if isinstance(old, str):
+    return text
+  if isinstance(old, float):  # YAML reads "3e-3" (no dot) as a string; Python reads it
+    try:
+      return float(text)
+    except ValueError:
+      raise AmpSpaceError(f"override {key}={text}: expected a float") from None
+  value = yaml.safe_load(text)
+  if isinstance(old, tuple) and isinstance(value, list):
+    return tuple(value)
+  if type(value) is not type(old) and old is not None:
+    raise AmpSpaceError(f"override {key}={text}: expected a {type(old).__name__}")
+  return value
+
+
+def apply_override(config, item: str, *, flag: str = "--set") -> None:
+  """Applies one "KEY=VALUE" (text, typed by the key's current value) to `config`; the one
+  override engine of the experiments (sim-to-real, search) and their tests."""
+  key, sep, text = item.partition("=")
+  if not sep or not key:
+    raise AmpSpaceError(f"{flag} {item!r}: expected KEY=VALUE, e.g. model.channels=8")
+  key = key.removeprefix("config.")
+  old = get_key(config, key, where=flag)  # a missing key is an error naming it
+  set_key(config, key, typed_value(old, text, key), where=flag)

@@ -22,7 +22,7 @@ from ampspace.audio.wav_io import write_wav
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.inference import make_apply, run_clip
-from ampspace.trainers import common
+from ampspace import checkpoints
 
 METRICS = ("mse", "esr", "mr_stft")
 
@@ -42,10 +42,10 @@ def markdown_table(groups: dict[str, dict]) -> str:
 def evaluate(workdir: str, split: str = "test", config=None, *, step: int | None = None,
              max_examples: int | None = None, write_audio: int | None = None,
              writer=None, out_dir: str | None = None) -> dict:
-  config = config or common.load_config(workdir)
-  graphdef, params, step = common.restore_params(workdir, config, step)
-  model = common.build_model(config)
-  apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
+  restored = checkpoints.restore_model(workdir, config, step)
+  config, step = restored.config, restored.step
+  apply = make_apply(restored.graphdef, restored.params, config.loss.get("decode",
+                                                                         "expected_value"))
   source = sources.open_split(config.dataset, split)
   n = len(source) if not max_examples and not config.eval.get("max_examples") else min(
       len(source), max_examples or config.eval.max_examples)
@@ -60,7 +60,7 @@ def evaluate(workdir: str, split: str = "test", config=None, *, step: int | None
     record = source[i]
     di = pipeline.decode_audio(record, "di")
     target = pipeline.decode_audio(record, "output")
-    pred = run_clip(apply, di, pipeline.conditioning_of(record), model.context)
+    pred = run_clip(apply, di, pipeline.conditioning_of(record), restored.context)
     m = audio_metrics.all_metrics(target, pred)
     clip = {"clip_id": _text(record["clip_id"]), "device": _text(record["device"]),
             "device_type": _text(record["device_type"]), "source": _text(record["source"]),

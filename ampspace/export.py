@@ -143,16 +143,15 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
   """Restores a training workdir's checkpoint and exports it."""
   from flax import nnx
 
-  from ampspace.trainers import common
-
+  from ampspace import checkpoints
   from ampspace.models import get_model_cls
 
-  config = common.load_config(workdir)
+  config = checkpoints.load_config(workdir)
   if get_model_cls(config.model.get("name", "")).__name__ not in stream.ARRAYS_OF:
-    raise AmpSpaceError(f"{os.path.join(workdir, common.CONFIG_FILE)}: model "
+    raise AmpSpaceError(f"{os.path.join(workdir, checkpoints.CONFIG_FILE)}: model "
                         f"{config.model.get('name')!r} cannot be exported; export supports "
                         f"{sorted(stream.ARRAYS_OF)}")
-  graphdef, params, step = common.restore_params(workdir, config, step=step)
+  graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   model = nnx.merge(graphdef, params)
   source = {"workdir": os.path.abspath(workdir), "step": int(step),
             "model": config.model.to_dict(), "dataset": config.dataset.get("name", "")}
@@ -176,11 +175,10 @@ def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: s
   by `knobs`); returns the path."""
   from flax import nnx
 
-  from ampspace import nam_format
-  from ampspace.trainers import common
+  from ampspace import checkpoints, nam_format
 
-  config = common.load_config(workdir)
-  graphdef, params, step = common.restore_params(workdir, config, step=step)
+  config = checkpoints.load_config(workdir)
+  graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   _, dev_knobs, dev_attrs = device_info(device)
   setting = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
              "attributes": {**dev_attrs, **(attributes or {})}}
@@ -190,7 +188,7 @@ def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: s
               "ampspace": {"workdir": os.path.abspath(workdir), "step": int(step),
                            "model": config.model.to_dict(), "setting": setting}}
   nam = nam_format.to_nam(nnx.merge(graphdef, params), c, metadata=metadata,
-                          where=os.path.join(workdir, common.CONFIG_FILE))
+                          where=os.path.join(workdir, checkpoints.CONFIG_FILE))
   nam_format.write_nam(path, nam)
   return path
 

@@ -378,9 +378,9 @@ def fit_config(model: str, init_from: str, data_dir: str):
                       **nam_format.read_nam(init_from).model_kwargs()}
       config.optimizer.learning_rate = 1e-3  # fine-tuning, as the finetune recipe
     else:
-      from ampspace.trainers import common
+      from ampspace import checkpoints
 
-      source = common.load_config(init_from)
+      source = checkpoints.load_config(init_from)
       config = load_config("capture", model)
       config.model = source.model.to_dict()
       config.loss = source.loss.to_dict()
@@ -433,14 +433,13 @@ def train(config, model_dir: str, minutes: float, recipe: dict) -> dict:
 def held_out_scores(model_dir: str, config) -> dict:
   """Pooled test ESR (plain and pre-emphasised) of the latest checkpoint over every test
   segment, the seconds of test audio, the step, and the conditioning the model trained on."""
-  from flax import nnx
-
+  from ampspace import checkpoints
   from ampspace.data import pipeline, sources
   from ampspace.inference import make_apply, run_clip
-  from ampspace.trainers import common
 
-  graphdef, params, step = common.restore_params(model_dir, config)
-  context = nnx.merge(graphdef, params).context
+  restored = checkpoints.restore_model(model_dir, config)
+  graphdef, params, step, context = (restored.graphdef, restored.params, restored.step,
+                                     restored.context)
   apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
   source = sources.open_split(config.dataset, "test")
   pairs, seconds, c = [], 0.0, None

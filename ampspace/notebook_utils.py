@@ -85,22 +85,20 @@ class LoadedModel:
 
 def load_model(path: str, step: int | None = None) -> LoadedModel:
   """Restores the latest (or `step`) checkpoint of a training workdir (or a quickstart workdir)."""
-  from ampspace.inference import make_apply
-  from ampspace.trainers import common
-
   from absl import logging
 
+  from ampspace import checkpoints
+  from ampspace.inference import make_apply
+
   train_dir = find_train_dir(path)
-  config = common.load_config(train_dir)
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.ERROR)  # Orbax warns that a read-only manager saves nothing
   try:
-    graphdef, params, step = common.restore_params(train_dir, config, step)
+    r = checkpoints.restore_model(train_dir, step=step)
   finally:
     logging.set_verbosity(verbosity)
-  context = tuple(common.build_model(config).context)
-  apply = make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
-  return LoadedModel(apply, context, config, step, train_dir)
+  apply = make_apply(r.graphdef, r.params, r.config.loss.get("decode", "expected_value"))
+  return LoadedModel(apply, r.context, r.config, r.step, train_dir)
 
 
 def conditioning_for(device: str, knobs: Mapping[str, float] | None = None) -> np.ndarray:

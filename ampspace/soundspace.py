@@ -283,7 +283,7 @@ def main(argv):
 
   from ampspace.audio.wav_io import read_wav
   from ampspace.data import sources
-  from ampspace.trainers.vae import restore_vae
+  from ampspace.checkpoints import restore_vae
 
   FLAGS = flags.FLAGS
   if not FLAGS["verbosity"].present:

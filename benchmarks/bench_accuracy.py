@@ -194,8 +194,8 @@ def train_ours(which: str, data_dir: str, workdir: str, budgets, seed: int, thre
           f"--config.train.max_seconds={max(budgets):g}",
           "--config.train.snapshot_seconds=(" + ",".join(f"{b:g}" for b in budgets) + ",)"]
   if which == "ours_finetune":
-    from ampspace.trainers import common
-    pre = common.load_config(pretrained)
+    from ampspace import checkpoints
+    pre = checkpoints.load_config(pretrained)
     over += [f"--config.init_from={os.path.abspath(pretrained)}"]
     over += [f"--config.model.{k}={v}" for k, v in pre.model.items() if k != "name"]
   os.makedirs(os.path.dirname(workdir), exist_ok=True)
@@ -270,9 +270,8 @@ def score(predict, clips: list[dict]) -> dict:
 def evaluate_snapshots(contender: str, run: dict, workdir: str, clips: list[dict]) -> list[dict]:
   from flax import nnx
 
-  from ampspace import conditioning as cond
+  from ampspace import checkpoints, conditioning as cond
   from ampspace.inference import make_apply, run_clip
-  from ampspace.trainers import common
 
   out = []
   for snap in sorted(run["snapshots"], key=lambda s: s["seconds"]):
@@ -282,10 +281,9 @@ def evaluate_snapshots(contender: str, run: dict, workdir: str, clips: list[dict
       context, decode = model.context, "expected_value"
       graphdef, params = nnx.split(model)
     else:
-      config = common.load_config(workdir)
-      graphdef, params, _ = common.restore_params(workdir, config, snap["step"])
-      context = common.build_model(config).context
-      decode = config.loss.get("decode", "expected_value")
+      r = checkpoints.restore_model(workdir, step=snap["step"])
+      graphdef, params, context = r.graphdef, r.params, r.context
+      decode = r.config.loss.get("decode", "expected_value")
     apply = make_apply(graphdef, params, decode)
     metrics_ = score(lambda c: run_clip(apply, c["di"], c["cond"], context), clips)
     out.append({"seconds": snap["seconds"], "step": snap["step"], **metrics_})

@@ -2,7 +2,7 @@
 example a random device of the native zoo (amps and drive/fuzz pedals) at random other knobs,
 its gain-role knob (gain, drive, fuzz or sustain, sharing the model's gain slot) over 1..10.
 
-The data is made by `launch/sim_to_real.py` (it renders the pretraining devices with the sweep
+The data is made by `python -m launch.sim_to_real` (ampspace/experiments/sim_to_real.py; it renders the pretraining devices with the sweep
 `one_knob_random:KNOB@N` into a release-layout folder and builds `amp_space/synthetic_lenient`
 from it in its own data_dir), so this config does not build on its own.
 
@@ -41,7 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.dataset.name = "amp_space/synthetic"
   c.dataset.data_dir = f"{root}/tfds/pretrain"
   c.dataset.manual_dir = f"{root}/rendered/pretrain"
-  c.dataset.build_if_missing = False  # launch/sim_to_real.py renders and builds it
+  c.dataset.build_if_missing = False  # the sim-to-real experiment renders and builds it
   c.dataset.filter = ""
 
   # One architecture for pretraining, fine-tuning and the baseline (the other two configs load

@@ -184,3 +184,25 @@ def test_setup_ships_configs_as_a_package(monkeypatch):
   assert "ampspace.configs" in dist.packages
   assert dist.package_dir["ampspace.configs"] == "configs"
   assert os.path.isfile(os.path.join(REPO, "configs", "__init__.py"))
+
+
+def test_one_override_engine_types_values_by_the_key():
+  from ampspace.config_files import apply_override, load_config, set_key
+  from ampspace.errors import AmpSpaceError
+
+  c = load_config("wave2wavenet", "runlocal")
+  apply_override(c, "optimizer.learning_rate=3e-3")  # YAML would read "3e-3" as text
+  apply_override(c, "config.model.channels=8")
+  apply_override(c, "train.tensorboard=false")
+  apply_override(c, "dataset.data_dir=/data/gain=5")  # text keeps its own "="
+  assert c.optimizer.learning_rate == 3e-3 and isinstance(c.optimizer.learning_rate, float)
+  assert c.model.channels == 8 and c.train.tensorboard is False
+  assert c.dataset.data_dir == "/data/gain=5"
+  with pytest.raises(AmpSpaceError, match="no such config key 'chanels'"):
+    apply_override(c, "model.chanels=8")
+  with pytest.raises(AmpSpaceError, match="expected a int"):
+    apply_override(c, "train.steps=many")
+  with pytest.raises(AmpSpaceError, match="--set 'lr': expected KEY=VALUE"):
+    apply_override(c, "lr")
+  set_key(c, "train.steps", 7)
+  assert c.train.steps == 7

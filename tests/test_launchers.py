@@ -1,5 +1,6 @@
-"""launch/launcher.py: the exact commands of every backend, Slurm's layout as JAX detects it, and
-(slow) a real two-process CPU training run through the local backend."""
+"""ampspace/launcher.py (`python -m launch.launcher`): the exact commands of every backend,
+Slurm's layout as JAX detects it, and (slow) a real two-process CPU training run through the
+local backend."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # launch/ is a folder of scripts at the repository root
 
-from launch import launcher  # noqa: E402
+from ampspace import launcher
 TRAIN = ["--config=configs/wave2wavenet.py:runlocal", "--workdir=runs/x"]
 
 

@@ -1,20 +1,18 @@
-"""launch/search.py: every family's sampled config builds a working model, nonlinearity options
-are found by signature, the best trial exports as a loadable config, worker commands, and (slow)
+"""ampspace/experiments/search.py (`python -m launch.search`): every family's sampled config
+builds a working model, nonlinearity options are found by signature, the best trial exports as a loadable config, worker commands, and (slow)
 a real two-thread search that resumes without adding trials."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import sys
 
 import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # launch/ is a folder of scripts at the repository root
 
-from launch import search  # noqa: E402
+from ampspace.experiments import search
 
 optuna = pytest.importorskip("optuna")
 

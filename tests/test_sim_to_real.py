@@ -1,4 +1,5 @@
-"""launch/sim_to_real.py and configs/sim_to_real_*.py (paper Table 3, fair protocol).
+"""ampspace/experiments/sim_to_real.py (`python -m launch.sim_to_real`) and
+configs/sim_to_real_*.py (paper Table 3, fair protocol).
 
 Fast: the configs' shared architecture; the step budgets of the three models; the printed
 commands parse (with the trainer's own flag parser) into exactly the configs the protocol
@@ -15,16 +16,14 @@ import io
 import json
 import os
 import shlex
-import sys
 
 import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # launch/ is a folder of scripts at the repository root
 
-from ampspace import config_files  # noqa: E402
-from launch import sim_to_real as s2r  # noqa: E402
+from ampspace import config_files
+from ampspace.experiments import sim_to_real as s2r
 
 TINY = dict(pretrain_devices=("tube_amp", "ts_overdrive"), real_devices=("gx_bossds1",),
             pretrain_dis=3, pretrain_di_seconds=0.5, real_dis=8, real_di_seconds=0.6,

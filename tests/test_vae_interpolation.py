@@ -1,9 +1,8 @@
 """The interpolation experiment's pieces: the [0.5, 0.5] conditioning, tables, and (slow) a
-micro run of launch/interpolation.py end to end."""
+micro run of `python launch/interpolation.py` (ampspace.experiments.interpolation) end to end."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,11 +18,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(scope="module")
 def interp():
-  spec = importlib.util.spec_from_file_location("interpolation_launch",
-                                                os.path.join(REPO, "launch", "interpolation.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from ampspace.experiments import interpolation
+  return interpolation
 
 
 def test_midpoint_conditioning_is_a_half_half_device_one_hot(interp):

@@ -72,3 +72,43 @@ def test_resume_matches_an_uninterrupted_run(tiny_data_dir, tmp_path):
   assert [r["step"] for r in resumed["history"]] == [4, 5]
   np.testing.assert_allclose([r["loss"] for r in resumed["history"]],
                              [r["loss"] for r in straight["history"][3:]], rtol=2e-4)
+
+
+def test_the_vae_shares_the_loop_sigterm_and_divergence(tiny_data_dir, tmp_path, monkeypatch):
+  """The VAE runs the shared loop: SIGTERM saves where it lands and reports `preempted` (so
+  `python -m ampspace.train` exits 143), and a non-finite batch stops with the divergence
+  error instead of training on."""
+  import signal
+
+  from ampspace.errors import AmpSpaceError
+  from ampspace.trainers import common, get_trainer
+
+  train, real = get_trainer("vae"), common.global_batch
+  calls = {"n": 0}
+
+  def sigterm_at_2(local, sharding):
+    calls["n"] += 1
+    if calls["n"] == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return real(local, sharding)
+
+  monkeypatch.setattr(common, "global_batch", sigterm_at_2)
+  workdir = str(tmp_path / "preempted")
+  result = train(small_config(tiny_data_dir, 5), workdir)
+  assert result["preempted"] and result["steps"] == 2
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "2"))
+  assert signal.getsignal(signal.SIGTERM) is not None  # the handler was put back
+
+  calls["n"] = 0
+
+  def nan_at_2(local, sharding):
+    calls["n"] += 1
+    if calls["n"] == 2:
+      local = dict(local, mel=np.full_like(local["mel"], np.nan))
+    return real(local, sharding)
+
+  monkeypatch.setattr(common, "global_batch", nan_at_2)
+  with pytest.raises(AmpSpaceError, match=r"diverged: loss nan.* at step 2 .*no checkpoint"):
+    train(small_config(tiny_data_dir, 5), str(tmp_path / "diverged"))
+  logged = [json.loads(l)["step"] for l in open(tmp_path / "diverged" / "train_log.jsonl")]
+  assert logged == [1]  # the good step before it was written, nothing after

@@ -10,7 +10,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_config(data_dir: str, **overrides):
   """configs/wave2wavenet.py:runlocal shrunk to a few-second model (depth 3, 4 channels)."""
-  from ampspace.config_files import load_config
+  from ampspace.config_files import load_config, set_key
 
   c = load_config("wave2wavenet", "runlocal")
   c.dataset.data_dir = data_dir
@@ -23,23 +23,15 @@ def tiny_config(data_dir: str, **overrides):
   c.optimizer.warmup_steps = 2
   c.eval.at_end = False
   for key, value in overrides.items():
-    node = c
-    *path, last = key.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = value
+    set_key(c, key, value)
   return c
 
 
 def cli_overrides(config, keys) -> list[str]:
   """--config.a.b=value flags reproducing `config`'s values at `keys` on the command line."""
-  out = []
-  for key in keys:
-    node = config
-    for p in key.split("."):
-      node = node[p]
-    out.append(f"--config.{key}={node}")
-  return out
+  from ampspace.config_files import get_key
+
+  return [f"--config.{key}={get_key(config, key)}" for key in keys]
 
 
 def read_log(workdir: str) -> list[dict]:

@@ -14,6 +14,11 @@ Choices the paper leaves open, and ours:
   clip anyway, so short windows give many examples per clip while the latent still has to
   separate the devices. A whole clip is encoded window by window (`soundspace.encode_audio`)
   and summarised by the mean of its window means.
+- `factor_hidden=False` (default): one shared `hidden`-unit layer feeds the mean and
+  log-variance heads, and the decoder mirrors it. `factor_hidden=True` reads the paper's
+  "512 for each factor": every latent dimension has its own `hidden`-unit layer between the
+  convolutions and its mean and log-variance (and, in the decoder, from its value back to the
+  expansion), so each factor is read out of the features separately.
 - Input is affinely normalised, (log_mel - mel_offset) / mel_scale, and the reconstruction
   term is a unit-variance Gaussian log-likelihood in that space (0.5 * squared error summed
   over frames and mels). The KL term is weighted by beta, annealed linearly from
@@ -40,7 +45,7 @@ class MelVAE(nnx.Module):
   def __init__(self, *, n_mels: int = 256, num_frames: int = 64, latent_dim: int = 3,
                channels: Sequence[int] = (128, 128, 256, 256), hidden: int = 512,
                kernel_size: int = 5, mel_offset: float = 1.0, mel_scale: float = 2.0,
-               rngs: nnx.Rngs):
+               factor_hidden: bool = False, rngs: nnx.Rngs):
     if len(channels) != NUM_DOWNSAMPLINGS:
       raise AmpSpaceError(f"model.channels: expected {NUM_DOWNSAMPLINGS} values (one per "
                           f"conv + pool stage), got {list(channels)}")
@@ -59,13 +64,24 @@ class MelVAE(nnx.Module):
     self.enc_convs = nnx.List([nnx.Conv(i, o, (kernel_size,), padding="SAME", rngs=rngs)
                                for i, o in zip(ins, channels)])
     flat = self.bottom_frames * channels[-1]
-    self.enc_dense = nnx.Linear(flat, hidden, rngs=rngs)
-    self.mean = nnx.Linear(hidden, latent_dim, rngs=rngs)
-    self.logvar = nnx.Linear(hidden, latent_dim, rngs=rngs,
-                             kernel_init=nnx.initializers.zeros_init())
-
-    self.dec_dense = nnx.Linear(latent_dim, hidden, rngs=rngs)
-    self.dec_expand = nnx.Linear(hidden, flat, rngs=rngs)
+    self.factor_hidden, self.hidden = bool(factor_hidden), int(hidden)
+    if self.factor_hidden:  # one hidden layer per latent factor, as grouped weights
+      self.enc_dense = nnx.Linear(flat, latent_dim * hidden, rngs=rngs)
+      lecun = nnx.initializers.lecun_normal()
+      self.mean_w = nnx.Param(lecun(rngs.params(), (latent_dim, hidden, 1))[..., 0])
+      self.mean_b = nnx.Param(jnp.zeros((latent_dim,)))
+      self.logvar_w = nnx.Param(jnp.zeros((latent_dim, hidden)))
+      self.logvar_b = nnx.Param(jnp.zeros((latent_dim,)))
+      self.dec_w = nnx.Param(nnx.initializers.normal(1.0)(rngs.params(), (latent_dim, hidden)))
+      self.dec_b = nnx.Param(jnp.zeros((latent_dim, hidden)))
+      self.dec_expand = nnx.Linear(latent_dim * hidden, flat, rngs=rngs)
+    else:
+      self.enc_dense = nnx.Linear(flat, hidden, rngs=rngs)
+      self.mean = nnx.Linear(hidden, latent_dim, rngs=rngs)
+      self.logvar = nnx.Linear(hidden, latent_dim, rngs=rngs,
+                               kernel_init=nnx.initializers.zeros_init())
+      self.dec_dense = nnx.Linear(latent_dim, hidden, rngs=rngs)
+      self.dec_expand = nnx.Linear(hidden, flat, rngs=rngs)
     outs = channels[::-1][1:] + [n_mels]
     self.dec_convs = nnx.List([
         nnx.ConvTranspose(i, o, (kernel_size,), strides=(2,), padding="SAME", rngs=rngs)
@@ -88,11 +104,20 @@ class MelVAE(nnx.Module):
     for conv in self.enc_convs:
       h = nnx.avg_pool(nnx.leaky_relu(conv(h), 0.2), window_shape=(2,), strides=(2,))
     h = nnx.leaky_relu(self.enc_dense(h.reshape(h.shape[0], -1)), 0.2)
+    if self.factor_hidden:  # [B, D, hidden]: factor d reads only its own hidden units
+      h = h.reshape(h.shape[0], self.latent_dim, self.hidden)
+      mean = jnp.einsum("bdh,dh->bd", h, self.mean_w[...]) + self.mean_b[...]
+      logvar = jnp.einsum("bdh,dh->bd", h, self.logvar_w[...]) + self.logvar_b[...]
+      return mean, jnp.clip(logvar, -12.0, 8.0)
     return self.mean(h), jnp.clip(self.logvar(h), -12.0, 8.0)
 
   def decode(self, z):
     """[B, latent_dim] -> [B, T, n_mels] log-mel (denormalised)."""
-    h = nnx.leaky_relu(self.dec_dense(z), 0.2)
+    if self.factor_hidden:  # factor d -> its own hidden units, then all of them together
+      h = nnx.leaky_relu(z[..., None] * self.dec_w[...] + self.dec_b[...], 0.2)
+      h = h.reshape(z.shape[0], self.latent_dim * self.hidden)
+    else:
+      h = nnx.leaky_relu(self.dec_dense(z), 0.2)
     h = nnx.leaky_relu(self.dec_expand(h), 0.2)
     h = h.reshape(z.shape[0], self.bottom_frames, self.bottom_channels)
     for k, conv in enumerate(self.dec_convs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -16,11 +15,11 @@ import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from ampspace import conditioning as cond
+# Saving and restoring a workdir's config and parameters live with inference, which needs them
+# without the trainers; the trainers reach them through this module too.
+from ampspace.checkpoints import (  # noqa: F401
+    CONFIG_FILE, build_model, load_config, load_params_into, restore_params, save_config)
 from ampspace.errors import AmpSpaceError
-from ampspace.models import get_model_cls
-
-CONFIG_FILE = "config.json"
 
 
 # ---------------------------------------------------------------- mesh
@@ -33,6 +32,16 @@ def shardings(mesh: Mesh) -> tuple[NamedSharding, NamedSharding]:
   return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
 
 
+def data_parallel(config) -> tuple[NamedSharding, NamedSharding, int]:
+  """(replicated sharding, batch sharding on `data`, this process's share of
+  `input.batch_size`) over all devices; a batch the devices cannot split is an error."""
+  if config.input.batch_size % jax.device_count():
+    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
+                        f"{jax.device_count()} devices")
+  replicated, data_sharding = shardings(data_mesh())
+  return replicated, data_sharding, config.input.batch_size // jax.process_count()
+
+
 def global_batch(local_batch: dict, data_sharding: NamedSharding) -> dict:
   """Process-local NumPy batch -> global jax.Array sharded on `data` (works single- or multi-host)."""
   return {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
@@ -40,13 +49,6 @@ def global_batch(local_batch: dict, data_sharding: NamedSharding) -> dict:
 
 
 # ---------------------------------------------------------------- model and optimizer
-def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
-  m = config.model
-  kwargs = {k: v for k, v in m.to_dict().items() if k != "name"}
-  return get_model_cls(m.name)(cond.conditioning_dim(), **kwargs,
-                               rngs=nnx.Rngs(config.seed if seed is None else seed))
-
-
 SCHEDULES = ("constant", "warmup_constant", "cosine", "linear", "exponential")
 
 
@@ -101,20 +103,6 @@ def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict,
                                options=options)
 
 
-def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
-
-
-def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise AmpSpaceError(f"{path}: not found; is {workdir} a training workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
 def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding):
   """Resume: parameters, optimizer state and the Grain iterator state, together, from the latest
   checkpoint (so a resumed run sees the same batches); (params, opt_state, step), step 0 if none."""
@@ -142,13 +130,6 @@ def save_train_state(mngr: ocp.CheckpointManager, step: int, params, opt_state, 
       data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
 
 
-def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict, step: int | None = None):
-  """(graphdef, params, step) of a model restored from a workdir's latest (or given) checkpoint."""
-  graphdef, params = nnx.split(build_model(config))
-  params, step = load_params_into(params, workdir_or_ckpt, step)
-  return graphdef, params, step
-
-
 def init_params_from(source: str, config: ml_collections.ConfigDict, model):
   """(parameters to fine-tune from, where they came from): a workdir or checkpoint folder, or a
   neural-amp-modeler `.nam` capture, which loads into a layer_array_wavenet of its layout."""
@@ -158,26 +139,6 @@ def init_params_from(source: str, config: ml_collections.ConfigDict, model):
     return nam_format.params_from_nam(nam_format.read_nam(source), model), "a NAM capture"
   _, params, step = restore_params(source, config)
   return params, f"step {step}"
-
-
-def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
-  """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder."""
-  path = os.path.abspath(workdir_or_ckpt)
-  if not os.path.isdir(path):
-    raise AmpSpaceError(f"{workdir_or_ckpt}: no such checkpoint folder or workdir")
-  if os.path.basename(path).isdigit() and step is None:  # a step folder: .../checkpoints/300
-    path, step = os.path.dirname(path), int(os.path.basename(path))
-  ckpt_root = os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-  mngr = ocp.CheckpointManager(ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True,
-                                                                                create=False))
-  step = mngr.latest_step() if step is None else step
-  if step is None:
-    raise AmpSpaceError(f"{ckpt_root}: no checkpoint found")
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(params.to_pure_dict())))
-  nnx.replace_by_pure_dict(params, restored["params"])
-  mngr.close()
-  return params, step
 
 
 # ---------------------------------------------------------------- logging

@@ -1,7 +1,8 @@
 """Trainer for the mel-spectrogram VAE (`config.trainer = "vae"`).
 
 Linear, in banner sections like the wave-to-wave trainer: logging -> mesh -> input -> model ->
-update step -> checkpoint -> loop. Resume order: parameters, optimizer state and the Grain
+update step -> the shared loop (ampspace/trainers/loop.py: resuming, SIGTERM, divergence,
+metrics on log steps, validation, early stopping, checkpoints, budgets, the data log). Resume order: parameters, optimizer state and the Grain
 iterator state come back together from the latest checkpoint in `workdir`, and the sampling
 key of step s is fold_in(seed key, s), so a resumed run sees the same batches and draws the
 same latent samples as an uninterrupted one. `config.init_from` (a VAE workdir) initialises
@@ -14,48 +15,28 @@ figure of their log-mels.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 from ampspace.audio import griffin_lim
+from ampspace.checkpoints import build_vae, restore_vae
 from ampspace.data import mel_pipeline, sources
 from ampspace.errors import AmpSpaceError
 from ampspace.files import write_json_atomic
 from ampspace.models import vae as vae_lib
-from ampspace.trainers import common
+from ampspace.trainers import common, loop
 
-LOG_FILE = "train_log.jsonl"
 METRICS_FILE = "vae_metrics.json"
 
 
 # ------------------------------------------------------------------ model helpers
-def build_vae(config: ml_collections.ConfigDict, seed: int | None = None) -> vae_lib.MelVAE:
-  kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
-  if "channels" in kwargs:
-    kwargs["channels"] = tuple(kwargs["channels"])
-  return vae_lib.MelVAE(**kwargs, rngs=nnx.Rngs(config.seed if seed is None else seed))
-
-
 def mel_spec_of(config: ml_collections.ConfigDict) -> mel_pipeline.MelSpec:
   return mel_pipeline.MelSpec(num_frames=config.model.num_frames, n_mels=config.model.n_mels)
-
-
-def restore_vae(workdir: str, step: int | None = None) -> tuple[vae_lib.MelVAE, ml_collections.ConfigDict, int]:
-  """(model, config, step) from a VAE training workdir's latest (or given) checkpoint."""
-  config = common.load_config(workdir)
-  if config.get("trainer") != "vae":
-    raise AmpSpaceError(f"{workdir}: trained by {config.get('trainer')!r}, not the VAE trainer")
-  graphdef, params = nnx.split(build_vae(config))
-  params, step = common.load_params_into(params, workdir, step)
-  return nnx.merge(graphdef, params), config, step
 
 
 def beta_at(config: ml_collections.ConfigDict, step):
@@ -81,23 +62,14 @@ def mel_figure(target: np.ndarray, recon: np.ndarray):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  # ------------------------------------------------------------------ logging
-  os.makedirs(workdir, exist_ok=True)
-  common.save_config(config, workdir)
-  is_chief = jax.process_index() == 0
-  writer = None
-  if is_chief and config.train.get("tensorboard", True):
-    from tensorboardX import SummaryWriter
-    writer = SummaryWriter(os.path.join(workdir, "tb"))
+  with loop.run_dir(config, workdir) as writer:
+    return _train_and_evaluate(config, workdir, writer)
 
+
+def _train_and_evaluate(config, workdir, writer):
   # ------------------------------------------------------------------ mesh
-  mesh = common.data_mesh()
-  replicated, data_sharding = common.shardings(mesh)
+  replicated, data_sharding, local_batch = common.data_parallel(config)
   n_proc = jax.process_count()
-  if config.input.batch_size % jax.device_count():
-    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
-                        f"{jax.device_count()} devices")
-  local_batch = config.input.batch_size // n_proc
 
   # ------------------------------------------------------------------ input
   spec = mel_spec_of(config)
@@ -133,17 +105,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   def train_step(params, opt_state, batch, step):
     key = jax.random.fold_in(base_key, step)
     beta = beta_at(config, step)
+    return loop.apply_gradients(
+        tx, lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta),
+        params, opt_state)
 
-    def loss_fn(p):
-      return vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta)
-
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
-    return params, opt_state, metrics
-
-  train_step = jax.jit(train_step,
+  train_step = jax.jit(loop.guarded(train_step),
                        in_shardings=(replicated, replicated, data_sharding, replicated),
                        out_shardings=(replicated, replicated, replicated), donate_argnums=(0, 1))
 
@@ -170,64 +136,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       writer.add_figure("validation/log_mel", mel_figure(target[0], recon[0]), step)
     return metrics
 
-  # ------------------------------------------------------------------ checkpoint
-  mngr = common.checkpoint_manager(workdir, config)
-  params, opt_state, step = common.restore_train_state(mngr, params, opt_state, train_iter,
-                                                       replicated)
-  if step:
-    print(f"resumed from {workdir} at step {step}")
-
-  def save(step: int, force: bool = False):
-    common.save_train_state(mngr, step, params, opt_state, train_iter, force)
-
   # ------------------------------------------------------------------ loop
-  progress = common.ProgressLine(total_steps, step)
-  log = open(os.path.join(workdir, LOG_FILE), "a") if is_chief else None
-  t_last, s_last = time.time(), step
-  history = []
-  while step < total_steps:
-    batch = common.global_batch({"mel": next(train_iter)["mel"]}, data_sharding)
-    new_params, new_opt_state, metrics = train_step(params, opt_state, batch,
-                                                    jnp.asarray(step, jnp.int32))
-    loss = float(metrics["loss"])
-    if not np.isfinite(loss):
-      mngr.wait_until_finished()
-      raise AmpSpaceError(f"training diverged: loss is {loss} at step {step + 1}; the last good "
-                          f"checkpoint is step {mngr.latest_step()} in {workdir}/checkpoints")
-    params, opt_state = new_params, new_opt_state
-    step += 1
-    record = {"step": step, **{k: float(v) for k, v in metrics.items()},
-              "learning_rate": float(schedule(step - 1))}
-    history.append(record)
-    if log:
-      log.write(json.dumps(record) + "\n")
-      log.flush()
-    if step % config.train.log_every == 0 or step == total_steps:
-      rate = (step - s_last) / max(time.time() - t_last, 1e-9)
-      t_last, s_last = time.time(), step
-      progress(step, {"elbo": record["elbo"], "kl": record["kl"], "beta": record["beta"]})
-      if writer:
-        for k, v in record.items():
-          if k != "step":
-            writer.add_scalar(f"train/{k}", v, step)
-        writer.add_scalar("train/windows_per_second", rate * config.input.batch_size, step)
-    if val_batch is not None and step % config.train.eval_every == 0 and step < total_steps:
-      validate(params, step)
-    if step % config.train.checkpoint_every == 0 or step == total_steps:
-      save(step, force=step == total_steps)
-  mngr.wait_until_finished()
-  mngr.close()
-  if log:
-    log.close()
-
-  # ------------------------------------------------------------------ evaluation
-  result = {"steps": step, "history": history}
-  if val_batch is not None:
-    result["validation"] = validate(params, step)
-    if is_chief:
-      write_json_atomic(os.path.join(workdir, METRICS_FILE),
-                        {"step": step, "split": config.dataset.eval_split,
-                         **result["validation"]}, indent=2)
-  if writer:
-    writer.close()
+  result = loop.run(loop.Loop(
+      config, workdir, train_step,
+      lambda local: common.global_batch({"mel": local["mel"]}, data_sharding), train_iter,
+      schedule, validate if val_batch is not None else None, progress=("elbo", "kl", "beta"),
+      throughput=("windows_per_second", config.input.batch_size), writer=writer),
+      params, opt_state, replicated)
+  if "validation" in result and jax.process_index() == 0:
+    write_json_atomic(os.path.join(workdir, METRICS_FILE),
+                      {"step": result["steps"], "split": config.dataset.eval_split,
+                       **result["validation"]}, indent=2)
   return result
