@@ -94,16 +94,17 @@ class _ResolvingParser:
 
 
 # ---------------------------------------------------------------- KEY=VALUE overrides
-def set_key(config, key: str, value, *, where: str = "override") -> None:
+def set_key(config, key: str, value, *, where: str = "override", create: bool = False) -> None:
   """config[a][b][c] = value for key "a.b.c" (a leading "config." is dropped); a key the
-  config lacks is an error naming it."""
+  config lacks is an error naming it (with `create`, a missing last key is added, as for
+  options a trainer reads with `.get`, e.g. train.log_data)."""
   *parents, leaf = key.removeprefix("config.").split(".")
   node = config
   for part in parents:
     if part not in node:
       raise AmpSpaceError(f"{where} {key}: no such config key {part!r}")
     node = node[part]
-  if leaf not in node:
+  if leaf not in node and not create:
     raise AmpSpaceError(f"{where} {key}: no such config key {leaf!r}")
   node[leaf] = value
 

@@ -23,7 +23,7 @@ def tiny_config(data_dir: str, **overrides):
   c.optimizer.warmup_steps = 2
   c.eval.at_end = False
   for key, value in overrides.items():
-    set_key(c, key, value)
+    set_key(c, key, value, create=True)
   return c
 
 
