@@ -184,12 +184,12 @@ def test_pooled_level_and_inverted_polarity():
 
 def test_finetune_overrides_reach_the_fine_tuning_runs_only():
   p = s2r.Protocol(workdir="/w", real_devices=("gx_bossds1",),
-                   finetune_overrides=("optimizer.learning_rate=3e-3",))
+                   finetune_overrides=("optimizer.learning_rate=5e-4",))
   (t,) = s2r.targets(p)
   cfg = {m: s2r.load_run_config(p, m, t, (5.0,)) for m in s2r.MODELS}
-  assert cfg["pretrained"].optimizer.learning_rate == 3e-3
+  assert cfg["pretrained"].optimizer.learning_rate == 5e-4
   base = s2r.load_run_config(s2r.Protocol(workdir="/w"), "pretrained", t, (5.0,))
-  assert base.optimizer.learning_rate != 3e-3
+  assert base.optimizer.learning_rate != 5e-4
   for m in ("baseline", "baseline_es"):
     assert cfg[m].optimizer.learning_rate == s2r.load_run_config(
         s2r.Protocol(workdir="/w"), m, t, (5.0,)).optimizer.learning_rate
