@@ -238,6 +238,8 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
                                            jnp.asarray(step, jnp.int32))
     step += 1
     pending.append((step, metrics))
+    if budget.limit:  # a wall-clock race: the clock must see finished steps, not queued ones
+      jax.block_until_ready(metrics)
     last_step = step == total_steps
     validating = (loop.validate is not None and step % t.eval_every == 0 and not last_step)
     saving = (not stopper and (step % t.checkpoint_every == 0 or last_step)) or (
