@@ -150,6 +150,9 @@ def experiment(trainer: str) -> ml_collections.ConfigDict:
   c.trainer = trainer
   c.seed = 0
   c.init_from = ""
+  # Wave2WaveNet fine-tuning: "match" inverts the initialised model's output when it correlates
+  # negatively with the training targets (a device of the other polarity); "keep" never does.
+  c.init_polarity = "keep"
   return c
 
 

@@ -11,7 +11,7 @@ from flax import nnx
 from ampspace.errors import AmpSpaceError
 from ampspace.models import ALL_MODELS, get_model_cls
 from ampspace.models.rnn import run_dilated
-from ampspace.models.wave2wavenet import dilation_schedule
+from ampspace.models.wave2wavenet import dilation_schedule, with_inverted_output
 
 COND = 6
 SMALL = {
@@ -69,6 +69,25 @@ def test_interface_causality_and_conditioning(name):
   y2 = np.asarray(apply(x.at[:, m.context[0] + k:, :].set(0.3), c))
   np.testing.assert_allclose(y2[:, :k], y[:, :k], atol=1e-5)
   assert not np.allclose(y2[:, k:], y[:, k:])
+
+
+@pytest.mark.parametrize("num_classes", [256, 1])
+def test_inverted_output_is_the_negated_prediction(num_classes):
+  from ampspace import losses
+
+  m = _model("wave2wavenet", num_classes=num_classes)
+  # A trained bias: with the init's zeros, windows the ReLU head silences tie every class.
+  m.head2.bias.value = jnp.asarray(np.random.default_rng(1).normal(size=num_classes), jnp.float32)
+  x, c = _inputs(m, 40)
+  before = np.asarray(m(x, c))
+  after = np.asarray(with_inverted_output(m)(x, c))
+  if num_classes == 1:
+    np.testing.assert_allclose(after, -before, rtol=1e-6, atol=1e-7)
+    return
+  for decode in losses.DECODERS.values():
+    y, y_inv = np.asarray(decode(jnp.asarray(before))), np.asarray(decode(jnp.asarray(after)))
+    assert np.abs(y).max() > 1e-3
+    np.testing.assert_allclose(y_inv, -y, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["wave2wavenet", "layer_array_wavenet", "lstm"])

@@ -122,6 +122,39 @@ def test_init_from_starts_at_the_checkpoint(reference, tiny_data_dir, tmp_path):
                                str(tmp_path / "bad"))
 
 
+def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
+    reference, tiny_data_dir, tmp_path, monkeypatch):
+  """Fine-tuning from a model and from its inverted twin: `match` starts both from the one
+  that correlates positively with the training targets; `keep` leaves them opposite."""
+  from flax import nnx
+
+  from ampspace.models.wave2wavenet import with_inverted_output
+
+  ref_dir, _, _ = reference
+  real_init = common.init_params_from
+
+  def inverted_init(source, config, model):
+    params, origin = real_init(source, config, model)
+    graphdef, _ = nnx.split(model)
+    return nnx.split(with_inverted_output(nnx.merge(graphdef, params)))[1], origin + ", inverted"
+
+  start = {}
+  for polarity in ("keep", "match"):
+    for flipped in (False, True):
+      monkeypatch.setattr(common, "init_params_from", inverted_init if flipped else real_init)
+      config = tiny_config(tiny_data_dir, init_from=ref_dir, init_polarity=polarity,
+                           **{"train.steps": 0})
+      result = trainer.train_and_evaluate(config, str(tmp_path / f"{polarity}{flipped}"))
+      start[polarity, flipped] = _leaves(result["params"])
+  differ = [not np.array_equal(a, b) for a, b in zip(start["keep", False], start["keep", True])]
+  assert any(differ)
+  for a, b in zip(start["match", False], start["match", True]):
+    np.testing.assert_array_equal(a, b)
+  with pytest.raises(AmpSpaceError, match="init_polarity 'flip'"):
+    trainer.train_and_evaluate(tiny_config(tiny_data_dir, init_from=ref_dir, init_polarity="flip"),
+                               str(tmp_path / "bad"))
+
+
 @pytest.mark.parametrize("schedule", common.SCHEDULES)
 def test_learning_rate_schedules(schedule):
   import ml_collections

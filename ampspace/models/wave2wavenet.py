@@ -114,3 +114,19 @@ class Wave2WaveNet(nnx.Module):
       skips = skips + s[:, s.shape[1] - out_len:, :]
     y = self.head1(jax.nn.relu(skips))
     return self.head2(jax.nn.relu(y))
+
+
+def with_inverted_output(model: Wave2WaveNet) -> Wave2WaveNet:
+  """The same model with its output's polarity inverted: y(x) -> -y(x), exactly.
+
+  A 256-way head reverses its class order (the mu-law class centres are symmetric about zero,
+  class k <-> num_classes - 1 - k); a regression head negates its last layer. Edits `model` in
+  place and returns it."""
+  head = model.head2
+  if model.num_classes == 1:
+    head.kernel.value = -head.kernel.value
+    head.bias.value = -head.bias.value
+  else:
+    head.kernel.value = head.kernel.value[..., ::-1]
+    head.bias.value = head.bias.value[::-1]
+  return model

@@ -22,6 +22,7 @@ from ampspace import losses
 from ampspace.audio import spectral
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError
+from ampspace.models import wave2wavenet as w2w_model
 from ampspace.trainers import common, loop
 
 
@@ -44,18 +45,52 @@ def prediction(model, batch, loss_cfg):
   return out[..., 0] if out.shape[-1] == 1 else losses.DECODERS[loss_cfg.decode](out)
 
 
-def validation_batch(config, spec: pipeline.WindowSpec) -> dict | None:
-  """Fixed windows from the first validation clips (the same every evaluation), or None."""
+POLARITIES = ("keep", "match")
+
+
+def fixed_windows(config, split: str, spec: pipeline.WindowSpec, clips: int,
+                  at: tuple[float, ...] = (0.0,)) -> dict | None:
+  """Windows of the first `clips` clips of `split` (the same every call), one starting at each
+  fraction `at` of the room a clip has for a window, as one batch; None where the split is
+  missing or empty."""
   try:
-    source = sources.open_split(config.dataset, config.dataset.eval_split)
+    source = sources.open_split(config.dataset, split)
   except AmpSpaceError:
     return None
-  n = min(len(source), config.train.get("eval_examples", 8))
-  if n == 0:
+  examples = []
+  for i in range(min(len(source), clips)):
+    record = source[i]
+    last = max(0, len(record["output"]) - spec.window)
+    examples += [pipeline.crop_window(record, int(round(last * f)), spec) for f in at]
+  if not examples:
     return None
-  examples = [pipeline.crop_window(source[i], 0, spec) for i in range(n)]
-  batch = {k: np.stack([e[k] for e in examples[:n]]) for k in examples[0]}
-  return {k: jnp.asarray(v) for k, v in batch.items()}
+  return {k: jnp.asarray(np.stack([e[k] for e in examples])) for k in examples[0]}
+
+
+def validation_batch(config, spec: pipeline.WindowSpec) -> dict | None:
+  """Fixed windows from the first validation clips (the same every evaluation), or None."""
+  n = config.train.get("eval_examples", 8)
+  return fixed_windows(config, config.dataset.eval_split, spec, n) if n > 0 else None
+
+
+def matched_polarity(config, model, spec: pipeline.WindowSpec) -> tuple[object, float]:
+  """(model, correlation): an initialised model whose output correlates negatively with the
+  training targets (Σ prediction·target < 0 over fixed training windows) comes back with its
+  output inverted, so fine-tuning starts from the right polarity.
+
+  A device's polarity is a fact of its circuit (each inverting stage flips it) and of the
+  recording chain, not of its tone; a model pretrained on other devices may have learnt the
+  opposite one, and a short fine-tune does not undo it. Only training data is read."""
+  batch = fixed_windows(config, config.dataset.train_split, spec, clips=16,
+                        at=(0.125, 0.375, 0.625, 0.875))
+  if batch is None:
+    raise AmpSpaceError("init_polarity='match' needs training clips; the training split is empty")
+  pred = np.asarray(jax.jit(lambda b: prediction(model, b, config.loss))(batch), np.float64)
+  target = np.asarray(batch["target"], np.float64)
+  corr = float((pred * target).sum() / max(np.sqrt((pred ** 2).sum() * (target ** 2).sum()), 1e-30))
+  if corr < 0:
+    model = w2w_model.with_inverted_output(model)
+  return model, corr
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -83,6 +118,17 @@ def _train_and_evaluate(config, workdir, writer):
   if config.get("init_from"):
     params, origin = common.init_params_from(config.init_from, config, model)
     print(f"initialised parameters from {config.init_from} ({origin})")
+    polarity = config.get("init_polarity", "keep")
+    if polarity not in POLARITIES:
+      raise AmpSpaceError(f"init_polarity {polarity!r}: use one of {', '.join(POLARITIES)}")
+    if polarity == "match":
+      if not isinstance(model, w2w_model.Wave2WaveNet):
+        raise AmpSpaceError(f"init_polarity='match' needs a Wave2WaveNet; model.name is "
+                            f"{config.model.name!r}")
+      model, corr = matched_polarity(config, nnx.merge(graphdef, params), spec)
+      _, params = nnx.split(model)
+      print(f"init_polarity=match: correlation with the training targets {corr:+.3f}; "
+            f"{'inverted the output' if corr < 0 else 'kept the output'}")
 
   # ------------------------------------------------------------------ input
   train_source = sources.open_split(config.dataset, config.dataset.train_split)
