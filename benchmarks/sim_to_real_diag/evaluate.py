@@ -1,7 +1,7 @@
 """Zero-shot, level, polarity and fine-tuning-rate diagnostics of a sim-to-real workdir (R, default
 runs/sim_to_real_local): after `bash benchmarks/sim_to_real_diag/finetune_rate.sh` (one seed of
-the gain-5 fine-tune at 3e-3 into OUT), evaluates the pretrained checkpoint with no fine-tuning,
-the table's fine-tuned and baseline seed-0 runs and the new run on every test gain."""
+the gain-5 fine-tune at rate LR into OUT), evaluates the pretrained checkpoint with no
+fine-tuning, the table's fine-tuned and baseline seed-0 runs and the new run on every test gain."""
 import json
 import os
 
@@ -13,8 +13,8 @@ p = s2r.Protocol(workdir=R, rows=((5.0,),))
 out = {}
 for dev, knob in (("gx_amp", "gain"), ("gx_bossds1", "drive")):
     runs = {"zero_shot": (R + "/pretrain", f"{R}/targets/{dev}/ft_5/pretrained/seed0"),
-            "ft lr 1e-3": (f"{R}/targets/{dev}/ft_5/pretrained/seed0",) * 2,
-            "ft lr 3e-3": (f"{OUT}/{dev}",) * 2,
+            "table fine-tuned": (f"{R}/targets/{dev}/ft_5/pretrained/seed0",) * 2,
+            "ft at LR": (f"{OUT}/{dev}",) * 2,
             "baseline 650": (f"{R}/targets/{dev}/ft_5/baseline/seed0",) * 2}
     for name, (ckpt, cfg_dir) in runs.items():
         cfg = checkpoints.load_config(cfg_dir)
