@@ -16,7 +16,7 @@ setup(
     package_dir={"ampspace.configs": "configs"},
     package_data={"tfds_ampspace": ["amp_space/*.bib", "amp_space/*.md", "amp_space/*.txt",
                                     "amp_space/dummy_data/**/*"],
-                  "ampspace": ["devices/lv2host/*.c", "c_runtime/*.c"]},
+                  "ampspace": ["devices/lv2host/*.c", "runtime/c_runtime/*.c"]},
     install_requires=[
         "jax>=0.7",
         "flax>=0.11",

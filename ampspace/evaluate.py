@@ -21,7 +21,7 @@ from ampspace.audio.spectral import save_spectrogram_png
 from ampspace.audio.wav_io import write_wav
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError, report_errors
-from ampspace.inference import make_apply, run_clip
+from ampspace.runtime.inference import make_apply, run_clip
 from ampspace import checkpoints
 
 METRICS = ("mse", "esr", "mr_stft")

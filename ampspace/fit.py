@@ -22,7 +22,7 @@ takes the pair to a trained model and scores it on held-out audio:
      the pooled test ESR, Σ error² / Σ target² over every test segment, plain (as NAM reports
      it) and pre-emphasised (1 - 0.85 z^-1), into DIR/fit.json;
   6. with `--nam=OUT.nam` (`--model=nam_layout` only), exports the model as a
-     neural-amp-modeler file with `ampspace.export`.
+     neural-amp-modeler file with `ampspace.runtime.export`.
 
 `--minutes` is the total training time of the workdir: the same command run again returns
 the stored result at once; after an interruption it resumes from the last checkpoint for the
@@ -121,7 +121,7 @@ def parse_knobs(text: str) -> dict[str, float]:
   """'gain=6,tone=4' -> {'gain': 6.0, 'tone': 4.0}: dial values (0..10), each knob a name of
   the conditioning vocabulary (or an alias of one)."""
   from ampspace import conditioning as cond
-  from ampspace.export import parse_assignments
+  from ampspace.runtime.export import parse_assignments
 
   knobs = parse_assignments(text, "knobs", True)
   for name, value in knobs.items():
@@ -435,7 +435,7 @@ def held_out_scores(model_dir: str, config) -> dict:
   segment, the seconds of test audio, the step, and the conditioning the model trained on."""
   from ampspace import checkpoints
   from ampspace.data import pipeline, sources
-  from ampspace.inference import make_apply, run_clip
+  from ampspace.runtime.inference import make_apply, run_clip
 
   restored = checkpoints.restore_model(model_dir, config)
   graphdef, params, step, context = (restored.graphdef, restored.params, restored.step,
@@ -463,10 +463,10 @@ def capture_conditioning(device: str, knobs: dict) -> np.ndarray:
 
 
 def nam_export_settings(device: str, knobs: dict, trained_c: np.ndarray) -> dict:
-  """ampspace.export.export_to_nam's device/knobs that give the conditioning the model was
+  """ampspace.runtime.export.export_to_nam's device/knobs that give the conditioning the model was
   trained with (the .nam file has no knobs: that setting is folded into its weights)."""
   from ampspace import conditioning as cond
-  from ampspace import export
+  from ampspace.runtime import export
 
   name = device if device in cond.DEVICE_VOCAB and device != "other" else None
   c = export.setting_conditioning({"device": name or "other", "knobs": knobs, "attributes": {}})
@@ -478,8 +478,8 @@ def nam_export_settings(device: str, knobs: dict, trained_c: np.ndarray) -> dict
 
 
 def export_nam(model_dir: str, path: str, device: str, knobs: dict, trained_c) -> str:
-  """The model as a `.nam` file, written by ampspace.export at the setting it trained on."""
-  from ampspace import export
+  """The model as a `.nam` file, written by ampspace.runtime.export at the setting it trained on."""
+  from ampspace.runtime import export
 
   settings = nam_export_settings(device, knobs, np.asarray(trained_c, np.float32))
   return export.export_to_nam(model_dir, path, **settings)

@@ -73,7 +73,7 @@ class LoadedModel:
   train_dir: str
 
   def __call__(self, di: np.ndarray, cond: np.ndarray) -> np.ndarray:
-    from ampspace.inference import run_clip
+    from ampspace.runtime.inference import run_clip
 
     return np.clip(run_clip(self.apply, di, cond, self.context), -1.0, 1.0)
 
@@ -88,7 +88,7 @@ def load_model(path: str, step: int | None = None) -> LoadedModel:
   from absl import logging
 
   from ampspace import checkpoints
-  from ampspace.inference import make_apply
+  from ampspace.runtime.inference import make_apply
 
   train_dir = find_train_dir(path)
   verbosity = logging.get_verbosity()

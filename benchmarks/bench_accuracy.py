@@ -271,7 +271,7 @@ def evaluate_snapshots(contender: str, run: dict, workdir: str, clips: list[dict
   from flax import nnx
 
   from ampspace import checkpoints, conditioning as cond
-  from ampspace.inference import make_apply, run_clip
+  from ampspace.runtime.inference import make_apply, run_clip
 
   out = []
   for snap in sorted(run["snapshots"], key=lambda s: s["seconds"]):

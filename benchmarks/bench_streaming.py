@@ -5,13 +5,13 @@
 
 Streaming runs in a child process pinned to one core with every thread pool at one thread
 (XLA, OpenBLAS, OpenMP), the way a real-time audio thread runs: per block size, the jitted JAX
-streamer (`ampspace.stream.Streamer`), the NumPy export runtime (`ampspace.export_runtime`),
-the C runtime (`ampspace.c_runtime`, w2w.c) and the export's LV2 plugin (`--lv2`, with the
+streamer (`ampspace.runtime.stream.Streamer`), the NumPy export runtime (`ampspace.runtime.export_runtime`),
+the C runtime (`ampspace.runtime.c_runtime`, w2w.c) and the export's LV2 plugin (`--lv2`, with the
 tube_amp's knob ports) in the project's own LV2 host (`ampspace.devices.lv2host`, one run() per
 block) process `--seconds` of audio block by block, each block's output fetched before the
 next. The LV2 row is left out, with the reason on stderr, where lilv or the LV2 headers are
 missing. Offline inference runs in a second child on all cores:
-`ampspace.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
+`ampspace.runtime.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
 signal, and the C runtime with the signal split over one thread per core.
 
 RTF = audio seconds / wall seconds (>1 is faster than real time); the best of `--repeats`
@@ -81,8 +81,8 @@ def lv2_plugin_opener(tmp: str, model):
   """block -> the model's LV2 plugin (an export with the tube_amp's knobs) opened in the
   project's host for that block length; None, with the reason on stderr, where it cannot be
   built or hosted here."""
-  from ampspace import export
-  from ampspace.c_runtime import lv2_bundle
+  from ampspace.runtime import export
+  from ampspace.runtime.c_runtime import lv2_bundle
   from ampspace.errors import AmpSpaceError
 
   folder = os.path.join(tmp, "lv2")
@@ -102,8 +102,8 @@ def stream_child(args) -> dict:
   import jax
   import numpy as np
 
-  from ampspace import c_runtime, export, export_runtime as rt
-  from ampspace.stream import Streamer, arrays_of
+  from ampspace.runtime import c_runtime, export, export_runtime as rt
+  from ampspace.runtime.stream import Streamer, arrays_of
 
   model = build_model(args.channels, args.depth)
   arch, _ = arrays_of(model)
@@ -171,7 +171,7 @@ def offline_child(args) -> dict:
   import jax
   from flax import nnx
 
-  from ampspace import c_runtime, export, export_runtime as rt, inference
+  from ampspace.runtime import c_runtime, export, export_runtime as rt, inference
 
   model = build_model(args.channels, args.depth)
   export.export_model(model, os.path.join(args.tmp, "bench_model_off.npz"))
@@ -220,7 +220,7 @@ def markdown(result: dict) -> str:
   lines = [f"Wave2WaveNet, {result['channels']} channels, depth {result['depth']} "
            f"({s['flops_per_sample'] / 1e3:.0f} kFLOP per output sample), one core "
            f"(pinned, single-threaded XLA/BLAS)."
-           + (" `lv2`: the export's LV2 plugin (`python -m ampspace.export --lv2`) in the "
+           + (" `lv2`: the export's LV2 plugin (`python -m ampspace.runtime.export --lv2`) in the "
               "project's LV2 host, one run() per block."
               if any(r["impl"] == "lv2" for r in s["rows"]) else ""), "",
            "| block | impl | RTF | RTF (CPU time) | p99 block ms | deadline ms | late blocks | GFLOP/s |",

@@ -1,6 +1,6 @@
-"""The C runtime (ampspace/c_runtime/w2w.c) reproduces the NumPy runtime and the JAX model,
+"""The C runtime (ampspace/runtime/c_runtime/w2w.c) reproduces the NumPy runtime and the JAX model,
 streams at any block size, ramps knob changes, splits offline work over threads exactly, and
-its file loader (the one a plugin or host uses) reads `python -m ampspace.export`'s .w2w."""
+its file loader (the one a plugin or host uses) reads `python -m ampspace.runtime.export`'s .w2w."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime
+from ampspace.runtime import c_runtime
 from ampspace import conditioning as cond
-from ampspace import export
-from ampspace import export_runtime as rt
-from ampspace import inference, stream
+from ampspace.runtime import export
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import inference, stream
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 

@@ -69,7 +69,8 @@ def test_restore_model_builds_once_and_restores_the_saved_parameters(workdir):
 def test_inference_loads_and_exports_without_importing_the_trainers(workdir, tmp_path):
   script = f"""
 import sys
-from ampspace import export, notebook_utils
+from ampspace import notebook_utils
+from ampspace.runtime import export
 model = notebook_utils.load_model({workdir!r})
 assert model.step == 3, model.step
 import numpy as np

@@ -24,7 +24,7 @@ def test_drive_like_knobs_share_the_gain_slot():
 
 
 def test_export_runtime_applies_the_same_gain_role():
-  from ampspace import export, export_runtime
+  from ampspace.runtime import export, export_runtime
   vocab = export.vocabulary()
   for knobs in ({"drive": 7.0, "tone": 2.0}, {"gain": 3.0, "fuzz": 9.0}, {"level": 4.0}):
     values, mask = cond.knob_vector({k: v / 10 for k, v in knobs.items()})
@@ -123,7 +123,8 @@ def test_conditioning_for_names_what_it_does_not_know():
 
 def test_every_place_that_builds_a_vector_from_a_device_agrees():
   # (launch/interpolation.py's Sounds.conditioning too: tests/test_vae_interpolation.py loads it)
-  from ampspace import export, export_runtime, fit, notebook_utils
+  from ampspace import fit, notebook_utils
+  from ampspace.runtime import export, export_runtime
 
   want = cond.conditioning_for("tube_amp", {"gain": 3, "treble": 8})
   np.testing.assert_array_equal(notebook_utils.conditioning_for("tube_amp", {"gain": 3,

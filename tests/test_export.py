@@ -12,9 +12,9 @@ import pytest
 from flax import nnx
 
 from ampspace import conditioning as cond
-from ampspace import export
-from ampspace import export_runtime as rt
-from ampspace import inference
+from ampspace.runtime import export
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import inference
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
@@ -76,7 +76,7 @@ def test_fixed_export_equals_live_export_at_its_settings(model, exported, tmp_pa
 
 
 def test_live_knob_change_in_runtime_is_ramped_like_the_jax_streamer(model, exported):
-  from ampspace import stream
+  from ampspace.runtime import stream
 
   m = rt.load(exported[0])
   a, b = m.conditioning(knobs={"gain": 1}), m.conditioning(knobs={"gain": 9})

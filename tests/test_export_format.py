@@ -1,5 +1,5 @@
-"""The export format is defined once (ampspace/export_format.py): the standalone NumPy runtime's
-copy, the C sources and the arrays ampspace.stream packs must agree with it."""
+"""The export format is defined once (ampspace/runtime/export_format.py): the standalone NumPy runtime's
+copy, the C sources and the arrays ampspace.runtime.stream packs must agree with it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime, export_format as fmt, export_runtime as rt, stream
+from ampspace.runtime import c_runtime, export_format as fmt, export_runtime as rt, stream
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 C_DIR = os.path.dirname(c_runtime.__file__)

@@ -1,4 +1,4 @@
-"""The LV2 plugin of an export (`python -m ampspace.export --lv2=OUT_DIR`), run by hosts nobody
+"""The LV2 plugin of an export (`python -m ampspace.runtime.export --lv2=OUT_DIR`), run by hosts nobody
 here wrote (Debian's lilv-utils: lv2ls, lv2info, lv2apply) and by the project's own LV2 host,
 against the C runtime and the JAX model; bad input ends in one line and leaves nothing behind.
 
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime, export
+from ampspace.runtime import c_runtime, export
 from ampspace import conditioning as cond
 from ampspace.audio.wav_io import read_wav, write_wav
-from ampspace.c_runtime import lv2_bundle
+from ampspace.runtime.c_runtime import lv2_bundle
 from ampspace.devices import dsp, get_device, lv2
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
@@ -66,7 +66,7 @@ def plugins(tmp_path_factory, require_lv2_tools):
   root = tmp_path_factory.mktemp("lv2")
   run = str(root / "run")
   amp_model = training_workdir(run, **TINY)
-  cli = subprocess.Popen([sys.executable, "-m", "ampspace.export", f"--workdir={run}",
+  cli = subprocess.Popen([sys.executable, "-m", "ampspace.runtime.export", f"--workdir={run}",
                           f"--lv2={root / 'causal' / 'amp.lv2'}", "--device=tube_amp",
                           "--knobs=gain=7"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)  # runs beside the exports below
@@ -264,7 +264,7 @@ def test_bad_input_is_named_and_leaves_nothing_behind(plugins, tmp_path, monkeyp
 
 def test_the_command_line_reports_bad_input_in_one_line(plugins, tmp_path):
   (tmp_path / "taken").write_text("a file")
-  proc = subprocess.run([sys.executable, "-m", "ampspace.export", f"--workdir={tmp_path}",
+  proc = subprocess.run([sys.executable, "-m", "ampspace.runtime.export", f"--workdir={tmp_path}",
                          f"--lv2={tmp_path / 'taken'}"], capture_output=True, text=True,
                         timeout=120)
   assert proc.returncode == 2

@@ -169,7 +169,7 @@ def trained(tiny_data_dir, tmp_path_factory):
   trainer.train_and_evaluate(_nam_config(tiny_data_dir, **{"train.steps": 3}), workdir)
   path = os.path.join(workdir, "capture.nam")
   result = subprocess.run(
-      [sys.executable, "-m", "ampspace.export", f"--workdir={workdir}", f"--nam={path}",
+      [sys.executable, "-m", "ampspace.runtime.export", f"--workdir={workdir}", f"--nam={path}",
        "--device=tube_amp", "--knobs=gain=7"], capture_output=True, text=True, cwd=REPO,
       timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]

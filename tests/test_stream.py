@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from ampspace import conditioning as cond
-from ampspace import inference, stream
+from ampspace.runtime import inference, stream
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 

@@ -213,7 +213,7 @@ class Sounds:
   """Real renders, model outputs and their log-mels for the experiment's settings."""
 
   def __init__(self, di: np.ndarray, vae, w2w, gl_iters: int, dataset):
-    from ampspace import inference
+    from ampspace.runtime import inference
 
     self.di, self.vae, self.gl_iters, self.dataset = di, vae, gl_iters, dataset
     graphdef, params, self.context, config = w2w
@@ -232,7 +232,7 @@ class Sounds:
     return cond.conditioning_for(device_name, knobs)
 
   def w2w(self, c: np.ndarray) -> np.ndarray:
-    from ampspace import inference
+    from ampspace.runtime import inference
 
     return inference.run_clip(self.apply, self.di, c, self.context)
 

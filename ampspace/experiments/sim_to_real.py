@@ -564,7 +564,7 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float],
   from ampspace import checkpoints
   from ampspace.audio import metrics
   from ampspace.data import pipeline, sources
-  from ampspace.inference import make_apply, run_clip
+  from ampspace.runtime.inference import make_apply, run_clip
 
   restored = checkpoints.restore_model(workdir, config, step)
   context, step = restored.context, restored.step

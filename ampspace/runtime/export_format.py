@@ -1,18 +1,18 @@
 """The export format, defined once: the arrays an export holds (names, order, shapes) and the
 constants every runtime shares.
 
-`python -m ampspace.export` writes `model.json` (FORMAT, VERSION, the arch), `model.npz` (the
-arrays of `weight_shapes`, as `ampspace.stream.wave2wavenet_arrays` packs a Wave2WaveNet) and
+`python -m ampspace.runtime.export` writes `model.json` (FORMAT, VERSION, the arch), `model.npz` (the
+arrays of `weight_shapes`, as `ampspace.runtime.stream.wave2wavenet_arrays` packs a Wave2WaveNet) and
 `model.w2w` (W2W_MAGIC, the dims, then the same arrays in FILE_ARRAYS order). Who reads what:
 
-  ampspace.stream           packs the arrays and streams with DEFAULT_SMOOTHING (from here);
-  ampspace.c_runtime        writes model.w2w with W2W_MAGIC and FILE_ARRAYS (from here);
-  ampspace.export_runtime   runs with NumPy alone, copied next to an export, so it keeps its own
+  ampspace.runtime.stream           packs the arrays and streams with DEFAULT_SMOOTHING (from here);
+  ampspace.runtime.c_runtime        writes model.w2w with W2W_MAGIC and FILE_ARRAYS (from here);
+  ampspace.runtime.export_runtime   runs with NumPy alone, copied next to an export, so it keeps its own
                             copy of FORMAT, VERSION, DEFAULT_SMOOTHING, WEIGHT_KEYS and the shapes;
   c_runtime/w2w.c, lv2_plugin.c   mirror the magic, the arrays' order and sizes and the smoothing.
 
 tests/test_export_format.py checks the NumPy runtime's copy and the C sources (parsed) against
-this module, and the arrays `ampspace.stream` packs against `weight_shapes`.
+this module, and the arrays `ampspace.runtime.stream` packs against `weight_shapes`.
 """
 
 from __future__ import annotations

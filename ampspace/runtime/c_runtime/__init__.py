@@ -1,19 +1,19 @@
 """The C runtime for exported Wave2WaveNets (w2w.c), through ctypes: real-time streaming and
-multi-threaded offline inference, the same results as `ampspace.export_runtime` (float
+multi-threaded offline inference, the same results as `ampspace.runtime.export_runtime` (float
 rounding aside) several times faster.
 
-    from ampspace import c_runtime
+    from ampspace.runtime import c_runtime
     model = c_runtime.load("model.json")                  # an export (json + npz)
     s = model.stream(knobs={"gain": 7})                   # any block size; knob changes ramped
     out = s.process(block); s.set_knobs(gain=3)
     y = model.process(di, threads=2)                      # offline, the signal split over threads
     s = c_runtime.stream_from_file("model.w2w", c)        # the bare file, as a host loads it
 
-w2w.c is one dependency-free C file; `python -m ampspace.export` also writes `model.w2w`, the
+w2w.c is one dependency-free C file; `python -m ampspace.runtime.export` also writes `model.w2w`, the
 weights in the flat layout the C file's `w2w_load` reads, so a plugin or host can embed the
 runtime without Python (the file's header says how). Here the library is compiled on first use
 with `-O3 -march=native` and cached by `ampspace.native_build`; the set-up script prebuilds it
-with `python -m ampspace.c_runtime --build`.
+with `python -m ampspace.runtime.c_runtime --build`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import threading
 
 import numpy as np
 
-from ampspace import export_format
-from ampspace import export_runtime as rt
+from ampspace.runtime import export_format
+from ampspace.runtime import export_runtime as rt
 from ampspace import native_build
 
 SOURCE = os.path.join(os.path.dirname(__file__), "w2w.c")

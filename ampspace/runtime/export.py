@@ -1,15 +1,15 @@
-"""`python -m ampspace.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
+"""`python -m ampspace.runtime.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
 
 Writes a trained Wave2WaveNet as `model.npz` (weights, packed per layer as
-`ampspace.stream.wave2wavenet_arrays` lays them out), `model.json` (architecture, the
+`ampspace.runtime.stream.wave2wavenet_arrays` lays them out), `model.json` (architecture, the
 conditioning vocabularies and knob ranges, default settings, the files' SHA-256 and where
 they came from) and `model.w2w` (the same weights in the flat binary layout of the C runtime,
-`ampspace/c_runtime/w2w.c`). `ampspace/export_runtime.py` runs the json/npz pair with NumPy
-alone and `ampspace.c_runtime` runs it several times faster, block by block or offline; a
+`ampspace/runtime/c_runtime/w2w.c`). `ampspace/runtime/export_runtime.py` runs the json/npz pair with NumPy
+alone and `ampspace.runtime.c_runtime` runs it several times faster, block by block or offline; a
 plugin or host can compile w2w.c and load model.w2w with no Python at all.
 
 `--lv2=OUT_DIR` (with or without `--out`) also writes an installable LV2 plugin bundle with the
-export inside (`ampspace.c_runtime.lv2_bundle`), e.g. `--lv2=$HOME/.lv2/amp.lv2`.
+export inside (`ampspace.runtime.c_runtime.lv2_bundle`), e.g. `--lv2=$HOME/.lv2/amp.lv2`.
 
 `--nam=OUT.nam` (with or without `--out`) writes a `layer_array_wavenet` as a
 neural-amp-modeler file (`ampspace.nam_format`), its knobs fixed at the `--device/--knobs`
@@ -31,11 +31,11 @@ import tempfile
 import numpy as np
 
 from ampspace import SAMPLE_RATE
-from ampspace import c_runtime
+from ampspace.runtime import c_runtime
 from ampspace import conditioning as cond
-from ampspace import export_format
-from ampspace import export_runtime as rt
-from ampspace import stream
+from ampspace.runtime import export_format
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import stream
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_open, atomic_write
 
@@ -161,7 +161,7 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
 def export_to_lv2(workdir: str, bundle: str, *, out: str | None = None, **kwargs) -> str:
   """Exports a workdir into an LV2 bundle folder (and to `out` too, when given); returns the
   plugin's URI. The destination is checked before the checkpoint is restored."""
-  from ampspace.c_runtime import lv2_bundle
+  from ampspace.runtime.c_runtime import lv2_bundle
 
   lv2_bundle.check_destination(bundle)
   with tempfile.TemporaryDirectory() as tmp:
@@ -175,7 +175,8 @@ def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: s
   by `knobs`); returns the path."""
   from flax import nnx
 
-  from ampspace import checkpoints, nam_format
+  from ampspace import checkpoints
+  from ampspace import nam_format
 
   config = checkpoints.load_config(workdir)
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)

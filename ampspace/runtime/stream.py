@@ -1,6 +1,6 @@
 """Stateful block-by-block ("fast WaveNet") inference, jitted with JAX.
 
-Offline inference (`ampspace.inference`) recomputes the whole receptive field for every chunk.
+Offline inference (`ampspace.runtime.inference`) recomputes the whole receptive field for every chunk.
 A real-time host instead hands over small blocks (32..2048 samples) and wants each one back
 before the next arrives. Every dilated layer only needs its last `dilation * (kernel - 1)`
 inputs from earlier blocks, so the streamer keeps one such queue per layer, runs each layer's
@@ -13,7 +13,7 @@ its current value to the new one over `smoothing` samples (the conditioning ente
 so ramping `c` is ramping every layer's conditioning projection).
 
 The packed weight layout built here (`wave2wavenet_arrays`) is the export format's
-(`ampspace.export_format`): what `ampspace.export` writes and the NumPy and C runtimes read.
+(`ampspace.runtime.export_format`): what `ampspace.runtime.export` writes and the NumPy and C runtimes read.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ampspace import export_format
+from ampspace.runtime import export_format
 from ampspace.audio import mulaw
 from ampspace.errors import AmpSpaceError
 
@@ -39,7 +39,7 @@ def _a(param) -> np.ndarray:
 
 def wave2wavenet_arrays(model) -> tuple[dict, dict[str, np.ndarray]]:
   """(arch, weights): the model's hyper-parameters and its weights stacked per layer, the
-  arrays of `ampspace.export_format.weight_shapes(arch)`.
+  arrays of `ampspace.runtime.export_format.weight_shapes(arch)`.
 
   The convolution kernel [k, C, 2C] becomes [k*C, 2C] so that one matmul over the stacked taps
   (x[t], x[t+d], ..., x[t+(k-1)d]) gives a layer's pre-activations, as flax's VALID conv does.

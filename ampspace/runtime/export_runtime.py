@@ -1,7 +1,7 @@
 """Standalone NumPy runtime for an exported Amp-Space Wave2WaveNet (needs only numpy).
 
 Copy this one file next to an export (`model.npz` + `model.json`, written by
-`python -m ampspace.export`) and run it anywhere:
+`python -m ampspace.runtime.export`) and run it anywhere:
 
     import export_runtime as rt
     model = rt.load("model.json")                         # or "model.npz"
@@ -29,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-# The export format is defined in ampspace/export_format.py. This file runs without ampspace,
+# The export format is defined in ampspace/runtime/export_format.py. This file runs without ampspace,
 # so it keeps a copy of what it needs (these constants and `weight_shapes`);
 # tests/test_export_format.py checks the copy against the definition.
 FORMAT = "ampspace-export"
@@ -94,7 +94,7 @@ def load(path: str) -> "Model":
 
 
 def weight_shapes(arch: dict) -> dict:
-  """Every array's shape for `arch`, as ampspace.export_format.weight_shapes (a copy)."""
+  """Every array's shape for `arch`, as ampspace.runtime.export_format.weight_shapes (a copy)."""
   L, k, C, S = (len(arch["dilations"]), int(arch["kernel_size"]), int(arch["channels"]),
                 int(arch["skip_channels"]))
   H, K, D = int(arch["head_channels"]), int(arch["num_classes"]), int(arch["cond_dim"])

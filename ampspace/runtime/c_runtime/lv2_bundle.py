@@ -1,4 +1,4 @@
-"""An export as an installable LV2 plugin bundle (`python -m ampspace.export --lv2=OUT_DIR`).
+"""An export as an installable LV2 plugin bundle (`python -m ampspace.runtime.export --lv2=OUT_DIR`).
 
 The bundle is a folder any LV2 host finds on its LV2_PATH (e.g. ~/.lv2/amp.lv2):
 
@@ -31,7 +31,7 @@ import tempfile
 import numpy as np
 
 from ampspace import SAMPLE_RATE
-from ampspace import export_runtime as rt
+from ampspace.runtime import export_runtime as rt
 from ampspace import native_build
 from ampspace.errors import AmpSpaceError
 
@@ -187,7 +187,7 @@ def check_destination(out_dir: str) -> None:
     raise AmpSpaceError(f"--lv2 {out_dir}: is a file, not a folder; an LV2 bundle is a folder")
   if os.path.isdir(out_dir) and not _is_our_bundle(out_dir):
     raise AmpSpaceError(f"--lv2 {out_dir}: exists and is not an LV2 bundle written by "
-                        f"`python -m ampspace.export --lv2`; choose a new folder")
+                        f"`python -m ampspace.runtime.export --lv2`; choose a new folder")
 
 
 def write_bundle(export_json: str, out_dir: str) -> str:
