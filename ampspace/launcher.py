@@ -59,8 +59,12 @@ def check_train_args(train_args: list[str]) -> None:
   if not any(a.startswith("--config") for a in train_args):
     raise AmpSpaceError("the training arguments (after --) need --config=FILE[:arg]")
   workdir_of(train_args)
-  taken = [a for a in train_args if a.split("=")[0] in (
-      "--coordinator_address", "--num_processes", "--process_id", "--distributed")]
+  taken = [
+    a
+    for a in train_args
+    if a.split("=")[0]
+    in ("--coordinator_address", "--num_processes", "--process_id", "--distributed")
+  ]
   if taken:
     raise AmpSpaceError(f"{taken[0]}: the launcher sets the process layout itself")
 
@@ -84,15 +88,20 @@ def local_plan(args, train_args) -> list[tuple[dict[str, str], list[str]]]:
     else:
       env["JAX_PLATFORMS"] = "cpu"
       env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices_per_process}"
-    extra = ([f"--coordinator_address=localhost:{args.port}", f"--num_processes={n}",
-              f"--process_id={i}"] if n > 1 else [])
+    extra = (
+      [f"--coordinator_address=localhost:{args.port}", f"--num_processes={n}", f"--process_id={i}"]
+      if n > 1
+      else []
+    )
     plan.append((env, train_command(args.python, train_args, extra)))
   return plan
 
 
 def local_commands(args, train_args) -> list[str]:
-  lines = [quote(f"{k}={v}" for k, v in env.items()) + " " + quote(argv)
-           for env, argv in local_plan(args, train_args)]
+  lines = [
+    quote(f"{k}={v}" for k, v in env.items()) + " " + quote(argv)
+    for env, argv in local_plan(args, train_args)
+  ]
   return [line + " &" for line in lines] + ["wait"] if len(lines) > 1 else lines
 
 
@@ -103,8 +112,19 @@ def run_local(args, train_args) -> int:
   procs = []
   for i, (env, argv) in enumerate(plan):
     log = open(os.path.join(logs, f"process_{i}.log"), "w")
-    procs.append((subprocess.Popen(argv, env={**os.environ, **env}, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True), log))
+    procs.append(
+      (
+        subprocess.Popen(
+          argv,
+          env={**os.environ, **env},
+          cwd=REPO,
+          stdout=log,
+          stderr=subprocess.STDOUT,
+          start_new_session=True,
+        ),
+        log,
+      )
+    )
     print(f"process {i}: pid {procs[-1][0].pid}, log {log.name}", file=sys.stderr)
   status = 0
   try:
@@ -130,21 +150,25 @@ def run_local(args, train_args) -> int:
 # ---------------------------------------------------------------- slurm
 def sbatch_script(args, train_args) -> str:
   workdir = workdir_of(train_args)
-  lines = ["#!/bin/bash",
-           f"#SBATCH --job-name={args.job_name}",
-           f"#SBATCH --nodes={args.nodes}",
-           f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
-           f"#SBATCH --gpus-per-node={args.gpus_per_node}",
-           f"#SBATCH --cpus-per-task={args.cpus_per_task}",
-           f"#SBATCH --time={args.time}",
-           f"#SBATCH --output={os.path.join(workdir, 'slurm-%j.out')}"]
+  lines = [
+    "#!/bin/bash",
+    f"#SBATCH --job-name={args.job_name}",
+    f"#SBATCH --nodes={args.nodes}",
+    f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
+    f"#SBATCH --gpus-per-node={args.gpus_per_node}",
+    f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+    f"#SBATCH --time={args.time}",
+    f"#SBATCH --output={os.path.join(workdir, 'slurm-%j.out')}",
+  ]
   if args.partition:
     lines.append(f"#SBATCH --partition={args.partition}")
   if args.account:
     lines.append(f"#SBATCH --account={args.account}")
-  lines += ["set -euo pipefail", f"cd {shlex.quote(args.repo)}",
-            "srun --kill-on-bad-exit=1 " + quote(train_command(args.python, train_args,
-                                                               ["--distributed"]))]
+  lines += [
+    "set -euo pipefail",
+    f"cd {shlex.quote(args.repo)}",
+    "srun --kill-on-bad-exit=1 " + quote(train_command(args.python, train_args, ["--distributed"])),
+  ]
   return "\n".join(lines) + "\n"
 
 
@@ -162,8 +186,9 @@ def run_slurm(args, train_args) -> int:
   try:
     return subprocess.call(["sbatch", path])
   except FileNotFoundError:
-    raise AmpSpaceError(f"sbatch not found: not on a Slurm login node? The script is {path}") \
-        from None
+    raise AmpSpaceError(
+      f"sbatch not found: not on a Slurm login node? The script is {path}"
+    ) from None
 
 
 # ---------------------------------------------------------------- tpu vm
@@ -173,8 +198,21 @@ def tpu_commands(args, train_args) -> list[str]:
   where = [f"--zone={args.zone}"] + ([f"--project={args.project}"] if args.project else [])
   cmds = []
   if args.create:
-    cmds.append(quote(["gcloud", "compute", "tpus", "tpu-vm", "create", args.tpu, *where,
-                       f"--accelerator-type={args.accelerator_type}", f"--version={args.version}"]))
+    cmds.append(
+      quote(
+        [
+          "gcloud",
+          "compute",
+          "tpus",
+          "tpu-vm",
+          "create",
+          args.tpu,
+          *where,
+          f"--accelerator-type={args.accelerator_type}",
+          f"--version={args.version}",
+        ]
+      )
+    )
   ssh = quote(["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.tpu, *where, "--worker=all"])
   cd = f"cd {remote_path(args.repo)}"
   if args.setup:
@@ -205,8 +243,9 @@ def run_commands(cmds: list[str]) -> int:
 
 # ---------------------------------------------------------------- command line
 def parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(prog="python -m launch.launcher",
-                               description=__doc__.split("\n\n")[0])
+  ap = argparse.ArgumentParser(
+    prog="python -m launch.launcher", description=__doc__.split("\n\n")[0]
+  )
   sub = ap.add_subparsers(dest="backend", required=True)
   common = argparse.ArgumentParser(add_help=False)
   common.add_argument("--dry_run", action="store_true", help="print the commands; run nothing")
@@ -214,10 +253,18 @@ def parser() -> argparse.ArgumentParser:
   local = sub.add_parser("local", parents=[common], help="N processes on this machine")
   local.add_argument("--num_processes", type=int, default=2)
   local.add_argument("--port", type=int, default=12355, help="coordinator port on localhost")
-  local.add_argument("--devices_per_process", type=int, default=1,
-                     help="CPU devices per process (XLA_FLAGS); ignored with GPUs")
-  local.add_argument("--gpus_per_process", type=int, default=0,
-                     help="GPUs per process (CUDA_VISIBLE_DEVICES); 0 runs on CPU")
+  local.add_argument(
+    "--devices_per_process",
+    type=int,
+    default=1,
+    help="CPU devices per process (XLA_FLAGS); ignored with GPUs",
+  )
+  local.add_argument(
+    "--gpus_per_process",
+    type=int,
+    default=0,
+    help="GPUs per process (CUDA_VISIBLE_DEVICES); 0 runs on CPU",
+  )
   local.add_argument("--python", default=sys.executable)
 
   slurm = sub.add_parser("slurm", parents=[common], help="sbatch + srun, one task per GPU")
@@ -237,8 +284,9 @@ def parser() -> argparse.ArgumentParser:
   tpu.add_argument("--zone", default="")
   tpu.add_argument("--project", default="")
   tpu.add_argument("--repo", default="~/amp-space", help="the checkout on every worker")
-  tpu.add_argument("--setup", default="", help="run on every worker first, e.g. "
-                   "'bash launch/setup.sh'")
+  tpu.add_argument(
+    "--setup", default="", help="run on every worker first, e.g. 'bash launch/setup.sh'"
+  )
   tpu.add_argument("--create", action="store_true", help="create the TPU VM first")
   tpu.add_argument("--accelerator_type", default="v4-8")
   tpu.add_argument("--version", default="tpu-ubuntu2204-base")
@@ -250,7 +298,7 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
   if "--" not in argv:
     raise AmpSpaceError("put the training arguments after --, e.g. -- --config=FILE --workdir=DIR")
   i = argv.index("--")
-  return argv[:i], argv[i + 1:]
+  return argv[:i], argv[i + 1 :]
 
 
 def plan(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
@@ -281,5 +329,3 @@ def main(argv: list[str] | None = None) -> int:
   except AmpSpaceError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-
-

@@ -27,8 +27,11 @@ def define_flags() -> None:
   flags.DEFINE_integer("num_dis", 12, "Number of DI phrases.")
   flags.DEFINE_float("di_seconds", 3.0, "Length of each DI phrase in seconds.")
   flags.DEFINE_integer("steps", 400, "Training steps.")
-  flags.DEFINE_string("knob_sweep", "one_knob:gain=1,3,5,7,9",
-                      "Sweep spec rendered for every DI (see ampspace.sweeps).")
+  flags.DEFINE_string(
+    "knob_sweep",
+    "one_knob:gain=1,3,5,7,9",
+    "Sweep spec rendered for every DI (see ampspace.sweeps).",
+  )
 
 
 def stage(title: str) -> None:
@@ -47,8 +50,9 @@ def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
   except AmpSpaceError as e:
     print(f"warning: {e}; using plucked-string DIs instead", file=sys.stderr)
     engine = "karplus"
-  corpus.build_corpus(out, minutes=num * seconds / 60.0, seconds=seconds, seed=seed,
-                      engine=engine, workers=1)
+  corpus.build_corpus(
+    out, minutes=num * seconds / 60.0, seconds=seconds, seed=seed, engine=engine, workers=1
+  )
   return engine
 
 
@@ -69,7 +73,9 @@ def quickstart_config(data_dir: str, rendered: str, steps: int):
   return config
 
 
-def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str) -> dict:
+def run_quickstart(
+  workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str
+) -> dict:
   from ampspace import evaluate, render
   from ampspace.data import sources
   from ampspace.trainers import get_trainer
@@ -94,11 +100,14 @@ def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int,
   losses = [h["loss"] for h in result["history"]]
   k = max(1, len(losses) // 10)
   report = {
-      "di_engine": engine, "clips_rendered": summary["clips"], "train_steps": result["steps"],
-      "loss_first": sum(losses[:k]) / k if losses else None,
-      "loss_last": sum(losses[-k:]) / k if losses else None,
-      "test": ev["groups"]["all"], "seconds": round(time.time() - t0, 1),
-      "listening_samples": os.path.join(train_dir, "eval", "test"),
+    "di_engine": engine,
+    "clips_rendered": summary["clips"],
+    "train_steps": result["steps"],
+    "loss_first": sum(losses[:k]) / k if losses else None,
+    "loss_last": sum(losses[-k:]) / k if losses else None,
+    "test": ev["groups"]["all"],
+    "seconds": round(time.time() - t0, 1),
+    "listening_samples": os.path.join(train_dir, "eval", "test"),
   }
   with open(os.path.join(workdir, "quickstart.json"), "w") as f:
     json.dump(report, f, indent=2)
@@ -110,16 +119,27 @@ def main(argv):
   del argv
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  r = run_quickstart(FLAGS.workdir, num_dis=FLAGS.num_dis, di_seconds=FLAGS.di_seconds,
-                     steps=FLAGS.steps, sweep=FLAGS.knob_sweep)
+  r = run_quickstart(
+    FLAGS.workdir,
+    num_dis=FLAGS.num_dis,
+    di_seconds=FLAGS.di_seconds,
+    steps=FLAGS.steps,
+    sweep=FLAGS.knob_sweep,
+  )
   print(f"\nquickstart finished in {r['seconds']} s")
   if r["loss_first"] is not None:
-    print(f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps")
+    print(
+      f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps"
+    )
   t = r["test"]
-  print(f"  test: MSE {t['mse']:.5f}  ESR {t['esr']:.4f}  MR-STFT {t['mr_stft']:.3f} "
-        f"({t['clips']} clips)")
-  print(f"  listening samples (DI / target / prediction WAVs, spectrogram PNGs): "
-        f"{r['listening_samples']}")
+  print(
+    f"  test: MSE {t['mse']:.5f}  ESR {t['esr']:.4f}  MR-STFT {t['mr_stft']:.3f} "
+    f"({t['clips']} clips)"
+  )
+  print(
+    f"  listening samples (DI / target / prediction WAVs, spectrogram PNGs): "
+    f"{r['listening_samples']}"
+  )
   print(f"  metrics: {os.path.join(r['listening_samples'], 'metrics.json')}")
   print(f"  TensorBoard: tensorboard --logdir {os.path.join(FLAGS.workdir, 'train', 'tb')}")
   print(f"  summary: {os.path.join(FLAGS.workdir, 'quickstart.json')}")

@@ -16,9 +16,12 @@ from ampspace.config_files import define_config_flag
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 
 FLAGS = flags.FLAGS
-define_config_flag("config", "Experiment config file (get_config(arg)); a configs/NAME.py "
-                   "missing from the working directory is the installed package's.",
-                   lock_config=True)
+define_config_flag(
+  "config",
+  "Experiment config file (get_config(arg)); a configs/NAME.py "
+  "missing from the working directory is the installed package's.",
+  lock_config=True,
+)
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and outputs go.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (cluster auto-detect).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")

@@ -18,19 +18,28 @@ from ampspace.files import atomic_open, atomic_write
 
 def load_config_module():
   from ampspace.config_files import config_module
+
   return config_module("ablation_losses")
 
 
 def markdown(rows: list[dict], config, seconds: float) -> str:
-  lines = [f"# Loss ablation ({config.dataset.name}, {config.train.steps} steps, seed "
-           f"{config.seed}, Wave2WaveNet depth {config.model.depth} × {config.model.channels} ch)",
-           "", "| loss | decode | test MSE ×1e-3 | test ESR | test MR-STFT | final train loss |",
-           "|---|---|---:|---:|---:|---:|"]
+  lines = [
+    f"# Loss ablation ({config.dataset.name}, {config.train.steps} steps, seed "
+    f"{config.seed}, Wave2WaveNet depth {config.model.depth} × {config.model.channels} ch)",
+    "",
+    "| loss | decode | test MSE ×1e-3 | test ESR | test MR-STFT | final train loss |",
+    "|---|---|---:|---:|---:|---:|",
+  ]
   for r in rows:
-    lines.append(f"| {r['loss']} | {r['decode']} | {1e3 * r['mse']:.3f} | {r['esr']:.4f} | "
-                 f"{r['mr_stft']:.3f} | {r['final_train_loss']:.4g} |")
-  lines += ["", f"Wall time {seconds / 60:.1f} min. Command: `python launch/ablation.py "
-            f"--workdir=...`", ""]
+    lines.append(
+      f"| {r['loss']} | {r['decode']} | {1e3 * r['mse']:.3f} | {r['esr']:.4f} | "
+      f"{r['mr_stft']:.3f} | {r['final_train_loss']:.4g} |"
+    )
+  lines += [
+    "",
+    f"Wall time {seconds / 60:.1f} min. Command: `python launch/ablation.py --workdir=...`",
+    "",
+  ]
   return "\n".join(lines)
 
 
@@ -65,13 +74,26 @@ def main(argv=None):
       c = config.copy_and_resolve_references()
       if decode != "n/a":
         c.loss.decode = decode
-      ev = evaluate.evaluate(workdir, split=c.eval.split, config=c,
-                             max_examples=args.max_examples,
-                             out_dir=os.path.join(workdir, "eval", decode))
+      ev = evaluate.evaluate(
+        workdir,
+        split=c.eval.split,
+        config=c,
+        max_examples=args.max_examples,
+        out_dir=os.path.join(workdir, "eval", decode),
+      )
       g = ev["groups"]["all"]
-      rows.append({"loss": loss, "decode": decode, "mse": g["mse"], "esr": g["esr"],
-                   "mr_stft": g["mr_stft"], "clips": g["clips"], "final_train_loss": final,
-                   "steps": result["steps"]})
+      rows.append(
+        {
+          "loss": loss,
+          "decode": decode,
+          "mse": g["mse"],
+          "esr": g["esr"],
+          "mr_stft": g["mr_stft"],
+          "clips": g["clips"],
+          "final_train_loss": final,
+          "steps": result["steps"],
+        }
+      )
       print(f"[ablation] {loss}/{decode}: MSE {g['mse']:.3g} ESR {g['esr']:.3g}", flush=True)
   with atomic_open(os.path.join(args.workdir, "ablation.csv"), newline="") as f:
     w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -80,4 +102,3 @@ def main(argv=None):
   text = markdown(rows, base, time.time() - t0)
   atomic_write(os.path.join(args.workdir, "ablation.md"), text)
   print(text)
-

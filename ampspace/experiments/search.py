@@ -44,15 +44,31 @@ from ampspace.files import atomic_write
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAMILIES = ("wave2wavenet", "layer_array_wavenet", "rnn", "lstm", "dilated_lstm", "sample_rnn")
 CONV = ("wave2wavenet", "layer_array_wavenet")
-NONLINEARITY_KWARGS = {"activation": ("gated", "tanh", "relu"),
-                       "nonlinearity": ("gated", "tanh", "relu")}
+NONLINEARITY_KWARGS = {
+  "activation": ("gated", "tanh", "relu"),
+  "nonlinearity": ("gated", "tanh", "relu"),
+}
 SPACES = {
-    "small": dict(receptive_field=(64, 128, 256, 512, 1024), conv_depth=(2, 8),
-                  conv_channels=(4, 8, 16), rnn_layers=(1, 2), dilated_layers=(2, 4),
-                  hidden=(8, 16, 32), tiers=(2,), learning_rate=(3e-4, 1e-2)),
-    "paper": dict(receptive_field=(1024, 2048, 4096, 8192), conv_depth=(8, 30),
-                  conv_channels=(16, 32, 64, 128), rnn_layers=(1, 3), dilated_layers=(4, 10),
-                  hidden=(32, 64, 128, 256), tiers=(2, 3), learning_rate=(1e-5, 3e-3)),
+  "small": dict(
+    receptive_field=(64, 128, 256, 512, 1024),
+    conv_depth=(2, 8),
+    conv_channels=(4, 8, 16),
+    rnn_layers=(1, 2),
+    dilated_layers=(2, 4),
+    hidden=(8, 16, 32),
+    tiers=(2,),
+    learning_rate=(3e-4, 1e-2),
+  ),
+  "paper": dict(
+    receptive_field=(1024, 2048, 4096, 8192),
+    conv_depth=(8, 30),
+    conv_channels=(16, 32, 64, 128),
+    rnn_layers=(1, 3),
+    dilated_layers=(4, 10),
+    hidden=(32, 64, 128, 256),
+    tiers=(2, 3),
+    learning_rate=(1e-5, 3e-3),
+  ),
 }
 SAMPLE_RNN_FRAMES = {2: (16, 4), 3: (64, 16, 4)}
 DB_FILE, BEST_FILE, TRIALS_FILE = "search.db", "best_config.py", "trials.csv"
@@ -63,11 +79,11 @@ class Search:
   workdir: str
   base_config: str = "configs/wave2wavenet.py:runlocal"
   space: str = "small"
-  families: tuple[str, ...] = ()      # () = every registered family
-  n_trials: int = 10                  # total wanted in the study
-  n_jobs: int = 1                     # threads in this process
-  steps: int = 200                    # training steps per trial
-  overrides: tuple[str, ...] = ()     # KEY=VALUE on every trial's config (not the sampled keys)
+  families: tuple[str, ...] = ()  # () = every registered family
+  n_trials: int = 10  # total wanted in the study
+  n_jobs: int = 1  # threads in this process
+  steps: int = 200  # training steps per trial
+  overrides: tuple[str, ...] = ()  # KEY=VALUE on every trial's config (not the sampled keys)
   study_name: str = "ampspace_search"
   seed: int = 0
 
@@ -108,29 +124,61 @@ def sample_model(trial, family: str, space: dict) -> dict:
     channels = trial.suggest_categorical("conv.channels", space["conv_channels"])
     max_dilation = pow2_at_most(rf // 4)
     if family == "wave2wavenet":
-      model = {"name": family, "depth": depth, "channels": channels, "kernel_size": 3,
-               "max_dilation": max_dilation, "num_classes": 256, "causal": True}
+      model = {
+        "name": family,
+        "depth": depth,
+        "channels": channels,
+        "kernel_size": 3,
+        "max_dilation": max_dilation,
+        "num_classes": 256,
+        "causal": True,
+      }
     else:
       from ampspace.models.wave2wavenet import dilation_schedule
 
       gated = trial.suggest_categorical("layer_array.nonlinearity", ("gated_tanh", "tanh"))
-      model = {"name": family, "kernel_size": 3, "gated": gated == "gated_tanh",
-               "num_classes": 256, "causal": True,
-               "layer_arrays": ({"channels": channels, "head_size": channels,
-                                 "dilations": tuple(dilation_schedule(depth, max_dilation))},)}
+      model = {
+        "name": family,
+        "kernel_size": 3,
+        "gated": gated == "gated_tanh",
+        "num_classes": 256,
+        "causal": True,
+        "layer_arrays": (
+          {
+            "channels": channels,
+            "head_size": channels,
+            "dilations": tuple(dilation_schedule(depth, max_dilation)),
+          },
+        ),
+      }
   elif family == "sample_rnn":
     tiers = trial.suggest_categorical("sample_rnn.tiers", space["tiers"])
     hidden = trial.suggest_categorical("rnn.hidden", space["hidden"])
-    model = {"name": family, "frame_sizes": SAMPLE_RNN_FRAMES[tiers], "hidden": hidden,
-             "mlp_channels": hidden, "warmup": rf, "num_classes": 256}
+    model = {
+      "name": family,
+      "frame_sizes": SAMPLE_RNN_FRAMES[tiers],
+      "hidden": hidden,
+      "mlp_channels": hidden,
+      "warmup": rf,
+      "num_classes": 256,
+    }
   else:
-    layers = (trial.suggest_int("dilated_lstm.layers", *space["dilated_layers"])
-              if family == "dilated_lstm" else trial.suggest_int("rnn.layers", *space["rnn_layers"]))
+    layers = (
+      trial.suggest_int("dilated_lstm.layers", *space["dilated_layers"])
+      if family == "dilated_lstm"
+      else trial.suggest_int("rnn.layers", *space["rnn_layers"])
+    )
     hidden = trial.suggest_categorical("rnn.hidden", space["hidden"])
-    model = {"name": family, "hidden": hidden, "num_layers": layers, "warmup": rf,
-             "num_classes": 256, "head_channels": 0}
+    model = {
+      "name": family,
+      "hidden": hidden,
+      "num_layers": layers,
+      "warmup": rf,
+      "num_classes": 256,
+      "head_channels": 0,
+    }
     if family == "dilated_lstm":
-      model["dilations"] = tuple(2 ** i for i in range(layers))
+      model["dilations"] = tuple(2**i for i in range(layers))
   kwarg = nonlinearity_kwarg(family)
   if kwarg:
     model[kwarg] = trial.suggest_categorical(f"{family}.{kwarg}", NONLINEARITY_KWARGS[kwarg])
@@ -162,8 +210,9 @@ def trial_config(s: Search, trial, budget: bool = True):
   family = trial.suggest_categorical("family", available_families(s.families))
   config.model = ml_collections.ConfigDict(sample_model(trial, family, space))
   config.optimizer.name = trial.suggest_categorical("optimizer", ("adam", "sgd"))
-  config.optimizer.learning_rate = trial.suggest_float("learning_rate", *space["learning_rate"],
-                                                       log=True)
+  config.optimizer.learning_rate = trial.suggest_float(
+    "learning_rate", *space["learning_rate"], log=True
+  )
   config.loss.sigma = trial.suggest_float("sigma", 0.0, 1.0)
   if not budget:
     return config
@@ -212,17 +261,25 @@ def open_study(s: Search):
   import optuna
 
   os.makedirs(s.workdir, exist_ok=True)
-  storage = optuna.storages.RDBStorage(s.storage,
-                                       engine_kwargs={"connect_args": {"timeout": 120}})
-  return optuna.create_study(study_name=s.study_name, storage=storage, direction="minimize",
-                             sampler=optuna.samplers.TPESampler(seed=s.seed), load_if_exists=True)
+  storage = optuna.storages.RDBStorage(s.storage, engine_kwargs={"connect_args": {"timeout": 120}})
+  return optuna.create_study(
+    study_name=s.study_name,
+    storage=storage,
+    direction="minimize",
+    sampler=optuna.samplers.TPESampler(seed=s.seed),
+    load_if_exists=True,
+  )
 
 
 def finished(study) -> int:
   import optuna
 
-  done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-          optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING)
+  done = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+    optuna.trial.TrialState.RUNNING,
+  )
   return sum(t.state in done for t in study.get_trials(deepcopy=False))
 
 
@@ -230,14 +287,32 @@ def trials_csv(study) -> str:
   names = sorted({k for t in study.trials for k in t.params})
   buf = io.StringIO()
   w = csv.writer(buf, lineterminator="\n")
-  w.writerow(["number", "state", "validation_mse", "validation_esr", "receptive_field_samples",
-              "seconds", *names])
+  w.writerow(
+    [
+      "number",
+      "state",
+      "validation_mse",
+      "validation_esr",
+      "receptive_field_samples",
+      "seconds",
+      *names,
+    ]
+  )
   for t in study.trials:
-    seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete \
-        else ""
-    w.writerow([t.number, t.state.name, t.value if t.value is not None else "",
-                t.user_attrs.get("validation_esr", ""), t.user_attrs.get("receptive_field_samples", ""),
-                seconds, *[t.params.get(n, "") for n in names]])
+    seconds = (
+      (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete else ""
+    )
+    w.writerow(
+      [
+        t.number,
+        t.state.name,
+        t.value if t.value is not None else "",
+        t.user_attrs.get("validation_esr", ""),
+        t.user_attrs.get("receptive_field_samples", ""),
+        seconds,
+        *[t.params.get(n, "") for n in names],
+      ]
+    )
   return buf.getvalue()
 
 
@@ -281,8 +356,10 @@ def export(study, s: Search) -> dict:
     return {"best": None}
   atomic_write(os.path.join(s.workdir, BEST_FILE), best_config_source(study, s))
   best = study.best_trial
-  return {"best": {"number": best.number, "value": best.value, "params": best.params},
-          "config_file": os.path.join(s.workdir, BEST_FILE)}
+  return {
+    "best": {"number": best.number, "value": best.value, "params": best.params},
+    "config_file": os.path.join(s.workdir, BEST_FILE),
+  }
 
 
 def run_search(s: Search) -> dict:
@@ -293,21 +370,34 @@ def run_search(s: Search) -> dict:
   remaining = max(0, s.n_trials - finished(study))
   if remaining:
     # MaxTrialsCallback counts every process's trials, so workers sharing the DB stop together.
-    study.optimize(objective(s), n_trials=remaining, n_jobs=s.n_jobs, catch=(AmpSpaceError,),
-                   callbacks=[optuna.study.MaxTrialsCallback(s.n_trials, states=None)])
+    study.optimize(
+      objective(s),
+      n_trials=remaining,
+      n_jobs=s.n_jobs,
+      catch=(AmpSpaceError,),
+      callbacks=[optuna.study.MaxTrialsCallback(s.n_trials, states=None)],
+    )
   return {"trials": len(study.trials), **export(study, s)}
 
 
 def worker_commands(s: Search, workers: int, python: str = "python") -> list[str]:
   """One command per worker process, all on the same study and database."""
-  args = [python, "-m", "launch.search", f"--workdir={s.workdir}", f"--base_config={s.base_config}",
-          f"--space={s.space}", f"--n_trials={s.n_trials}", f"--n_jobs={s.n_jobs}",
-          f"--steps={s.steps}", f"--study_name={s.study_name}"]
+  args = [
+    python,
+    "-m",
+    "launch.search",
+    f"--workdir={s.workdir}",
+    f"--base_config={s.base_config}",
+    f"--space={s.space}",
+    f"--n_trials={s.n_trials}",
+    f"--n_jobs={s.n_jobs}",
+    f"--steps={s.steps}",
+    f"--study_name={s.study_name}",
+  ]
   if s.families:
     args.append(f"--families={','.join(s.families)}")
   args += [f"--set={o}" for o in s.overrides]
-  return [" ".join(shlex.quote(a) for a in args + [f"--seed={s.seed + i}"])
-          for i in range(workers)]
+  return [" ".join(shlex.quote(a) for a in args + [f"--seed={s.seed + i}"]) for i in range(workers)]
 
 
 # ---------------------------------------------------------------- command line
@@ -333,9 +423,18 @@ def search_from_flags() -> Search:
   from absl import flags
 
   F = flags.FLAGS
-  return Search(workdir=os.path.abspath(F.workdir), base_config=F.base_config, space=F.space,
-                families=tuple(F.families), n_trials=F.n_trials, n_jobs=F.n_jobs, steps=F.steps,
-                overrides=tuple(F.set), study_name=F.study_name, seed=F.seed)
+  return Search(
+    workdir=os.path.abspath(F.workdir),
+    base_config=F.base_config,
+    space=F.space,
+    families=tuple(F.families),
+    n_trials=F.n_trials,
+    n_jobs=F.n_jobs,
+    steps=F.steps,
+    overrides=tuple(F.set),
+    study_name=F.study_name,
+    seed=F.seed,
+  )
 
 
 def main(argv):
@@ -357,8 +456,10 @@ def main(argv):
     if workers > 1:
       os.makedirs(s.workdir, exist_ok=True)
       open_study(s)  # create the study once, before the workers race to
-      procs = [subprocess.Popen(shlex.split(c), cwd=REPO)
-               for c in worker_commands(s, workers, python=sys.executable)]
+      procs = [
+        subprocess.Popen(shlex.split(c), cwd=REPO)
+        for c in worker_commands(s, workers, python=sys.executable)
+      ]
       codes = [p.wait() for p in procs]
       if any(codes):
         raise AmpSpaceError(f"search workers exited with {codes}")
@@ -368,4 +469,3 @@ def main(argv):
     print(json.dumps(result, indent=2, default=str))
 
   _main()
-
