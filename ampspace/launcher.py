@@ -22,11 +22,25 @@ process; they differ only in how `jax.distributed` learns the process layout:
           so the script asks for `--gpus-per-node`, not `--gpus-per-task`.
   tpu_vm  `gcloud compute tpus tpu-vm ssh NAME --worker=all --command=...`: every worker (host)
           runs the command with `--distributed`, and JAX detects the TPU pod's layout itself.
+
+A sweep of many small runs (Table 3's cells) goes to Slurm as job arrays instead:
+
+  python -m launch.launcher slurm_sweep --partition=gpu --max_parallel=16 [--submit] -- \
+      --scale=paper --workdir=/shared/runs/sim_to_real
+
+writes WORKDIR/slurm/{data,pretrain,cells,report}.sbatch and submit.sh, which submits the
+data job; then the pretraining and, beside it, an array of the from-scratch cells (both
+`--dependency=afterok:` the data); then an array of the cells that start from the pretrained
+checkpoint (afterok the pretraining); then the report (afterok both arrays). Each array task
+is one cell (`--stage=cell`, its index from SLURM_ARRAY_TASK_ID). Every stage reuses what
+the same code and config finished, so running submit.sh again resumes an interrupted sweep:
+finished cells return at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -191,6 +205,113 @@ def run_slurm(args, train_args) -> int:
     ) from None
 
 
+# ---------------------------------------------------------------- slurm sweeps (job arrays)
+SWEEPS = {"sim_to_real": "launch.sim_to_real"}  # experiments with --stage (plan/data/...)
+
+
+def sweep_plan(args, exp_args) -> dict:
+  """The experiment's cells, from its own `--stage=plan` (run here, on the submit host)."""
+  cmd = [sys.executable, "-m", SWEEPS[args.experiment], *exp_args, "--stage=plan"]
+  out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+  if out.returncode:
+    lines = (out.stderr or out.stdout).strip().splitlines() or ["(no output)"]
+    raise AmpSpaceError(f"{quote(cmd[1:])}: {lines[-1]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep_dir(exp_args) -> str:
+  return os.path.join(os.path.abspath(workdir_of(exp_args)), "slurm")
+
+
+def sweep_scripts(args, exp_args, plan: dict) -> dict[str, str]:
+  """{file name: text}: one sbatch script per stage, and submit.sh, which chains them."""
+  folder = sweep_dir(exp_args)
+  logs = os.path.join(folder, "logs")
+  base = [args.python, "-m", SWEEPS[args.experiment], *exp_args]
+
+  def script(stage: str, gpus: int, array: bool) -> str:
+    log = os.path.join(logs, f"{stage}-%A_%a.out" if array else f"{stage}-%j.out")
+    lines = [
+      "#!/bin/bash",
+      f"#SBATCH --job-name={args.job_name}-{stage}",
+      "#SBATCH --ntasks=1",
+      f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+      f"#SBATCH --time={args.time}",
+      f"#SBATCH --output={log}",
+    ]
+    if gpus:
+      lines.append(f"#SBATCH --gpus-per-task={gpus}")
+    if args.partition:
+      lines.append(f"#SBATCH --partition={args.partition}")
+    if args.account:
+      lines.append(f"#SBATCH --account={args.account}")
+    lines += [
+      "set -euo pipefail",
+      f"cd {shlex.quote(args.repo)}",
+      quote(base + [f"--stage={stage}"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+  n, scratch = plan["cells"], plan["scratch"]
+  throttle = f"%{args.max_parallel}" if args.max_parallel else ""
+  submit = [
+    "#!/bin/bash",
+    "# Submits the sweep; run it again to resume (finished stages and cells are reused).",
+    "set -euo pipefail",
+    'cd "$(dirname "$0")"',
+    'job() { local out; out=$(sbatch --parsable "$@"); echo "${out%%;*}"; }',
+    "data=$(job data.sbatch)",
+    "pre=$(job --dependency=afterok:$data pretrain.sbatch)",
+  ]
+  after = []
+  if scratch:  # from scratch: they need only the data, so they run beside the pretraining
+    submit.append(
+      f"scratch=$(job --dependency=afterok:$data --array=0-{scratch - 1}{throttle} cells.sbatch)"
+    )
+    after.append("$scratch")
+  if n > scratch:
+    submit.append(
+      f"tuned=$(job --dependency=afterok:$pre --array={scratch}-{n - 1}{throttle} cells.sbatch)"
+    )
+    after.append("$tuned")
+  submit += [
+    f"report=$(job --dependency=afterok:{':'.join(after) or '$pre'} report.sbatch)",
+    f'echo "submitted: data $data, pretrain $pre, {n} cells ({scratch} from scratch), report $report"',
+  ]
+  return {
+    "data.sbatch": script("data", 0, False),
+    "pretrain.sbatch": script("pretrain", args.gpus_per_task, False),
+    "cells.sbatch": script("cell", args.gpus_per_task, True),
+    "report.sbatch": script("report", 0, False),
+    "submit.sh": "\n".join(submit) + "\n",
+  }
+
+
+def run_slurm_sweep(args, exp_args) -> int:
+  plan = sweep_plan(args, exp_args)
+  scripts = sweep_scripts(args, exp_args, plan)
+  folder = sweep_dir(exp_args)
+  if args.dry_run:
+    for name, text in scripts.items():
+      print(f"# {os.path.join(folder, name)}")
+      print(text, end="")
+    return 0
+  os.makedirs(os.path.join(folder, "logs"), exist_ok=True)  # Slurm does not create it
+  for name, text in scripts.items():
+    atomic_write(os.path.join(folder, name), text)
+  submit = os.path.join(folder, "submit.sh")
+  print(
+    f"{plan['cells']} cells ({plan['scratch']} from scratch); scripts in {folder}", file=sys.stderr
+  )
+  if not args.submit:
+    print(quote(["bash", submit]))
+    return 0
+  try:
+    return subprocess.call(["bash", submit])
+  except FileNotFoundError:
+    raise AmpSpaceError(f"bash not found; submit with: bash {submit}") from None
+
+
 # ---------------------------------------------------------------- tpu vm
 def tpu_commands(args, train_args) -> list[str]:
   if not args.tpu or not args.zone:
@@ -279,6 +400,21 @@ def parser() -> argparse.ArgumentParser:
   slurm.add_argument("--script", default="", help="where to write the sbatch script")
   slurm.add_argument("--python", default="python")
 
+  sweep = sub.add_parser(
+    "slurm_sweep", parents=[common], help="an experiment's cells as Slurm job arrays"
+  )
+  sweep.add_argument("--experiment", choices=sorted(SWEEPS), default="sim_to_real")
+  sweep.add_argument("--gpus_per_task", type=int, default=1, help="for pretraining and cells")
+  sweep.add_argument("--cpus_per_task", type=int, default=4)
+  sweep.add_argument("--time", default="4:00:00", help="per job (each cell is one job)")
+  sweep.add_argument("--max_parallel", type=int, default=0, help="array tasks at once (0: any)")
+  sweep.add_argument("--job_name", default="ampspace")
+  sweep.add_argument("--partition", default="")
+  sweep.add_argument("--account", default="")
+  sweep.add_argument("--repo", default=REPO, help="the checkout on the cluster")
+  sweep.add_argument("--python", default="python")
+  sweep.add_argument("--submit", action="store_true", help="run submit.sh (sbatch) now")
+
   tpu = sub.add_parser("tpu_vm", parents=[common], help="every worker of a TPU VM")
   tpu.add_argument("--tpu", default="", help="TPU VM name")
   tpu.add_argument("--zone", default="")
@@ -313,6 +449,11 @@ def plan(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   try:
+    if argv[:1] == ["slurm_sweep"]:
+      own, exp_args = split_argv(argv)
+      args = parser().parse_args(own)
+      workdir_of(exp_args)
+      return run_slurm_sweep(args, exp_args)
     args, train_args, commands = plan(argv)
     if args.dry_run:
       if args.backend == "slurm":

@@ -1,6 +1,9 @@
 """ampspace/launcher.py (`python -m launch.launcher`): the exact commands of every backend,
-Slurm's layout as JAX detects it, and (slow) a real two-process CPU training run through the
-local backend."""
+Slurm's layout as JAX detects it, and real two-process CPU training runs: through the local
+backend, and through the Slurm backend's own sbatch script on two emulated nodes
+(tests/fake_slurm.py's sbatch and srun; the processes learn their layout only from the
+SLURM_* variables). The TPU-VM backend is checked by its commands only: JAX's TPU cluster
+detection needs TPU hardware."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import fake_slurm
 from ampspace import launcher
 
 TRAIN = ["--config=configs/wave2wavenet.py:runlocal", "--workdir=runs/x"]
@@ -175,6 +179,50 @@ def test_bad_arguments_are_one_line_errors(argv, message, capsys):
   assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
 
+TINY_TRAIN = [
+  "--config.train.steps=4",
+  "--config.model.depth=3",
+  "--config.model.channels=4",
+  "--config.input.window=256",
+  "--config.input.batch_size=4",
+  "--config.train.tensorboard=False",
+  "--config.eval.at_end=False",
+  "--config.train.log_every=2",
+]
+
+
+@pytest.mark.slow
+def test_slurm_script_trains_for_real_on_two_emulated_nodes(tmp_path, tiny_data_dir):
+  state, workdir = tmp_path / "state", str(tmp_path / "run")
+  fake_slurm.install(str(tmp_path / "bin"), str(state), first_id=1000 + os.getpid() % 3000)
+  env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+  argv = [
+    sys.executable,
+    "-m",
+    "launch.launcher",
+    "slurm",
+    "--nodes=2",
+    "--gpus_per_node=1",
+    f"--python={sys.executable}",
+    "--",
+    "--config=configs/wave2wavenet.py:runlocal",
+    f"--workdir={workdir}",
+    f"--config.dataset.data_dir={tiny_data_dir}",
+    *TINY_TRAIN,
+  ]
+  r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stdout + r.stderr
+  (job,) = fake_slurm.jobs(str(state))
+  out = open(state / f"{job['id']}_None.log").read()
+  assert job["ok"], out[-3000:]
+  logs = [[l[3:] for l in out.splitlines() if l.startswith(f"{rank}: ")] for rank in (0, 1)]
+  assert all("done: 4 steps" in "\n".join(log) for log in logs), out[-3000:]
+  # one data-parallel job over both "nodes": the same global loss on both processes
+  loss = [[l for l in log if l.startswith("step 4/4")][0].split()[3] for log in logs]
+  assert loss[0] == loss[1]
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "4"))
+
+
 @pytest.mark.slow
 def test_local_two_processes_train_for_real(tmp_path, tiny_data_dir):
   workdir = str(tmp_path / "run")
@@ -191,14 +239,7 @@ def test_local_two_processes_train_for_real(tmp_path, tiny_data_dir):
       "--config=configs/wave2wavenet.py:runlocal",
       f"--workdir={workdir}",
       f"--config.dataset.data_dir={tiny_data_dir}",
-      "--config.train.steps=4",
-      "--config.model.depth=3",
-      "--config.model.channels=4",
-      "--config.input.window=256",
-      "--config.input.batch_size=4",
-      "--config.train.tensorboard=False",
-      "--config.eval.at_end=False",
-      "--config.train.log_every=2",
+      *TINY_TRAIN,
     ],
     cwd=REPO,
     capture_output=True,

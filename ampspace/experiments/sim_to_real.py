@@ -792,8 +792,9 @@ class CellJob:
   selection: dict
 
 
-def run_cell(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
-  """Trains (or reuses) and evaluates one cell; writes and returns its cell.json."""
+def run_cell(p: Protocol, job: CellJob, fingerprint: dict, reuse_only: bool = False) -> dict | None:
+  """Trains (or reuses) and evaluates one cell; writes and returns its cell.json. With
+  `reuse_only`, a cell this code and config have not finished is None instead."""
   workdir = Paths(p.workdir).run(job.target.name, job.gains, job.model, job.seed)
   config = load_run_config(p, job.model, job.target, job.gains, job.finetune_filter, job.seed)
   chash = config_hash(config)
@@ -808,6 +809,8 @@ def run_cell(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
   cell = reusable(cell_path, fingerprint["code"], chash)
   if cell:
     return {**cell, "trained_now": False}
+  if reuse_only:
+    return None
   command = train_command(
     p, job.model, workdir, job.target, job.gains, job.finetune_filter, job.seed
   )
@@ -835,7 +838,9 @@ def run_cell(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
   return {**cell, "trained_now": run["trained_now"]}
 
 
-def zero_shot_cell(p: Protocol, target: Target, fingerprint: dict) -> dict:
+def zero_shot_cell(
+  p: Protocol, target: Target, fingerprint: dict, reuse_only: bool = False
+) -> dict | None:
   """The pretrained checkpoint on `target`'s test clips, with no fine-tuning: the same
   evaluation as every cell, with the device's own conditioning (its untrained device row)."""
   paths = Paths(p.workdir)
@@ -847,6 +852,8 @@ def zero_shot_cell(p: Protocol, target: Target, fingerprint: dict) -> dict:
   cell = reusable(cell_path, fingerprint["code"], chash)
   if cell:
     return {**cell, "trained_now": False}
+  if reuse_only:
+    return None
   t0 = time.time()
   clips = evaluate_run(paths.pretrain_run, config, target.knob, test_gains(p))
   cell = {
@@ -1184,7 +1191,6 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
   t0 = time.time()
   fingerprint = code_fingerprint()
   check_configs(p)
-  paths = Paths(p.workdir)
   log(f"=== data (code {fingerprint['code']})")
   prepare_data(p, fingerprint["code"])
   jobs = []
@@ -1233,6 +1239,21 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
       cells = [done[i] for i in range(len(jobs))]
       cells += list(pool.map(zero_shot_cell, *zip(*[(p, t, fingerprint) for t in targets(p)])))
   seconds = round(time.time() - t0, 1)
+  invocation = {
+    "seconds": seconds,
+    "trained": sum(bool(c.get("trained_now")) for c in cells),
+    "reused": sum(not c.get("trained_now") for c in cells),
+  }
+  out = report(p, cells, pre, command, fingerprint, invocation)
+  return {"cells": cells, **out, "seconds": seconds}
+
+
+def report(
+  p: Protocol, cells: list[dict], pre: dict, command: str, fingerprint: dict, invocation: dict
+) -> dict:
+  """The tables, CSV, plot and doc markers of `cells`, and `protocol.json` with this
+  invocation appended to the earlier ones."""
+  paths = Paths(p.workdir)
   provenance = {**fingerprint, "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
   out = write_results(p, cells, command, provenance)
   manifest_path = os.path.join(paths.results, "protocol.json")
@@ -1240,14 +1261,7 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
     read_json(manifest_path).get("invocations", []) if os.path.exists(manifest_path) else []
   )
   invocations.append(
-    {
-      "command": command,
-      "seconds": seconds,
-      **fingerprint,
-      "trained": sum(bool(c.get("trained_now")) for c in cells),
-      "reused": sum(not c.get("trained_now") for c in cells),
-      "finished": provenance["made"],
-    }
+    {"command": command, **invocation, **fingerprint, "finished": provenance["made"]}
   )
   manifest = {
     "protocol": dataclasses.asdict(p),
@@ -1263,7 +1277,165 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
   }
   for folder in filter(None, (paths.results, p.results_dir)):
     write_json(os.path.join(folder, "protocol.json"), manifest)
-  return {"cells": cells, **out, "seconds": seconds}
+  return out
+
+
+# ---------------------------------------------------------------- stages, for job arrays
+# `--stage=all` (the default) runs everything in this process. A cluster runs the same protocol
+# as separate jobs (ampspace.launcher's slurm_sweep writes them): `data`, then `pretrain`
+# beside the from-scratch cells, then the cells that start from the pretrained checkpoint,
+# then `report`. `plan` prints the cells as JSON. Every stage reuses what this code and
+# config finished, so resubmitting the same sweep resumes it.
+STAGES = ("all", "plan", "data", "pretrain", "cell", "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellKey:
+  """One cell of the table, named without its data: what a job array's index picks."""
+
+  target: str
+  gains: tuple[float, ...]
+  model: str  # one of MODELS, or ZERO_SHOT
+  seed: int
+
+  @property
+  def needs_pretraining(self) -> bool:
+    return self.model in ("pretrained", ZERO_SHOT)
+
+  def label(self) -> str:
+    if self.model == ZERO_SHOT:
+      return f"{self.target} {ZERO_SHOT}"
+    return f"{self.target} {group_label(self.gains)} {self.model} seed {self.seed}"
+
+
+def table_keys(p: Protocol) -> list[CellKey]:
+  """Every cell in the table's order (run_protocol's): targets x rows x models x seeds, then
+  one zero-shot row per target."""
+  keys = [
+    CellKey(t.name, tuple(g), m, s)
+    for t in targets(p)
+    for g in p.rows
+    for m in p.models
+    for s in p.seeds
+  ]
+  return keys + [CellKey(t.name, (), ZERO_SHOT, 0) for t in targets(p)]
+
+
+def cell_keys(p: Protocol) -> list[CellKey]:
+  """The cells in job-array order: first those that need only the data (the baselines), then
+  those that start from the pretrained checkpoint, so the first group runs beside the
+  pretraining."""
+  keys = table_keys(p)
+  return [k for k in keys if not k.needs_pretraining] + [k for k in keys if k.needs_pretraining]
+
+
+def data_ready(p: Protocol, code: str) -> bool:
+  """Whether prepare_data finished for this code and these data settings."""
+  stamp = os.path.join(p.workdir, DATA_FILE)
+  spec = json.loads(json.dumps(data_spec(p)))
+  return os.path.exists(stamp) and read_json(stamp) == {"code": code, "spec": spec}
+
+
+def pretraining_ready(p: Protocol, fingerprint: dict) -> bool:
+  """Whether this code and config finished the pretraining run."""
+  path = os.path.join(Paths(p.workdir).pretrain_run, RUN_FILE)
+  done = reusable(path, fingerprint["code"], config_hash(load_run_config(p, "pretrain")))
+  return bool(done and done.get("finished"))
+
+
+def run_cell_key(
+  p: Protocol, key: CellKey, fingerprint: dict, reuse_only: bool = False
+) -> dict | None:
+  target = {t.name: t for t in targets(p)}[key.target]
+  if key.model == ZERO_SHOT:
+    return zero_shot_cell(p, target, fingerprint, reuse_only)
+  spec, selection = finetune_selection(p, target, key.gains)
+  job = CellJob(target, key.gains, key.model, key.seed, spec, selection)
+  return run_cell(p, job, fingerprint, reuse_only)
+
+
+def run_stage(
+  p: Protocol, stage: str, cell: int | None = None, command: str = "python -m launch.sim_to_real"
+) -> dict:
+  """One stage of the protocol (see STAGES); `cell` indexes cell_keys(p)."""
+  if stage not in STAGES or stage == "all":
+    raise AmpSpaceError(f"--stage={stage}: use one of {', '.join(STAGES[1:])} (or all)")
+  t0 = time.time()
+  fingerprint = code_fingerprint()
+  check_configs(p)
+  keys = cell_keys(p)
+  if stage == "plan":
+    return {
+      "cells": len(keys),
+      "scratch": sum(not k.needs_pretraining for k in keys),
+      "keys": [dict(dataclasses.asdict(k), label=k.label()) for k in keys],
+    }
+  if stage == "data":
+    prepare_data(p, fingerprint["code"])
+    return {"data": p.workdir, "code": fingerprint["code"]}
+  if not data_ready(p, fingerprint["code"]):
+    raise AmpSpaceError(
+      f"{p.workdir}: no data prepared by this code and these settings; run --stage=data first"
+    )
+  pretrain_dir = Paths(p.workdir).pretrain_run
+  if stage == "pretrain":
+    return pretrain(p, fingerprint)
+  if stage == "cell":
+    if cell is None or not 0 <= cell < len(keys):
+      raise AmpSpaceError(
+        f"--cell={cell}: this protocol has cells 0..{len(keys) - 1} (--stage=plan lists them)"
+      )
+    key = keys[cell]
+    if key.needs_pretraining and not pretraining_ready(p, fingerprint):
+      raise AmpSpaceError(
+        f"cell {cell} ({key.label()}) starts from {pretrain_dir}, which this code has not "
+        f"finished; run --stage=pretrain first"
+      )
+    out = run_cell_key(p, key, fingerprint)
+    log(f"cell {cell}: {key.label()} ({'trained' if out['trained_now'] else 'reused'})")
+    return out
+  # report
+  if not pretraining_ready(p, fingerprint):
+    raise AmpSpaceError(f"{pretrain_dir}: pretraining not finished by this code")
+  cells, missing = [], []
+  for key in table_keys(p):
+    c = run_cell_key(p, key, fingerprint, reuse_only=True)
+    if c is None:
+      missing.append(keys.index(key))
+    else:
+      cells.append(c)
+  if missing:
+    raise AmpSpaceError(
+      f"{len(missing)} of {len(keys)} cells are not finished by this code: "
+      f"--cell={','.join(map(str, sorted(missing)))}"
+    )
+  pre = read_json(os.path.join(pretrain_dir, RUN_FILE))
+  invocation = {"stage": "report", "seconds": round(time.time() - t0, 1), "cells": len(cells)}
+  return {"cells": cells, **report(p, cells, pre, command, fingerprint, invocation)}
+
+
+def load_protocol_file(path: str) -> dict:
+  """Protocol fields from a JSON file (`--protocol`), lists made tuples; workdir excluded."""
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except OSError as e:
+    raise AmpSpaceError(f"{path}: cannot read the protocol file ({e.strerror})") from None
+  except json.JSONDecodeError as e:
+    raise AmpSpaceError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+  if not isinstance(data, dict):
+    raise AmpSpaceError(f"{path}: expected a JSON object of protocol fields")
+  known = {f.name for f in dataclasses.fields(Protocol)} - {"workdir"}
+  unknown = sorted(set(data) - known)
+  if unknown:
+    raise AmpSpaceError(
+      f"{path}: unknown protocol field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+    )
+
+  def tuples(v):
+    return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+
+  return {k: tuples(v) for k, v in data.items()}
 
 
 # ---------------------------------------------------------------- command line
@@ -1304,6 +1476,13 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("results_dir", "", "Also write the tables and plot here (docs/results).")
   flags.DEFINE_multi_string("update_doc", [], "Fill this file's table markers.")
+  flags.DEFINE_string(
+    "protocol", "", "JSON file of Protocol fields over the --scale preset (flags given win)."
+  )
+  flags.DEFINE_enum(
+    "stage", "all", list(STAGES), "all: everything here; or one stage of a job array."
+  )
+  flags.DEFINE_integer("cell", None, "--stage=cell: which cell (default $SLURM_ARRAY_TASK_ID).")
 
 
 def protocol_from_flags() -> Protocol:
@@ -1311,25 +1490,43 @@ def protocol_from_flags() -> Protocol:
 
   F = flags.FLAGS
   preset = dict(SCALES[F.scale])
+  if F.protocol:
+    preset.update(load_protocol_file(F.protocol))
   workdir = F.workdir or ("runs/sim_to_real_local" if F.scale == "runlocal" else "runs/sim_to_real")
   p = Protocol(workdir=os.path.abspath(workdir), **preset)
-  p.pretrain_devices, p.real_devices = tuple(F.pretrain_devices), tuple(F.real_devices)
-  p.real_dir, p.real_knob = F.real_dir, F.real_knob
-  p.pretrain_di_dir, p.real_di_dir = F.pretrain_di_dir, F.real_di_dir
+
+  def given(name: str) -> bool:  # with a protocol file, only the flags given override it
+    return not F.protocol or F[name].present
+
+  if given("pretrain_devices"):
+    p.pretrain_devices = tuple(F.pretrain_devices)
+  if given("real_devices"):
+    p.real_devices = tuple(F.real_devices)
+  for name in ("real_dir", "real_knob", "pretrain_di_dir", "real_di_dir", "results_dir"):
+    if given(name):
+      setattr(p, name, F[name].value)
   if F.finetune_seconds_per_gain is not None:
     p.finetune_seconds_per_gain = F.finetune_seconds_per_gain
-  p.pretrain_steps, p.finetune_steps = F.pretrain_steps, F.finetune_steps
+  for name in ("pretrain_steps", "finetune_steps"):
+    if given(name):
+      setattr(p, name, F[name].value)
   try:
-    p.seeds = tuple(int(s) for s in F.seeds)
-    p.rows = tuple(tuple(float(g) for g in r.split("+")) for r in F.rows)
+    if given("seeds"):
+      p.seeds = tuple(int(s) for s in F.seeds)
+    if given("rows"):
+      p.rows = tuple(tuple(float(g) for g in r.split("+")) for r in F.rows)
   except ValueError:
     raise AmpSpaceError(
       f"--seeds {F.seeds} / --rows {F.rows}: expected integers / gains joined by +"
     ) from None
   if F.workers is not None:
     p.workers = F.workers
-  p.overrides, p.results_dir, p.update_docs = tuple(F.set), F.results_dir, tuple(F.update_doc)
-  p.finetune_overrides = tuple(F.finetune_set)
+  if given("set"):
+    p.overrides = tuple(F.set)
+  if given("update_doc"):
+    p.update_docs = tuple(F.update_doc)
+  if given("finetune_set"):
+    p.finetune_overrides = tuple(F.finetune_set)
   return p
 
 
@@ -1348,8 +1545,25 @@ def main(argv):
       print("\n".join(dry_run_commands(p)))
       return
     command = "python -m launch.sim_to_real " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_protocol(p, command)
-    print(result["markdown"])
-    print(f"finished in {result['seconds']} s; wrote:\n  " + "\n  ".join(result["files"]))
+    stage = flags.FLAGS.stage
+    if stage == "all":
+      result = run_protocol(p, command)
+      print(result["markdown"])
+      print(f"finished in {result['seconds']} s; wrote:\n  " + "\n  ".join(result["files"]))
+      return
+    cell = flags.FLAGS.cell
+    if stage == "cell" and cell is None:
+      task = os.environ.get("SLURM_ARRAY_TASK_ID")
+      if task is None:
+        raise AmpSpaceError(
+          "--stage=cell needs --cell=K (or SLURM_ARRAY_TASK_ID, as a job array sets)"
+        )
+      cell = int(task)
+    result = run_stage(p, stage, cell, command)
+    if stage == "plan":
+      print(json.dumps(result))
+    elif stage == "report":
+      print(result["markdown"])
+      print("wrote:\n  " + "\n  ".join(result["files"]))
 
   _main()
