@@ -23,23 +23,27 @@ process; they differ only in how `jax.distributed` learns the process layout:
   tpu_vm  `gcloud compute tpus tpu-vm ssh NAME --worker=all --command=...`: every worker (host)
           runs the command with `--distributed`, and JAX detects the TPU pod's layout itself.
 
-A sweep of many small runs (Table 3's cells) goes to Slurm as job arrays instead:
+A sweep of many small runs goes to Slurm as job arrays instead:
 
   python -m launch.launcher slurm_sweep --partition=gpu --max_parallel=16 [--submit] -- \
       --scale=paper --workdir=/shared/runs/sim_to_real
+  python -m launch.launcher slurm_sweep --experiment=search --workers=16 [--submit] -- \
+      --workdir=/shared/runs/search --storage=postgresql://USER@HOST/optuna --n_trials=200
 
-writes WORKDIR/slurm/{data,pretrain,cells,report}.sbatch and submit.sh, which submits the
-data job; then the pretraining and, beside it, an array of the from-scratch cells (both
-`--dependency=afterok:` the data); then an array of the cells that start from the pretrained
-checkpoint (afterok the pretraining); then the report (afterok both arrays). Each array task
-is one cell (`--stage=cell`, its index from SLURM_ARRAY_TASK_ID). Every stage reuses what
-the same code and config finished, so running submit.sh again resumes an interrupted sweep:
-finished cells return at once.
+write WORKDIR/slurm/STAGE.sbatch and submit.sh, which submits them with `sbatch --parsable`
+and chains them with `--dependency=afterok:`. Table 3: the data job; then the pretraining
+and, beside it, an array of the from-scratch cells (both after the data); then an array of
+the cells that start from the pretrained checkpoint (after the pretraining); then the report
+(after both arrays). Each array task is one cell (`--stage=cell`, its index from
+SLURM_ARRAY_TASK_ID). Search: the study is created, then an array of workers shares it
+through Optuna's RDB storage, then the results are exported. Every stage reuses what the
+same code and config finished, so running submit.sh again resumes an interrupted sweep.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -206,7 +210,19 @@ def run_slurm(args, train_args) -> int:
 
 
 # ---------------------------------------------------------------- slurm sweeps (job arrays)
-SWEEPS = {"sim_to_real": "launch.sim_to_real"}  # experiments with --stage (plan/data/...)
+# Experiments with stages (`--stage=...`) that a sweep submits as chained jobs.
+SWEEPS = {"sim_to_real": "launch.sim_to_real", "search": "launch.search"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepJob:
+  """One `sbatch` of submit.sh: its id goes to shell variable `var`; it waits for the jobs in
+  `after` (afterok); `array` is an inclusive task range, or None."""
+
+  var: str
+  stage: str
+  after: tuple[str, ...] = ()
+  array: tuple[int, int] | None = None
 
 
 def sweep_plan(args, exp_args) -> dict:
@@ -219,17 +235,41 @@ def sweep_plan(args, exp_args) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def sweep_jobs(args, exp_args) -> tuple[list[SweepJob], str]:
+  """The jobs of a sweep in submission order, and a one-line summary."""
+  if args.experiment == "search":
+    # Optuna's shared storage (--storage, an RDB URL every node reaches) coordinates the
+    # workers; each array task is one worker, its sampler seeded by its task id.
+    n = args.workers
+    jobs = [
+      SweepJob("create", "create"),
+      SweepJob("workers", "worker", ("create",), (0, n - 1)),
+      SweepJob("export", "export", ("workers",)),
+    ]
+    return jobs, f"{n} search workers"
+  plan = sweep_plan(args, exp_args)
+  n, scratch = plan["cells"], plan["scratch"]
+  jobs = [SweepJob("data", "data"), SweepJob("pre", "pretrain", ("data",))]
+  if scratch:  # from scratch: they need only the data, so they run beside the pretraining
+    jobs.append(SweepJob("scratch", "cell", ("data",), (0, scratch - 1)))
+  if n > scratch:
+    jobs.append(SweepJob("tuned", "cell", ("pre",), (scratch, n - 1)))
+  cells = tuple(j.var for j in jobs if j.stage == "cell") or ("pre",)
+  jobs.append(SweepJob("report", "report", cells))
+  return jobs, f"{n} cells ({scratch} from scratch)"
+
+
 def sweep_dir(exp_args) -> str:
   return os.path.join(os.path.abspath(workdir_of(exp_args)), "slurm")
 
 
-def sweep_scripts(args, exp_args, plan: dict) -> dict[str, str]:
+def sweep_scripts(args, exp_args, jobs: list[SweepJob], summary: str) -> dict[str, str]:
   """{file name: text}: one sbatch script per stage, and submit.sh, which chains them."""
-  folder = sweep_dir(exp_args)
-  logs = os.path.join(folder, "logs")
+  logs = os.path.join(sweep_dir(exp_args), "logs")
   base = [args.python, "-m", SWEEPS[args.experiment], *exp_args]
+  light = {"data", "report", "create", "export"}  # no accelerator needed
 
-  def script(stage: str, gpus: int, array: bool) -> str:
+  def script(stage: str, array: bool) -> str:
     log = os.path.join(logs, f"{stage}-%A_%a.out" if array else f"{stage}-%j.out")
     lines = [
       "#!/bin/bash",
@@ -239,8 +279,8 @@ def sweep_scripts(args, exp_args, plan: dict) -> dict[str, str]:
       f"#SBATCH --time={args.time}",
       f"#SBATCH --output={log}",
     ]
-    if gpus:
-      lines.append(f"#SBATCH --gpus-per-task={gpus}")
+    if args.gpus_per_task and stage not in light:
+      lines.append(f"#SBATCH --gpus-per-task={args.gpus_per_task}")
     if args.partition:
       lines.append(f"#SBATCH --partition={args.partition}")
     if args.account:
@@ -252,7 +292,6 @@ def sweep_scripts(args, exp_args, plan: dict) -> dict[str, str]:
     ]
     return "\n".join(lines) + "\n"
 
-  n, scratch = plan["cells"], plan["scratch"]
   throttle = f"%{args.max_parallel}" if args.max_parallel else ""
   submit = [
     "#!/bin/bash",
@@ -260,36 +299,25 @@ def sweep_scripts(args, exp_args, plan: dict) -> dict[str, str]:
     "set -euo pipefail",
     'cd "$(dirname "$0")"',
     'job() { local out; out=$(sbatch --parsable "$@"); echo "${out%%;*}"; }',
-    "data=$(job data.sbatch)",
-    "pre=$(job --dependency=afterok:$data pretrain.sbatch)",
   ]
-  after = []
-  if scratch:  # from scratch: they need only the data, so they run beside the pretraining
-    submit.append(
-      f"scratch=$(job --dependency=afterok:$data --array=0-{scratch - 1}{throttle} cells.sbatch)"
-    )
-    after.append("$scratch")
-  if n > scratch:
-    submit.append(
-      f"tuned=$(job --dependency=afterok:$pre --array={scratch}-{n - 1}{throttle} cells.sbatch)"
-    )
-    after.append("$tuned")
-  submit += [
-    f"report=$(job --dependency=afterok:{':'.join(after) or '$pre'} report.sbatch)",
-    f'echo "submitted: data $data, pretrain $pre, {n} cells ({scratch} from scratch), report $report"',
-  ]
-  return {
-    "data.sbatch": script("data", 0, False),
-    "pretrain.sbatch": script("pretrain", args.gpus_per_task, False),
-    "cells.sbatch": script("cell", args.gpus_per_task, True),
-    "report.sbatch": script("report", 0, False),
-    "submit.sh": "\n".join(submit) + "\n",
-  }
+  scripts = {}
+  for j in jobs:
+    name = f"{j.stage}.sbatch"
+    scripts.setdefault(name, script(j.stage, j.array is not None))
+    opts = []
+    if j.after:
+      opts.append("--dependency=afterok:" + ":".join(f"${v}" for v in j.after))
+    if j.array:
+      opts.append(f"--array={j.array[0]}-{j.array[1]}{throttle}")
+    submit.append(f"{j.var}=$(job {' '.join(opts + [name])})")
+  ids = ", ".join(f"{j.var} ${j.var}" for j in jobs)
+  submit.append(f'echo "submitted {summary}: {ids}"')
+  return {**scripts, "submit.sh": "\n".join(submit) + "\n"}
 
 
 def run_slurm_sweep(args, exp_args) -> int:
-  plan = sweep_plan(args, exp_args)
-  scripts = sweep_scripts(args, exp_args, plan)
+  jobs, summary = sweep_jobs(args, exp_args)
+  scripts = sweep_scripts(args, exp_args, jobs, summary)
   folder = sweep_dir(exp_args)
   if args.dry_run:
     for name, text in scripts.items():
@@ -300,16 +328,11 @@ def run_slurm_sweep(args, exp_args) -> int:
   for name, text in scripts.items():
     atomic_write(os.path.join(folder, name), text)
   submit = os.path.join(folder, "submit.sh")
-  print(
-    f"{plan['cells']} cells ({plan['scratch']} from scratch); scripts in {folder}", file=sys.stderr
-  )
+  print(f"{summary}; scripts in {folder}", file=sys.stderr)
   if not args.submit:
     print(quote(["bash", submit]))
     return 0
-  try:
-    return subprocess.call(["bash", submit])
-  except FileNotFoundError:
-    raise AmpSpaceError(f"bash not found; submit with: bash {submit}") from None
+  return subprocess.call(["bash", submit])
 
 
 # ---------------------------------------------------------------- tpu vm
@@ -404,6 +427,7 @@ def parser() -> argparse.ArgumentParser:
     "slurm_sweep", parents=[common], help="an experiment's cells as Slurm job arrays"
   )
   sweep.add_argument("--experiment", choices=sorted(SWEEPS), default="sim_to_real")
+  sweep.add_argument("--workers", type=int, default=8, help="search: array tasks (workers)")
   sweep.add_argument("--gpus_per_task", type=int, default=1, help="for pretraining and cells")
   sweep.add_argument("--cpus_per_task", type=int, default=4)
   sweep.add_argument("--time", default="4:00:00", help="per job (each cell is one job)")

@@ -50,11 +50,11 @@ def test_sweep_scripts_chain_the_stages(tmp_path, capsys):
   assert launcher.main(argv) == 0
   out = capsys.readouterr().out
   # 2 seeds x (baseline, baseline_es) from scratch: 0-3; 2 fine-tuned + the zero-shot row: 4-6
-  assert "scratch=$(job --dependency=afterok:$data --array=0-3%2 cells.sbatch)" in out
-  assert "tuned=$(job --dependency=afterok:$pre --array=4-6%2 cells.sbatch)" in out
+  assert "scratch=$(job --dependency=afterok:$data --array=0-3%2 cell.sbatch)" in out
+  assert "tuned=$(job --dependency=afterok:$pre --array=4-6%2 cell.sbatch)" in out
   assert "pre=$(job --dependency=afterok:$data pretrain.sbatch)" in out
   assert "report=$(job --dependency=afterok:$scratch:$tuned report.sbatch)" in out
-  cells = out.split(f"# {work}/slurm/cells.sbatch\n")[1].split("\n# ")[0]
+  cells = out.split(f"# {work}/slurm/cell.sbatch\n")[1].split("\n# ")[0]
   assert "#SBATCH --partition=gpu" in cells and "#SBATCH --gpus-per-task=1" in cells
   assert f"#SBATCH --output={work}/slurm/logs/cell-%A_%a.out" in cells
   assert cells.rstrip().endswith(f"--protocol={tmp_path}/tiny.json --stage=cell")
@@ -123,8 +123,8 @@ def test_sweep_runs_as_job_arrays_then_resumes_one_lost_cell(tmp_path):
   assert [j["script"] for j in jobs] == [
     "data.sbatch",
     "pretrain.sbatch",
-    "cells.sbatch",
-    "cells.sbatch",
+    "cell.sbatch",
+    "cell.sbatch",
     "report.sbatch",
   ]
   assert scratch["tasks"] == [0, 1, 2, 3] and tuned["tasks"] == [4, 5, 6]
@@ -173,3 +173,73 @@ def test_sweep_runs_as_job_arrays_then_resumes_one_lost_cell(tmp_path):
   assert sum("(reused)" in log for log in cell_logs) == 6
   manifest = json.load(open(work / "results" / "protocol.json"))
   assert [i["stage"] for i in manifest["invocations"]] == ["report", "report"]
+
+
+def test_search_sweep_shares_one_study_across_array_workers(tmp_path, capsys):
+  argv = [
+    "slurm_sweep",
+    "--experiment=search",
+    "--workers=4",
+    "--dry_run",
+    "--",
+    "--workdir=/s",
+    "--storage=postgresql://u@db/optuna",
+    "--n_trials=40",
+  ]
+  assert launcher.main(argv) == 0
+  out = capsys.readouterr().out
+  assert "create=$(job create.sbatch)" in out
+  assert "workers=$(job --dependency=afterok:$create --array=0-3 worker.sbatch)" in out
+  assert "export=$(job --dependency=afterok:$workers export.sbatch)" in out
+  worker = out.split("# /s/slurm/worker.sbatch\n")[1].split("\n# ")[0]
+  assert "--storage=postgresql://u@db/optuna --n_trials=40 --stage=worker" in worker
+  assert "--gpus-per-task=1" in worker
+  assert "--gpus-per-task" not in out.split("# /s/slurm/create.sbatch\n")[1].split("\n# ")[0]
+
+
+@pytest.mark.slow
+def test_search_sweep_runs_its_workers_as_array_tasks(tmp_path, tiny_data_dir):
+  from ampspace.experiments import search
+
+  state, work = tmp_path / "slurm_state", tmp_path / "search"
+  fake_slurm.install(str(tmp_path / "bin"), str(state))
+  env = dict(
+    os.environ,
+    PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+  )
+  sets = [
+    f"dataset.data_dir={tiny_data_dir}",
+    "input.window=128",
+    "input.batch_size=2",
+    "train.tensorboard=false",
+  ]
+  argv = [
+    sys.executable,
+    "-m",
+    "launch.launcher",
+    "slurm_sweep",
+    "--experiment=search",
+    "--workers=2",
+    "--submit",
+    f"--python={sys.executable}",
+    "--",
+    f"--workdir={work}",
+    "--families=lstm",
+    "--n_trials=2",
+    "--steps=2",
+    *[f"--set={x}" for x in sets],
+  ]
+  out = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+  assert out.returncode == 0, out.stderr[-3000:]
+  jobs = fake_slurm.jobs(str(state))
+  assert [(j["script"], j["tasks"], j["ok"]) for j in jobs] == [
+    ("create.sbatch", [None], True),
+    ("worker.sbatch", [0, 1], True),
+    ("export.sbatch", [None], True),
+  ]
+  s = search.Search(workdir=str(work))
+  study = search.open_study(s)
+  done = [t for t in study.trials if t.value is not None]
+  assert len(done) >= 2  # both workers stop once the study holds n_trials (one may be running)
+  assert os.path.exists(work / search.TRIALS_FILE) and os.path.exists(work / "best_config.py")

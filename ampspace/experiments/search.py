@@ -17,9 +17,16 @@ Search space (`--space=small` for a CPU, `paper` for accelerators):
                   rnn (tanh) against lstm (gated) is the family choice itself
   optimizer       adam, sgd;   learning_rate  log-uniform;   sigma  uniform in [0, 1]
 
-Results: the study lives in SQLite (WORKDIR/search.db), so a rerun resumes (`--n_trials` is the
-total wanted), several processes can share it (`--workers=N` starts them; `--n_jobs` adds
-threads inside each), and WORKDIR/trials.csv lists every trial. The best trial is exported as
+Results: the study lives in SQLite (WORKDIR/search.db) or in `--storage` (an Optuna RDB URL,
+e.g. postgresql://USER@HOST/DB, that every node of a cluster reaches), so a rerun resumes
+(`--n_trials` is the total wanted), several processes can share it (`--workers=N` starts them;
+`--n_jobs` adds threads inside each), and WORKDIR/trials.csv lists every trial.
+
+On a cluster the stages run as jobs (`python -m launch.launcher slurm_sweep
+--experiment=search --workers=N -- SEARCH FLAGS` writes and chains them): `--stage=create`
+makes the study, `--stage=worker` is one array task (its sampler seed offset by
+SLURM_ARRAY_TASK_ID, so the workers explore differently), `--stage=export` writes the
+results once every worker is done. The best trial is exported as
 WORKDIR/best_config.py, a standalone config for `python -m ampspace.train`.
 """
 
@@ -86,10 +93,11 @@ class Search:
   overrides: tuple[str, ...] = ()  # KEY=VALUE on every trial's config (not the sampled keys)
   study_name: str = "ampspace_search"
   seed: int = 0
+  storage_url: str = ""  # an Optuna RDB URL; "" = SQLite in the workdir
 
   @property
   def storage(self) -> str:
-    return "sqlite:///" + os.path.abspath(os.path.join(self.workdir, DB_FILE))
+    return self.storage_url or "sqlite:///" + os.path.abspath(os.path.join(self.workdir, DB_FILE))
 
 
 def available_families(wanted=()) -> list[str]:
@@ -396,8 +404,30 @@ def worker_commands(s: Search, workers: int, python: str = "python") -> list[str
   ]
   if s.families:
     args.append(f"--families={','.join(s.families)}")
+  if s.storage_url:
+    args.append(f"--storage={s.storage_url}")
   args += [f"--set={o}" for o in s.overrides]
   return [" ".join(shlex.quote(a) for a in args + [f"--seed={s.seed + i}"]) for i in range(workers)]
+
+
+# ---------------------------------------------------------------- stages, for job arrays
+STAGES = ("all", "create", "worker", "export")
+
+
+def run_stage(s: Search, stage: str) -> dict:
+  """One job of a cluster sweep: `create` the study, one `worker` (sampler seed + the array
+  task's SLURM_ARRAY_TASK_ID), or `export` the results."""
+  if stage == "create":
+    os.makedirs(s.workdir, exist_ok=True)
+    study = open_study(s)
+    return {"study": s.study_name, "storage": s.storage, "trials": len(study.trials)}
+  if stage == "worker":
+    task = os.environ.get("SLURM_ARRAY_TASK_ID")
+    worker = dataclasses.replace(s, seed=s.seed + int(task)) if task else s
+    return run_search(worker)
+  if stage == "export":
+    return export(open_study(s), s)
+  raise AmpSpaceError(f"--stage={stage}: use one of {', '.join(STAGES)}")
 
 
 # ---------------------------------------------------------------- command line
@@ -417,6 +447,10 @@ def define_flags() -> None:
   flags.DEFINE_string("study_name", d.study_name, "Optuna study name.")
   flags.DEFINE_integer("seed", d.seed, "Sampler seed (worker i uses seed + i).")
   flags.DEFINE_bool("dry_run", False, "Print the worker commands; run nothing.")
+  flags.DEFINE_string("storage", "", "Optuna RDB URL of the study (default SQLite in --workdir).")
+  flags.DEFINE_enum(
+    "stage", "all", list(STAGES), "all: search here; or one job of a cluster sweep."
+  )
 
 
 def search_from_flags() -> Search:
@@ -434,6 +468,7 @@ def search_from_flags() -> Search:
     overrides=tuple(F.set),
     study_name=F.study_name,
     seed=F.seed,
+    storage_url=F.storage,
   )
 
 
@@ -449,6 +484,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     s = search_from_flags()
     available_families(s.families)
+    stage = flags.FLAGS.stage
+    if stage != "all":
+      print(json.dumps(run_stage(s, stage), indent=2, default=str))
+      return
     workers = flags.FLAGS.workers
     if flags.FLAGS.dry_run:
       print("\n".join(worker_commands(s, workers) if workers > 1 else worker_commands(s, 1)))
