@@ -297,6 +297,10 @@ def markdown(summary: dict, for_docs: bool) -> str:
         "",
         e["md"].strip(),
       ]
+      extra = os.path.join(RESULTS, f"{name}_ablation.md")  # benchmarks/accuracy_ablation.py
+      if os.path.exists(extra):
+        with open(extra) as f:
+          lines += ["", "### Which change bought what", "", f.read().strip()]
   return "\n".join(lines) + "\n"
 
 
