@@ -33,7 +33,7 @@ import yaml
 from absl import app, flags
 from tqdm import tqdm
 
-from ampspace import SAMPLE_RATE
+from ampspace import SAMPLE_RATE, devices
 from ampspace.audio.wav_io import read_wav
 from ampspace.errors import AmpSpaceError, report_errors
 
@@ -99,8 +99,6 @@ def capture_device(
   """Writes the capture folder `out` (see the module doc); returns a summary. Idempotent: a
   finished folder (its `capture.yaml`) is left alone; an unfinished one is written anew in a
   temporary folder beside it, then renamed, so nothing half-written is left behind."""
-  from ampspace.devices import get_device
-
   if latency_by not in ("annotation", "blip"):
     raise AmpSpaceError(f"--latency_by must be annotation or blip, got {latency_by!r}")
   if latency < 0:
@@ -112,7 +110,7 @@ def capture_device(
   di_paths = sorted(glob.glob(os.path.join(di_dir, "*.wav")))
   if not di_paths:
     raise AmpSpaceError(f"{di_dir}: no .wav DI files")
-  device = get_device(device_name)
+  device = devices.get_device(device_name)
   knobs = {k.name: k for k in device.knobs}
   if knob_name not in knobs:
     raise AmpSpaceError(

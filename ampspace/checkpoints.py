@@ -18,14 +18,15 @@ from flax import nnx
 
 from ampspace import conditioning as cond
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_write
+from ampspace.models import get_model_cls
+from ampspace.models import vae as vae_lib
 
 CONFIG_FILE = "config.json"
 
 
 def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
   """The waveform model `config.model` describes (any family of ampspace.models)."""
-  from ampspace.models import get_model_cls
-
   m = config.model
   kwargs = {k: v for k, v in m.to_dict().items() if k != "name"}
   return get_model_cls(m.name)(
@@ -35,8 +36,6 @@ def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
 
 def build_vae(config: ml_collections.ConfigDict, seed: int | None = None):
   """The mel VAE `config.model` describes."""
-  from ampspace.models import vae as vae_lib
-
   kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
   if "channels" in kwargs:
     kwargs["channels"] = tuple(kwargs["channels"])
@@ -46,8 +45,6 @@ def build_vae(config: ml_collections.ConfigDict, seed: int | None = None):
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Writes `config.json` (on process 0 only)."""
   import jax
-
-  from ampspace.files import atomic_write
 
   if jax.process_index() == 0:
     atomic_write(os.path.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))

@@ -260,6 +260,8 @@ def conditioning_for(
       )
   ranges, own_attributes = {}, {}
   if zoo:
+    # Here, not at the top: every stage imports this module, and importing the zoo loads
+    # scipy and looks for LV2 plugins.
     from ampspace.devices import get_device
 
     dev = get_device(device)  # an unknown name is an AmpSpaceError naming it

@@ -50,9 +50,16 @@ import soundfile as sf
 import yaml
 from absl import app, flags, logging
 
-from ampspace import SAMPLE_RATE
+from ampspace import SAMPLE_RATE, nam_format, trainers
+from ampspace import conditioning as cond
+from ampspace.audio.metrics import pre_emphasis
+from ampspace.audio.wav_io import read_wav
+from ampspace.config_files import load_config
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import sha256_file, write_json_atomic
+
+# The modules that load jax, flax, Grain or TFDS (checkpoints, evaluate, runtime.*, data.*)
+# are imported where used, so that importing this command (--help, a flag error) loads none.
 
 MODELS = ("nam_layout", "paper", "finetune", "lstm")
 SPLITS = ("train", "validation", "test")
@@ -124,7 +131,6 @@ def shift_earlier(output: np.ndarray, latency: int) -> np.ndarray:
 def parse_knobs(text: str) -> dict[str, float]:
   """'gain=6,tone=4' -> {'gain': 6.0, 'tone': 4.0}: dial values (0..10), each knob a name of
   the conditioning vocabulary (or an alias of one)."""
-  from ampspace import conditioning as cond
   from ampspace.runtime.export import parse_assignments
 
   knobs = parse_assignments(text, "knobs", True)
@@ -153,8 +159,6 @@ def level_problem(x: np.ndarray) -> tuple[str, float] | None:
 def pooled_esr(pairs) -> tuple[float, float]:
   """(plain, pre-emphasised) ESR over all (target, prediction) pairs together: Σ error² /
   Σ target², each segment pre-emphasised on its own."""
-  from ampspace.audio.metrics import pre_emphasis
-
   sse = sst = sse_pre = sst_pre = 0.0
   for target, pred in pairs:
     t, p = np.asarray(target, np.float64), np.asarray(pred, np.float64)
@@ -183,8 +187,6 @@ def final_line(model_dir: str, result: dict) -> str:
 # ---------------------------------------------------------------- reading the pair
 def read_audio(path: str, flag: str) -> tuple[np.ndarray, int]:
   """A mono file as float32 and its rate; one-line errors naming the flag and the file."""
-  from ampspace.audio.wav_io import read_wav
-
   where = f"--{flag}={path}"
   if not os.path.isfile(path):
     raise AmpSpaceError(f"{where}: file not found")
@@ -414,8 +416,6 @@ def fit_config(model: str, init_from: str, data_dir: str):
   """configs/capture.py's recipe `model` on this workdir's dataset. `init_from` (a training
   workdir or a `.nam` file) also gives the architecture: a workdir its model and loss, a
   `.nam` file a layer_array_wavenet of its layout (with the nam_layout recipe)."""
-  from ampspace.config_files import load_config
-
   if model not in MODELS:
     raise AmpSpaceError(f"--model={model}: use one of {', '.join(MODELS)}")
   if model == "finetune" and not init_from:
@@ -424,8 +424,6 @@ def fit_config(model: str, init_from: str, data_dir: str):
       "training workdir or a neural-amp-modeler capture)"
     )
   if init_from:
-    from ampspace import nam_format
-
     if nam_format.is_nam_file(init_from):
       if model not in ("nam_layout", "finetune"):
         raise AmpSpaceError(
@@ -461,8 +459,6 @@ def _has_checkpoint(model_dir: str) -> bool:
 def train(config, model_dir: str, minutes: float, recipe: dict) -> dict:
   """Trains until the workdir's model has had `minutes` of wall clock in all (resuming from
   its checkpoint); {steps or None, train_seconds, preempted}."""
-  from ampspace.trainers import get_trainer
-
   path = os.path.join(model_dir, MODEL_FILE)
   state = {**recipe, "train_seconds": 0.0}
   if os.path.isfile(path):
@@ -487,7 +483,7 @@ def train(config, model_dir: str, minutes: float, recipe: dict) -> dict:
   config.train.snapshot_seconds = (left,)
   os.makedirs(model_dir, exist_ok=True)
   write_json_atomic(path, state, indent=2)
-  result = get_trainer(config.trainer)(config, model_dir)
+  result = trainers.get_trainer(config.trainer)(config, model_dir)
   state["train_seconds"] = round(state["train_seconds"] + result["train_seconds"], 2)
   write_json_atomic(path, state, indent=2)
   return {
@@ -534,15 +530,12 @@ def held_out_scores(model_dir: str, config) -> dict:
 def capture_conditioning(device: str, knobs: dict) -> np.ndarray:
   """The conditioning vector the dataset gives the capture's clips (device.yaml's device and
   dial values, no attributes), as the builder computes it."""
-  from ampspace import conditioning as cond
-
   return cond.conditioning_for(device, knobs, zoo=False, where="--knobs")
 
 
 def nam_export_settings(device: str, knobs: dict, trained_c: np.ndarray) -> dict:
   """ampspace.runtime.export.export_to_nam's device/knobs that give the conditioning the model was
   trained with (the .nam file has no knobs: that setting is folded into its weights)."""
-  from ampspace import conditioning as cond
   from ampspace.runtime import export
 
   name = device if device in cond.DEVICE_VOCAB and device != "other" else None

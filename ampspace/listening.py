@@ -54,8 +54,16 @@ from typing import Sequence
 import numpy as np
 
 from ampspace import SAMPLE_RATE
-from ampspace.errors import AmpSpaceError
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_write
+from ampspace.notebook_utils import (
+  _listener_ids,
+  lowpass_anchor,
+  mos_order,
+  normalise_rms,
+  summary_markdown,
+)
 
 CONDITIONS = ("hidden_reference", "anchor", "wave2wavenet", "vae")
 SCALE = {
@@ -138,9 +146,6 @@ def _fade(x: np.ndarray, seconds: float = FADE_SECONDS) -> np.ndarray:
 def group_audio(mos_dir: str, group: Group, dbfs: float = -20.0) -> dict[str, np.ndarray]:
   """{condition: audio} of one group, plus "reference" (the open reference): cut to the
   group's shortest WAV, faded, the anchor low-passed from the reference, all RMS-normalised."""
-  from ampspace.audio.wav_io import read_wav
-  from ampspace.notebook_utils import lowpass_anchor, normalise_rms
-
   raw = {
     role: read_wav(os.path.join(mos_dir, f"{stem}.wav"))[0] for role, stem in group.stems().items()
   }
@@ -174,8 +179,6 @@ def listener_orders(listeners, groups: Sequence[Group], seed: int) -> dict[str, 
   """{listener: [(group, condition), ...]}: the groups in a random order, the conditions of
   each group shuffled. Seeded by `seed` and the listener's id alone (notebook_utils.mos_order),
   so adding listeners leaves the others' orders as they were."""
-  from ampspace.notebook_utils import mos_order
-
   names = [g.name for g in groups]
   group_orders = mos_order(listeners, names, seed)
   within = {
@@ -205,9 +208,6 @@ def write_package(
 ) -> str:
   """Writes the listening package for `mos_dir` to the folder `out` (see the module doc);
   returns `out`. `listeners` is a count (L00, L01, ...) or a list of ids."""
-  from ampspace.audio.wav_io import write_wav
-  from ampspace.notebook_utils import _listener_ids
-
   out = os.path.abspath(out)
   if os.path.exists(out) and not overwrite:
     raise AmpSpaceError(f"{out}: already exists; choose another --out or pass --overwrite")
@@ -645,8 +645,6 @@ def analyse(
 def analysis_markdown(
   tables: dict[str, list[dict]], rows: Sequence[dict], confidence: float = 0.95
 ) -> str:
-  from ampspace.notebook_utils import summary_markdown
-
   raters = sorted({r.get("rater", "human") for r in rows})
   pct = f"{100 * confidence:g}%"
   lines = [
@@ -733,8 +731,6 @@ def main(argv):
 
 def run():
   from absl import app, flags
-
-  from ampspace.errors import parse_flags_one_line_errors, report_errors
 
   flags.DEFINE_string("mos_dir", None, "launch/interpolation.py's OUT/mos folder of WAVs.")
   flags.DEFINE_string("out", None, "The package folder to write (must not exist).")

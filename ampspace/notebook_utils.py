@@ -26,8 +26,16 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ampspace import SAMPLE_RATE
+from ampspace import SAMPLE_RATE, conditioning
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.data import filters
 from ampspace.errors import AmpSpaceError
+
+# Imported where used, so that the MOS and dataset helpers and ampspace.listening (which
+# imports this module) stay light: the modules behind jax, flax, Grain and TFDS (checkpoints,
+# runtime.inference, data.sources, data.pipeline); the ones that pull in scipy.signal (devices,
+# which also looks for LV2 plugins, and audio.metrics); quickstart (the render and DI stack, and
+# its run reaches the trainers); and ampspace.listening, which would be a cycle.
 
 # ------------------------------------------------------------------------------------ model
 
@@ -111,9 +119,7 @@ def conditioning_for(device: str, knobs: Mapping[str, float] | None = None) -> n
   """The conditioning vector the dataset stores for `device` at `knobs` (device units, e.g. a
   0..10 dial; knobs not given take the device's defaults), as
   `ampspace.conditioning.conditioning_for` builds it."""
-  from ampspace import conditioning as cond
-
-  return cond.conditioning_for(device, knobs)
+  return conditioning.conditioning_for(device, knobs)
 
 
 def mixed_conditioning(
@@ -251,7 +257,6 @@ def make_mos_stimuli(
     interpolation  the model with the device one-hot at [0.5, 0.5] of `device`/`other_device`;
     anchor         the real target low-passed at 3.5 kHz (low-quality anchor).
   Every stimulus is RMS-normalised to -20 dBFS."""
-  from ampspace.audio.wav_io import write_wav
   from ampspace.data.pipeline import decode_audio
   from ampspace.devices import get_device
 
@@ -298,8 +303,6 @@ def import_wavs(
   becomes `<stimulus>__x.wav` (RMS-normalised like the generated stimuli), `reference.wav`
   becomes `<stimulus>__real_target.wav`, stems in `skip` are left out. For example
   launch/interpolation.py's OUT/mos (vae_mid, w2w_mid, crossfade_mid, ..., real_A_gain5)."""
-  from ampspace.audio.wav_io import read_wav, write_wav
-
   stems = sorted(n[:-4] for n in os.listdir(folder) if n.lower().endswith(".wav"))
   if reference is not None and reference not in stems:
     raise AmpSpaceError(f"import_wavs: reference {reference}.wav not in {folder}")
@@ -381,7 +384,6 @@ def simulated_ratings(
   per-listener bias N(0, listener_sd) and per-trial noise N(0, trial_sd), rounded and clipped
   to 1..5. Deterministic for `seed`; rows are marked rater=simulated."""
   from ampspace.audio.metrics import mr_stft
-  from ampspace.audio.wav_io import read_wav
 
   cache: dict[str, np.ndarray] = {}
 
@@ -548,8 +550,6 @@ def _text(v) -> str:
 
 def catalog(source) -> list[dict]:
   """One row per record of a data source (no audio decoded): index, device, source, DI, knobs."""
-  from ampspace.data import filters
-
   return [{"index": i, **a} for i, a in enumerate(filters.annotations(source))]
 
 
@@ -568,10 +568,8 @@ def select(
   rows: Sequence[dict], device: str | None = None, di_id: str | None = None, **knobs: float
 ) -> list[int]:
   """Indices of the catalog rows matching a device, a DI and knob values (device units)."""
-  from ampspace.data.filters import matches
-
   wanted = {k: [v] for k, v in knobs.items()}
-  return [r["index"] for r in rows if matches(r, device=device, di_id=di_id, knobs=wanted)]
+  return [r["index"] for r in rows if filters.matches(r, device=device, di_id=di_id, knobs=wanted)]
 
 
 def waveform_figure(signals: Mapping[str, np.ndarray], sample_rate: int = SAMPLE_RATE):

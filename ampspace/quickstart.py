@@ -16,6 +16,9 @@ import time
 
 from absl import app, flags, logging
 
+from ampspace import render, trainers
+from ampspace.config_files import load_config
+from ampspace.di import corpus, fluidsynth_render
 from ampspace.errors import AmpSpaceError, report_errors
 
 FLAGS = flags.FLAGS
@@ -41,8 +44,6 @@ def stage(title: str) -> None:
 def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
   """Writes `num` DI phrases of `seconds` into `out` with the DI corpus writer (resumable) and
   returns the engine used: FluidSynth guitar programs when installed, else plucked strings."""
-  from ampspace.di import corpus, fluidsynth_render
-
   try:
     fluidsynth_render.find_fluidsynth()
     fluidsynth_render.find_soundfont()
@@ -58,8 +59,6 @@ def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
 
 def quickstart_config(data_dir: str, rendered: str, steps: int):
   """configs/wave2wavenet.py:runlocal pointed at the quickstart's own dataset."""
-  from ampspace.config_files import load_config
-
   config = load_config("wave2wavenet", "runlocal")
   config.dataset.name = "amp_space/synthetic"
   config.dataset.data_dir = data_dir
@@ -76,9 +75,9 @@ def quickstart_config(data_dir: str, rendered: str, steps: int):
 def run_quickstart(
   workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str
 ) -> dict:
-  from ampspace import evaluate, render
+  # jax, flax, Grain and TFDS: imported here, so that importing this module stays light
+  from ampspace import evaluate
   from ampspace.data import sources
-  from ampspace.trainers import get_trainer
 
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise AmpSpaceError(f"--workdir {workdir}: exists and is a file, expected a folder")
@@ -94,7 +93,7 @@ def run_quickstart(
   config = quickstart_config(data_dir, rendered, steps)
   sources.ensure_built(config.dataset)
   stage(f"4/5 train Wave2WaveNet ({steps} steps, configs/wave2wavenet.py:runlocal) -> {train_dir}")
-  result = get_trainer(config.trainer)(config, train_dir)
+  result = trainers.get_trainer(config.trainer)(config, train_dir)
   stage("5/5 evaluate on the DI-disjoint test split")
   ev = evaluate.evaluate(train_dir, split="test", config=config)
   losses = [h["loss"] for h in result["history"]]

@@ -26,9 +26,11 @@ from flax import nnx
 from tqdm import tqdm
 
 from ampspace.audio import griffin_lim
+from ampspace.audio.wav_io import read_wav
+from ampspace.checkpoints import restore_vae
 from ampspace.data import mel_pipeline
 from ampspace.data.pipeline import decode_audio
-from ampspace.errors import AmpSpaceError
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_path
 
 
@@ -309,9 +311,7 @@ def latent_plot(
 def main(argv):
   from absl import flags
 
-  from ampspace.audio.wav_io import read_wav
-  from ampspace.data import sources
-  from ampspace.checkpoints import restore_vae
+  from ampspace.data import sources  # TFDS: only the command line reads a dataset itself
 
   FLAGS = flags.FLAGS
   if not FLAGS["verbosity"].present:
@@ -354,8 +354,6 @@ def main(argv):
 
 def run():
   from absl import app, flags
-
-  from ampspace.errors import parse_flags_one_line_errors, report_errors
 
   flags.DEFINE_string("workdir", None, "A VAE training workdir.")
   flags.DEFINE_string("split", "test", "Which split of the VAE's dataset to index.")

@@ -127,7 +127,7 @@ def round_trip_table(
 
   0 iterations = the fitted magnitude with random phase, the reference point.
   """
-  from ampspace.di import karplus
+  from ampspace.di import karplus  # audio/ sits below di/; only this diagnostic needs a DI
 
   di = karplus.phrase(3, seconds)
   t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE

@@ -22,6 +22,7 @@ import librosa
 import numpy as np
 
 from ampspace import SAMPLE_RATE
+from ampspace.audio import spectral
 from ampspace.data.pipeline import decode_audio
 from ampspace.errors import AmpSpaceError
 
@@ -66,8 +67,6 @@ def log_mel_window(audio: np.ndarray, start_frame: int, spec: MelSpec) -> np.nda
 
 def clip_log_mel(audio: np.ndarray, spec: MelSpec) -> np.ndarray:
   """The whole clip's log-mel, time-major [frames, mels]."""
-  from ampspace.audio import spectral
-
   return spectral.log_mel(audio, spec.sample_rate, spec.n_fft, spec.hop, spec.n_mels).T
 
 

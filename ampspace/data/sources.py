@@ -9,6 +9,7 @@ import os
 
 import tensorflow_datasets as tfds
 
+from ampspace.data import filters
 from ampspace.errors import AmpSpaceError
 
 
@@ -54,6 +55,4 @@ def open_split(dataset_config, split: str):
     return sources[split]
   # A slice of one built dataset (e.g. a real device at gain 5), so that experiments on
   # slices need no rebuild: "device=a,b;source=real;gain=4,6" (ampspace.data.filters).
-  from ampspace.data import filters
-
   return filters.filtered(sources[split], **filters.parse_filter(spec))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from ampspace.devices import lv2, vst3
 from ampspace.devices.base import Device, Knob
 from ampspace.devices.cabinet import Cabinet
 from ampspace.devices.compressor import Compressor
@@ -58,8 +59,6 @@ NATIVE_DEVICES: dict[str, Callable[[], Device]] = {
 
 
 def _plugin_devices() -> dict[str, Callable[[], Device]]:
-  from ampspace.devices import lv2
-
   return {name: _p(lv2.guitarix_device, name) for name in lv2.available_guitarix()}
 
 
@@ -69,12 +68,8 @@ ALL_DEVICES: dict[str, Callable[[], Device]] = {**NATIVE_DEVICES, **_plugin_devi
 def get_device(name: str) -> Device:
   """A device by registry name, or a plugin by `lv2:URI` / `vst3:PATH`."""
   if name.startswith("lv2:"):
-    from ampspace.devices import lv2
-
     return lv2.Lv2Device(name[4:])
   if name.startswith("vst3:"):
-    from ampspace.devices import vst3
-
     return vst3.Vst3Device.from_path(name[5:])
   if name not in ALL_DEVICES:
     raise AmpSpaceError(

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.signal
 
 from ampspace import SAMPLE_RATE
+from ampspace.audio.wav_io import read_wav
 from ampspace.devices import dsp
 from ampspace.devices.base import Device, Knob
 from ampspace.errors import AmpSpaceError
@@ -62,8 +63,6 @@ class Cabinet(Device):
     self.kind = kind
     self.ir = None
     if ir_path is not None:
-      from ampspace.audio.wav_io import read_wav
-
       self.ir, _ = read_wav(ir_path)
       self.ir = self.ir.astype(np.float64) / max(1e-9, float(np.sum(np.abs(self.ir))))
       self.knobs = ()

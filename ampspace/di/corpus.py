@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import write_wav
+from ampspace.di import fluidsynth_render, karplus
 from ampspace.di import phrases as phrases_lib
 from ampspace.di import user_di
 from ampspace.errors import AmpSpaceError
@@ -162,11 +163,7 @@ def _have(out: str, manifest: dict, pid: str, verify: bool) -> bool:
 
 def _render_group(engine: str, group: list, soundfont: str | None) -> list[np.ndarray]:
   if engine == "fluidsynth":
-    from ampspace.di import fluidsynth_render
-
     return fluidsynth_render.render_phrases(group, soundfont)
-  from ampspace.di import karplus
-
   return [karplus.render_notes(p) for p in group]
 
 
@@ -218,8 +215,6 @@ def write_rendered(
   if not todo_groups:
     return 0
   if engine == "fluidsynth":
-    from ampspace.di import fluidsynth_render
-
     fluidsynth_render.find_fluidsynth()
     sf2 = fluidsynth_render.find_soundfont(soundfont)
     label = f"fluidsynth:{os.path.basename(sf2)}"

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav
 from ampspace.di import corpus as corpus_lib
+from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_path, write_json_atomic
 
 REPORT_JSON, REPORT_PNG = "report.json", "report.png"
@@ -198,7 +199,6 @@ def write_report(out: str, *, progress: bool = True) -> dict:
 
 def main(argv=None) -> None:
   import argparse
-  from ampspace.errors import AmpSpaceError, report_errors
 
   @report_errors
   def run():

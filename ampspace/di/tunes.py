@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from ampspace.di.phrases import NOTE_NAMES
+
 MAX_TRIES = 8  # parse failures tolerated before giving up on a melody for this phrase
 
 
@@ -99,8 +101,6 @@ def guitar_transposition(pitches: list[int], shift: int, lo: int, hi: int) -> in
 
 def transposed_key(key: str, shift: int) -> str:
   """'G major' shifted by `shift` semitones, spelled with the project's note names."""
-  from ampspace.di.phrases import NOTE_NAMES
-
   name, _, mode = key.partition(" ")
   aliases = {
     "Db": "C#",

@@ -13,12 +13,12 @@ import csv
 import os
 import time
 
+from ampspace import trainers
+from ampspace.config_files import config_module
 from ampspace.files import atomic_open, atomic_write
 
 
 def load_config_module():
-  from ampspace.config_files import config_module
-
   return config_module("ablation_losses")
 
 
@@ -50,8 +50,7 @@ def main(argv=None):
   p.add_argument("--steps", type=int, default=None, help="override train.steps (smoke runs)")
   p.add_argument("--max_examples", type=int, default=None, help="test clips to evaluate")
   args = p.parse_args(argv)
-  from ampspace import evaluate
-  from ampspace.trainers import get_trainer
+  from ampspace import evaluate  # jax, flax, TFDS: after the arguments, so --help stays fast
 
   module = load_config_module()
   base = module.get_config()
@@ -67,7 +66,7 @@ def main(argv=None):
     config = module.variant(base, loss)
     workdir = os.path.join(args.workdir, loss)
     print(f"[ablation] {i + 1}/{len(module.VARIANTS)} train {loss} -> {workdir}", flush=True)
-    result = get_trainer(config.trainer)(config, workdir)
+    result = trainers.get_trainer(config.trainer)(config, workdir)
     final = result["history"][-1]["loss"] if result["history"] else float("nan")
     decoders = module.DECODERS if loss != "mse" else ("n/a",)
     for decode in decoders:

@@ -47,8 +47,18 @@ from absl import app, flags
 
 import numpy as np
 
+from ampspace import SAMPLE_RATE, devices, render, trainers
+from ampspace import conditioning as cond
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.config_files import load_config
+from ampspace.di import karplus
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_write, replace_between_markers
+from ampspace.sweeps import parse_sweep
+
+# The modules that load jax, flax, librosa, Grain or TFDS (soundspace, checkpoints,
+# runtime.inference, audio.spectral, data.*) are imported where used, so that importing this
+# command (--help, a flag error) loads none of them.
 
 # The checkout: the docs the table is written into (--update_doc).
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -93,8 +103,6 @@ BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
 
 # ------------------------------------------------------------------ helpers
 def load_config_file(name: str, arg: str):
-  from ampspace.config_files import load_config
-
   return load_config(name, arg)
 
 
@@ -108,10 +116,6 @@ def dials(size: str, flag: int, runlocal: int, full: int) -> int:
 
 # ------------------------------------------------------------------ 1. partition
 def make_di(out: str) -> str:
-  from ampspace import SAMPLE_RATE
-  from ampspace.audio.wav_io import read_wav, write_wav
-  from ampspace.di import karplus
-
   path = os.path.join(out, "di_source", "interp_di.wav")
   if not os.path.exists(path):
     if FLAGS.di:
@@ -141,12 +145,9 @@ def partition_jobs(amp_a: str, amp_b: str, n_random: int, endpoint_gain: float) 
 
 def render_partition(out: str, di_dir: str, n_random: int) -> str:
   """Release layout in OUT/rendered: both amps, gain and treble series, random tone stacks."""
-  from ampspace import render
-  from ampspace.devices import ALL_DEVICES
-
   for name in (FLAGS.amp_a, FLAGS.amp_b):
-    if name not in ALL_DEVICES:
-      raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(ALL_DEVICES)}")
+    if name not in devices.ALL_DEVICES:
+      raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(devices.ALL_DEVICES)}")
   root = os.path.join(out, "rendered")
   for device, sweep in partition_jobs(FLAGS.amp_a, FLAGS.amp_b, n_random, FLAGS.endpoint_gain):
     render.render(device, sweep, di_dir, root, seed=FLAGS.seed, workers=1, progress=True)
@@ -184,7 +185,6 @@ def dataset_config(out: str, rendered: str):
 # ------------------------------------------------------------------ 2. models
 def train_vae(out: str, dataset, steps: int):
   from ampspace.checkpoints import restore_vae
-  from ampspace.trainers import get_trainer
 
   c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -194,13 +194,12 @@ def train_vae(out: str, dataset, steps: int):
   c.train.checkpoint_every = max(100, steps // 4)
   c.train.eval_every = steps + 1
   workdir = os.path.join(out, "vae")
-  get_trainer("vae")(c, workdir)
+  trainers.get_trainer("vae")(c, workdir)
   return restore_vae(workdir)[0]
 
 
 def train_w2w(out: str, dataset, steps: int):
   from ampspace import checkpoints
-  from ampspace.trainers import get_trainer
 
   c = load_config_file("wave2wavenet", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -211,7 +210,7 @@ def train_w2w(out: str, dataset, steps: int):
   if "eval" in c:
     c.eval.at_end = False
   workdir = os.path.join(out, "w2w")
-  get_trainer(c.trainer)(c, workdir)
+  trainers.get_trainer(c.trainer)(c, workdir)
   r = checkpoints.restore_model(workdir, c)
   return r.graphdef, r.params, r.context, c
 
@@ -229,14 +228,10 @@ class Sounds:
 
   # real devices (upstream code: allowed in a launch script, never in models/trainers)
   def real(self, device_name: str, knobs: dict) -> np.ndarray:
-    from ampspace.devices import get_device
-
-    return get_device(device_name).process(self.di, knobs)
+    return devices.get_device(device_name).process(self.di, knobs)
 
   @staticmethod
   def conditioning(device_name: str, knobs: dict) -> np.ndarray:
-    from ampspace import conditioning as cond
-
     return cond.conditioning_for(device_name, knobs)
 
   def w2w(self, c: np.ndarray) -> np.ndarray:
@@ -290,7 +285,6 @@ def check_conditioning(source) -> None:
 
 def experiment(out: str, s: Sounds) -> dict:
   from ampspace import soundspace
-  from ampspace.audio.wav_io import write_wav
 
   dist = soundspace.mel_distance
   mos = os.path.join(out, "mos")
@@ -421,13 +415,11 @@ def dial_recipes(s: Sounds, space, n_random: int = 4) -> dict:
   training clip's device and knobs. A hit is the right amp with every knob within one dial;
   chance is the share of training clips that would be a hit."""
   from ampspace import soundspace
-  from ampspace.devices import get_device
-  from ampspace.sweeps import parse_sweep
 
   stage("dial recipes for held-out settings")
   rows = []
   for amp in (FLAGS.amp_a, FLAGS.amp_b):
-    device = get_device(amp)
+    device = devices.get_device(amp)
     truths = [
       {**device.defaults, "gain": HELD_OUT["gain"]},
       {**device.defaults, "gain": FLAGS.endpoint_gain, "treble": HELD_OUT["treble"]},
@@ -597,8 +589,6 @@ def main(argv):
   w2w = train_w2w(out, dataset, w2w_steps)
 
   stage("3. sounds and measures")
-  from ampspace.audio.wav_io import read_wav
-
   di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
   results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters, dataset))
   meta = {

@@ -44,8 +44,12 @@ import shlex
 import subprocess
 import sys
 
-from ampspace.errors import AmpSpaceError
+from ampspace.config_files import apply_override, config_path, load_config
+from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_write
+
+# Optuna and the models and trainers (jax, flax, optax, Orbax) are imported where used, so
+# that importing this command loads none of them.
 
 # The checkout: relative --base_config paths and the workers' working folder.
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -194,8 +198,6 @@ def sample_model(trial, family: str, space: dict) -> dict:
 
 
 def load_base_config(spec: str):
-  from ampspace.config_files import config_path, load_config
-
   path, _, arg = spec.partition(":")
   try:
     full = config_path(path)  # a file, or a shipped config (configs/NAME.py, NAME)
@@ -211,8 +213,6 @@ def trial_config(s: Search, trial, budget: bool = True):
 
   space = SPACES[s.space]
   config = load_base_config(s.base_config)
-  from ampspace.config_files import apply_override
-
   for item in s.overrides:
     apply_override(config, item)
   family = trial.suggest_categorical("family", available_families(s.families))
@@ -474,8 +474,6 @@ def search_from_flags() -> Search:
 
 def main(argv):
   from absl import flags, logging
-
-  from ampspace.errors import report_errors
 
   @report_errors
   def _main():

@@ -53,8 +53,17 @@ import time
 
 import numpy as np
 
-from ampspace.errors import AmpSpaceError
+from ampspace import capture, devices, render, trainers
+from ampspace.audio import metrics
+from ampspace.audio.wav_io import write_wav
+from ampspace.conditioning import canonical_knob, gain_role_knob
+from ampspace.config_files import apply_override, load_config
+from ampspace.di import karplus
+from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_write, replace_between_markers
+
+# TFDS and the modules that load jax, flax, Grain or TFDS (checkpoints, runtime.inference,
+# data.*) are imported where used, so that importing this command loads none of them.
 
 # The source tree the code fingerprint reads: the checkout (or, installed, the folder that
 # holds the ampspace package).
@@ -348,8 +357,6 @@ def config_arg(p: Protocol, gains=None) -> str:
 
 def step_budget(p: Protocol) -> tuple[int, int]:
   """(pretraining steps, fine-tuning steps) after --pretrain_steps / --finetune_steps."""
-  from ampspace.config_files import load_config
-
   pre = p.pretrain_steps or load_config(CONFIGS["pretrain"], config_arg(p)).train.steps
   ft = (
     p.finetune_steps
@@ -432,8 +439,6 @@ def load_run_config(
   seed: int = 0,
 ):
   """The config `train_command` describes, built in this process (same file, arg, overrides)."""
-  from ampspace.config_files import apply_override, load_config
-
   config = load_config(CONFIGS[kind], config_arg(p, gains if kind != "pretrain" else None))
   for key, text in run_overrides(p, kind, target, gains, finetune_filter, seed).items():
     apply_override(config, f"{key}={text}", flag="override")
@@ -442,9 +447,6 @@ def load_run_config(
 
 # ---------------------------------------------------------------- data
 def make_dis(out: str, num: int, seconds: float, prefix: str, seed: int) -> None:
-  from ampspace.audio.wav_io import write_wav
-  from ampspace.di import karplus
-
   os.makedirs(out, exist_ok=True)
   for i in range(num):
     path = os.path.join(out, f"{prefix}_{i:04d}.wav")
@@ -453,10 +455,7 @@ def make_dis(out: str, num: int, seconds: float, prefix: str, seed: int) -> None
 
 
 def gain_knob_of(device: str) -> str:
-  from ampspace.conditioning import gain_role_knob
-  from ampspace.devices import get_device
-
-  knob = gain_role_knob([k.name for k in get_device(device).knobs])
+  knob = gain_role_knob([k.name for k in devices.get_device(device).knobs])
   if knob is None:
     raise AmpSpaceError(f"--pretrain_devices: {device!r} has no gain, drive, fuzz or sustain knob")
   return knob
@@ -557,7 +556,6 @@ def prepare_data(p: Protocol, code: str) -> None:
   import tensorflow_datasets as tfds
 
   import tfds_ampspace  # noqa: F401  (registers amp_space)
-  from ampspace import capture, render
 
   paths = Paths(p.workdir)
   stamp = os.path.join(p.workdir, DATA_FILE)
@@ -615,8 +613,6 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   import tfds_ampspace  # noqa: F401
   from tensorflow_datasets.core.data_sources import array_record
 
-  from ampspace.conditioning import canonical_knob
-
   builder = tfds.builder(REAL_DATASET, data_dir=data_dir)
   if split not in builder.info.splits:
     return []
@@ -672,8 +668,6 @@ def train_run(config, workdir: str, command: str, fingerprint: dict) -> dict:
 
   A run left by other code or another config is wiped first; an interrupted run of this code
   and config resumes from its checkpoint."""
-  from ampspace.trainers import get_trainer
-
   chash = config_hash(config)
   path = os.path.join(workdir, RUN_FILE)
   done = reusable(path, fingerprint["code"], chash)
@@ -684,7 +678,7 @@ def train_run(config, workdir: str, command: str, fingerprint: dict) -> dict:
   provenance = {**fingerprint, "config_hash": chash}
   write_json(path, {"provenance": provenance, "finished": False, "command": command})
   t0 = time.time()
-  result = get_trainer(config.trainer)(config, workdir)
+  result = trainers.get_trainer(config.trainer)(config, workdir)
   if result.get("preempted"):
     raise AmpSpaceError(f"{workdir}: preempted; run the same command again to resume")
   losses = [h["loss"] for h in result["history"]]
@@ -713,7 +707,6 @@ def evaluate_run(
   target's). `workdir`'s checkpoint at `step` (default the latest) is read with `config`'s
   model and data, so a pretrained checkpoint is evaluated on a real device's clips."""
   from ampspace import checkpoints
-  from ampspace.audio import metrics
   from ampspace.data import pipeline, sources
   from ampspace.runtime.inference import make_apply, run_clip
 
@@ -1532,8 +1525,6 @@ def protocol_from_flags() -> Protocol:
 
 def main(argv):
   from absl import flags, logging
-
-  from ampspace.errors import report_errors
 
   @report_errors
   def _main():

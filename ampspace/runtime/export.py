@@ -30,14 +30,18 @@ import tempfile
 
 import numpy as np
 
-from ampspace import SAMPLE_RATE
+from ampspace import SAMPLE_RATE, devices, nam_format
 from ampspace.runtime import c_runtime
+from ampspace.runtime.c_runtime import lv2_bundle
 from ampspace import conditioning as cond
 from ampspace.runtime import export_format
 from ampspace.runtime import export_runtime as rt
 from ampspace.runtime import stream
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_open, atomic_write
+
+# checkpoints and ampspace.models import flax, which this module imports where used too:
+# the vocabulary, knob and export-format helpers stay free of it.
 
 
 def parse_assignments(text: str, flag: str, numeric: bool) -> dict:
@@ -61,9 +65,7 @@ def _zoo_device(name: str):
   """The zoo's device `name`, or None where the zoo cannot build it here ("other", a plugin not
   installed)."""
   try:
-    from ampspace.devices import get_device
-
-    return get_device(name)
+    return devices.get_device(name)
   except AmpSpaceError:
     return None
 
@@ -196,8 +198,6 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
 def export_to_lv2(workdir: str, bundle: str, *, out: str | None = None, **kwargs) -> str:
   """Exports a workdir into an LV2 bundle folder (and to `out` too, when given); returns the
   plugin's URI. The destination is checked before the checkpoint is restored."""
-  from ampspace.runtime.c_runtime import lv2_bundle
-
   lv2_bundle.check_destination(bundle)
   with tempfile.TemporaryDirectory() as tmp:
     json_path, _ = export_workdir(workdir, out or os.path.join(tmp, "model"), **kwargs)
@@ -218,7 +218,6 @@ def export_to_nam(
   from flax import nnx
 
   from ampspace import checkpoints
-  from ampspace import nam_format
 
   config = checkpoints.load_config(workdir)
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)

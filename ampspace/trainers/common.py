@@ -25,6 +25,7 @@ from ampspace.checkpoints import (  # noqa: F401
   restore_params,
   save_config,
 )
+from ampspace import nam_format
 from ampspace.errors import AmpSpaceError
 
 
@@ -162,8 +163,6 @@ def save_train_state(
 def init_params_from(source: str, config: ml_collections.ConfigDict, model):
   """(parameters to fine-tune from, where they came from): a workdir or checkpoint folder, or a
   neural-amp-modeler `.nam` capture, which loads into a layer_array_wavenet of its layout."""
-  from ampspace import nam_format
-
   if nam_format.is_nam_file(source):
     return nam_format.params_from_nam(nam_format.read_nam(source), model), "a NAM capture"
   _, params, step = restore_params(source, config)

@@ -293,7 +293,7 @@ class HostedPlugin:
   The plugin must be on LV2_PATH (lilv reads it when the host opens the plugin)."""
 
   def __init__(self, uri: str, block: int, sample_rate: int = SAMPLE_RATE):
-    from ampspace.devices import lv2host
+    from ampspace.devices import lv2host  # it imports the device zoo: only this test host needs it
 
     self._lib = lv2host.load()
     err = ctypes.create_string_buffer(1024)
