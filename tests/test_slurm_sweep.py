@@ -67,7 +67,7 @@ def test_cells_in_array_order_and_stages_out_of_order_are_errors(tmp_path):
   plan = s2r.run_stage(p, "plan")
   assert (plan["cells"], plan["scratch"]) == (7, 4)
   models = [k["model"] for k in plan["keys"]]
-  assert models == ["baseline", "baseline_es"] * 2 + ["pretrained"] * 2 + [s2r.ZERO_SHOT]
+  assert models == ["baseline"] * 2 + ["baseline_es"] * 2 + ["pretrained"] * 2 + [s2r.ZERO_SHOT]
   assert sorted(s2r.cell_keys(p), key=s2r.table_keys(p).index) == s2r.table_keys(p)
   with pytest.raises(AmpSpaceError, match="run --stage=data first"):
     s2r.run_stage(p, "cell", 0)
