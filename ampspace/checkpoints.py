@@ -18,24 +18,24 @@ from flax import nnx
 
 from ampspace import conditioning as cond
 from ampspace.errors import AmpSpaceError
+from ampspace.files import atomic_write
+from ampspace.models import get_model_cls
+from ampspace.models import vae as vae_lib
 
 CONFIG_FILE = "config.json"
 
 
 def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
   """The waveform model `config.model` describes (any family of ampspace.models)."""
-  from ampspace.models import get_model_cls
-
   m = config.model
   kwargs = {k: v for k, v in m.to_dict().items() if k != "name"}
-  return get_model_cls(m.name)(cond.conditioning_dim(), **kwargs,
-                               rngs=nnx.Rngs(config.seed if seed is None else seed))
+  return get_model_cls(m.name)(
+    cond.conditioning_dim(), **kwargs, rngs=nnx.Rngs(config.seed if seed is None else seed)
+  )
 
 
 def build_vae(config: ml_collections.ConfigDict, seed: int | None = None):
   """The mel VAE `config.model` describes."""
-  from ampspace.models import vae as vae_lib
-
   kwargs = {k: v for k, v in config.model.to_dict().items() if k != "name"}
   if "channels" in kwargs:
     kwargs["channels"] = tuple(kwargs["channels"])
@@ -45,8 +45,6 @@ def build_vae(config: ml_collections.ConfigDict, seed: int | None = None):
 def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Writes `config.json` (on process 0 only)."""
   import jax
-
-  from ampspace.files import atomic_write
 
   if jax.process_index() == 0:
     atomic_write(os.path.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))
@@ -70,22 +68,26 @@ def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
     raise AmpSpaceError(f"{workdir_or_ckpt}: no such checkpoint folder or workdir")
   if os.path.basename(path).isdigit() and step is None:  # a step folder: .../checkpoints/300
     path, step = os.path.dirname(path), int(os.path.basename(path))
-  ckpt_root = (os.path.join(path, "checkpoints")
-               if os.path.isdir(os.path.join(path, "checkpoints")) else path)
-  mngr = ocp.CheckpointManager(ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True,
-                                                                                create=False))
+  ckpt_root = (
+    os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
+  )
+  mngr = ocp.CheckpointManager(
+    ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True, create=False)
+  )
   step = mngr.latest_step() if step is None else step
   if step is None:
     raise AmpSpaceError(f"{ckpt_root}: no checkpoint found")
-  restored = mngr.restore(step, args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(params.to_pure_dict())))
+  restored = mngr.restore(
+    step, args=ocp.args.Composite(params=ocp.args.StandardRestore(params.to_pure_dict()))
+  )
   nnx.replace_by_pure_dict(params, restored["params"])
   mngr.close()
   return params, step
 
 
-def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict,
-                   step: int | None = None):
+def restore_params(
+  workdir_or_ckpt: str, config: ml_collections.ConfigDict, step: int | None = None
+):
   """(graphdef, params, step) of a model restored from a workdir's latest (or given) checkpoint."""
   r = restore_model(workdir_or_ckpt, config, step)
   return r.graphdef, r.params, r.step
@@ -94,6 +96,7 @@ def restore_params(workdir_or_ckpt: str, config: ml_collections.ConfigDict,
 @dataclasses.dataclass(frozen=True)
 class Restored:
   """A restored waveform model: `nnx.merge(graphdef, params)` is the model."""
+
   graphdef: object
   params: object
   step: int
@@ -101,8 +104,9 @@ class Restored:
   config: ml_collections.ConfigDict
 
 
-def restore_model(workdir_or_ckpt: str, config: ml_collections.ConfigDict | None = None,
-                  step: int | None = None) -> Restored:
+def restore_model(
+  workdir_or_ckpt: str, config: ml_collections.ConfigDict | None = None, step: int | None = None
+) -> Restored:
   """The model of a workdir (its own config unless `config` is given, e.g. another run's data
   with this run's architecture), built once and filled from its latest (or `step`) checkpoint."""
   config = config if config is not None else load_config(workdir_or_ckpt)

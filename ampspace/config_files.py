@@ -16,8 +16,8 @@ import os
 from ampspace.errors import AmpSpaceError
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-_INSTALLED_DIR = os.path.join(_PACKAGE, "configs")                     # a wheel's ampspace/configs
-_SOURCE_DIR = os.path.join(os.path.dirname(_PACKAGE), "configs")      # a checkout's configs/
+_INSTALLED_DIR = os.path.join(_PACKAGE, "configs")  # a wheel's ampspace/configs
+_SOURCE_DIR = os.path.join(os.path.dirname(_PACKAGE), "configs")  # a checkout's configs/
 CONFIG_DIR = _INSTALLED_DIR if os.path.isdir(_INSTALLED_DIR) else _SOURCE_DIR
 
 
@@ -71,8 +71,9 @@ def define_config_flag(name: str, help_string: str, flag_values=None, **kwargs):
   from ml_collections import config_flags
 
   flag_values = flags.FLAGS if flag_values is None else flag_values
-  holder = config_flags.DEFINE_config_file(name, None, help_string, flag_values=flag_values,
-                                           **kwargs)
+  holder = config_flags.DEFINE_config_file(
+    name, None, help_string, flag_values=flag_values, **kwargs
+  )
   flag = flag_values[name]
   flag.parser = _ResolvingParser(flag.parser)
   return holder

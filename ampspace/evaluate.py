@@ -21,7 +21,7 @@ from ampspace.audio.spectral import save_spectrogram_png
 from ampspace.audio.wav_io import write_wav
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError, report_errors
-from ampspace.inference import make_apply, run_clip
+from ampspace.runtime.inference import make_apply, run_clip
 from ampspace import checkpoints
 
 METRICS = ("mse", "esr", "mr_stft")
@@ -34,21 +34,34 @@ def _text(v) -> str:
 def markdown_table(groups: dict[str, dict]) -> str:
   lines = ["| group | clips | MSE ×1e-3 | ESR | MR-STFT |", "|---|---:|---:|---:|---:|"]
   for name, g in groups.items():
-    lines.append(f"| {name} | {g['clips']} | {1e3 * g['mse']:.3f} | {g['esr']:.4f} | "
-                 f"{g['mr_stft']:.3f} |")
+    lines.append(
+      f"| {name} | {g['clips']} | {1e3 * g['mse']:.3f} | {g['esr']:.4f} | {g['mr_stft']:.3f} |"
+    )
   return "\n".join(lines) + "\n"
 
 
-def evaluate(workdir: str, split: str = "test", config=None, *, step: int | None = None,
-             max_examples: int | None = None, write_audio: int | None = None,
-             writer=None, out_dir: str | None = None) -> dict:
+def evaluate(
+  workdir: str,
+  split: str = "test",
+  config=None,
+  *,
+  step: int | None = None,
+  max_examples: int | None = None,
+  write_audio: int | None = None,
+  writer=None,
+  out_dir: str | None = None,
+) -> dict:
   restored = checkpoints.restore_model(workdir, config, step)
   config, step = restored.config, restored.step
-  apply = make_apply(restored.graphdef, restored.params, config.loss.get("decode",
-                                                                         "expected_value"))
+  apply = make_apply(
+    restored.graphdef, restored.params, config.loss.get("decode", "expected_value")
+  )
   source = sources.open_split(config.dataset, split)
-  n = len(source) if not max_examples and not config.eval.get("max_examples") else min(
-      len(source), max_examples or config.eval.max_examples)
+  n = (
+    len(source)
+    if not max_examples and not config.eval.get("max_examples")
+    else min(len(source), max_examples or config.eval.max_examples)
+  )
   if n == 0:
     raise AmpSpaceError(f"split {split!r} of {config.dataset.name} is empty")
   n_audio = config.eval.get("write_audio", 3) if write_audio is None else write_audio
@@ -62,16 +75,21 @@ def evaluate(workdir: str, split: str = "test", config=None, *, step: int | None
     target = pipeline.decode_audio(record, "output")
     pred = run_clip(apply, di, pipeline.conditioning_of(record), restored.context)
     m = audio_metrics.all_metrics(target, pred)
-    clip = {"clip_id": _text(record["clip_id"]), "device": _text(record["device"]),
-            "device_type": _text(record["device_type"]), "source": _text(record["source"]),
-            **m}
+    clip = {
+      "clip_id": _text(record["clip_id"]),
+      "device": _text(record["device"]),
+      "device_type": _text(record["device_type"]),
+      "source": _text(record["source"]),
+      **m,
+    }
     per_clip.append(clip)
     if i < n_audio:
       stem = os.path.join(out_dir, f"clip{i:03d}")
       for name, x in (("di", di), ("target", target), ("prediction", pred)):
         write_wav(f"{stem}_{name}.wav", np.clip(x, -1, 1))
-      save_spectrogram_png(f"{stem}_spectrogram.png",
-                           {"DI": di, "target": target, "prediction": pred})
+      save_spectrogram_png(
+        f"{stem}_spectrogram.png", {"DI": di, "target": target, "prediction": pred}
+      )
       if writer:
         for name, x in (("di", di), ("target", target), ("prediction", pred)):
           writer.add_audio(f"{split}/clip{i}/{name}", np.clip(x, -1, 1), step, sample_rate=44100)
@@ -81,10 +99,17 @@ def evaluate(workdir: str, split: str = "test", config=None, *, step: int | None
   for key in ("device_type", "device"):
     for value in sorted({c[key] for c in per_clip}):
       groups[f"{key}={value}"] = [c for c in per_clip if c[key] == value]
-  summary = {name: {"clips": len(cs), **{m: float(np.mean([c[m] for c in cs])) for m in METRICS}}
-             for name, cs in groups.items()}
-  result = {"split": split, "step": step, "dataset": config.dataset.name, "groups": summary,
-            "clips": per_clip}
+  summary = {
+    name: {"clips": len(cs), **{m: float(np.mean([c[m] for c in cs])) for m in METRICS}}
+    for name, cs in groups.items()
+  }
+  result = {
+    "split": split,
+    "step": step,
+    "dataset": config.dataset.name,
+    "groups": summary,
+    "clips": per_clip,
+  }
   with open(os.path.join(out_dir, "metrics.json"), "w") as f:
     json.dump(result, f, indent=2)
   with open(os.path.join(out_dir, "metrics.md"), "w") as f:

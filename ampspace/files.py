@@ -79,8 +79,9 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", *, newline: str | None = None,
-                suffix: str | None = None) -> Iterator:
+def atomic_open(
+  path: str | os.PathLike, mode: str = "w", *, newline: str | None = None, suffix: str | None = None
+) -> Iterator:
   """`open(path, mode)` for writing ("w": UTF-8 text, or "wb"), made atomic: the file is closed
   and renamed into place when the block ends; on an exception nothing is written."""
   if mode not in ("w", "wb"):
@@ -127,9 +128,10 @@ def replace_between_markers(path: str | os.PathLike, begin: str, end: str, body:
   try:
     last = lines.index(end, first + 1)
   except ValueError:
-    raise AmpSpaceError(f"{path}: no marker line {end!r} (alone on its line) after "
-                        f"{begin!r}") from None
-  lines[first + 1:last] = body.rstrip("\n").split("\n")
+    raise AmpSpaceError(
+      f"{path}: no marker line {end!r} (alone on its line) after {begin!r}"
+    ) from None
+  lines[first + 1 : last] = body.rstrip("\n").split("\n")
   atomic_write(path, "\n".join(lines))
 
 

@@ -22,11 +22,29 @@ process; they differ only in how `jax.distributed` learns the process layout:
           so the script asks for `--gpus-per-node`, not `--gpus-per-task`.
   tpu_vm  `gcloud compute tpus tpu-vm ssh NAME --worker=all --command=...`: every worker (host)
           runs the command with `--distributed`, and JAX detects the TPU pod's layout itself.
+
+A sweep of many small runs goes to Slurm as job arrays instead:
+
+  python -m launch.launcher slurm_sweep --partition=gpu --max_parallel=16 [--submit] -- \
+      --scale=paper --workdir=/shared/runs/sim_to_real
+  python -m launch.launcher slurm_sweep --experiment=search --workers=16 [--submit] -- \
+      --workdir=/shared/runs/search --storage=postgresql://USER@HOST/optuna --n_trials=200
+
+write WORKDIR/slurm/STAGE.sbatch and submit.sh, which submits them with `sbatch --parsable`
+and chains them with `--dependency=afterok:`. Table 3: the data job; then the pretraining
+and, beside it, an array of the from-scratch cells (both after the data); then an array of
+the cells that start from the pretrained checkpoint (after the pretraining); then the report
+(after both arrays). Each array task is one cell (`--stage=cell`, its index from
+SLURM_ARRAY_TASK_ID). Search: the study is created, then an array of workers shares it
+through Optuna's RDB storage, then the results are exported. Every stage reuses what the
+same code and config finished, so running submit.sh again resumes an interrupted sweep.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import shlex
 import signal
@@ -59,8 +77,12 @@ def check_train_args(train_args: list[str]) -> None:
   if not any(a.startswith("--config") for a in train_args):
     raise AmpSpaceError("the training arguments (after --) need --config=FILE[:arg]")
   workdir_of(train_args)
-  taken = [a for a in train_args if a.split("=")[0] in (
-      "--coordinator_address", "--num_processes", "--process_id", "--distributed")]
+  taken = [
+    a
+    for a in train_args
+    if a.split("=")[0]
+    in ("--coordinator_address", "--num_processes", "--process_id", "--distributed")
+  ]
   if taken:
     raise AmpSpaceError(f"{taken[0]}: the launcher sets the process layout itself")
 
@@ -84,15 +106,20 @@ def local_plan(args, train_args) -> list[tuple[dict[str, str], list[str]]]:
     else:
       env["JAX_PLATFORMS"] = "cpu"
       env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices_per_process}"
-    extra = ([f"--coordinator_address=localhost:{args.port}", f"--num_processes={n}",
-              f"--process_id={i}"] if n > 1 else [])
+    extra = (
+      [f"--coordinator_address=localhost:{args.port}", f"--num_processes={n}", f"--process_id={i}"]
+      if n > 1
+      else []
+    )
     plan.append((env, train_command(args.python, train_args, extra)))
   return plan
 
 
 def local_commands(args, train_args) -> list[str]:
-  lines = [quote(f"{k}={v}" for k, v in env.items()) + " " + quote(argv)
-           for env, argv in local_plan(args, train_args)]
+  lines = [
+    quote(f"{k}={v}" for k, v in env.items()) + " " + quote(argv)
+    for env, argv in local_plan(args, train_args)
+  ]
   return [line + " &" for line in lines] + ["wait"] if len(lines) > 1 else lines
 
 
@@ -103,8 +130,19 @@ def run_local(args, train_args) -> int:
   procs = []
   for i, (env, argv) in enumerate(plan):
     log = open(os.path.join(logs, f"process_{i}.log"), "w")
-    procs.append((subprocess.Popen(argv, env={**os.environ, **env}, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True), log))
+    procs.append(
+      (
+        subprocess.Popen(
+          argv,
+          env={**os.environ, **env},
+          cwd=REPO,
+          stdout=log,
+          stderr=subprocess.STDOUT,
+          start_new_session=True,
+        ),
+        log,
+      )
+    )
     print(f"process {i}: pid {procs[-1][0].pid}, log {log.name}", file=sys.stderr)
   status = 0
   try:
@@ -130,21 +168,25 @@ def run_local(args, train_args) -> int:
 # ---------------------------------------------------------------- slurm
 def sbatch_script(args, train_args) -> str:
   workdir = workdir_of(train_args)
-  lines = ["#!/bin/bash",
-           f"#SBATCH --job-name={args.job_name}",
-           f"#SBATCH --nodes={args.nodes}",
-           f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
-           f"#SBATCH --gpus-per-node={args.gpus_per_node}",
-           f"#SBATCH --cpus-per-task={args.cpus_per_task}",
-           f"#SBATCH --time={args.time}",
-           f"#SBATCH --output={os.path.join(workdir, 'slurm-%j.out')}"]
+  lines = [
+    "#!/bin/bash",
+    f"#SBATCH --job-name={args.job_name}",
+    f"#SBATCH --nodes={args.nodes}",
+    f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
+    f"#SBATCH --gpus-per-node={args.gpus_per_node}",
+    f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+    f"#SBATCH --time={args.time}",
+    f"#SBATCH --output={os.path.join(workdir, 'slurm-%j.out')}",
+  ]
   if args.partition:
     lines.append(f"#SBATCH --partition={args.partition}")
   if args.account:
     lines.append(f"#SBATCH --account={args.account}")
-  lines += ["set -euo pipefail", f"cd {shlex.quote(args.repo)}",
-            "srun --kill-on-bad-exit=1 " + quote(train_command(args.python, train_args,
-                                                               ["--distributed"]))]
+  lines += [
+    "set -euo pipefail",
+    f"cd {shlex.quote(args.repo)}",
+    "srun --kill-on-bad-exit=1 " + quote(train_command(args.python, train_args, ["--distributed"])),
+  ]
   return "\n".join(lines) + "\n"
 
 
@@ -162,8 +204,135 @@ def run_slurm(args, train_args) -> int:
   try:
     return subprocess.call(["sbatch", path])
   except FileNotFoundError:
-    raise AmpSpaceError(f"sbatch not found: not on a Slurm login node? The script is {path}") \
-        from None
+    raise AmpSpaceError(
+      f"sbatch not found: not on a Slurm login node? The script is {path}"
+    ) from None
+
+
+# ---------------------------------------------------------------- slurm sweeps (job arrays)
+# Experiments with stages (`--stage=...`) that a sweep submits as chained jobs.
+SWEEPS = {"sim_to_real": "launch.sim_to_real", "search": "launch.search"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepJob:
+  """One `sbatch` of submit.sh: its id goes to shell variable `var`; it waits for the jobs in
+  `after` (afterok); `array` is an inclusive task range, or None."""
+
+  var: str
+  stage: str
+  after: tuple[str, ...] = ()
+  array: tuple[int, int] | None = None
+
+
+def sweep_plan(args, exp_args) -> dict:
+  """The experiment's cells, from its own `--stage=plan` (run here, on the submit host)."""
+  cmd = [sys.executable, "-m", SWEEPS[args.experiment], *exp_args, "--stage=plan"]
+  out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+  if out.returncode:
+    lines = (out.stderr or out.stdout).strip().splitlines() or ["(no output)"]
+    raise AmpSpaceError(f"{quote(cmd[1:])}: {lines[-1]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep_jobs(args, exp_args) -> tuple[list[SweepJob], str]:
+  """The jobs of a sweep in submission order, and a one-line summary."""
+  if args.experiment == "search":
+    # Optuna's shared storage (--storage, an RDB URL every node reaches) coordinates the
+    # workers; each array task is one worker, its sampler seeded by its task id.
+    n = args.workers
+    jobs = [
+      SweepJob("create", "create"),
+      SweepJob("workers", "worker", ("create",), (0, n - 1)),
+      SweepJob("export", "export", ("workers",)),
+    ]
+    return jobs, f"{n} search workers"
+  plan = sweep_plan(args, exp_args)
+  n, scratch = plan["cells"], plan["scratch"]
+  jobs = [SweepJob("data", "data"), SweepJob("pre", "pretrain", ("data",))]
+  if scratch:  # from scratch: they need only the data, so they run beside the pretraining
+    jobs.append(SweepJob("scratch", "cell", ("data",), (0, scratch - 1)))
+  if n > scratch:
+    jobs.append(SweepJob("tuned", "cell", ("pre",), (scratch, n - 1)))
+  cells = tuple(j.var for j in jobs if j.stage == "cell") or ("pre",)
+  jobs.append(SweepJob("report", "report", cells))
+  return jobs, f"{n} cells ({scratch} from scratch)"
+
+
+def sweep_dir(exp_args) -> str:
+  return os.path.join(os.path.abspath(workdir_of(exp_args)), "slurm")
+
+
+def sweep_scripts(args, exp_args, jobs: list[SweepJob], summary: str) -> dict[str, str]:
+  """{file name: text}: one sbatch script per stage, and submit.sh, which chains them."""
+  logs = os.path.join(sweep_dir(exp_args), "logs")
+  base = [args.python, "-m", SWEEPS[args.experiment], *exp_args]
+  light = {"data", "report", "create", "export"}  # no accelerator needed
+
+  def script(stage: str, array: bool) -> str:
+    log = os.path.join(logs, f"{stage}-%A_%a.out" if array else f"{stage}-%j.out")
+    lines = [
+      "#!/bin/bash",
+      f"#SBATCH --job-name={args.job_name}-{stage}",
+      "#SBATCH --ntasks=1",
+      f"#SBATCH --cpus-per-task={args.cpus_per_task}",
+      f"#SBATCH --time={args.time}",
+      f"#SBATCH --output={log}",
+    ]
+    if args.gpus_per_task and stage not in light:
+      lines.append(f"#SBATCH --gpus-per-task={args.gpus_per_task}")
+    if args.partition:
+      lines.append(f"#SBATCH --partition={args.partition}")
+    if args.account:
+      lines.append(f"#SBATCH --account={args.account}")
+    lines += [
+      "set -euo pipefail",
+      f"cd {shlex.quote(args.repo)}",
+      quote(base + [f"--stage={stage}"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+  throttle = f"%{args.max_parallel}" if args.max_parallel else ""
+  submit = [
+    "#!/bin/bash",
+    "# Submits the sweep; run it again to resume (finished stages and cells are reused).",
+    "set -euo pipefail",
+    'cd "$(dirname "$0")"',
+    'job() { local out; out=$(sbatch --parsable "$@"); echo "${out%%;*}"; }',
+  ]
+  scripts = {}
+  for j in jobs:
+    name = f"{j.stage}.sbatch"
+    scripts.setdefault(name, script(j.stage, j.array is not None))
+    opts = []
+    if j.after:
+      opts.append("--dependency=afterok:" + ":".join(f"${v}" for v in j.after))
+    if j.array:
+      opts.append(f"--array={j.array[0]}-{j.array[1]}{throttle}")
+    submit.append(f"{j.var}=$(job {' '.join(opts + [name])})")
+  ids = ", ".join(f"{j.var} ${j.var}" for j in jobs)
+  submit.append(f'echo "submitted {summary}: {ids}"')
+  return {**scripts, "submit.sh": "\n".join(submit) + "\n"}
+
+
+def run_slurm_sweep(args, exp_args) -> int:
+  jobs, summary = sweep_jobs(args, exp_args)
+  scripts = sweep_scripts(args, exp_args, jobs, summary)
+  folder = sweep_dir(exp_args)
+  if args.dry_run:
+    for name, text in scripts.items():
+      print(f"# {os.path.join(folder, name)}")
+      print(text, end="")
+    return 0
+  os.makedirs(os.path.join(folder, "logs"), exist_ok=True)  # Slurm does not create it
+  for name, text in scripts.items():
+    atomic_write(os.path.join(folder, name), text)
+  submit = os.path.join(folder, "submit.sh")
+  print(f"{summary}; scripts in {folder}", file=sys.stderr)
+  if not args.submit:
+    print(quote(["bash", submit]))
+    return 0
+  return subprocess.call(["bash", submit])
 
 
 # ---------------------------------------------------------------- tpu vm
@@ -173,8 +342,21 @@ def tpu_commands(args, train_args) -> list[str]:
   where = [f"--zone={args.zone}"] + ([f"--project={args.project}"] if args.project else [])
   cmds = []
   if args.create:
-    cmds.append(quote(["gcloud", "compute", "tpus", "tpu-vm", "create", args.tpu, *where,
-                       f"--accelerator-type={args.accelerator_type}", f"--version={args.version}"]))
+    cmds.append(
+      quote(
+        [
+          "gcloud",
+          "compute",
+          "tpus",
+          "tpu-vm",
+          "create",
+          args.tpu,
+          *where,
+          f"--accelerator-type={args.accelerator_type}",
+          f"--version={args.version}",
+        ]
+      )
+    )
   ssh = quote(["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.tpu, *where, "--worker=all"])
   cd = f"cd {remote_path(args.repo)}"
   if args.setup:
@@ -205,8 +387,9 @@ def run_commands(cmds: list[str]) -> int:
 
 # ---------------------------------------------------------------- command line
 def parser() -> argparse.ArgumentParser:
-  ap = argparse.ArgumentParser(prog="python -m launch.launcher",
-                               description=__doc__.split("\n\n")[0])
+  ap = argparse.ArgumentParser(
+    prog="python -m launch.launcher", description=__doc__.split("\n\n")[0]
+  )
   sub = ap.add_subparsers(dest="backend", required=True)
   common = argparse.ArgumentParser(add_help=False)
   common.add_argument("--dry_run", action="store_true", help="print the commands; run nothing")
@@ -214,10 +397,18 @@ def parser() -> argparse.ArgumentParser:
   local = sub.add_parser("local", parents=[common], help="N processes on this machine")
   local.add_argument("--num_processes", type=int, default=2)
   local.add_argument("--port", type=int, default=12355, help="coordinator port on localhost")
-  local.add_argument("--devices_per_process", type=int, default=1,
-                     help="CPU devices per process (XLA_FLAGS); ignored with GPUs")
-  local.add_argument("--gpus_per_process", type=int, default=0,
-                     help="GPUs per process (CUDA_VISIBLE_DEVICES); 0 runs on CPU")
+  local.add_argument(
+    "--devices_per_process",
+    type=int,
+    default=1,
+    help="CPU devices per process (XLA_FLAGS); ignored with GPUs",
+  )
+  local.add_argument(
+    "--gpus_per_process",
+    type=int,
+    default=0,
+    help="GPUs per process (CUDA_VISIBLE_DEVICES); 0 runs on CPU",
+  )
   local.add_argument("--python", default=sys.executable)
 
   slurm = sub.add_parser("slurm", parents=[common], help="sbatch + srun, one task per GPU")
@@ -232,13 +423,30 @@ def parser() -> argparse.ArgumentParser:
   slurm.add_argument("--script", default="", help="where to write the sbatch script")
   slurm.add_argument("--python", default="python")
 
+  sweep = sub.add_parser(
+    "slurm_sweep", parents=[common], help="an experiment's cells as Slurm job arrays"
+  )
+  sweep.add_argument("--experiment", choices=sorted(SWEEPS), default="sim_to_real")
+  sweep.add_argument("--workers", type=int, default=8, help="search: array tasks (workers)")
+  sweep.add_argument("--gpus_per_task", type=int, default=1, help="for pretraining and cells")
+  sweep.add_argument("--cpus_per_task", type=int, default=4)
+  sweep.add_argument("--time", default="4:00:00", help="per job (each cell is one job)")
+  sweep.add_argument("--max_parallel", type=int, default=0, help="array tasks at once (0: any)")
+  sweep.add_argument("--job_name", default="ampspace")
+  sweep.add_argument("--partition", default="")
+  sweep.add_argument("--account", default="")
+  sweep.add_argument("--repo", default=REPO, help="the checkout on the cluster")
+  sweep.add_argument("--python", default="python")
+  sweep.add_argument("--submit", action="store_true", help="run submit.sh (sbatch) now")
+
   tpu = sub.add_parser("tpu_vm", parents=[common], help="every worker of a TPU VM")
   tpu.add_argument("--tpu", default="", help="TPU VM name")
   tpu.add_argument("--zone", default="")
   tpu.add_argument("--project", default="")
   tpu.add_argument("--repo", default="~/amp-space", help="the checkout on every worker")
-  tpu.add_argument("--setup", default="", help="run on every worker first, e.g. "
-                   "'bash launch/setup.sh'")
+  tpu.add_argument(
+    "--setup", default="", help="run on every worker first, e.g. 'bash launch/setup.sh'"
+  )
   tpu.add_argument("--create", action="store_true", help="create the TPU VM first")
   tpu.add_argument("--accelerator_type", default="v4-8")
   tpu.add_argument("--version", default="tpu-ubuntu2204-base")
@@ -250,7 +458,7 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
   if "--" not in argv:
     raise AmpSpaceError("put the training arguments after --, e.g. -- --config=FILE --workdir=DIR")
   i = argv.index("--")
-  return argv[:i], argv[i + 1:]
+  return argv[:i], argv[i + 1 :]
 
 
 def plan(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
@@ -265,6 +473,11 @@ def plan(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   try:
+    if argv[:1] == ["slurm_sweep"]:
+      own, exp_args = split_argv(argv)
+      args = parser().parse_args(own)
+      workdir_of(exp_args)
+      return run_slurm_sweep(args, exp_args)
     args, train_args, commands = plan(argv)
     if args.dry_run:
       if args.backend == "slurm":
@@ -281,5 +494,3 @@ def main(argv: list[str] | None = None) -> int:
   except AmpSpaceError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-
-

@@ -54,16 +54,24 @@ from typing import Sequence
 import numpy as np
 
 from ampspace import SAMPLE_RATE
-from ampspace.errors import AmpSpaceError
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_write
+from ampspace.notebook_utils import (
+  _listener_ids,
+  lowpass_anchor,
+  mos_order,
+  normalise_rms,
+  summary_markdown,
+)
 
 CONDITIONS = ("hidden_reference", "anchor", "wave2wavenet", "vae")
 SCALE = {
-    5: "indistinguishable from the reference",
-    4: "a small difference, not disturbing",
-    3: "a clear difference, slightly disturbing",
-    2: "a large difference, disturbing",
-    1: "very different from the reference, or bad",
+  5: "indistinguishable from the reference",
+  4: "a small difference, not disturbing",
+  3: "a clear difference, slightly disturbing",
+  2: "a large difference, disturbing",
+  1: "very different from the reference, or bad",
 }
 LISTENER_COLUMNS = ("listener", "trial", "group", "reference_file", "file", "rating")
 KEY_COLUMNS = ("file", "group", "setting", "condition", "source", "reference_file")
@@ -73,6 +81,7 @@ FADE_SECONDS = 0.01
 @dataclasses.dataclass(frozen=True)
 class Group:
   """One MUSHRA-style trial group: a reference and the two systems' renderings of it."""
+
   name: str
   setting: str  # "supervised" or "interpolation"
   reference: str  # WAV stems in launch/interpolation.py's OUT/mos
@@ -85,14 +94,21 @@ class Group:
 
 
 GROUPS = (
-    Group("supervised", "supervised", "real_A", "w2w_A", "vae_A"),
-    Group("interpolation", "interpolation", "real_A_gain5", "w2w_between", "vae_between"),
-    Group("interpolation_treble", "interpolation", "real_A_treble8", "w2w_between_treble",
-          "vae_between_treble", optional=True),
+  Group("supervised", "supervised", "real_A", "w2w_A", "vae_A"),
+  Group("interpolation", "interpolation", "real_A_gain5", "w2w_between", "vae_between"),
+  Group(
+    "interpolation_treble",
+    "interpolation",
+    "real_A_treble8",
+    "w2w_between_treble",
+    "vae_between_treble",
+    optional=True,
+  ),
 )
 
 
 # ------------------------------------------------------------------------------ the package
+
 
 def _groups_present(mos_dir: str) -> list[Group]:
   """The groups whose WAVs are in `mos_dir`; a required (or half-present) group's missing WAV
@@ -101,15 +117,18 @@ def _groups_present(mos_dir: str) -> list[Group]:
     raise AmpSpaceError(f"{mos_dir}: not a folder (expected launch/interpolation.py's OUT/mos)")
   out = []
   for g in GROUPS:
-    have = {role: os.path.exists(os.path.join(mos_dir, f"{stem}.wav"))
-            for role, stem in g.stems().items()}
+    have = {
+      role: os.path.exists(os.path.join(mos_dir, f"{stem}.wav")) for role, stem in g.stems().items()
+    }
     if g.optional and not any(have.values()):
       continue
     for role, stem in g.stems().items():
       if not have[role]:
-        raise AmpSpaceError(f"{os.path.join(mos_dir, stem + '.wav')}: missing; the listening "
-                            f"package needs it (the {role} of the {g.name} group; "
-                            f"launch/interpolation.py writes it)")
+        raise AmpSpaceError(
+          f"{os.path.join(mos_dir, stem + '.wav')}: missing; the listening "
+          f"package needs it (the {role} of the {g.name} group; "
+          f"launch/interpolation.py writes it)"
+        )
     out.append(g)
   return out
 
@@ -120,29 +139,32 @@ def _fade(x: np.ndarray, seconds: float = FADE_SECONDS) -> np.ndarray:
   if n:
     ramp = np.linspace(0.0, 1.0, n, endpoint=False)
     y[:n] *= ramp
-    y[len(y) - n:] *= ramp[::-1]
+    y[len(y) - n :] *= ramp[::-1]
   return y
 
 
 def group_audio(mos_dir: str, group: Group, dbfs: float = -20.0) -> dict[str, np.ndarray]:
   """{condition: audio} of one group, plus "reference" (the open reference): cut to the
   group's shortest WAV, faded, the anchor low-passed from the reference, all RMS-normalised."""
-  from ampspace.audio.wav_io import read_wav
-  from ampspace.notebook_utils import lowpass_anchor, normalise_rms
-
-  raw = {role: read_wav(os.path.join(mos_dir, f"{stem}.wav"))[0]
-         for role, stem in group.stems().items()}
+  raw = {
+    role: read_wav(os.path.join(mos_dir, f"{stem}.wav"))[0] for role, stem in group.stems().items()
+  }
   n = min(len(x) for x in raw.values())
   if n < int(0.1 * SAMPLE_RATE):
     short = min(raw, key=lambda role: len(raw[role]))
-    raise AmpSpaceError(f"{os.path.join(mos_dir, group.stems()[short] + '.wav')}: "
-                        f"{len(raw[short])} samples; a listening stimulus needs at least 0.1 s")
+    raise AmpSpaceError(
+      f"{os.path.join(mos_dir, group.stems()[short] + '.wav')}: "
+      f"{len(raw[short])} samples; a listening stimulus needs at least 0.1 s"
+    )
   cut = {role: _fade(x[:n]) for role, x in raw.items()}
   ref = normalise_rms(cut["reference"], dbfs)
-  return {"reference": ref, "hidden_reference": ref,
-          "anchor": normalise_rms(_fade(lowpass_anchor(cut["reference"])), dbfs),
-          "wave2wavenet": normalise_rms(cut["wave2wavenet"], dbfs),
-          "vae": normalise_rms(cut["vae"], dbfs)}
+  return {
+    "reference": ref,
+    "hidden_reference": ref,
+    "anchor": normalise_rms(_fade(lowpass_anchor(cut["reference"])), dbfs),
+    "wave2wavenet": normalise_rms(cut["wave2wavenet"], dbfs),
+    "vae": normalise_rms(cut["vae"], dbfs),
+  }
 
 
 def blinded_names(groups: Sequence[Group], seed: int) -> dict[tuple[str, str], str]:
@@ -157,14 +179,14 @@ def listener_orders(listeners, groups: Sequence[Group], seed: int) -> dict[str, 
   """{listener: [(group, condition), ...]}: the groups in a random order, the conditions of
   each group shuffled. Seeded by `seed` and the listener's id alone (notebook_utils.mos_order),
   so adding listeners leaves the others' orders as they were."""
-  from ampspace.notebook_utils import mos_order
-
   names = [g.name for g in groups]
   group_orders = mos_order(listeners, names, seed)
-  within = {g: mos_order(list(group_orders), CONDITIONS, zlib.crc32(f"{seed}:{g}".encode()))
-            for g in names}
-  return {lid: [(g, c) for g in order for c in within[g][lid]]
-          for lid, order in group_orders.items()}
+  within = {
+    g: mos_order(list(group_orders), CONDITIONS, zlib.crc32(f"{seed}:{g}".encode())) for g in names
+  }
+  return {
+    lid: [(g, c) for g in order for c in within[g][lid]] for lid, order in group_orders.items()
+  }
 
 
 def _csv_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
@@ -175,13 +197,17 @@ def _csv_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
   return buf.getvalue()
 
 
-def write_package(mos_dir: str, out: str, *, listeners=20, seed: int = 0,
-                  overwrite: bool = False, dbfs: float = -20.0) -> str:
+def write_package(
+  mos_dir: str,
+  out: str,
+  *,
+  listeners=20,
+  seed: int = 0,
+  overwrite: bool = False,
+  dbfs: float = -20.0,
+) -> str:
   """Writes the listening package for `mos_dir` to the folder `out` (see the module doc);
   returns `out`. `listeners` is a count (L00, L01, ...) or a list of ids."""
-  from ampspace.audio.wav_io import write_wav
-  from ampspace.notebook_utils import _listener_ids
-
   out = os.path.abspath(out)
   if os.path.exists(out) and not overwrite:
     raise AmpSpaceError(f"{out}: already exists; choose another --out or pass --overwrite")
@@ -204,27 +230,57 @@ def write_package(mos_dir: str, out: str, *, listeners=20, seed: int = 0,
       seconds = len(audio["reference"]) / SAMPLE_RATE
       ref_file = f"reference_{g.name}.wav"
       write_wav(os.path.join(tmp, "stimuli", ref_file), audio["reference"])
-      sources = {"hidden_reference": f"{g.reference}.wav",
-                 "anchor": f"{g.reference}.wav low-passed at 3.5 kHz",
-                 "wave2wavenet": f"{g.wave2wavenet}.wav", "vae": f"{g.vae}.wav"}
+      sources = {
+        "hidden_reference": f"{g.reference}.wav",
+        "anchor": f"{g.reference}.wav low-passed at 3.5 kHz",
+        "wave2wavenet": f"{g.wave2wavenet}.wav",
+        "vae": f"{g.vae}.wav",
+      }
       for c in CONDITIONS:
         write_wav(os.path.join(tmp, "stimuli", names[(g.name, c)]), audio[c])
-        key.append({"file": names[(g.name, c)], "group": g.name, "setting": g.setting,
-                    "condition": c, "source": sources[c], "reference_file": ref_file})
-      described[g.name] = {"setting": g.setting, "reference_file": ref_file,
-                           "seconds": round(seconds, 3), "sources": sources}
+        key.append(
+          {
+            "file": names[(g.name, c)],
+            "group": g.name,
+            "setting": g.setting,
+            "condition": c,
+            "source": sources[c],
+            "reference_file": ref_file,
+          }
+        )
+      described[g.name] = {
+        "setting": g.setting,
+        "reference_file": ref_file,
+        "seconds": round(seconds, 3),
+        "sources": sources,
+      }
     key.sort(key=lambda r: r["file"])
     _write_text(os.path.join(tmp, "key.csv"), _csv_text(KEY_COLUMNS, key))
     os.makedirs(os.path.join(tmp, "listeners"))
     for lid, order in orders.items():
-      rows = [{"listener": lid, "trial": t + 1, "group": g, "reference_file": f"reference_{g}.wav",
-               "file": names[(g, c)], "rating": ""} for t, (g, c) in enumerate(order)]
+      rows = [
+        {
+          "listener": lid,
+          "trial": t + 1,
+          "group": g,
+          "reference_file": f"reference_{g}.wav",
+          "file": names[(g, c)],
+          "rating": "",
+        }
+        for t, (g, c) in enumerate(order)
+      ]
       _write_text(os.path.join(tmp, "listeners", f"{lid}.csv"), _csv_text(LISTENER_COLUMNS, rows))
-    manifest = {"format": 1, "seed": int(seed), "listeners": ids,
-                "mos_dir": os.path.abspath(mos_dir),
-                "conditions": list(CONDITIONS), "groups": described,
-                "scale": {str(k): v for k, v in SCALE.items()}, "rms_dbfs": dbfs,
-                "trials_per_listener": len(groups) * len(CONDITIONS)}
+    manifest = {
+      "format": 1,
+      "seed": int(seed),
+      "listeners": ids,
+      "mos_dir": os.path.abspath(mos_dir),
+      "conditions": list(CONDITIONS),
+      "groups": described,
+      "scale": {str(k): v for k, v in SCALE.items()},
+      "rms_dbfs": dbfs,
+      "trials_per_listener": len(groups) * len(CONDITIONS),
+    }
     _write_text(os.path.join(tmp, "package.json"), json.dumps(manifest, indent=2) + "\n")
     _write_text(os.path.join(tmp, "README.md"), readme(groups, ids, seed))
     if os.path.exists(out):  # --overwrite: the old package goes only once the new one is whole
@@ -254,8 +310,9 @@ def _write_text(path: str, text: str) -> None:
 
 def readme(groups: Sequence[Group], listeners: Sequence[str], seed: int) -> str:
   scale = "\n".join(f"| {k} | {v} |" for k, v in SCALE.items())
-  group_list = "\n".join(f"- `{g.name}`: reference `stimuli/reference_{g.name}.wav`"
-                         for g in groups)
+  group_list = "\n".join(
+    f"- `{g.name}`: reference `stimuli/reference_{g.name}.wav`" for g in groups
+  )
   n = len(groups) * len(CONDITIONS)
   who = ", ".join(listeners[:3]) + (f", ..., {listeners[-1]}" if len(listeners) > 3 else "")
   return f"""# Guitar amp listening test
@@ -310,12 +367,15 @@ settings) and per group, with 95% intervals from a bootstrap over listeners.
 
 # --------------------------------------------------------------------------- the returns
 
+
 def read_key(package_dir: str) -> dict[str, dict]:
   """{blinded file: key row} of a package."""
   path = os.path.join(package_dir, "key.csv")
   if not os.path.exists(path):
-    raise AmpSpaceError(f"{path}: missing; {package_dir} is not a listening package "
-                        f"(python -m ampspace.listening writes one)")
+    raise AmpSpaceError(
+      f"{path}: missing; {package_dir} is not a listening package "
+      f"(python -m ampspace.listening writes one)"
+    )
   with open(path, newline="", encoding="utf-8") as f:
     reader = csv.DictReader(f)
     missing = [c for c in KEY_COLUMNS if c not in (reader.fieldnames or [])]
@@ -329,8 +389,11 @@ def _returned_paths(returned) -> list[str]:
   paths = []
   for item in map(os.fspath, items):
     if os.path.isdir(item):
-      paths += sorted(os.path.join(item, n) for n in os.listdir(item)
-                      if n.lower().endswith(".csv") and not n.startswith("."))
+      paths += sorted(
+        os.path.join(item, n)
+        for n in os.listdir(item)
+        if n.lower().endswith(".csv") and not n.startswith(".")
+      )
     elif os.path.exists(item):
       paths.append(item)
     else:
@@ -379,8 +442,9 @@ def read_package_ratings(package_dir: str, returned, *, complete: bool = True) -
     default_id = os.path.splitext(os.path.basename(path))[0]
     lids = {(r.get("listener") or "").strip() or default_id for r in records}
     if len(lids) > 1:
-      raise AmpSpaceError(f"{path}: ratings of several listeners {sorted(lids)}; "
-                          f"expected one listener per sheet")
+      raise AmpSpaceError(
+        f"{path}: ratings of several listeners {sorted(lids)}; expected one listener per sheet"
+      )
     lid = lids.pop() if lids else default_id
     if lid in seen:
       raise AmpSpaceError(f"{path}: listener {lid} was already read from {seen[lid]}")
@@ -396,26 +460,41 @@ def read_package_ratings(package_dir: str, returned, *, complete: bool = True) -
       rated.add(file)
       k = key[file]
       trial = (r.get("trial") or "").strip()
-      rows.append({"listener": lid, "trial": int(trial) if trial.isdigit() else line - 1,
-                   "group": k["group"], "setting": k["setting"], "condition": k["condition"],
-                   "file": file, "rating": _rating(r["rating"], path, line, file),
-                   "rater": (r.get("rater") or "").strip() or "human"})
+      rows.append(
+        {
+          "listener": lid,
+          "trial": int(trial) if trial.isdigit() else line - 1,
+          "group": k["group"],
+          "setting": k["setting"],
+          "condition": k["condition"],
+          "file": file,
+          "rating": _rating(r["rating"], path, line, file),
+          "rater": (r.get("rater") or "").strip() or "human",
+        }
+      )
     left = sorted(set(key) - rated)
     if complete and left:
       more = f" and {len(left) - 3} more" if len(left) > 3 else ""
-      raise AmpSpaceError(f"{path}: no rows for {', '.join(left[:3])}{more}; every stimulus "
-                          f"must be rated")
+      raise AmpSpaceError(
+        f"{path}: no rows for {', '.join(left[:3])}{more}; every stimulus must be rated"
+      )
   return rows
 
 
-def simulate_returns(package_dir: str, out_dir: str, seed: int, *, means=None,
-                     listener_sd: float = 0.8, trial_sd: float = 0.5) -> list[str]:
+def simulate_returns(
+  package_dir: str,
+  out_dir: str,
+  seed: int,
+  *,
+  means=None,
+  listener_sd: float = 0.8,
+  trial_sd: float = 0.5,
+) -> list[str]:
   """SIMULATED listeners (for tests and dry runs of the analysis, not opinions): fills every
   template in `package_dir`/listeners with rating = round(means[condition] + listener bias
   N(0, listener_sd) + noise N(0, trial_sd)) clipped to 1..5, and writes the sheets to `out_dir`
   with rater=simulated. Returns the paths."""
-  means = dict(means or {"hidden_reference": 4.6, "anchor": 1.5, "wave2wavenet": 3.8,
-                         "vae": 2.8})
+  means = dict(means or {"hidden_reference": 4.6, "anchor": 1.5, "wave2wavenet": 3.8, "vae": 2.8})
   key = read_key(package_dir)
   folder = os.path.join(package_dir, "listeners")
   rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x51A]))
@@ -436,6 +515,7 @@ def simulate_returns(package_dir: str, out_dir: str, seed: int, *, means=None,
 
 # ---------------------------------------------------------------------------- statistics
 
+
 def t_interval(x, confidence: float = 0.95) -> tuple[float, float, float]:
   """(mean, low, high) of the t interval mean ± t_{(1+c)/2, n-1}·sd/√n, which treats every
   value as independent (nan bounds for n < 2)."""
@@ -445,8 +525,9 @@ def t_interval(x, confidence: float = 0.95) -> tuple[float, float, float]:
   mean = float(x.mean())
   if len(x) < 2:
     return mean, float("nan"), float("nan")
-  half = float(scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1)
-               / np.sqrt(len(x)))
+  half = float(
+    scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+  )
   return mean, mean - half, mean + half
 
 
@@ -463,8 +544,14 @@ def expanded_levels(num_listeners: int, confidence: float = 0.95) -> tuple[float
   return tail, 1.0 - tail
 
 
-def listener_bootstrap_ci(ratings, listeners, confidence: float = 0.95, n_boot: int = 2000,
-                          seed: int = 0, expand: bool = True) -> tuple[float, float, float]:
+def listener_bootstrap_ci(
+  ratings,
+  listeners,
+  confidence: float = 0.95,
+  n_boot: int = 2000,
+  seed: int = 0,
+  expand: bool = True,
+) -> tuple[float, float, float]:
   """(mean, low, high): the mean of `ratings` and a cluster-bootstrap interval that resamples
   LISTENERS with replacement, each bringing all of their ratings (`listeners[i]` rated
   `ratings[i]`); the statistic is the mean over the drawn listeners' ratings. `expand` uses
@@ -481,15 +568,21 @@ def listener_bootstrap_ci(ratings, listeners, confidence: float = 0.95, n_boot: 
   rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xB007]))
   draw = rng.integers(0, L, size=(int(n_boot), L))
   boot = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
-  lo, hi = (expanded_levels(L, confidence) if expand
-            else ((1 - confidence) / 2, (1 + confidence) / 2))
+  lo, hi = (
+    expanded_levels(L, confidence) if expand else ((1 - confidence) / 2, (1 + confidence) / 2)
+  )
   low, high = np.quantile(boot, [lo, hi])
   return mean, float(low), float(high)
 
 
-def mos_listener_bootstrap(rows: Sequence[dict], by: Sequence[str] = ("condition",),
-                           confidence: float = 0.95, n_boot: int = 2000, seed: int = 0,
-                           method: str = "listener_bootstrap") -> list[dict]:
+def mos_listener_bootstrap(
+  rows: Sequence[dict],
+  by: Sequence[str] = ("condition",),
+  confidence: float = 0.95,
+  n_boot: int = 2000,
+  seed: int = 0,
+  method: str = "listener_bootstrap",
+) -> list[dict]:
   """MOS per cell of the `by` columns (e.g. ("condition",), ("setting", "condition")): the
   cell's columns, n (ratings), listeners, mean, sd, ci_half, ci_low, ci_high, method; sorted
   by the leading cell columns, then best mean first.
@@ -513,60 +606,97 @@ def mos_listener_bootstrap(rows: Sequence[dict], by: Sequence[str] = ("condition
       mean, low, high = t_interval(x, confidence)
     else:
       mean, low, high = listener_bootstrap_ci(
-          x, lids, confidence, n_boot, seed=zlib.crc32(repr((int(seed), cell)).encode()))
-    out.append({**dict(zip(by, cell)), "n": len(x), "listeners": len(set(lids)), "mean": mean,
-                "sd": float(x.std(ddof=1)) if len(x) > 1 else float("nan"),
-                "ci_half": (high - low) / 2, "ci_low": low, "ci_high": high, "method": method})
+        x, lids, confidence, n_boot, seed=zlib.crc32(repr((int(seed), cell)).encode())
+      )
+    out.append(
+      {
+        **dict(zip(by, cell)),
+        "n": len(x),
+        "listeners": len(set(lids)),
+        "mean": mean,
+        "sd": float(x.std(ddof=1)) if len(x) > 1 else float("nan"),
+        "ci_half": (high - low) / 2,
+        "ci_low": low,
+        "ci_high": high,
+        "method": method,
+      }
+    )
   # Grouped by the leading cell columns (e.g. setting), best mean first within each.
   return sorted(out, key=lambda s: (*[s[c] for c in by[:-1]], -s["mean"], s[by[-1]]))
 
 
-TABLES = {"condition": ("condition",), "setting": ("setting", "condition"),
-          "group": ("group", "condition")}
+TABLES = {
+  "condition": ("condition",),
+  "setting": ("setting", "condition"),
+  "group": ("group", "condition"),
+}
 
 
-def analyse(rows: Sequence[dict], confidence: float = 0.95, n_boot: int = 2000,
-            seed: int = 0) -> dict[str, list[dict]]:
+def analyse(
+  rows: Sequence[dict], confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> dict[str, list[dict]]:
   """The three summaries of a package's ratings: per condition, per setting and condition,
   per group and condition, each with listener-bootstrap intervals."""
-  return {name: mos_listener_bootstrap(rows, by, confidence, n_boot, seed)
-          for name, by in TABLES.items()}
+  return {
+    name: mos_listener_bootstrap(rows, by, confidence, n_boot, seed) for name, by in TABLES.items()
+  }
 
 
-def analysis_markdown(tables: dict[str, list[dict]], rows: Sequence[dict],
-                      confidence: float = 0.95) -> str:
-  from ampspace.notebook_utils import summary_markdown
-
+def analysis_markdown(
+  tables: dict[str, list[dict]], rows: Sequence[dict], confidence: float = 0.95
+) -> str:
   raters = sorted({r.get("rater", "human") for r in rows})
   pct = f"{100 * confidence:g}%"
-  lines = [f"# Listening test: MOS (1-5) with {pct} intervals (bootstrap over listeners)", "",
-           f"{len(rows)} ratings from {len({r['listener'] for r in rows})} listeners; "
-           f"raters: {', '.join(raters)}."]
+  lines = [
+    f"# Listening test: MOS (1-5) with {pct} intervals (bootstrap over listeners)",
+    "",
+    f"{len(rows)} ratings from {len({r['listener'] for r in rows})} listeners; "
+    f"raters: {', '.join(raters)}.",
+  ]
   if "simulated" in raters:
     lines.append("\n**SIMULATED ratings: a test of the analysis, not listeners' opinions.**")
-  titles = {"condition": "Per condition", "setting": "Per setting (the paper's four conditions, "
-            "with the hidden reference and the anchor)", "group": "Per trial group"}
+  titles = {
+    "condition": "Per condition",
+    "setting": "Per setting (the paper's four conditions, "
+    "with the hidden reference and the anchor)",
+    "group": "Per trial group",
+  }
   for name, table in tables.items():
     lines += ["", f"## {titles.get(name, name)}", "", summary_markdown(table, confidence).rstrip()]
   return "\n".join(lines) + "\n"
 
 
-def write_analysis(package_dir: str, returned, confidence: float = 0.95, n_boot: int = 2000,
-                   seed: int = 0) -> dict[str, list[dict]]:
+def write_analysis(
+  package_dir: str, returned, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> dict[str, list[dict]]:
   """Reads the returns, writes `analysis.md` and `analysis.csv` (every table, long form) into
   the package folder, and returns the tables."""
   rows = read_package_ratings(package_dir, returned)
   tables = analyse(rows, confidence, n_boot, seed)
-  columns = ["table", "group", "setting", "condition", "n", "listeners", "mean", "sd",
-             "ci_half", "ci_low", "ci_high", "method"]
+  columns = [
+    "table",
+    "group",
+    "setting",
+    "condition",
+    "n",
+    "listeners",
+    "mean",
+    "sd",
+    "ci_half",
+    "ci_low",
+    "ci_high",
+    "method",
+  ]
   flat = [{"table": name, **s} for name, table in tables.items() for s in table]
   atomic_write(os.path.join(package_dir, "analysis.csv"), _csv_text(columns, flat))
-  atomic_write(os.path.join(package_dir, "analysis.md"),
-               analysis_markdown(tables, rows, confidence))
+  atomic_write(
+    os.path.join(package_dir, "analysis.md"), analysis_markdown(tables, rows, confidence)
+  )
   return tables
 
 
 # -------------------------------------------------------------------------- command line
+
 
 def main(argv):
   from absl import flags
@@ -587,19 +717,20 @@ def main(argv):
     raise AmpSpaceError("--mos_dir (launch/interpolation.py's OUT/mos) and --out are required")
   if FLAGS.listeners < 1:
     raise AmpSpaceError(f"--listeners={FLAGS.listeners}: need at least one listener")
-  out = write_package(FLAGS.mos_dir, FLAGS.out, listeners=FLAGS.listeners, seed=FLAGS.seed,
-                      overwrite=FLAGS.overwrite)
+  out = write_package(
+    FLAGS.mos_dir, FLAGS.out, listeners=FLAGS.listeners, seed=FLAGS.seed, overwrite=FLAGS.overwrite
+  )
   key = read_key(out)
   groups = sorted({r["group"] for r in key.values()})
-  print(f"listening package: {out}\n  {len(key)} blinded stimuli in {len(groups)} groups "
-        f"({', '.join(groups)}), {FLAGS.listeners} listener sheets, seed {FLAGS.seed}\n"
-        f"  send README.md, stimuli/ and listeners/LNN.csv; keep key.csv to yourself")
+  print(
+    f"listening package: {out}\n  {len(key)} blinded stimuli in {len(groups)} groups "
+    f"({', '.join(groups)}), {FLAGS.listeners} listener sheets, seed {FLAGS.seed}\n"
+    f"  send README.md, stimuli/ and listeners/LNN.csv; keep key.csv to yourself"
+  )
 
 
 def run():
   from absl import app, flags
-
-  from ampspace.errors import parse_flags_one_line_errors, report_errors
 
   flags.DEFINE_string("mos_dir", None, "launch/interpolation.py's OUT/mos folder of WAVs.")
   flags.DEFINE_string("out", None, "The package folder to write (must not exist).")
@@ -607,8 +738,9 @@ def run():
   flags.DEFINE_integer("seed", 0, "Seeds the blinded names, the orders and the bootstrap.")
   flags.DEFINE_boolean("overwrite", False, "Replace an existing --out package.")
   flags.DEFINE_string("package", None, "With --returned: the package folder (default --out).")
-  flags.DEFINE_multi_string("returned", None,
-                            "Returned listener CSVs or folders of them: analyse instead.")
+  flags.DEFINE_multi_string(
+    "returned", None, "Returned listener CSVs or folders of them: analyse instead."
+  )
   flags.DEFINE_float("confidence", 0.95, "Confidence level of the intervals.")
   flags.DEFINE_integer("n_boot", 2000, "Bootstrap resamples of the listeners.")
   app.run(report_errors(main), flags_parser=parse_flags_one_line_errors)

@@ -82,7 +82,7 @@ def esr_loss(pred, target, coeff: float | None = PRE_EMPHASIS, eps: float = 1e-8
   if coeff is not None:
     pred, target = pre_emphasis(pred, coeff), pre_emphasis(target, coeff)
   num = jnp.sum((target - pred) ** 2, axis=-1)
-  den = jnp.sum(target ** 2, axis=-1) + eps
+  den = jnp.sum(target**2, axis=-1) + eps
   return jnp.mean(num / den)
 
 
@@ -94,16 +94,17 @@ def pooled_esr(pred, target, coeff: float | None = PRE_EMPHASIS, eps: float = 1e
   """
   if coeff is not None:
     pred, target = pre_emphasis(pred, coeff), pre_emphasis(target, coeff)
-  return jnp.sum((target - pred) ** 2) / (jnp.sum(target ** 2) + eps)
+  return jnp.sum((target - pred) ** 2) / (jnp.sum(target**2) + eps)
 
 
 def _stft_mag(x, n_fft: int, hop: int):
-  frames = jnp.stack([x[..., i:i + n_fft] for i in range(0, x.shape[-1] - n_fft + 1, hop)], -2)
+  frames = jnp.stack([x[..., i : i + n_fft] for i in range(0, x.shape[-1] - n_fft + 1, hop)], -2)
   return jnp.abs(jnp.fft.rfft(frames * jnp.hanning(n_fft), axis=-1))
 
 
-def multi_resolution_stft_loss(pred, target, resolutions=((512, 128), (1024, 256), (2048, 512)),
-                               eps: float = 1e-7):
+def multi_resolution_stft_loss(
+  pred, target, resolutions=((512, 128), (1024, 256), (2048, 512)), eps: float = 1e-7
+):
   """Spectral convergence + log-magnitude L1, averaged over FFT sizes."""
   total = 0.0
   used = 0
@@ -112,20 +113,21 @@ def multi_resolution_stft_loss(pred, target, resolutions=((512, 128), (1024, 256
       continue
     sp, st = _stft_mag(pred, n_fft, hop), _stft_mag(target, n_fft, hop)
     sc = jnp.linalg.norm((st - sp).reshape(st.shape[0], -1), axis=-1) / (
-        jnp.linalg.norm(st.reshape(st.shape[0], -1), axis=-1) + eps)
+      jnp.linalg.norm(st.reshape(st.shape[0], -1), axis=-1) + eps
+    )
     total = total + jnp.mean(sc) + jnp.mean(jnp.abs(jnp.log(st + eps) - jnp.log(sp + eps)))
     used += 1
   return total / max(used, 1)
 
 
 CLASSIFICATION_LOSSES = {
-    "emd_squared": emd_squared_loss,
-    "emd": emd_loss,
-    "cross_entropy": cross_entropy_loss,
+  "emd_squared": emd_squared_loss,
+  "emd": emd_loss,
+  "cross_entropy": cross_entropy_loss,
 }
 REGRESSION_LOSSES = {
-    "mse": lambda pred, target: mse_loss(pred, target),
-    "esr": lambda pred, target: esr_loss(pred, target),
-    "mr_stft": lambda pred, target: multi_resolution_stft_loss(pred, target),
+  "mse": lambda pred, target: mse_loss(pred, target),
+  "esr": lambda pred, target: esr_loss(pred, target),
+  "mr_stft": lambda pred, target: multi_resolution_stft_loss(pred, target),
 }
 DECODERS = {"expected_value": expected_value_decode, "argmax": argmax_decode}

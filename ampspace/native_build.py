@@ -19,8 +19,9 @@ from ampspace.files import atomic_path
 
 
 def cache_root() -> str:
-  return os.environ.get("AMPSPACE_CACHE", os.path.join(os.path.expanduser("~"), ".cache",
-                                                       "ampspace"))
+  return os.environ.get(
+    "AMPSPACE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "ampspace")
+  )
 
 
 def _cpu_flags() -> str:
@@ -45,8 +46,15 @@ def library_path(source: str, name: str, flags: list[str], depends: tuple[str, .
   return os.path.join(cache_root(), name, h.hexdigest()[:16], f"lib{name}.so")
 
 
-def build(source: str, name: str, flags: list[str], *, force: bool = False,
-          what: str | None = None, depends: tuple[str, ...] = ()) -> str:
+def build(
+  source: str,
+  name: str,
+  flags: list[str],
+  *,
+  force: bool = False,
+  what: str | None = None,
+  depends: tuple[str, ...] = (),
+) -> str:
   """Compiles `source` with `cc -shared -fPIC <flags>` if needed; returns the library's path.
 
   `depends`: files that `source` includes; editing them rebuilds it too."""

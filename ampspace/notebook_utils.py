@@ -26,8 +26,16 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ampspace import SAMPLE_RATE
+from ampspace import SAMPLE_RATE, conditioning
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.data import filters
 from ampspace.errors import AmpSpaceError
+
+# Imported where used, so that the MOS and dataset helpers and ampspace.listening (which
+# imports this module) stay light: the modules behind jax, flax, Grain and TFDS (checkpoints,
+# runtime.inference, data.sources, data.pipeline); the ones that pull in scipy.signal (devices,
+# which also looks for LV2 plugins, and audio.metrics); quickstart (the render and DI stack, and
+# its run reaches the trainers); and ampspace.listening, which would be a cycle.
 
 # ------------------------------------------------------------------------------------ model
 
@@ -36,8 +44,11 @@ TINY_MODEL = dict(num_dis=5, di_seconds=2.0, steps=60, sweep="one_knob:gain=2,5,
 
 def _has_checkpoint(train_dir: str) -> bool:
   ckpt = os.path.join(train_dir, "checkpoints")
-  return (os.path.exists(os.path.join(train_dir, "config.json")) and os.path.isdir(ckpt)
-          and any(d.isdigit() for d in os.listdir(ckpt)))
+  return (
+    os.path.exists(os.path.join(train_dir, "config.json"))
+    and os.path.isdir(ckpt)
+    and any(d.isdigit() for d in os.listdir(ckpt))
+  )
 
 
 def find_train_dir(path: str) -> str:
@@ -45,8 +56,10 @@ def find_train_dir(path: str) -> str:
   for candidate in (path, os.path.join(path, "train")):
     if _has_checkpoint(candidate):
       return candidate
-  raise AmpSpaceError(f"{path}: no training workdir with a checkpoint (config.json and "
-                      f"checkpoints/<step>) in it or in {os.path.join(path, 'train')}")
+  raise AmpSpaceError(
+    f"{path}: no training workdir with a checkpoint (config.json and "
+    f"checkpoints/<step>) in it or in {os.path.join(path, 'train')}"
+  )
 
 
 def ensure_tiny_model(workdir: str, **overrides) -> str:
@@ -66,6 +79,7 @@ def ensure_tiny_model(workdir: str, **overrides) -> str:
 @dataclasses.dataclass
 class LoadedModel:
   """A restored Wave2WaveNet-style model: `model(di, cond)` renders a whole clip."""
+
   apply: object
   context: tuple[int, int]
   config: object
@@ -73,7 +87,7 @@ class LoadedModel:
   train_dir: str
 
   def __call__(self, di: np.ndarray, cond: np.ndarray) -> np.ndarray:
-    from ampspace.inference import run_clip
+    from ampspace.runtime.inference import run_clip
 
     return np.clip(run_clip(self.apply, di, cond, self.context), -1.0, 1.0)
 
@@ -88,7 +102,7 @@ def load_model(path: str, step: int | None = None) -> LoadedModel:
   from absl import logging
 
   from ampspace import checkpoints
-  from ampspace.inference import make_apply
+  from ampspace.runtime.inference import make_apply
 
   train_dir = find_train_dir(path)
   verbosity = logging.get_verbosity()
@@ -105,13 +119,12 @@ def conditioning_for(device: str, knobs: Mapping[str, float] | None = None) -> n
   """The conditioning vector the dataset stores for `device` at `knobs` (device units, e.g. a
   0..10 dial; knobs not given take the device's defaults), as
   `ampspace.conditioning.conditioning_for` builds it."""
-  from ampspace import conditioning as cond
-
-  return cond.conditioning_for(device, knobs)
+  return conditioning.conditioning_for(device, knobs)
 
 
-def mixed_conditioning(devices: Sequence[str], weights: Sequence[float],
-                       knobs: Mapping[str, float] | None = None) -> np.ndarray:
+def mixed_conditioning(
+  devices: Sequence[str], weights: Sequence[float], knobs: Mapping[str, float] | None = None
+) -> np.ndarray:
   """A weighted mix of the devices' conditioning vectors: with weights [0.5, 0.5] the device
   one-hot is [0.5, 0.5] (the paper's Wave2WaveNet interpolation between two amps). Each device
   takes the knobs of `knobs` that it has."""
@@ -129,8 +142,15 @@ def mixed_conditioning(devices: Sequence[str], weights: Sequence[float],
   return np.asarray(out, np.float32)
 
 
-def knob_sweep(model, di: np.ndarray, device: str, knob: str, values: Iterable[float],
-               knobs: Mapping[str, float] | None = None, with_target: bool = True) -> list[dict]:
+def knob_sweep(
+  model,
+  di: np.ndarray,
+  device: str,
+  knob: str,
+  values: Iterable[float],
+  knobs: Mapping[str, float] | None = None,
+  with_target: bool = True,
+) -> list[dict]:
   """For each value of `knob` (the other knobs at `knobs`): the model's prediction and, for a
   native device, the device's own output (the ground truth)."""
   from ampspace.devices import get_device
@@ -146,8 +166,9 @@ def knob_sweep(model, di: np.ndarray, device: str, knob: str, values: Iterable[f
   return rows
 
 
-def audio_strip(clips: Sequence[np.ndarray], gap_seconds: float = 0.25,
-                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def audio_strip(
+  clips: Sequence[np.ndarray], gap_seconds: float = 0.25, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
   """Clips one after another with `gap_seconds` of silence between them (one playable strip)."""
   if not len(clips):
     raise AmpSpaceError("audio_strip: no clips")
@@ -164,7 +185,7 @@ def normalise_rms(x: np.ndarray, dbfs: float = -20.0, peak: float = 0.99) -> np.
   """Scaled to an RMS of `dbfs` (so loudness does not bias listeners), then down if it would
   peak above `peak`. Silence stays silence."""
   x = np.asarray(x, np.float64)
-  rms = np.sqrt(np.mean(x ** 2))
+  rms = np.sqrt(np.mean(x**2))
   if rms < 1e-9:
     return x.astype(np.float32)
   y = x * (10 ** (dbfs / 20) / rms)
@@ -174,8 +195,9 @@ def normalise_rms(x: np.ndarray, dbfs: float = -20.0, peak: float = 0.99) -> np.
   return y.astype(np.float32)
 
 
-def lowpass_anchor(x: np.ndarray, cutoff_hz: float = 3500.0,
-                   sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def lowpass_anchor(
+  x: np.ndarray, cutoff_hz: float = 3500.0, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
   """The MUSHRA low-quality anchor: the signal low-passed at 3.5 kHz."""
   import scipy.signal
 
@@ -185,8 +207,10 @@ def lowpass_anchor(x: np.ndarray, cutoff_hz: float = 3500.0,
 
 # -------------------------------------------------------------------------------------- mos
 
-STIMULUS_RE = re.compile(r"^(?P<stimulus>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__"
-                         r"(?P<condition>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)\.wav$")
+STIMULUS_RE = re.compile(
+  r"^(?P<stimulus>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)__"
+  r"(?P<condition>[A-Za-z0-9.\-]+(?:_[A-Za-z0-9.\-]+)*)\.wav$"
+)
 REFERENCE = "real_target"
 RATING_COLUMNS = ("listener", "trial", "stimulus", "condition", "file", "rating", "rater", "seed")
 
@@ -215,10 +239,17 @@ def read_stimuli(folder: str) -> list[Stimulus]:
   return out
 
 
-def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_amp",
-                     other_device: str = "tube_amp_fender", knobs: Mapping[str, float] | None = None,
-                     num_stimuli: int = 3, seconds: float = 1.5,
-                     splits: Sequence[str] = ("test",)) -> list[Stimulus]:
+def make_mos_stimuli(
+  model: LoadedModel,
+  out_dir: str,
+  *,
+  device: str = "tube_amp",
+  other_device: str = "tube_amp_fender",
+  knobs: Mapping[str, float] | None = None,
+  num_stimuli: int = 3,
+  seconds: float = 1.5,
+  splits: Sequence[str] = ("test",),
+) -> list[Stimulus]:
   """Writes a small MOS set from the first `num_stimuli` distinct DIs of `splits` (in order):
 
     real_target    the DI through `device` at `knobs` (default gain 5);
@@ -226,7 +257,6 @@ def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_am
     interpolation  the model with the device one-hot at [0.5, 0.5] of `device`/`other_device`;
     anchor         the real target low-passed at 3.5 kHz (low-quality anchor).
   Every stimulus is RMS-normalised to -20 dBFS."""
-  from ampspace.audio.wav_io import write_wav
   from ampspace.data.pipeline import decode_audio
   from ampspace.devices import get_device
 
@@ -250,23 +280,29 @@ def make_mos_stimuli(model: LoadedModel, out_dir: str, *, device: str = "tube_am
       stim = re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9._\-]+", "-", di_id)).strip("-_")
       stim = stim or f"{split}{i}"
       target = dev.process(di, knobs)
-      for condition, audio in (("real_target", target), ("wave2wavenet", model(di, cond)),
-                               ("interpolation", model(di, mixed)),
-                               ("anchor", lowpass_anchor(target))):
+      for condition, audio in (
+        ("real_target", target),
+        ("wave2wavenet", model(di, cond)),
+        ("interpolation", model(di, mixed)),
+        ("anchor", lowpass_anchor(target)),
+      ):
         write_wav(os.path.join(out_dir, f"{stim}__{condition}.wav"), normalise_rms(audio))
   if not seen:
     raise AmpSpaceError(f"make_mos_stimuli: splits {list(splits)} hold no DI")
   return read_stimuli(out_dir)
 
 
-def import_wavs(folder: str, out_dir: str, stimulus: str, reference: str | None = None,
-                skip: Sequence[str] = ("di",)) -> list[Stimulus]:
+def import_wavs(
+  folder: str,
+  out_dir: str,
+  stimulus: str,
+  reference: str | None = None,
+  skip: Sequence[str] = ("di",),
+) -> list[Stimulus]:
   """Brings a folder of plain WAVs into a MOS set as conditions of one `stimulus`: `x.wav`
   becomes `<stimulus>__x.wav` (RMS-normalised like the generated stimuli), `reference.wav`
   becomes `<stimulus>__real_target.wav`, stems in `skip` are left out. For example
   launch/interpolation.py's OUT/mos (vae_mid, w2w_mid, crossfade_mid, ..., real_A_gain5)."""
-  from ampspace.audio.wav_io import read_wav, write_wav
-
   stems = sorted(n[:-4] for n in os.listdir(folder) if n.lower().endswith(".wav"))
   if reference is not None and reference not in stems:
     raise AmpSpaceError(f"import_wavs: reference {reference}.wav not in {folder}")
@@ -277,10 +313,13 @@ def import_wavs(folder: str, out_dir: str, stimulus: str, reference: str | None 
     condition = REFERENCE if stem == reference else stem
     name = f"{stimulus}__{condition}.wav"
     if not STIMULUS_RE.match(name):
-      raise AmpSpaceError(f"import_wavs: {os.path.join(folder, stem)}.wav gives the name {name!r},"
-                          f" not <stimulus>__<condition>.wav")
-    write_wav(os.path.join(out_dir, name),
-              normalise_rms(read_wav(os.path.join(folder, stem + ".wav"))[0]))
+      raise AmpSpaceError(
+        f"import_wavs: {os.path.join(folder, stem)}.wav gives the name {name!r},"
+        f" not <stimulus>__<condition>.wav"
+      )
+    write_wav(
+      os.path.join(out_dir, name), normalise_rms(read_wav(os.path.join(folder, stem + ".wav"))[0])
+    )
     written += 1
   if not written:
     raise AmpSpaceError(f"import_wavs: no WAVs to import in {folder}")
@@ -313,13 +352,31 @@ def mos_order(listeners, stimuli: Sequence, seed: int) -> dict[str, list]:
 def trial_rows(orders: Mapping[str, Sequence[Stimulus]], seed: int) -> list[dict]:
   """One unrated row per (listener, trial) in presentation order; the listener sees only the
   trial number and the audio, never `condition` or `file`."""
-  return [{"listener": lid, "trial": t + 1, "stimulus": s.stimulus, "condition": s.condition,
-           "file": os.path.basename(s.path), "rating": None, "rater": "", "seed": int(seed)}
-          for lid, order in orders.items() for t, s in enumerate(order)]
+  return [
+    {
+      "listener": lid,
+      "trial": t + 1,
+      "stimulus": s.stimulus,
+      "condition": s.condition,
+      "file": os.path.basename(s.path),
+      "rating": None,
+      "rater": "",
+      "seed": int(seed),
+    }
+    for lid, order in orders.items()
+    for t, s in enumerate(order)
+  ]
 
 
-def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, scale: float = 2.0,
-                      listener_sd: float = 0.3, trial_sd: float = 0.5) -> list[dict]:
+def simulated_ratings(
+  rows: Sequence[dict],
+  folder: str,
+  seed: int,
+  *,
+  scale: float = 2.0,
+  listener_sd: float = 0.3,
+  trial_sd: float = 0.5,
+) -> list[dict]:
   """SIMULATED listeners, for headless runs and tests: NOT human opinion.
 
   Each rating is 1 + 4·exp(-d / scale), d the MR-STFT distance of the stimulus to the same
@@ -327,7 +384,6 @@ def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, scale: fl
   per-listener bias N(0, listener_sd) and per-trial noise N(0, trial_sd), rounded and clipped
   to 1..5. Deterministic for `seed`; rows are marked rater=simulated."""
   from ampspace.audio.metrics import mr_stft
-  from ampspace.audio.wav_io import read_wav
 
   cache: dict[str, np.ndarray] = {}
 
@@ -342,8 +398,10 @@ def simulated_ratings(rows: Sequence[dict], folder: str, seed: int, *, scale: fl
   for r in rows:
     ref = f"{r['stimulus']}__{REFERENCE}.wav"
     if not os.path.exists(os.path.join(folder, ref)):
-      raise AmpSpaceError(f"simulated_ratings: {ref} missing in {folder}; the simulated listener "
-                          f"needs each stimulus's {REFERENCE}")
+      raise AmpSpaceError(
+        f"simulated_ratings: {ref} missing in {folder}; the simulated listener "
+        f"needs each stimulus's {REFERENCE}"
+      )
     a, b = audio(ref), audio(r["file"])
     n = min(len(a), len(b))
     expected = 1.0 + 4.0 * np.exp(-mr_stft(a[:n], b[:n]) / scale)
@@ -377,14 +435,21 @@ def read_ratings(path: str) -> list[dict]:
     try:
       r["rating"] = int(r["rating"])
     except ValueError:
-      raise AmpSpaceError(f"{path}: row {i + 2}: rating {r['rating']!r} is not an integer") from None
+      raise AmpSpaceError(
+        f"{path}: row {i + 2}: rating {r['rating']!r} is not an integer"
+      ) from None
     if not 1 <= r["rating"] <= 5:
       raise AmpSpaceError(f"{path}: row {i + 2}: rating {r['rating']} outside 1..5")
   return rows
 
 
-def mos_summary(ratings, confidence: float = 0.95, method: str = "listener_bootstrap",
-                n_boot: int = 2000, seed: int = 0) -> list[dict]:
+def mos_summary(
+  ratings,
+  confidence: float = 0.95,
+  method: str = "listener_bootstrap",
+  n_boot: int = 2000,
+  seed: int = 0,
+) -> list[dict]:
   """Per condition: n, listeners, mean, sd and a confidence interval of the mean (ci_low,
   ci_high; ci_half is half its width), best mean first. `ratings`: a CSV path or rows.
 
@@ -412,8 +477,10 @@ def summary_markdown(summary: Sequence[dict], confidence: float = 0.95) -> str:
   lines = [head, "|" + "---|" * len(keys) + "---:|---:|---:|---|"]
   for s in summary:
     cells = " | ".join(str(s[k]) for k in keys)
-    lines.append(f"| {cells} | {s['n']} | {s.get('listeners', '')} | {s['mean']:.2f} | "
-                 f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}] |")
+    lines.append(
+      f"| {cells} | {s['n']} | {s.get('listeners', '')} | {s['mean']:.2f} | "
+      f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}] |"
+    )
   return "\n".join(lines) + "\n"
 
 
@@ -426,8 +493,7 @@ def mos_bar_plot(summary: Sequence[dict], path: str | None = None, title: str = 
   names = [s["condition"] for s in summary]
   means = [s["mean"] for s in summary]
   below = [0.0 if np.isnan(s["ci_low"]) else max(s["mean"] - s["ci_low"], 0.0) for s in summary]
-  above = [0.0 if np.isnan(s["ci_high"]) else max(s["ci_high"] - s["mean"], 0.0)
-           for s in summary]
+  above = [0.0 if np.isnan(s["ci_high"]) else max(s["ci_high"] - s["mean"], 0.0) for s in summary]
   ax.bar(names, means, yerr=[below, above], capsize=6, color="tab:blue", alpha=0.8)
   ax.set_ylim(0.5, 5.5)  # a t interval may reach past the 1..5 scale
   ax.set_ylabel("rating (1-5)")
@@ -455,6 +521,7 @@ def rating_form(rows: Sequence[dict], folder: str, csv_path: str):
     out = w.Output()
     with out:
       from IPython.display import display
+
       display(Audio(os.path.join(folder, r["file"]), rate=SAMPLE_RATE))
     choice = w.ToggleButtons(options=[1, 2, 3, 4, 5], value=None, description=f"trial {r['trial']}")
     choices.append(choice)
@@ -476,14 +543,13 @@ def rating_form(rows: Sequence[dict], folder: str, csv_path: str):
 
 # ---------------------------------------------------------------------------------- dataset
 
+
 def _text(v) -> str:
   return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def catalog(source) -> list[dict]:
   """One row per record of a data source (no audio decoded): index, device, source, DI, knobs."""
-  from ampspace.data import filters
-
   return [{"index": i, **a} for i, a in enumerate(filters.annotations(source))]
 
 
@@ -498,21 +564,21 @@ def knob_table(rows: Sequence[dict], knob: str) -> dict[str, dict[float, int]]:
   return {d: dict(sorted(c.items())) for d, c in sorted(table.items())}
 
 
-def select(rows: Sequence[dict], device: str | None = None, di_id: str | None = None,
-           **knobs: float) -> list[int]:
+def select(
+  rows: Sequence[dict], device: str | None = None, di_id: str | None = None, **knobs: float
+) -> list[int]:
   """Indices of the catalog rows matching a device, a DI and knob values (device units)."""
-  from ampspace.data.filters import matches
-
   wanted = {k: [v] for k, v in knobs.items()}
-  return [r["index"] for r in rows if matches(r, device=device, di_id=di_id, knobs=wanted)]
+  return [r["index"] for r in rows if filters.matches(r, device=device, di_id=di_id, knobs=wanted)]
 
 
 def waveform_figure(signals: Mapping[str, np.ndarray], sample_rate: int = SAMPLE_RATE):
   """Waveforms stacked, one axis per named signal, shared time axis."""
   import matplotlib.pyplot as plt
 
-  fig, axes = plt.subplots(len(signals), 1, figsize=(9, 1.8 * len(signals)), sharex=True,
-                           squeeze=False)
+  fig, axes = plt.subplots(
+    len(signals), 1, figsize=(9, 1.8 * len(signals)), sharex=True, squeeze=False
+  )
   for ax, (name, x) in zip(axes[:, 0], signals.items()):
     t = np.arange(len(x)) / sample_rate
     ax.plot(t, x, lw=0.5)
@@ -523,24 +589,38 @@ def waveform_figure(signals: Mapping[str, np.ndarray], sample_rate: int = SAMPLE
   return fig
 
 
-def spectrograms(signals: Mapping[str, np.ndarray], side_by_side: bool = True,
-                 sample_rate: int = SAMPLE_RATE):
+def spectrograms(
+  signals: Mapping[str, np.ndarray], side_by_side: bool = True, sample_rate: int = SAMPLE_RATE
+):
   """Log-frequency dB spectrograms, one axis per named signal (columns when `side_by_side`,
   else stacked rows), on one colour scale so levels compare across signals."""
   import librosa
   import librosa.display  # noqa: F401  (registers specshow)
   import matplotlib.pyplot as plt
 
-  specs = {name: librosa.amplitude_to_db(np.abs(librosa.stft(np.asarray(x, np.float32),
-                                                               n_fft=1024, hop_length=256)),
-                                         ref=1.0, top_db=None) for name, x in signals.items()}
+  specs = {
+    name: librosa.amplitude_to_db(
+      np.abs(librosa.stft(np.asarray(x, np.float32), n_fft=1024, hop_length=256)),
+      ref=1.0,
+      top_db=None,
+    )
+    for name, x in signals.items()
+  }
   vmax = max(float(s.max()) for s in specs.values())
   n = len(specs)
   shape, size = ((1, n), (4 * n, 3.2)) if side_by_side else ((n, 1), (10, 2.4 * n))
   fig, axes = plt.subplots(*shape, figsize=size, squeeze=False, sharey=side_by_side)
   for ax, (name, s) in zip(axes.ravel(), specs.items()):
-    librosa.display.specshow(s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log",
-                             ax=ax, vmin=vmax - 90, vmax=vmax)
+    librosa.display.specshow(
+      s,
+      sr=sample_rate,
+      hop_length=256,
+      x_axis="time",
+      y_axis="log",
+      ax=ax,
+      vmin=vmax - 90,
+      vmax=vmax,
+    )
     ax.set_title(name)
   fig.tight_layout()
   return fig

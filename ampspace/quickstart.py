@@ -16,6 +16,9 @@ import time
 
 from absl import app, flags, logging
 
+from ampspace import render, trainers
+from ampspace.config_files import load_config
+from ampspace.di import corpus, fluidsynth_render
 from ampspace.errors import AmpSpaceError, report_errors
 
 FLAGS = flags.FLAGS
@@ -27,8 +30,11 @@ def define_flags() -> None:
   flags.DEFINE_integer("num_dis", 12, "Number of DI phrases.")
   flags.DEFINE_float("di_seconds", 3.0, "Length of each DI phrase in seconds.")
   flags.DEFINE_integer("steps", 400, "Training steps.")
-  flags.DEFINE_string("knob_sweep", "one_knob:gain=1,3,5,7,9",
-                      "Sweep spec rendered for every DI (see ampspace.sweeps).")
+  flags.DEFINE_string(
+    "knob_sweep",
+    "one_knob:gain=1,3,5,7,9",
+    "Sweep spec rendered for every DI (see ampspace.sweeps).",
+  )
 
 
 def stage(title: str) -> None:
@@ -38,8 +44,6 @@ def stage(title: str) -> None:
 def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
   """Writes `num` DI phrases of `seconds` into `out` with the DI corpus writer (resumable) and
   returns the engine used: FluidSynth guitar programs when installed, else plucked strings."""
-  from ampspace.di import corpus, fluidsynth_render
-
   try:
     fluidsynth_render.find_fluidsynth()
     fluidsynth_render.find_soundfont()
@@ -47,15 +51,14 @@ def make_dis(out: str, num: int, seconds: float, seed: int = 0) -> str:
   except AmpSpaceError as e:
     print(f"warning: {e}; using plucked-string DIs instead", file=sys.stderr)
     engine = "karplus"
-  corpus.build_corpus(out, minutes=num * seconds / 60.0, seconds=seconds, seed=seed,
-                      engine=engine, workers=1)
+  corpus.build_corpus(
+    out, minutes=num * seconds / 60.0, seconds=seconds, seed=seed, engine=engine, workers=1
+  )
   return engine
 
 
 def quickstart_config(data_dir: str, rendered: str, steps: int):
   """configs/wave2wavenet.py:runlocal pointed at the quickstart's own dataset."""
-  from ampspace.config_files import load_config
-
   config = load_config("wave2wavenet", "runlocal")
   config.dataset.name = "amp_space/synthetic"
   config.dataset.data_dir = data_dir
@@ -69,10 +72,12 @@ def quickstart_config(data_dir: str, rendered: str, steps: int):
   return config
 
 
-def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str) -> dict:
-  from ampspace import evaluate, render
+def run_quickstart(
+  workdir: str, *, num_dis: int, di_seconds: float, steps: int, sweep: str
+) -> dict:
+  # jax, flax, Grain and TFDS: imported here, so that importing this module stays light
+  from ampspace import evaluate
   from ampspace.data import sources
-  from ampspace.trainers import get_trainer
 
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise AmpSpaceError(f"--workdir {workdir}: exists and is a file, expected a folder")
@@ -88,17 +93,20 @@ def run_quickstart(workdir: str, *, num_dis: int, di_seconds: float, steps: int,
   config = quickstart_config(data_dir, rendered, steps)
   sources.ensure_built(config.dataset)
   stage(f"4/5 train Wave2WaveNet ({steps} steps, configs/wave2wavenet.py:runlocal) -> {train_dir}")
-  result = get_trainer(config.trainer)(config, train_dir)
+  result = trainers.get_trainer(config.trainer)(config, train_dir)
   stage("5/5 evaluate on the DI-disjoint test split")
   ev = evaluate.evaluate(train_dir, split="test", config=config)
   losses = [h["loss"] for h in result["history"]]
   k = max(1, len(losses) // 10)
   report = {
-      "di_engine": engine, "clips_rendered": summary["clips"], "train_steps": result["steps"],
-      "loss_first": sum(losses[:k]) / k if losses else None,
-      "loss_last": sum(losses[-k:]) / k if losses else None,
-      "test": ev["groups"]["all"], "seconds": round(time.time() - t0, 1),
-      "listening_samples": os.path.join(train_dir, "eval", "test"),
+    "di_engine": engine,
+    "clips_rendered": summary["clips"],
+    "train_steps": result["steps"],
+    "loss_first": sum(losses[:k]) / k if losses else None,
+    "loss_last": sum(losses[-k:]) / k if losses else None,
+    "test": ev["groups"]["all"],
+    "seconds": round(time.time() - t0, 1),
+    "listening_samples": os.path.join(train_dir, "eval", "test"),
   }
   with open(os.path.join(workdir, "quickstart.json"), "w") as f:
     json.dump(report, f, indent=2)
@@ -110,16 +118,27 @@ def main(argv):
   del argv
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  r = run_quickstart(FLAGS.workdir, num_dis=FLAGS.num_dis, di_seconds=FLAGS.di_seconds,
-                     steps=FLAGS.steps, sweep=FLAGS.knob_sweep)
+  r = run_quickstart(
+    FLAGS.workdir,
+    num_dis=FLAGS.num_dis,
+    di_seconds=FLAGS.di_seconds,
+    steps=FLAGS.steps,
+    sweep=FLAGS.knob_sweep,
+  )
   print(f"\nquickstart finished in {r['seconds']} s")
   if r["loss_first"] is not None:
-    print(f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps")
+    print(
+      f"  training loss {r['loss_first']:.4f} -> {r['loss_last']:.4f} over {r['train_steps']} steps"
+    )
   t = r["test"]
-  print(f"  test: MSE {t['mse']:.5f}  ESR {t['esr']:.4f}  MR-STFT {t['mr_stft']:.3f} "
-        f"({t['clips']} clips)")
-  print(f"  listening samples (DI / target / prediction WAVs, spectrogram PNGs): "
-        f"{r['listening_samples']}")
+  print(
+    f"  test: MSE {t['mse']:.5f}  ESR {t['esr']:.4f}  MR-STFT {t['mr_stft']:.3f} "
+    f"({t['clips']} clips)"
+  )
+  print(
+    f"  listening samples (DI / target / prediction WAVs, spectrogram PNGs): "
+    f"{r['listening_samples']}"
+  )
   print(f"  metrics: {os.path.join(r['listening_samples'], 'metrics.json')}")
   print(f"  TensorBoard: tensorboard --logdir {os.path.join(FLAGS.workdir, 'train', 'tb')}")
   print(f"  summary: {os.path.join(FLAGS.workdir, 'quickstart.json')}")

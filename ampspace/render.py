@@ -71,15 +71,28 @@ def di_annotations(di_dir: str) -> dict[str, dict]:
   try:
     with open(path) as f:
       passages = json.load(f).get("passages", [])
-    return {os.path.splitext(os.path.basename(e["file"]))[0]: {
-        "di_id": str(e["id"]), "di_start": int(e["start"]), "di_end": int(e["end"]),
-        "di_source": str(e.get("source", ""))} for e in passages}
+    return {
+      os.path.splitext(os.path.basename(e["file"]))[0]: {
+        "di_id": str(e["id"]),
+        "di_start": int(e["start"]),
+        "di_end": int(e["end"]),
+        "di_source": str(e.get("source", "")),
+      }
+      for e in passages
+    }
   except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
     raise AmpSpaceError(f"{path}: cannot read the DI manifest ({e})") from None
 
 
-def _render_folder(device_name: str, settings_list: list[dict], di_path: str, folder: str,
-                   out_root: str, sweep: str, di_annotation: dict | None = None) -> list[ClipReport]:
+def _render_folder(
+  device_name: str,
+  settings_list: list[dict],
+  di_path: str,
+  folder: str,
+  out_root: str,
+  sweep: str,
+  di_annotation: dict | None = None,
+) -> list[ClipReport]:
   """Renders one DI through every setting into `folder` (one worker's job)."""
   device = get_device(device_name)
   di, _ = read_wav(di_path)
@@ -92,30 +105,47 @@ def _render_folder(device_name: str, settings_list: list[dict], di_path: str, fo
       out = device.process(di, settings, SAMPLE_RATE)
       reports.append(ClipReport(path, check_rendered(out, path)))
       write_wav(path, out)
-    files.append({"filename": filename,
-                  "settings": [{k: float(v)} for k, v in settings.items()]})
+    files.append({"filename": filename, "settings": [{k: float(v)} for k, v in settings.items()]})
   stem = os.path.splitext(os.path.basename(di_path))[0]
   desc = device.describe()
-  write_yaml_atomic(os.path.join(folder, SETTINGS_FILE), {
-      "brand": device.brand, "vst_name": vst_name_of(device), "device": device.name,
-      "device_type": device.device_type, "data_type": "synthetic" if device.source == "synthetic"
-      else "real", "source": device.source, "attributes": desc["attributes"],
+  write_yaml_atomic(
+    os.path.join(folder, SETTINGS_FILE),
+    {
+      "brand": device.brand,
+      "vst_name": vst_name_of(device),
+      "device": device.name,
+      "device_type": device.device_type,
+      "data_type": "synthetic" if device.source == "synthetic" else "real",
+      "source": device.source,
+      "attributes": desc["attributes"],
       "di_file": os.path.relpath(os.path.join(out_root, "di", stem + ".wav"), out_root),
       **(di_annotation or {"di_id": stem, "di_start": 0, "di_end": int(len(di))}),
       "sample_rate": SAMPLE_RATE,
       # The plugin latency the device already removed: a report, not the recording's latency
       # (a render has none; `latency_samples` would tell the builder to shift the output).
-      "sweep": sweep, "plugin_latency_compensated": int(device.latency_samples),
-      "defaults": device.defaults, "knob_specs": desc["knobs"],
-      "clipped_files": sorted(os.path.basename(r.path) for r in reports
-                              if r.clipped_fraction > CLIP_REPORT_FRACTION),
+      "sweep": sweep,
+      "plugin_latency_compensated": int(device.latency_samples),
+      "defaults": device.defaults,
+      "knob_specs": desc["knobs"],
+      "clipped_files": sorted(
+        os.path.basename(r.path) for r in reports if r.clipped_fraction > CLIP_REPORT_FRACTION
+      ),
       "files": files,
-  })
+    },
+  )
   return reports
 
 
-def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0,
-           workers: int | None = None, progress: bool = True) -> dict:
+def render(
+  device_name: str,
+  sweep: str,
+  di_dir: str,
+  out: str,
+  *,
+  seed: int = 0,
+  workers: int | None = None,
+  progress: bool = True,
+) -> dict:
   """Renders every DI in `di_dir` through `device_name` at every setting of `sweep`."""
   device = get_device(device_name)
   settings_list = parse_sweep(sweep, device, seed)
@@ -128,8 +158,9 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
     raise AmpSpaceError(f"{out}: output path is a file, expected a folder")
   os.makedirs(os.path.join(out, "di"), exist_ok=True)
   annotations = di_annotations(di_dir)
-  base = os.path.join(out, device.brand, sweep_dirname(vst_name_of(device)), device.name,
-                      sweep_dirname(sweep))
+  base = os.path.join(
+    out, device.brand, sweep_dirname(vst_name_of(device)), device.name, sweep_dirname(sweep)
+  )
   jobs = []
   for p in di_paths:
     stem = os.path.splitext(os.path.basename(p))[0]
@@ -139,12 +170,12 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
         shutil.copyfile(p, tmp)
     folder = os.path.join(base, stem)
     if not os.path.exists(os.path.join(folder, SETTINGS_FILE)):
-      jobs.append((device_name, settings_list, di_copy, folder, out, sweep,
-                   annotations.get(stem)))
+      jobs.append((device_name, settings_list, di_copy, folder, out, sweep, annotations.get(stem)))
   workers = workers or min(len(jobs), os.cpu_count() or 1) or 1
   reports: list[ClipReport] = []
-  bar = tqdm(total=len(jobs), desc=f"render {device_name}", unit="DI", disable=not progress,
-             file=sys.stderr)
+  bar = tqdm(
+    total=len(jobs), desc=f"render {device_name}", unit="DI", disable=not progress, file=sys.stderr
+  )
   if workers <= 1:
     for job in jobs:
       reports += _render_folder(*job)
@@ -153,7 +184,8 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
     # forkserver, not fork: the caller may already run JAX's threads (quickstart, notebooks),
     # and forking a multithreaded process can deadlock.
     with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+      workers, mp_context=multiprocessing.get_context("forkserver")
+    ) as pool:
       for r in pool.map(_render_folder, *zip(*jobs)) if jobs else []:
         reports += r
         bar.update()
@@ -161,8 +193,12 @@ def render(device_name: str, sweep: str, di_dir: str, out: str, *, seed: int = 0
   clipped = [r for r in reports if r.clipped_fraction > CLIP_REPORT_FRACTION]
   for r in clipped:
     print(f"warning: {r.path}: {100 * r.clipped_fraction:.2f}% of samples clipped", file=sys.stderr)
-  return {"folders": len(di_paths), "rendered_folders": len(jobs),
-          "clips": len(di_paths) * len(settings_list), "clipped": len(clipped)}
+  return {
+    "folders": len(di_paths),
+    "rendered_folders": len(jobs),
+    "clips": len(di_paths) * len(settings_list),
+    "clipped": len(clipped),
+  }
 
 
 FLAGS = flags.FLAGS
@@ -184,10 +220,13 @@ def main(argv):
   for name in ("device", "di", "out"):
     if not getattr(FLAGS, name):
       raise AmpSpaceError(f"--{name} is required")
-  summary = render(FLAGS.device, FLAGS.sweep, FLAGS.di, FLAGS.out, seed=FLAGS.seed,
-                   workers=FLAGS.workers or None)
-  print(f"rendered {summary['clips']} clips into {FLAGS.out} "
-        f"({summary['rendered_folders']} new folders, {summary['clipped']} clipped clips)")
+  summary = render(
+    FLAGS.device, FLAGS.sweep, FLAGS.di, FLAGS.out, seed=FLAGS.seed, workers=FLAGS.workers or None
+  )
+  print(
+    f"rendered {summary['clips']} clips into {FLAGS.out} "
+    f"({summary['rendered_folders']} new folders, {summary['clipped']} clipped clips)"
+  )
 
 
 def run():

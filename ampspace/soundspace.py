@@ -26,9 +26,11 @@ from flax import nnx
 from tqdm import tqdm
 
 from ampspace.audio import griffin_lim
+from ampspace.audio.wav_io import read_wav
+from ampspace.checkpoints import restore_vae
 from ampspace.data import mel_pipeline
 from ampspace.data.pipeline import decode_audio
-from ampspace.errors import AmpSpaceError
+from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_path
 
 
@@ -70,14 +72,21 @@ def decode_log_mel(model, z_windows: np.ndarray, num_frames_total: int) -> np.nd
   return mel_pipeline.join_windows(out, num_frames_total)
 
 
-def decode_audio_from_latents(model, z_windows: np.ndarray, num_samples: int, *,
-                              n_iter: int = griffin_lim.DEFAULT_ITERATIONS, seed: int = 0,
-                              method: str = "nnls") -> np.ndarray:
+def decode_audio_from_latents(
+  model,
+  z_windows: np.ndarray,
+  num_samples: int,
+  *,
+  n_iter: int = griffin_lim.DEFAULT_ITERATIONS,
+  seed: int = 0,
+  method: str = "nnls",
+) -> np.ndarray:
   """Latent codes of a clip's windows -> audio of `num_samples`, by Griffin-Lim."""
   spec = spec_of(model)
   m = decode_log_mel(model, z_windows, spec.frames_of(num_samples))
-  return griffin_lim.log_mel_to_audio(m.T, n_iter=n_iter, length=num_samples, seed=seed,
-                                      method=method)
+  return griffin_lim.log_mel_to_audio(
+    m.T, n_iter=n_iter, length=num_samples, seed=seed, method=method
+  )
 
 
 # ------------------------------------------------------------------ distances and walks
@@ -91,13 +100,16 @@ def interpolate(z_a: np.ndarray, z_b: np.ndarray, alpha: float) -> np.ndarray:
   return (1.0 - alpha) * np.asarray(z_a) + alpha * np.asarray(z_b)
 
 
-def latent_walk(model, z_a: np.ndarray, z_b: np.ndarray, num_frames_total: int,
-                steps: int = 9) -> list[np.ndarray]:
+def latent_walk(
+  model, z_a: np.ndarray, z_b: np.ndarray, num_frames_total: int, steps: int = 9
+) -> list[np.ndarray]:
   """Log-mels decoded at `steps` evenly spaced points on the segment from z_a to z_b."""
   if steps < 2:
     raise AmpSpaceError(f"latent walk: steps must be >= 2, got {steps}")
-  return [decode_log_mel(model, interpolate(z_a, z_b, a), num_frames_total)
-          for a in np.linspace(0.0, 1.0, steps)]
+  return [
+    decode_log_mel(model, interpolate(z_a, z_b, a), num_frames_total)
+    for a in np.linspace(0.0, 1.0, steps)
+  ]
 
 
 def walk_smoothness(log_mels: list[np.ndarray]) -> dict:
@@ -110,8 +122,11 @@ def walk_smoothness(log_mels: list[np.ndarray]) -> dict:
   steps = [mel_distance(a, b) for a, b in zip(log_mels[:-1], log_mels[1:])]
   direct = mel_distance(log_mels[0], log_mels[-1])
   mean = float(np.mean(steps))
-  return {"steps": steps, "evenness": float(max(steps) / mean) if mean > 0 else 1.0,
-          "path_ratio": float(sum(steps) / direct) if direct > 0 else float("inf")}
+  return {
+    "steps": steps,
+    "evenness": float(max(steps) / mean) if mean > 0 else 1.0,
+    "path_ratio": float(sum(steps) / direct) if direct > 0 else float("inf"),
+  }
 
 
 # ------------------------------------------------------------------ the index
@@ -122,6 +137,7 @@ def _text(v) -> str:
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """One indexed sound: who made it and how."""
+
   device: str
   knobs: dict
   clip_id: str
@@ -144,26 +160,32 @@ def held_out_leaks(entries, held_out: dict[str, float], devices) -> list[Entry]:
   """The entries of `devices` with any knob of `held_out` at its held-out value (as the dataset
   stores knob values): what an experiment holding those settings out must not train on."""
   devices = set(devices)
-  return [e for e in entries if e.device in devices and
-          any(k in e.knobs and abs(float(e.knobs[k]) - v) < 1e-6 for k, v in held_out.items())]
+  return [
+    e
+    for e in entries
+    if e.device in devices
+    and any(k in e.knobs and abs(float(e.knobs[k]) - v) < 1e-6 for k, v in held_out.items())
+  ]
 
 
 def within_steps(entry: Entry, device: str, knobs: dict, steps: float = 1.0) -> bool:
   """Whether a recipe (an indexed entry) is `device` with every knob of `knobs` within `steps`
   of its value (knob values as the dataset stores them: dials for 0..10 knobs)."""
   return entry.device == device and all(
-      k in entry.knobs and abs(float(entry.knobs[k]) - float(v)) <= steps + 1e-6
-      for k, v in knobs.items())
+    k in entry.knobs and abs(float(entry.knobs[k]) - float(v)) <= steps + 1e-6
+    for k, v in knobs.items()
+  )
 
 
 def entry_of(record: dict) -> Entry:
   names = [_text(n) for n in np.asarray(record.get("knob_names", []), dtype=object).tolist()]
   values = [float(v) for v in np.asarray(record.get("knob_values", []), np.float64).tolist()]
   if len(names) != len(values):
-    raise AmpSpaceError(f"record {_text(record.get('clip_id', '?'))}: {len(names)} knob names "
-                        f"but {len(values)} knob values")
-  return Entry(_text(record["device"]), dict(zip(names, values)),
-               _text(record.get("clip_id", "")))
+    raise AmpSpaceError(
+      f"record {_text(record.get('clip_id', '?'))}: {len(names)} knob names "
+      f"but {len(values)} knob values"
+    )
+  return Entry(_text(record["device"]), dict(zip(names, values)), _text(record.get("clip_id", "")))
 
 
 class SoundSpace:
@@ -172,13 +194,15 @@ class SoundSpace:
   def __init__(self, embeddings: np.ndarray, entries: list[Entry]):
     embeddings = np.asarray(embeddings, np.float32)
     if embeddings.ndim != 2 or len(embeddings) != len(entries):
-      raise AmpSpaceError(f"soundspace: {len(entries)} entries but embeddings of shape "
-                          f"{embeddings.shape}")
+      raise AmpSpaceError(
+        f"soundspace: {len(entries)} entries but embeddings of shape {embeddings.shape}"
+      )
     self.embeddings, self.entries = embeddings, list(entries)
 
   @classmethod
-  def from_source(cls, model, source, *, max_records: int | None = None,
-                  progress: bool = True) -> "SoundSpace":
+  def from_source(
+    cls, model, source, *, max_records: int | None = None, progress: bool = True
+  ) -> "SoundSpace":
     """Encodes the outputs of (up to `max_records` of) an amp_space data source."""
     n = len(source) if max_records is None else min(len(source), max_records)
     if n == 0:
@@ -194,8 +218,9 @@ class SoundSpace:
     """The k entries nearest (Euclidean) to a point `query` [latent_dim], optionally of one device."""
     query = np.asarray(query, np.float32).reshape(-1)
     if query.shape[0] != self.embeddings.shape[1]:
-      raise AmpSpaceError(f"soundspace: query has {query.shape[0]} dimensions, the space "
-                          f"{self.embeddings.shape[1]}")
+      raise AmpSpaceError(
+        f"soundspace: query has {query.shape[0]} dimensions, the space {self.embeddings.shape[1]}"
+      )
     idx = np.arange(len(self.entries))
     if device is not None:
       idx = idx[[e.device == device for e in self.entries]]
@@ -234,20 +259,25 @@ class SoundSpace:
       if not any(knob in e.knobs for e in self.entries):
         raise AmpSpaceError(f"soundspace plot: no indexed sound has a knob {knob!r}")
       return np.asarray([e.knobs.get(knob, np.nan) for e in self.entries], np.float64), None
-    raise AmpSpaceError(f"soundspace plot: color_by must be 'device' or 'knob:NAME', got "
-                        f"{color_by!r}")
+    raise AmpSpaceError(
+      f"soundspace plot: color_by must be 'device' or 'knob:NAME', got {color_by!r}"
+    )
 
 
-def latent_plot(space: SoundSpace, path: str, *, color_by: str = "device", dims: int = 2,
-                title: str = ""):
+def latent_plot(
+  space: SoundSpace, path: str, *, color_by: str = "device", dims: int = 2, title: str = ""
+):
   """A scatter of the space (first 2 or 3 latent dimensions), coloured by device or a knob."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
   if dims not in (2, 3) or dims > space.embeddings.shape[1]:
-    raise AmpSpaceError(f"soundspace plot: dims must be 2 or 3 (at most the latent size "
-                        f"{space.embeddings.shape[1]}), got {dims}")
+    raise AmpSpaceError(
+      f"soundspace plot: dims must be 2 or 3 (at most the latent size "
+      f"{space.embeddings.shape[1]}), got {dims}"
+    )
   values, names = space.colour_values(color_by)
   e = space.embeddings
   fig = plt.figure(figsize=(6.5, 5))
@@ -281,13 +311,12 @@ def latent_plot(space: SoundSpace, path: str, *, color_by: str = "device", dims:
 def main(argv):
   from absl import flags
 
-  from ampspace.audio.wav_io import read_wav
-  from ampspace.data import sources
-  from ampspace.checkpoints import restore_vae
+  from ampspace.data import sources  # TFDS: only the command line reads a dataset itself
 
   FLAGS = flags.FLAGS
   if not FLAGS["verbosity"].present:
     from absl import logging
+
     logging.set_verbosity(logging.WARNING)  # TFDS and Orbax are chatty at INFO
   if len(argv) > 1:
     raise AmpSpaceError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -301,18 +330,21 @@ def main(argv):
     if FLAGS.data_dir:
       dataset.unlock()
       dataset.data_dir = FLAGS.data_dir
-    space = SoundSpace.from_source(model, sources.open_split(dataset, FLAGS.split),
-                                   max_records=FLAGS.max_records or None)
+    space = SoundSpace.from_source(
+      model, sources.open_split(dataset, FLAGS.split), max_records=FLAGS.max_records or None
+    )
     if FLAGS.index:
       space.save(FLAGS.index)
   print(f"soundspace of {len(space.entries)} sounds (VAE step {step})")
   if FLAGS.plot:
     root, ext = os.path.splitext(FLAGS.plot)
     for color_by in FLAGS.color_by:
-      for dims in (2, 3)[:model.latent_dim - 1]:
+      for dims in (2, 3)[: model.latent_dim - 1]:
         tag = color_by.replace(":", "_")
-        print("wrote", latent_plot(space, f"{root}_{tag}_{dims}d{ext or '.png'}",
-                                   color_by=color_by, dims=dims))
+        print(
+          "wrote",
+          latent_plot(space, f"{root}_{tag}_{dims}d{ext or '.png'}", color_by=color_by, dims=dims),
+        )
   for q in FLAGS.query or []:
     audio, _ = read_wav(q, allow_stereo=True)
     print(f"\n{q}: nearest sounds, and how to make them:")
@@ -322,8 +354,6 @@ def main(argv):
 
 def run():
   from absl import app, flags
-
-  from ampspace.errors import parse_flags_one_line_errors, report_errors
 
   flags.DEFINE_string("workdir", None, "A VAE training workdir.")
   flags.DEFINE_string("split", "test", "Which split of the VAE's dataset to index.")

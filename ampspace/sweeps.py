@@ -93,8 +93,10 @@ class _Sweep:
 
   def check(self, knob: str) -> str:
     if knob not in self.specs:
-      raise AmpSpaceError(f"sweep {self.spec!r}: device {self.device.name!r} has no knob "
-                          f"{knob!r}; its knobs are {sorted(self.specs)}")
+      raise AmpSpaceError(
+        f"sweep {self.spec!r}: device {self.device.name!r} has no knob "
+        f"{knob!r}; its knobs are {sorted(self.specs)}"
+      )
     return knob
 
   def dims_for(self, knobs: list[str]) -> list[tuple[str, ...]]:
@@ -133,13 +135,17 @@ def _parse_dials(text: str, spec: str) -> tuple[float, ...]:
 def _grid(sw: _Sweep, dims: list[tuple[str, ...]], levels) -> list[dict[str, float]]:
   total = len(levels) ** len(dims)
   if total > MAX_SETTINGS:
-    raise AmpSpaceError(f"sweep {sw.spec!r}: the grid has {total:.3g} settings (> {MAX_SETTINGS});"
-                        " use subsample:N or fewer knobs")
-  return [sw.setting(dict(zip(dims, combo))) for combo in itertools.product(levels, repeat=len(dims))]
+    raise AmpSpaceError(
+      f"sweep {sw.spec!r}: the grid has {total:.3g} settings (> {MAX_SETTINGS});"
+      " use subsample:N or fewer knobs"
+    )
+  return [
+    sw.setting(dict(zip(dims, combo))) for combo in itertools.product(levels, repeat=len(dims))
+  ]
 
 
 def _knob_dials(text: str, spec: str, what: str) -> list[tuple[str, float]]:
-  """"gain=7,treble=8" -> [("gain", 7.0), ("treble", 8.0)] (dials in 0..10)."""
+  """ "gain=7,treble=8" -> [("gain", 7.0), ("treble", 8.0)] (dials in 0..10)."""
   out = []
   for item in text.split(","):
     knob, eq, dial = item.partition("=")
@@ -168,8 +174,9 @@ def _modifiers(spec: str):
     elif mkind == "drop" and marg:
       dropped += _knob_dials(marg, spec, mkind)
     else:
-      raise AmpSpaceError(f"sweep {spec!r}: unknown modifier {mod!r}; use |tie:a+b, "
-                          "|set:knob=dial or |drop:knob=dial")
+      raise AmpSpaceError(
+        f"sweep {spec!r}: unknown modifier {mod!r}; use |tie:a+b, |set:knob=dial or |drop:knob=dial"
+      )
   return base, ties, fixed, dropped
 
 
@@ -181,8 +188,11 @@ def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, floa
   settings = _base_settings(base, sw, ties, rng, device, spec)
   value = lambda knob, dial: float(round(dial_to_value(sw.specs[sw.check(knob)], dial), 6))
   if fixed:
-    set_values = {m: value(m, d)  # a tied knob sets its group
-                  for k, d in fixed.items() for m in sw.group_of.get(sw.check(k), (k,))}
+    set_values = {
+      m: value(m, d)  # a tied knob sets its group
+      for k, d in fixed.items()
+      for m in sw.group_of.get(sw.check(k), (k,))
+    }
     unique: dict[tuple, dict[str, float]] = {}
     for s in settings:
       s = {**s, **set_values}
@@ -196,8 +206,9 @@ def parse_sweep(spec: str, device: Device, seed: int = 0) -> list[dict[str, floa
   return settings
 
 
-def _base_settings(base: str, sw: _Sweep, ties, rng, device: Device,
-                   spec: str) -> list[dict[str, float]]:
+def _base_settings(
+  base: str, sw: _Sweep, ties, rng, device: Device, spec: str
+) -> list[dict[str, float]]:
   """The settings of the sweep before its |set and |drop modifiers."""
   kind, _, arg = base.partition(":")
   if kind == "default":
@@ -241,7 +252,7 @@ def _base_settings(base: str, sw: _Sweep, ties, rng, device: Device,
     total = len(PAPER_GRID) ** len(dims)
     if n > total:
       raise AmpSpaceError(f"sweep {spec!r}: asks for {n} settings but the grid has {total}")
-    flat = np.sort(rng.choice(total, size=n, replace=False)) if total < 2 ** 62 else None
+    flat = np.sort(rng.choice(total, size=n, replace=False)) if total < 2**62 else None
     if flat is None:
       raise AmpSpaceError(f"sweep {spec!r}: too many knobs to subsample exactly; use random:N")
     out = []
@@ -258,9 +269,11 @@ def _base_settings(base: str, sw: _Sweep, ties, rng, device: Device,
   if kind == "lhs":
     n = _int(arg, spec, "N")
     from scipy.stats import qmc
+
     u = qmc.LatinHypercube(d=len(sw.dims), seed=rng).random(n) if sw.dims else np.zeros((n, 0))
-    return [sw.setting({d: float(round(10.0 * row[i], 3)) for i, d in enumerate(sw.dims)})
-            for row in u]
+    return [
+      sw.setting({d: float(round(10.0 * row[i], 3)) for i, d in enumerate(sw.dims)}) for row in u
+    ]
   raise AmpSpaceError(f"unknown sweep kind {kind!r} in {spec!r}; known: {', '.join(KINDS)}")
 
 

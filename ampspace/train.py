@@ -12,13 +12,17 @@ import sys
 
 from absl import app, flags, logging
 
+from ampspace import trainers
 from ampspace.config_files import define_config_flag
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 
 FLAGS = flags.FLAGS
-define_config_flag("config", "Experiment config file (get_config(arg)); a configs/NAME.py "
-                   "missing from the working directory is the installed package's.",
-                   lock_config=True)
+define_config_flag(
+  "config",
+  "Experiment config file (get_config(arg)); a configs/NAME.py "
+  "missing from the working directory is the installed package's.",
+  lock_config=True,
+)
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and outputs go.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (cluster auto-detect).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
@@ -66,15 +70,13 @@ def main(argv):
   workdir = check_workdir(FLAGS.workdir)
   config = flag_config()
   initialize_distributed()
-  from ampspace.trainers import get_trainer
-
-  result = get_trainer(config.trainer)(config, workdir)
+  result = trainers.get_trainer(config.trainer)(config, workdir)
   if result.get("preempted"):  # SIGTERM: a checkpoint was saved; 128 + 15 tells the scheduler
     print(f"preempted at step {result['steps']}; rerun the same command to resume")
     sys.exit(143)
   if config.get("eval") and config.eval.get("at_end", False):
     import jax
-    from ampspace import evaluate
+    from ampspace import evaluate  # jax, flax, TFDS: only when a run evaluates at its end
 
     if jax.process_index() == 0:
       result["eval"] = evaluate.evaluate(workdir, split=config.eval.split, config=config)

@@ -37,8 +37,9 @@ def interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
   mean = float(x.mean())
   if len(x) < 2:
     return mean, float("nan"), float("nan")
-  half = float(scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1) /
-               np.sqrt(len(x)))
+  half = float(
+    scipy.stats.t.ppf((1 + confidence) / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+  )
   return mean, mean - half, mean + half
 
 
@@ -54,21 +55,33 @@ def collect(reports: dict[tuple[str, int], dict], contender: str) -> dict:
 
 
 def markdown(cells: dict, variants: list[str], seeds: list[int], meta: dict) -> str:
-  lines = [f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['when']} "
-           f"({meta['machine']}); contender {meta['contender']}, seeds "
-           f"{', '.join(map(str, seeds))}.", "",
-           "Pooled test ESR (plain) after each wall-clock budget: mean over seeds, 95 % "
-           "t-interval of the mean, and each seed's value.", "",
-           "| capture | variant | budget | mean ESR | 95 % interval | per seed |",
-           "|---|---|---:|---:|---|---|"]
+  lines = [
+    f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['when']} "
+    f"({meta['machine']}); contender {meta['contender']}, seeds "
+    f"{', '.join(map(str, seeds))}.",
+    "",
+    "Pooled test ESR (plain) after each wall-clock budget: mean over seeds, 95 % "
+    "t-interval of the mean, and each seed's value.",
+    "",
+    "| capture | variant | budget | mean ESR | 95 % interval | per seed |",
+    "|---|---|---:|---:|---|---|",
+  ]
   for capture, variant, sec in sorted(cells, key=lambda k: (k[0], k[2], variants.index(k[1]))):
     xs = cells[(capture, variant, sec)]
     mean, lo, hi = interval(xs)
-    lines.append(f"| {capture} | {variant} | {sec:g} s | {mean:.4f} | [{lo:.4f}, {hi:.4f}] | "
-                 + ", ".join(f"{x:.4f}" for x in xs) + " |")
+    lines.append(
+      f"| {capture} | {variant} | {sec:g} s | {mean:.4f} | [{lo:.4f}, {hi:.4f}] | "
+      + ", ".join(f"{x:.4f}" for x in xs)
+      + " |"
+    )
   if len(variants) > 1:
-    lines += ["", f"Ratio of means, each variant against {variants[0]}:", "",
-              "| capture | budget | variant | ratio | intervals overlap |", "|---|---:|---|---:|:-:|"]
+    lines += [
+      "",
+      f"Ratio of means, each variant against {variants[0]}:",
+      "",
+      "| capture | budget | variant | ratio | intervals overlap |",
+      "|---|---:|---|---:|:-:|",
+    ]
     for capture, variant, sec in sorted(cells):
       base = cells.get((capture, variants[0], sec))
       if variant == variants[0] or not base:
@@ -87,13 +100,20 @@ def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--tag", required=True)
   ap.add_argument("--contender", default="ours_nam_layout")
-  ap.add_argument("--variant", action="append", required=True,
-                  help="NAME:KEY=VALUE[;KEY=VALUE] overrides of the contender's config")
+  ap.add_argument(
+    "--variant",
+    action="append",
+    required=True,
+    help="NAME:KEY=VALUE[;KEY=VALUE] overrides of the contender's config",
+  )
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
   ap.add_argument("--results_dir", default=os.path.join(HERE, "results"))
-  ap.add_argument("--table_only", action="store_true",
-                  help="write the table from the runs already in RESULTS/seeds (no training)")
+  ap.add_argument(
+    "--table_only",
+    action="store_true",
+    help="write the table from the runs already in RESULTS/seeds (no training)",
+  )
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
   variants = []
@@ -107,10 +127,16 @@ def main() -> None:
   for seed in seeds:
     for name, kvs in variants:
       tag = f"seeds_{args.tag}_{name}_s{seed}"
-      cmd = [sys.executable, os.path.join(HERE, "bench_accuracy.py"),
-             f"--contenders={args.contender}", f"--captures={args.captures}", f"--seed={seed}",
-             f"--tag={tag}", f"--results_dir={seed_dir}",
-             *(f"--override={args.contender}:{kv}" for kv in kvs)]
+      cmd = [
+        sys.executable,
+        os.path.join(HERE, "bench_accuracy.py"),
+        f"--contenders={args.contender}",
+        f"--captures={args.captures}",
+        f"--seed={seed}",
+        f"--tag={tag}",
+        f"--results_dir={seed_dir}",
+        *(f"--override={args.contender}:{kv}" for kv in kvs),
+      ]
       if not args.table_only:
         print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)
         subprocess.run(cmd, check=True, cwd=REPO)
@@ -119,9 +145,13 @@ def main() -> None:
   from ampspace.files import atomic_write
 
   first = next(iter(reports.values()))
-  meta = {"command": "python benchmarks/accuracy_seeds.py " + " ".join(sys.argv[1:]),
-          "commit": first["commit"], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-          "machine": first["machine"], "contender": args.contender}
+  meta = {
+    "command": "python benchmarks/accuracy_seeds.py " + " ".join(sys.argv[1:]),
+    "commit": first["commit"],
+    "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    "machine": first["machine"],
+    "contender": args.contender,
+  }
   text = markdown(collect(reports, args.contender), [n for n, _ in variants], seeds, meta)
   atomic_write(os.path.join(args.results_dir, f"accuracy_seeds_{args.tag}.md"), text)
   print(text)

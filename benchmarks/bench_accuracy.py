@@ -59,10 +59,10 @@ from ampspace.fit import build_dataset, pooled_esr  # noqa: E402  (one build, on
 SR = 44100
 NAM_PYTHON = os.path.join(REPO, ".venv-nam", "bin", "python")
 OUR_PYTHON = sys.executable
-TAIL_SECONDS = 0.4         # silence after each DI: the ring-out, and the DC floor's stretches
+TAIL_SECONDS = 0.4  # silence after each DI: the ring-out, and the DC floor's stretches
 SILENCE_DBFS = -60.0
-SILENCE_FRAME = 441        # 10 ms
-SILENCE_MIN_FRAMES = 10    # 100 ms
+SILENCE_FRAME = 441  # 10 ms
+SILENCE_MIN_FRAMES = 10  # 100 ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +74,29 @@ class Capture:
 
 
 CAPTURES = {
-    "gx_amp_clean": Capture("gx_amp_clean", "gx_amp", {"gain": -6.0, "drive": 0.1},
-                            "Guitarix amp, clean"),
-    "gx_amp_crunch": Capture("gx_amp_crunch", "gx_amp", {"gain": 12.0, "drive": 0.5},
-                             "Guitarix amp, crunch"),
-    "gx_bossds1": Capture("gx_bossds1", "gx_bossds1", {"drive": 0.6}, "Guitarix DS-1 (drive)"),
-    "gx_fuzzface": Capture("gx_fuzzface", "gx_fuzzface", {"fuzz": 0.7}, "Guitarix Fuzz Face"),
+  "gx_amp_clean": Capture(
+    "gx_amp_clean", "gx_amp", {"gain": -6.0, "drive": 0.1}, "Guitarix amp, clean"
+  ),
+  "gx_amp_crunch": Capture(
+    "gx_amp_crunch", "gx_amp", {"gain": 12.0, "drive": 0.5}, "Guitarix amp, crunch"
+  ),
+  "gx_bossds1": Capture("gx_bossds1", "gx_bossds1", {"drive": 0.6}, "Guitarix DS-1 (drive)"),
+  "gx_fuzzface": Capture("gx_fuzzface", "gx_fuzzface", {"fuzz": 0.7}, "Guitarix Fuzz Face"),
 }
 CONTENDERS = ("nam", "ours_nam_layout", "ours_paper", "ours_finetune", "ours_lstm")
-LABELS = {"nam": "NAM standard WaveNet, NAM's recipe (PyTorch)",
-          "ours_nam_layout": "ours, NAM-layout WaveNet", "ours_paper": "ours, paper 256-way",
-          "ours_finetune": "ours, paper model fine-tuned from pretraining",
-          "ours_lstm": "ours, LSTM 1x24"}
-CONFIG_ARG = {"ours_nam_layout": "nam_layout", "ours_paper": "paper",
-              "ours_finetune": "finetune", "ours_lstm": "lstm"}
+LABELS = {
+  "nam": "NAM standard WaveNet, NAM's recipe (PyTorch)",
+  "ours_nam_layout": "ours, NAM-layout WaveNet",
+  "ours_paper": "ours, paper 256-way",
+  "ours_finetune": "ours, paper model fine-tuned from pretraining",
+  "ours_lstm": "ours, LSTM 1x24",
+}
+CONFIG_ARG = {
+  "ours_nam_layout": "nam_layout",
+  "ours_paper": "paper",
+  "ours_finetune": "finetune",
+  "ours_lstm": "lstm",
+}
 
 
 def log(msg: str) -> None:
@@ -97,9 +106,11 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------- captures
 def make_dis(n: int, seconds: float, seed: int) -> list[np.ndarray]:
   from ampspace.di import karplus
+
   tail = np.zeros(int(TAIL_SECONDS * SR))
-  return [np.concatenate([karplus.phrase(seed + i, seconds), tail]).astype(np.float32)
-          for i in range(n)]
+  return [
+    np.concatenate([karplus.phrase(seed + i, seconds), tail]).astype(np.float32) for i in range(n)
+  ]
 
 
 def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> dict:
@@ -116,17 +127,27 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
       return json.load(f)
   tmp = root + ".partial"
   import shutil
+
   shutil.rmtree(tmp, ignore_errors=True)
   device = get_device(cap.device)
   settings = {**{k.name: k.default for k in device.knobs}, **cap.knobs}
-  outs = {part: [np.asarray(device.process(x, settings), np.float64) for x in xs]
-          for part, xs in dis.items()}
+  outs = {
+    part: [np.asarray(device.process(x, settings), np.float64) for x in xs]
+    for part, xs in dis.items()
+  }
   peak = max(float(np.max(np.abs(y))) for ys in outs.values() for y in ys)
   trim = 0.7 / max(peak, 1e-9)  # one trim for the session: the loudest take peaks at -3 dBFS
   os.makedirs(tmp)
   with open(os.path.join(tmp, "device.yaml"), "w") as f:
-    yaml.safe_dump({"device": cap.device, "device_type": device.device_type, "source": "real",
-                    "knobs": settings}, f)
+    yaml.safe_dump(
+      {
+        "device": cap.device,
+        "device_type": device.device_type,
+        "source": "real",
+        "knobs": settings,
+      },
+      f,
+    )
   for part, xs in dis.items():
     os.makedirs(os.path.join(tmp, part))
     with open(os.path.join(tmp, part, "capture.yaml"), "w") as f:
@@ -135,18 +156,28 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
       folder = os.path.join(tmp, part, f"{part}_{i:02d}")
       os.makedirs(folder)
       sf.write(os.path.join(folder, "input.wav"), x, SR, subtype="PCM_16")
-      sf.write(os.path.join(folder, "output.wav"), np.clip(trim * y, -1, 1), SR,
-               subtype="PCM_16")
+      sf.write(os.path.join(folder, "output.wav"), np.clip(trim * y, -1, 1), SR, subtype="PCM_16")
   nam_dir = os.path.join(tmp, "nam")
   os.makedirs(nam_dir)
   for part in ("train", "validation"):  # NAM's trainer reads one pair per split
     for kind in ("input", "output"):
-      parts = [sf.read(os.path.join(tmp, part, f"{part}_{i:02d}", f"{kind}.wav"),
-                       dtype="float64")[0] for i in range(len(dis[part]))]
-      sf.write(os.path.join(nam_dir, f"{part}_{kind}.wav"), np.concatenate(parts), SR,
-               subtype="PCM_16", format="WAV")
-  summary = {"capture": dataclasses.asdict(cap), "settings": settings, "trim": trim,
-             "seconds": {p: round(sum(len(x) for x in xs) / SR, 2) for p, xs in dis.items()}}
+      parts = [
+        sf.read(os.path.join(tmp, part, f"{part}_{i:02d}", f"{kind}.wav"), dtype="float64")[0]
+        for i in range(len(dis[part]))
+      ]
+      sf.write(
+        os.path.join(nam_dir, f"{part}_{kind}.wav"),
+        np.concatenate(parts),
+        SR,
+        subtype="PCM_16",
+        format="WAV",
+      )
+  summary = {
+    "capture": dataclasses.asdict(cap),
+    "settings": settings,
+    "trim": trim,
+    "seconds": {p: round(sum(len(x) for x in xs) / SR, 2) for p, xs in dis.items()},
+  }
   with open(os.path.join(tmp, "capture.json"), "w") as f:
     json.dump(summary, f, indent=2)
   os.replace(tmp, root)
@@ -156,8 +187,7 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
 # ---------------------------------------------------------------- contenders
 def run_logged(cmd: list[str], log_path: str, threads: int) -> float:
   env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": REPO}
-  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                      " --xla_cpu_multi_thread_eigen=true").strip()
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=true").strip()
   t0 = time.time()
   with open(log_path, "w") as f:
     f.write("$ " + " ".join(shlex.quote(c) for c in cmd) + "\n")
@@ -172,35 +202,69 @@ def run_logged(cmd: list[str], log_path: str, threads: int) -> float:
 
 def train_nam(capture_dir: str, workdir: str, budgets, seed: int, threads: int) -> dict:
   nam = os.path.join(capture_dir, "nam")
-  cmd = [NAM_PYTHON, os.path.join(HERE, "nam_recipe.py"),
-         "--train_x", os.path.join(nam, "train_input.wav"),
-         "--train_y", os.path.join(nam, "train_output.wav"),
-         "--val_x", os.path.join(nam, "validation_input.wav"),
-         "--val_y", os.path.join(nam, "validation_output.wav"),
-         "--budgets", ",".join(f"{b:g}" for b in budgets), "--out", workdir,
-         "--seed", str(seed), "--threads", str(threads)]
+  cmd = [
+    NAM_PYTHON,
+    os.path.join(HERE, "nam_recipe.py"),
+    "--train_x",
+    os.path.join(nam, "train_input.wav"),
+    "--train_y",
+    os.path.join(nam, "train_output.wav"),
+    "--val_x",
+    os.path.join(nam, "validation_input.wav"),
+    "--val_y",
+    os.path.join(nam, "validation_output.wav"),
+    "--budgets",
+    ",".join(f"{b:g}" for b in budgets),
+    "--out",
+    workdir,
+    "--seed",
+    str(seed),
+    "--threads",
+    str(threads),
+  ]
   os.makedirs(workdir, exist_ok=True)
   wall = run_logged(cmd, os.path.join(workdir, "run.log"), threads)
   with open(os.path.join(workdir, "nam_recipe.json")) as f:
     info = json.load(f)
-  snaps = [{"seconds": float(b), "step": v["step"], "file": os.path.join(workdir, v["file"])}
-           for b, v in info["budgets"].items()]
+  snaps = [
+    {"seconds": float(b), "step": v["step"], "file": os.path.join(workdir, v["file"])}
+    for b, v in info["budgets"].items()
+  ]
   return {"wall_seconds": round(wall, 1), "snapshots": snaps, "info": info}
 
 
-def train_ours(which: str, data_dir: str, workdir: str, budgets, seed: int, threads: int,
-               pretrained: str | None, extra=()) -> dict:
-  over = [*(f"--config.{o}" for o in extra),f"--config.dataset.data_dir={data_dir}", f"--config.seed={seed}",
-          f"--config.train.max_seconds={max(budgets):g}",
-          "--config.train.snapshot_seconds=(" + ",".join(f"{b:g}" for b in budgets) + ",)"]
+def train_ours(
+  which: str,
+  data_dir: str,
+  workdir: str,
+  budgets,
+  seed: int,
+  threads: int,
+  pretrained: str | None,
+  extra=(),
+) -> dict:
+  over = [
+    *(f"--config.{o}" for o in extra),
+    f"--config.dataset.data_dir={data_dir}",
+    f"--config.seed={seed}",
+    f"--config.train.max_seconds={max(budgets):g}",
+    "--config.train.snapshot_seconds=(" + ",".join(f"{b:g}" for b in budgets) + ",)",
+  ]
   if which == "ours_finetune":
     from ampspace import checkpoints
+
     pre = checkpoints.load_config(pretrained)
     over += [f"--config.init_from={os.path.abspath(pretrained)}"]
     over += [f"--config.model.{k}={v}" for k, v in pre.model.items() if k != "name"]
   os.makedirs(os.path.dirname(workdir), exist_ok=True)
-  cmd = [OUR_PYTHON, "-m", "ampspace.train",
-         f"--config=configs/capture.py:{CONFIG_ARG[which]}", f"--workdir={workdir}", *over]
+  cmd = [
+    OUR_PYTHON,
+    "-m",
+    "ampspace.train",
+    f"--config=configs/capture.py:{CONFIG_ARG[which]}",
+    f"--workdir={workdir}",
+    *over,
+  ]
   wall = run_logged(cmd, os.path.join(os.path.dirname(workdir), which + ".log"), threads)
   with open(os.path.join(workdir, "snapshots.json")) as f:
     snaps = json.load(f)
@@ -211,19 +275,32 @@ def train_ours(which: str, data_dir: str, workdir: str, budgets, seed: int, thre
 def test_clips(data_dir: str) -> list[dict]:
   from ampspace.data import pipeline, sources
   import ml_collections
-  ds = ml_collections.ConfigDict({"name": "amp_space/real", "data_dir": data_dir,
-                                  "manual_dir": "", "build_if_missing": False, "filter": ""})
+
+  ds = ml_collections.ConfigDict(
+    {
+      "name": "amp_space/real",
+      "data_dir": data_dir,
+      "manual_dir": "",
+      "build_if_missing": False,
+      "filter": "",
+    }
+  )
   source = sources.open_split(ds, "test")
-  return [{"di": pipeline.decode_audio(source[i], "di"),
-           "target": pipeline.decode_audio(source[i], "output").astype(np.float64),
-           "cond": pipeline.conditioning_of(source[i]),
-           "clip_id": source[i]["clip_id"].decode()} for i in range(len(source))]
+  return [
+    {
+      "di": pipeline.decode_audio(source[i], "di"),
+      "target": pipeline.decode_audio(source[i], "output").astype(np.float64),
+      "cond": pipeline.conditioning_of(source[i]),
+      "clip_id": source[i]["clip_id"].decode(),
+    }
+    for i in range(len(source))
+  ]
 
 
 def frame_db(x: np.ndarray) -> np.ndarray:
   n = len(x) // SILENCE_FRAME
-  f = np.asarray(x[:n * SILENCE_FRAME], np.float64).reshape(n, SILENCE_FRAME)
-  return 10 * np.log10(np.mean(f ** 2, axis=1) + 1e-30)
+  f = np.asarray(x[: n * SILENCE_FRAME], np.float64).reshape(n, SILENCE_FRAME)
+  return 10 * np.log10(np.mean(f**2, axis=1) + 1e-30)
 
 
 def silence_mask(di: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -243,7 +320,7 @@ def silence_mask(di: np.ndarray, target: np.ndarray) -> np.ndarray:
     else:
       i += 1
   mask = np.zeros(len(di), bool)
-  mask[:len(keep) * SILENCE_FRAME] = np.repeat(keep, SILENCE_FRAME)
+  mask[: len(keep) * SILENCE_FRAME] = np.repeat(keep, SILENCE_FRAME)
   return mask
 
 
@@ -262,21 +339,26 @@ def score(predict, clips: list[dict]) -> dict:
     sil_tgt += float(np.sum(t[m] ** 2))
     sil_n += int(m.sum())
   esr, esr_pre = pooled_esr(pairs)
-  return {"esr": esr, "esr_pre": esr_pre, "silence_seconds": round(sil_n / SR, 2),
-          "silence_dbfs": db(sil_pred / max(sil_n, 1)) if sil_n else None,
-          "target_silence_dbfs": db(sil_tgt / max(sil_n, 1)) if sil_n else None}
+  return {
+    "esr": esr,
+    "esr_pre": esr_pre,
+    "silence_seconds": round(sil_n / SR, 2),
+    "silence_dbfs": db(sil_pred / max(sil_n, 1)) if sil_n else None,
+    "target_silence_dbfs": db(sil_tgt / max(sil_n, 1)) if sil_n else None,
+  }
 
 
 def evaluate_snapshots(contender: str, run: dict, workdir: str, clips: list[dict]) -> list[dict]:
   from flax import nnx
 
   from ampspace import checkpoints, conditioning as cond
-  from ampspace.inference import make_apply, run_clip
+  from ampspace.runtime.inference import make_apply, run_clip
 
   out = []
   for snap in sorted(run["snapshots"], key=lambda s: s["seconds"]):
     if contender == "nam":
       from ampspace.nam_format import model_from_nam
+
       model = model_from_nam(snap["file"], cond.conditioning_dim())
       context, decode = model.context, "expected_value"
       graphdef, params = nnx.split(model)
@@ -297,8 +379,10 @@ def target_checks(results: dict, race: dict) -> dict:
   at its largest budget against NAM at its largest, on at least 2 captures; the DI silences."""
   hi, mid, lo = race["nam"][-1], race["from_scratch"][-1], race["finetune"][-1]
   budgets = sorted(set(race["nam"]) & set(race["from_scratch"]))
-  at = lambda cap, who, b: next((r["esr"] for r in results[cap].get(who, {}).get("scores", [])
-                                 if abs(r["seconds"] - b) < 1e-6), None)
+  at = lambda cap, who, b: next(
+    (r["esr"] for r in results[cap].get(who, {}).get("scores", []) if abs(r["seconds"] - b) < 1e-6),
+    None,
+  )
   checks = {}
   caps = list(results)
   scratch = ("ours_nam_layout", "ours_paper", "ours_lstm")
@@ -306,26 +390,43 @@ def target_checks(results: dict, race: dict) -> dict:
   for cap in caps:
     nam_hi = at(cap, "nam", hi)
     best = min((at(cap, w, mid) for w in scratch if at(cap, w, mid) is not None), default=None)
-    rows.append({"capture": cap, "ours_best_mid": best, "nam_hi": nam_hi,
-                 "ratio": best / nam_hi if best and nam_hi else None})
+    rows.append(
+      {
+        "capture": cap,
+        "ours_best_mid": best,
+        "nam_hi": nam_hi,
+        "ratio": best / nam_hi if best and nam_hi else None,
+      }
+    )
   checks["best_from_scratch_at_mid_le_nam_at_max"] = {
-      "rows": rows, "met": all(r["ratio"] is not None and r["ratio"] <= 1 for r in rows)}
+    "rows": rows,
+    "met": all(r["ratio"] is not None and r["ratio"] <= 1 for r in rows),
+  }
   rows = []
   for cap in caps:
-    ratios = [at(cap, "ours_paper", b) / at(cap, "nam", b) for b in budgets
-              if at(cap, "ours_paper", b) and at(cap, "nam", b)]
+    ratios = [
+      at(cap, "ours_paper", b) / at(cap, "nam", b)
+      for b in budgets
+      if at(cap, "ours_paper", b) and at(cap, "nam", b)
+    ]
     rows.append({"capture": cap, "worst_ratio": max(ratios) if ratios else None})
   checks["paper_within_1.5x_of_nam_at_equal_time"] = {
-      "rows": rows, "met": all(r["worst_ratio"] is not None and r["worst_ratio"] <= 1.5
-                               for r in rows)}
+    "rows": rows,
+    "met": all(r["worst_ratio"] is not None and r["worst_ratio"] <= 1.5 for r in rows),
+  }
   rows = []
   for cap in caps:
     ft, nam_hi = at(cap, "ours_finetune", lo), at(cap, "nam", hi)
-    rows.append({"capture": cap, "finetune_at_min": ft, "nam_hi": nam_hi,
-                 "ratio": ft / nam_hi if ft and nam_hi else None})
+    rows.append(
+      {
+        "capture": cap,
+        "finetune_at_min": ft,
+        "nam_hi": nam_hi,
+        "ratio": ft / nam_hi if ft and nam_hi else None,
+      }
+    )
   met = sum(1 for r in rows if r["ratio"] is not None and r["ratio"] <= 1)
-  checks["finetune_at_min_le_nam_at_max_on_2_of_3"] = {"rows": rows, "met": met >= 2,
-                                                        "count": met}
+  checks["finetune_at_min_le_nam_at_max_on_2_of_3"] = {"rows": rows, "met": met >= 2, "count": met}
   rows = []
   for cap in caps:
     for who, r in results[cap].items():
@@ -333,10 +434,19 @@ def target_checks(results: dict, race: dict) -> dict:
         if s["silence_dbfs"] is None:
           continue
         ok = s["silence_dbfs"] <= SILENCE_DBFS or s["silence_dbfs"] <= s["target_silence_dbfs"]
-        rows.append({"capture": cap, "contender": who, "seconds": s["seconds"],
-                     "silence_dbfs": s["silence_dbfs"], "ok": ok})
-  checks["silence_le_-60_dbfs_or_target"] = {"rows": [r for r in rows if not r["ok"]],
-                                             "met": bool(rows) and all(r["ok"] for r in rows)}
+        rows.append(
+          {
+            "capture": cap,
+            "contender": who,
+            "seconds": s["seconds"],
+            "silence_dbfs": s["silence_dbfs"],
+            "ok": ok,
+          }
+        )
+  checks["silence_le_-60_dbfs_or_target"] = {
+    "rows": [r for r in rows if not r["ok"]],
+    "met": bool(rows) and all(r["ok"] for r in rows),
+  }
   if not rows:
     checks["silence_le_-60_dbfs_or_target"]["why"] = "no snapshot was scored"
   return checks
@@ -345,40 +455,57 @@ def target_checks(results: dict, race: dict) -> dict:
 def markdown(report: dict) -> str:
   budgets = report["budgets"]
   mins = lambda b: f"{b:g} s" if b < 60 else f"{b / 60:g} min"
-  lines = [f"Made by `{report['command']}` at commit {report['commit']} on {report['when']} "
-           f"({report['machine']}, {report['threads']} threads; seed {report['seed']}).", "",
-           "Pooled test ESR (plain, as NAM reports it; pre-emphasised in brackets) after each "
-           "wall-clock budget; DI-silence level at the largest budget (target's level there).",
-           "", "| capture | model | " + " | ".join(mins(b) for b in budgets) +
-           " | steps | silence dBFS (target) |",
-           "|---|---|" + "---:|" * len(budgets) + "---:|---:|"]
+  lines = [
+    f"Made by `{report['command']}` at commit {report['commit']} on {report['when']} "
+    f"({report['machine']}, {report['threads']} threads; seed {report['seed']}).",
+    "",
+    "Pooled test ESR (plain, as NAM reports it; pre-emphasised in brackets) after each "
+    "wall-clock budget; DI-silence level at the largest budget (target's level there).",
+    "",
+    "| capture | model | "
+    + " | ".join(mins(b) for b in budgets)
+    + " | steps | silence dBFS (target) |",
+    "|---|---|" + "---:|" * len(budgets) + "---:|---:|",
+  ]
   for cap, res in report["results"].items():
     for who in CONTENDERS:
       r = res.get(who)
       if not r:
         continue
       if "error" in r:
-        lines.append(f"| {cap} | {LABELS[who]} | " + " | ".join("—" for _ in budgets) +
-                     f" | — | {r['error']} |")
+        lines.append(
+          f"| {cap} | {LABELS[who]} | "
+          + " | ".join("—" for _ in budgets)
+          + f" | — | {r['error']} |"
+        )
         continue
       cells = []
       for b in budgets:
         s = next((s for s in r["scores"] if abs(s["seconds"] - b) < 1e-6), None)
         cells.append(f"{s['esr']:.4f} ({s['esr_pre']:.3f})" if s else "—")
       last = r["scores"][-1]
-      sil = (f"{last['silence_dbfs']:.1f} ({last['target_silence_dbfs']:.1f})"
-             if last["silence_dbfs"] is not None else "—")
-      lines.append(f"| {cap} | {LABELS[who]} | " + " | ".join(cells) +
-                   f" | {last['step']} | {sil} |")
+      sil = (
+        f"{last['silence_dbfs']:.1f} ({last['target_silence_dbfs']:.1f})"
+        if last["silence_dbfs"] is not None
+        else "—"
+      )
+      lines.append(
+        f"| {cap} | {LABELS[who]} | " + " | ".join(cells) + f" | {last['step']} | {sil} |"
+      )
   lines += ["", "Targets (ratios on this machine, same run):", ""]
   for name, c in report["checks"].items():
     lines.append(f"- `{name}`: {'met' if c['met'] else 'MISSED'}")
     for r in c["rows"]:
-      lines.append("  - " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                       for k, v in r.items()))
+      lines.append(
+        "  - "
+        + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
+      )
   if report.get("pretrained"):
-    lines += ["", f"Fine-tuning starts from `{report['pretrained']['path']}` "
-                  f"({report['pretrained']['note']}); that pretraining time is not counted."]
+    lines += [
+      "",
+      f"Fine-tuning starts from `{report['pretrained']['path']}` "
+      f"({report['pretrained']['note']}); that pretraining time is not counted.",
+    ]
   return "\n".join(lines) + "\n"
 
 
@@ -386,18 +513,24 @@ def comparison(base: dict, report: dict) -> str:
   """Test ESR of the untagged run's cells against this run's, where both measured a cell: the
   ablation table (which change bought what)."""
   over = "; ".join(f"{w}: {', '.join(kv)}" for w, kv in report["overrides"].items()) or "none"
-  lines = [f"Against `accuracy.json` ({base['command']}, commit {base['commit']}); overrides: "
-           f"{over}.", "", "| capture | model | budget | before | after | after / before |",
-           "|---|---|---:|---:|---:|---:|"]
+  lines = [
+    f"Against `accuracy.json` ({base['command']}, commit {base['commit']}); overrides: {over}.",
+    "",
+    "| capture | model | budget | before | after | after / before |",
+    "|---|---|---:|---:|---:|---:|",
+  ]
   for cap, res in report["results"].items():
     for who, r in res.items():
       old = base["results"].get(cap, {}).get(who, {})
       for s in r.get("scores", []):
-        b = next((x for x in old.get("scores", []) if abs(x["seconds"] - s["seconds"]) < 1e-6),
-                 None)
+        b = next(
+          (x for x in old.get("scores", []) if abs(x["seconds"] - s["seconds"]) < 1e-6), None
+        )
         if b:
-          lines.append(f"| {cap} | {LABELS[who]} | {s['seconds']:g} s | {b['esr']:.4f} | "
-                       f"{s['esr']:.4f} | {s['esr'] / b['esr']:.2f} |")
+          lines.append(
+            f"| {cap} | {LABELS[who]} | {s['seconds']:g} s | {b['esr']:.4f} | "
+            f"{s['esr']:.4f} | {s['esr'] / b['esr']:.2f} |"
+          )
   return "\n".join(lines) + "\n"
 
 
@@ -405,8 +538,10 @@ def plot_png(report: dict) -> bytes:
   import io
 
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   caps = list(report["results"])
   fig, axes = plt.subplots(1, len(caps), figsize=(4.2 * len(caps), 3.6), squeeze=False)
   for ax, cap in zip(axes[0], caps):
@@ -414,8 +549,12 @@ def plot_png(report: dict) -> bytes:
       r = report["results"][cap].get(who)
       if not r or "scores" not in r:
         continue
-      ax.plot([s["seconds"] / 60 for s in r["scores"]], [s["esr"] for s in r["scores"]],
-              "o-", label=LABELS[who])
+      ax.plot(
+        [s["seconds"] / 60 for s in r["scores"]],
+        [s["esr"] for s in r["scores"]],
+        "o-",
+        label=LABELS[who],
+      )
     ax.set_yscale("log")
     ax.set_title(cap)
     ax.set_xlabel("training time (min, 2 cores)")
@@ -435,21 +574,35 @@ def main() -> None:
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
   ap.add_argument("--contenders", default=",".join(CONTENDERS))
   ap.add_argument("--budgets", default="120,300,600", help="NAM's snapshots, in seconds")
-  ap.add_argument("--scratch_budgets", default="120,300",
-                  help="our from-scratch models' snapshots (the targets race them at 5 min "
-                  "against NAM at 10)")
+  ap.add_argument(
+    "--scratch_budgets",
+    default="120,300",
+    help="our from-scratch models' snapshots (the targets race them at 5 min against NAM at 10)",
+  )
   ap.add_argument("--finetune_budgets", default="60,120", help="the fine-tuned model's")
-  ap.add_argument("--pretrained", default="", help="workdir of a run pretrained on the native "
-                  "zoo (e.g. launch/sim_to_real.py's pretrain); without it no fine-tune row")
+  ap.add_argument(
+    "--pretrained",
+    default="",
+    help="workdir of a run pretrained on the native "
+    "zoo (e.g. launch/sim_to_real.py's pretrain); without it no fine-tune row",
+  )
   ap.add_argument("--pretrained_note", default="", help="how it was pretrained, for the table")
   ap.add_argument("--train_dis", type=int, default=12)
   ap.add_argument("--test_dis", type=int, default=5)
   ap.add_argument("--di_seconds", type=float, default=5.0)
-  ap.add_argument("--override", action="append", default=[],
-                  help="CONTENDER:KEY=VALUE, a config override of one of our contenders (an "
-                  "ablation; repeatable), e.g. ours_nam_layout:model.input_mixin=True")
-  ap.add_argument("--tag", default="", help="writes accuracy_TAG.{json,md,png} and compares "
-                  "with accuracy.json (the untagged run) where both have a cell")
+  ap.add_argument(
+    "--override",
+    action="append",
+    default=[],
+    help="CONTENDER:KEY=VALUE, a config override of one of our contenders (an "
+    "ablation; repeatable), e.g. ours_nam_layout:model.input_mixin=True",
+  )
+  ap.add_argument(
+    "--tag",
+    default="",
+    help="writes accuracy_TAG.{json,md,png} and compares "
+    "with accuracy.json (the untagged run) where both have a cell",
+  )
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
   ap.add_argument("--workdir", default=os.path.join(REPO, "runs", "bench_accuracy"))
@@ -465,27 +618,41 @@ def main() -> None:
   if "nam" in contenders and not os.path.exists(NAM_PYTHON):
     raise SystemExit(f"{NAM_PYTHON} not found: run `bash benchmarks/setup_nam_venv.sh` first")
   if "ours_finetune" in contenders and not os.path.isfile(
-      os.path.join(args.pretrained or "-", "config.json")):
+    os.path.join(args.pretrained or "-", "config.json")
+  ):
     contenders.remove("ours_finetune")
-    log(f"--pretrained={args.pretrained!r} is not a training workdir (pretrain one with "
-        f"configs/sim_to_real_pretrain.py): the fine-tune row is left out")
+    log(
+      f"--pretrained={args.pretrained!r} is not a training workdir (pretrain one with "
+      f"configs/sim_to_real_pretrain.py): the fine-tune row is left out"
+    )
   overrides: dict[str, list[str]] = {}
   for o in args.override:
     who, _, kv = o.partition(":")
     if who not in CONTENDERS or who == "nam" or "=" not in kv:
-      raise SystemExit(f"--override {o!r}: expected CONTENDER:KEY=VALUE for one of "
-                       f"{', '.join(c for c in CONTENDERS if c != 'nam')}")
+      raise SystemExit(
+        f"--override {o!r}: expected CONTENDER:KEY=VALUE for one of "
+        f"{', '.join(c for c in CONTENDERS if c != 'nam')}"
+      )
     overrides.setdefault(who, []).append(kv)
   captures = [CAPTURES[c] for c in args.captures.split(",")]
-  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, cwd=REPO).stdout.strip()
-  dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                              capture_output=True, text=True, cwd=REPO).stdout.strip())
+  commit = subprocess.run(
+    ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
+  ).stdout.strip()
+  dirty = bool(
+    subprocess.run(
+      ["git", "status", "--porcelain", "--untracked-files=no"],
+      capture_output=True,
+      text=True,
+      cwd=REPO,
+    ).stdout.strip()
+  )
   # Fresh runs every time: a table is measured by the code at this commit, never reused.
   run_root = os.path.join(args.workdir, time.strftime("%Y%m%d-%H%M%S"))
-  dis = {"train": make_dis(args.train_dis, args.di_seconds, 1000),
-         "validation": make_dis(2, args.di_seconds, 2000),
-         "test": make_dis(args.test_dis, args.di_seconds, 3000)}
+  dis = {
+    "train": make_dis(args.train_dis, args.di_seconds, 1000),
+    "validation": make_dis(2, args.di_seconds, 2000),
+    "test": make_dis(args.test_dis, args.di_seconds, 3000),
+  }
   results = {}
   for cap in captures:
     cap_root = os.path.join(args.workdir, "captures", cap.name)
@@ -502,29 +669,49 @@ def main() -> None:
         if who == "nam":
           run = train_nam(cap_root, wd, budgets, args.seed, args.threads)
         else:
-          run = train_ours(who, data_dir, wd, own_budgets.get(who, seconds(args.scratch_budgets)),
-                           args.seed, args.threads, args.pretrained, overrides.get(who, ()))
+          run = train_ours(
+            who,
+            data_dir,
+            wd,
+            own_budgets.get(who, seconds(args.scratch_budgets)),
+            args.seed,
+            args.threads,
+            args.pretrained,
+            overrides.get(who, ()),
+          )
         scores = evaluate_snapshots(who, run, wd, clips)
       except RuntimeError as e:
         log(f"{cap.name}: {who} failed: {e}")
         results[cap.name][who] = {"error": str(e).splitlines()[0][:200]}
         continue
       results[cap.name][who] = {"wall_seconds": run["wall_seconds"], "scores": scores}
-      log(f"{cap.name}: {who}: " + ", ".join(f"{s['seconds']:g}s ESR {s['esr']:.4f}"
-                                              for s in scores))
+      log(
+        f"{cap.name}: {who}: " + ", ".join(f"{s['seconds']:g}s ESR {s['esr']:.4f}" for s in scores)
+      )
   captures_info = {c: r.pop("_capture") for c, r in results.items()}
-  report = {"command": "python benchmarks/bench_accuracy.py " + " ".join(sys.argv[1:]),
-            "commit": commit + ("+local changes" if dirty else ""),
-            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
-            "threads": args.threads, "seed": args.seed,
-            "budgets": sorted(set(budgets) | set(seconds(args.scratch_budgets)) |
-                              set(own_budgets["ours_finetune"])),
-            "race": {"nam": budgets, "from_scratch": seconds(args.scratch_budgets),
-                     "finetune": own_budgets["ours_finetune"]},
-            "captures": captures_info, "results": results,
-            "pretrained": ({"path": args.pretrained, "note": args.pretrained_note or "see its "
-                            "config.json"} if "ours_finetune" in contenders else None)}
+  report = {
+    "command": "python benchmarks/bench_accuracy.py " + " ".join(sys.argv[1:]),
+    "commit": commit + ("+local changes" if dirty else ""),
+    "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores",
+    "threads": args.threads,
+    "seed": args.seed,
+    "budgets": sorted(
+      set(budgets) | set(seconds(args.scratch_budgets)) | set(own_budgets["ours_finetune"])
+    ),
+    "race": {
+      "nam": budgets,
+      "from_scratch": seconds(args.scratch_budgets),
+      "finetune": own_budgets["ours_finetune"],
+    },
+    "captures": captures_info,
+    "results": results,
+    "pretrained": (
+      {"path": args.pretrained, "note": args.pretrained_note or "see its config.json"}
+      if "ours_finetune" in contenders
+      else None
+    ),
+  }
   report["checks"] = target_checks(results, report["race"])
   report["overrides"] = overrides
   stem = "accuracy" + (f"_{args.tag}" if args.tag else "")

@@ -45,8 +45,9 @@ def _cpu_with_children() -> float:
 
 
 def _examples(builder) -> dict:
-  return {(split, ex["clip_id"]): ex for split, src in builder.as_data_source().items()
-          for ex in src}
+  return {
+    (split, ex["clip_id"]): ex for split, src in builder.as_data_source().items() for ex in src
+  }
 
 
 def _same(reference: dict, other: dict, label: str) -> None:
@@ -69,24 +70,36 @@ def build(cfg, data_dir: str, beam_args: list[str] | None) -> dict:
   cpu, wall = _cpu_with_children() - cpu0, time.perf_counter() - wall0
   examples = _examples(builder)
   hours = sum(len(ex["output"]) for ex in examples.values()) / SAMPLE_RATE / 3600
-  return {"examples": examples, "paired_audio_hours": round(hours, 4),
-          "cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 2),
-          "hours_per_core_hour": round(hours / (cpu / 3600), 1),
-          "hours_per_wall_hour": round(hours / (wall / 3600), 1)}
+  return {
+    "examples": examples,
+    "paired_audio_hours": round(hours, 4),
+    "cpu_seconds": round(cpu, 2),
+    "wall_seconds": round(wall, 2),
+    "hours_per_core_hour": round(hours / (cpu / 3600), 1),
+    "hours_per_wall_hour": round(hours / (wall / 3600), 1),
+  }
 
 
 def _markdown(result: dict) -> str:
-  lines = ["# amp_space build through Apache Beam", "",
-           f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
-           f"Config: {result['config']}", "",
-           "Every build wrote the same examples as the in-process build (same clip ids, same "
-           "bytes in every feature).", "",
-           "| build | paired audio (h) | CPU s | wall s | h per core-hour | h per wall-hour |",
-           "|---|---:|---:|---:|---:|---:|"]
+  lines = [
+    "# amp_space build through Apache Beam",
+    "",
+    f"Command: `{result['command']}`  ",
+    f"Machine: {result['machine']}  ",
+    f"Config: {result['config']}",
+    "",
+    "Every build wrote the same examples as the in-process build (same clip ids, same "
+    "bytes in every feature).",
+    "",
+    "| build | paired audio (h) | CPU s | wall s | h per core-hour | h per wall-hour |",
+    "|---|---:|---:|---:|---:|---:|",
+  ]
   for r in result["builds"]:
-    lines.append(f"| {r['build']} | {r['paired_audio_hours']} | {r['cpu_seconds']} | "
-                 f"{r['wall_seconds']} | {r['hours_per_core_hour']} | "
-                 f"{r['hours_per_wall_hour']} |")
+    lines.append(
+      f"| {r['build']} | {r['paired_audio_hours']} | {r['cpu_seconds']} | "
+      f"{r['wall_seconds']} | {r['hours_per_core_hour']} | "
+      f"{r['hours_per_wall_hour']} |"
+    )
   return "\n".join(lines) + "\n"
 
 
@@ -97,14 +110,25 @@ def main() -> None:
   parser.add_argument("--out", default=os.path.join(HERE, "results"))
   args = parser.parse_args()
   num_dis, seconds = (2, 1.0) if args.quick else (8, 4.0)
-  cfg = asb.AmpSpaceConfig(name="bench_beam", devices=("native",), sweep="one_knob:gain",
-                           num_dis=num_dis, di_seconds=seconds)
-  ways = [("in-process generator", None),
-          ("Beam DirectRunner, in memory, 1 worker",
-           ["--runner=DirectRunner", "--direct_num_workers=1"]),
-          (f"Beam DirectRunner, multi_processing, {args.workers} workers",
-           ["--runner=DirectRunner", f"--direct_num_workers={args.workers}",
-            "--direct_running_mode=multi_processing"])]
+  cfg = asb.AmpSpaceConfig(
+    name="bench_beam",
+    devices=("native",),
+    sweep="one_knob:gain",
+    num_dis=num_dis,
+    di_seconds=seconds,
+  )
+  ways = [
+    ("in-process generator", None),
+    ("Beam DirectRunner, in memory, 1 worker", ["--runner=DirectRunner", "--direct_num_workers=1"]),
+    (
+      f"Beam DirectRunner, multi_processing, {args.workers} workers",
+      [
+        "--runner=DirectRunner",
+        f"--direct_num_workers={args.workers}",
+        "--direct_running_mode=multi_processing",
+      ],
+    ),
+  ]
   scratch = tempfile.mkdtemp(prefix="bench_beam_")
   rows, reference = [], None
   try:
@@ -120,12 +144,14 @@ def main() -> None:
       print(f"  {r}", flush=True)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
-  result = {"command": "python benchmarks/bench_dataset_beam.py" + (" --quick" if args.quick else ""),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, python "
-                       f"{platform.python_version()}, apache-beam {beam.__version__}",
-            "config": f"devices=native (those with a gain knob), sweep={cfg.sweep}, "
-                      f"{num_dis} DIs x {seconds:g} s",
-            "builds": rows}
+  result = {
+    "command": "python benchmarks/bench_dataset_beam.py" + (" --quick" if args.quick else ""),
+    "machine": f"{platform.machine()}, {os.cpu_count()} cores, python "
+    f"{platform.python_version()}, apache-beam {beam.__version__}",
+    "config": f"devices=native (those with a gain knob), sweep={cfg.sweep}, "
+    f"{num_dis} DIs x {seconds:g} s",
+    "builds": rows,
+  }
   os.makedirs(args.out, exist_ok=True)
   name = "dataset_beam_quick" if args.quick else "dataset_beam"
   atomic_write(os.path.join(args.out, name + ".json"), json.dumps(result, indent=1))

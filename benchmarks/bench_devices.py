@@ -44,11 +44,17 @@ def best_time(fn, repeats: int) -> tuple[float, float]:
 
 def pedalboard_chain():
   import pedalboard as pb
-  return pb.Pedalboard([pb.Gain(gain_db=6), pb.Distortion(drive_db=25),
-                        pb.LowShelfFilter(cutoff_frequency_hz=200, gain_db=3),
-                        pb.PeakFilter(cutoff_frequency_hz=800, gain_db=-3, q=0.7),
-                        pb.HighShelfFilter(cutoff_frequency_hz=4000, gain_db=2),
-                        pb.Compressor(threshold_db=-20, ratio=4)])
+
+  return pb.Pedalboard(
+    [
+      pb.Gain(gain_db=6),
+      pb.Distortion(drive_db=25),
+      pb.LowShelfFilter(cutoff_frequency_hz=200, gain_db=3),
+      pb.PeakFilter(cutoff_frequency_hz=800, gain_db=-3, q=0.7),
+      pb.HighShelfFilter(cutoff_frequency_hz=4000, gain_db=2),
+      pb.Compressor(threshold_db=-20, ratio=4),
+    ]
+  )
 
 
 def target_for(device) -> float | None:
@@ -63,40 +69,69 @@ def run(seconds: float, repeats: int, devices: list[str] | None) -> dict:
   from ampspace import SAMPLE_RATE
   from ampspace.devices import ALL_DEVICES, get_device
   from ampspace.di.karplus import phrase
+
   di = phrase(0, seconds)
   rows = []
   chain = pedalboard_chain()
   x2 = di[None, :]
   c, t = best_time(lambda: chain(x2, SAMPLE_RATE, reset=True), repeats)
-  rows.append({"device": "pedalboard_chain", "type": "reference", "kind": "pedalboard built-ins",
-               "rtf_cpu": seconds / c, "rtf": seconds / t, "target": None})
+  rows.append(
+    {
+      "device": "pedalboard_chain",
+      "type": "reference",
+      "kind": "pedalboard built-ins",
+      "rtf_cpu": seconds / c,
+      "rtf": seconds / t,
+      "target": None,
+    }
+  )
   names = devices or list(ALL_DEVICES)
   for name in names:
     dev = get_device(name)
     kind = "native" if not getattr(dev, "vst_name", None) else f"LV2 ({dev.vst_name})"
     c, t = best_time(lambda: dev.process(di, None, SAMPLE_RATE), repeats)
-    rows.append({"device": name, "type": dev.device_type, "kind": kind, "rtf_cpu": seconds / c,
-                 "rtf": seconds / t, "target": target_for(dev)})
+    rows.append(
+      {
+        "device": name,
+        "type": dev.device_type,
+        "kind": kind,
+        "rtf_cpu": seconds / c,
+        "rtf": seconds / t,
+        "target": target_for(dev),
+      }
+    )
     print(f"{name:22s} cpu {seconds / c:8.0f}x  wall {seconds / t:8.0f}x", file=sys.stderr)
-  return {"seconds": seconds, "repeats": repeats, "sample_rate": SAMPLE_RATE,
-          "load_average": os.getloadavg()[0], "cpus": os.cpu_count(),
-          "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
-          "numpy": np.__version__, "rows": rows}
+  return {
+    "seconds": seconds,
+    "repeats": repeats,
+    "sample_rate": SAMPLE_RATE,
+    "load_average": os.getloadavg()[0],
+    "cpus": os.cpu_count(),
+    "cpu": platform.processor() or platform.machine(),
+    "python": platform.python_version(),
+    "numpy": np.__version__,
+    "rows": rows,
+  }
 
 
 def to_markdown(result: dict) -> str:
-  lines = [f"Real-time factor, one core, {result['sample_rate']} Hz, {result['seconds']:g} s of "
-           f"audio, best of {result['repeats']} (`python benchmarks/bench_devices.py`); "
-           f"1-min load average {result['load_average']:.1f} on {result['cpus']} cores. "
-           f"Targets are judged on CPU time.", "",
-           "| device | type | implementation | RTF (CPU time) | RTF (wall clock) | target | "
-           "meets (CPU time) |",
-           "|---|---|---|---:|---:|---:|:---:|"]
+  lines = [
+    f"Real-time factor, one core, {result['sample_rate']} Hz, {result['seconds']:g} s of "
+    f"audio, best of {result['repeats']} (`python benchmarks/bench_devices.py`); "
+    f"1-min load average {result['load_average']:.1f} on {result['cpus']} cores. "
+    f"Targets are judged on CPU time.",
+    "",
+    "| device | type | implementation | RTF (CPU time) | RTF (wall clock) | target | "
+    "meets (CPU time) |",
+    "|---|---|---|---:|---:|---:|:---:|",
+  ]
   for r in result["rows"]:
     target = f"{r['target']:.0f}x" if r["target"] else "-"
     meets = "-" if not r["target"] else ("yes" if r["rtf_cpu"] >= r["target"] else "**no**")
-    lines.append(f"| {r['device']} | {r['type']} | {r['kind']} | {r['rtf_cpu']:.0f}x | "
-                 f"{r['rtf']:.0f}x | {target} | {meets} |")
+    lines.append(
+      f"| {r['device']} | {r['type']} | {r['kind']} | {r['rtf_cpu']:.0f}x | "
+      f"{r['rtf']:.0f}x | {target} | {meets} |"
+    )
   return "\n".join(lines) + "\n"
 
 
@@ -112,6 +147,7 @@ def main() -> None:
     os.sched_setaffinity(0, {args.core})
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   from ampspace.files import atomic_write
+
   result = run(args.seconds, args.repeats, [d for d in args.devices.split(",") if d] or None)
   md = to_markdown(result)
   print(md)

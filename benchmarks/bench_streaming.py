@@ -5,13 +5,13 @@
 
 Streaming runs in a child process pinned to one core with every thread pool at one thread
 (XLA, OpenBLAS, OpenMP), the way a real-time audio thread runs: per block size, the jitted JAX
-streamer (`ampspace.stream.Streamer`), the NumPy export runtime (`ampspace.export_runtime`),
-the C runtime (`ampspace.c_runtime`, w2w.c) and the export's LV2 plugin (`--lv2`, with the
+streamer (`ampspace.runtime.stream.Streamer`), the NumPy export runtime (`ampspace.runtime.export_runtime`),
+the C runtime (`ampspace.runtime.c_runtime`, w2w.c) and the export's LV2 plugin (`--lv2`, with the
 tube_amp's knob ports) in the project's own LV2 host (`ampspace.devices.lv2host`, one run() per
 block) process `--seconds` of audio block by block, each block's output fetched before the
 next. The LV2 row is left out, with the reason on stderr, where lilv or the LV2 headers are
 missing. Offline inference runs in a second child on all cores:
-`ampspace.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
+`ampspace.runtime.inference.run_clip` (XLA convolutions over chunks), the NumPy runtime over the whole
 signal, and the C runtime with the signal split over one thread per core.
 
 RTF = audio seconds / wall seconds (>1 is faster than real time); the best of `--repeats`
@@ -34,9 +34,13 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 SR = 44100
 BLOCKS = (32, 64, 128, 256, 512, 1024, 2048)
-ONE_CORE_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "TF_CPP_MIN_LOG_LEVEL": "3"}
+ONE_CORE_ENV = {
+  "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+  "OMP_NUM_THREADS": "1",
+  "OPENBLAS_NUM_THREADS": "1",
+  "MKL_NUM_THREADS": "1",
+  "TF_CPP_MIN_LOG_LEVEL": "3",
+}
 TARGETS = {"streaming_64": 10.0, "lv2_streaming_64": 10.0, "offline": 30.0}
 
 
@@ -53,16 +57,19 @@ def build_model(channels: int, depth: int):
 
   from ampspace import conditioning as cond
   from ampspace.models.wave2wavenet import Wave2WaveNet
+
   return Wave2WaveNet(cond.conditioning_dim(), depth=depth, channels=channels, rngs=nnx.Rngs(0))
 
 
 def _signal(seconds: float):
   import numpy as np
+
   rng = np.random.default_rng(0)
   n = int(seconds * SR)
   t = np.arange(n) / SR
-  return (0.4 * np.sin(2 * np.pi * 110 * t) * np.exp(-(t % 1.0) * 3)
-          + 0.01 * rng.standard_normal(n)).astype(np.float32)
+  return (
+    0.4 * np.sin(2 * np.pi * 110 * t) * np.exp(-(t % 1.0) * 3) + 0.01 * rng.standard_normal(n)
+  ).astype(np.float32)
 
 
 def _best(fn, repeats: int) -> tuple[float, float, list[float]]:
@@ -81,14 +88,13 @@ def lv2_plugin_opener(tmp: str, model):
   """block -> the model's LV2 plugin (an export with the tube_amp's knobs) opened in the
   project's host for that block length; None, with the reason on stderr, where it cannot be
   built or hosted here."""
-  from ampspace import export
-  from ampspace.c_runtime import lv2_bundle
+  from ampspace.runtime import export
+  from ampspace.runtime.c_runtime import lv2_bundle
   from ampspace.errors import AmpSpaceError
 
   folder = os.path.join(tmp, "lv2")
   try:
-    json_path, _ = export.export_model(model, os.path.join(tmp, "bench_lv2.npz"),
-                                       device="tube_amp")
+    json_path, _ = export.export_model(model, os.path.join(tmp, "bench_lv2.npz"), device="tube_amp")
     uri = lv2_bundle.write_bundle(json_path, os.path.join(folder, "bench_model.lv2"))
     os.environ["LV2_PATH"] = folder  # lilv reads it when the host opens the plugin
     lv2_bundle.HostedPlugin(uri, 64).close()
@@ -102,8 +108,8 @@ def stream_child(args) -> dict:
   import jax
   import numpy as np
 
-  from ampspace import c_runtime, export, export_runtime as rt
-  from ampspace.stream import Streamer, arrays_of
+  from ampspace.runtime import c_runtime, export, export_runtime as rt
+  from ampspace.runtime.stream import Streamer, arrays_of
 
   model = build_model(args.channels, args.depth)
   arch, _ = arrays_of(model)
@@ -117,7 +123,7 @@ def stream_child(args) -> dict:
   for B in args.blocks:
     n_blocks = len(x) // B
     audio_s = n_blocks * B / SR
-    blocks = [x[i * B:(i + 1) * B] for i in range(n_blocks)]
+    blocks = [x[i * B : (i + 1) * B] for i in range(n_blocks)]
 
     s = Streamer(model, B)
     state = s.init(c)
@@ -147,23 +153,40 @@ def stream_child(args) -> dict:
           process(blk)
           times.append(time.perf_counter() - t0)
         return times
+
       return run
 
-    impls = [("jax", run_jax), ("numpy", block_timer(runtime.stream(c).process)),
-             ("c", block_timer(cmodel.stream(c).process))]
+    impls = [
+      ("jax", run_jax),
+      ("numpy", block_timer(runtime.stream(c).process)),
+      ("c", block_timer(cmodel.stream(c).process)),
+    ]
     if open_lv2:
       impls.append(("lv2", block_timer(open_lv2(B).process)))
     for name, fn in impls:
       wall, cpu, times = _best(fn, args.repeats)
       deadline = B / SR
-      rows.append({"impl": name, "block": B, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
-                   "rtf": audio_s / wall, "rtf_cpu": audio_s / max(cpu, 1e-9),
-                   "p99_block_ms": 1e3 * float(np.percentile(times, 99)),
-                   "deadline_ms": 1e3 * deadline,
-                   "late_blocks": float(np.mean(np.asarray(times) > deadline)),
-                   "gflops": flops_per_sample(arch) * audio_s * SR / wall / 1e9})
-      print(f"  stream {name:5s} B={B:5d}: {rows[-1]['rtf']:.2f}x real time "
-            f"(CPU-time {rows[-1]['rtf_cpu']:.2f}x)", file=sys.stderr, flush=True)
+      rows.append(
+        {
+          "impl": name,
+          "block": B,
+          "audio_s": audio_s,
+          "wall_s": wall,
+          "cpu_s": cpu,
+          "rtf": audio_s / wall,
+          "rtf_cpu": audio_s / max(cpu, 1e-9),
+          "p99_block_ms": 1e3 * float(np.percentile(times, 99)),
+          "deadline_ms": 1e3 * deadline,
+          "late_blocks": float(np.mean(np.asarray(times) > deadline)),
+          "gflops": flops_per_sample(arch) * audio_s * SR / wall / 1e9,
+        }
+      )
+      print(
+        f"  stream {name:5s} B={B:5d}: {rows[-1]['rtf']:.2f}x real time "
+        f"(CPU-time {rows[-1]['rtf_cpu']:.2f}x)",
+        file=sys.stderr,
+        flush=True,
+      )
   return {"rows": rows, "arch": arch, "flops_per_sample": flops_per_sample(arch)}
 
 
@@ -171,7 +194,7 @@ def offline_child(args) -> dict:
   import jax
   from flax import nnx
 
-  from ampspace import c_runtime, export, export_runtime as rt, inference
+  from ampspace.runtime import c_runtime, export, export_runtime as rt, inference
 
   model = build_model(args.channels, args.depth)
   export.export_model(model, os.path.join(args.tmp, "bench_model_off.npz"))
@@ -185,14 +208,28 @@ def offline_child(args) -> dict:
   apply = inference.make_apply(graphdef, params)
   inference.run_clip(apply, x, c, model.context)  # compile
   rows = []
-  for name, fn in (("jax run_clip (XLA conv, 16384-sample chunks)",
-                    lambda: inference.run_clip(apply, x, c, model.context)),
-                   ("numpy runtime (4096-sample blocks)", lambda: runtime.process(x, c)),
-                   (f"C runtime ({cores} threads, 1024-sample blocks)",
-                    lambda: cmodel.process(x, c, threads=cores, block_size=1024))):
+  for name, fn in (
+    (
+      "jax run_clip (XLA conv, 16384-sample chunks)",
+      lambda: inference.run_clip(apply, x, c, model.context),
+    ),
+    ("numpy runtime (4096-sample blocks)", lambda: runtime.process(x, c)),
+    (
+      f"C runtime ({cores} threads, 1024-sample blocks)",
+      lambda: cmodel.process(x, c, threads=cores, block_size=1024),
+    ),
+  ):
     wall, cpu, _ = _best(fn, args.repeats)
-    rows.append({"impl": name, "audio_s": audio_s, "wall_s": wall, "cpu_s": cpu,
-                 "rtf": audio_s / wall, "rtf_cpu": audio_s / max(cpu, 1e-9)})
+    rows.append(
+      {
+        "impl": name,
+        "audio_s": audio_s,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "rtf": audio_s / wall,
+        "rtf_cpu": audio_s / max(cpu, 1e-9),
+      }
+    )
     print(f"  offline {name}: {rows[-1]['rtf']:.2f}x real time", file=sys.stderr, flush=True)
   return {"rows": rows, "cores": cores, "jax_devices": len(jax.devices())}
 
@@ -205,10 +242,19 @@ def _child_main(args) -> None:
 
 def run_child(kind: str, args, env_extra: dict) -> dict:
   out = os.path.join(args.tmp, f"{kind}.json")
-  cmd = [sys.executable, os.path.abspath(__file__), f"--child={kind}", f"--child_out={out}",
-         f"--tmp={args.tmp}", f"--seconds={args.seconds}", f"--repeats={args.repeats}",
-         f"--offline_seconds={args.offline_seconds}", f"--channels={args.channels}",
-         f"--depth={args.depth}", "--blocks=" + ",".join(map(str, args.blocks))]
+  cmd = [
+    sys.executable,
+    os.path.abspath(__file__),
+    f"--child={kind}",
+    f"--child_out={out}",
+    f"--tmp={args.tmp}",
+    f"--seconds={args.seconds}",
+    f"--repeats={args.repeats}",
+    f"--offline_seconds={args.offline_seconds}",
+    f"--channels={args.channels}",
+    f"--depth={args.depth}",
+    "--blocks=" + ",".join(map(str, args.blocks)),
+  ]
   env = {**os.environ, **env_extra, "PYTHONPATH": ROOT}
   subprocess.run(cmd, env=env, check=True, cwd=ROOT)
   with open(out) as f:
@@ -217,34 +263,54 @@ def run_child(kind: str, args, env_extra: dict) -> dict:
 
 def markdown(result: dict) -> str:
   s = result["streaming"]
-  lines = [f"Wave2WaveNet, {result['channels']} channels, depth {result['depth']} "
-           f"({s['flops_per_sample'] / 1e3:.0f} kFLOP per output sample), one core "
-           f"(pinned, single-threaded XLA/BLAS)."
-           + (" `lv2`: the export's LV2 plugin (`python -m ampspace.export --lv2`) in the "
-              "project's LV2 host, one run() per block."
-              if any(r["impl"] == "lv2" for r in s["rows"]) else ""), "",
-           "| block | impl | RTF | RTF (CPU time) | p99 block ms | deadline ms | late blocks | GFLOP/s |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|"]
+  lines = [
+    f"Wave2WaveNet, {result['channels']} channels, depth {result['depth']} "
+    f"({s['flops_per_sample'] / 1e3:.0f} kFLOP per output sample), one core "
+    f"(pinned, single-threaded XLA/BLAS)."
+    + (
+      " `lv2`: the export's LV2 plugin (`python -m ampspace.runtime.export --lv2`) in the "
+      "project's LV2 host, one run() per block."
+      if any(r["impl"] == "lv2" for r in s["rows"])
+      else ""
+    ),
+    "",
+    "| block | impl | RTF | RTF (CPU time) | p99 block ms | deadline ms | late blocks | GFLOP/s |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|",
+  ]
   for r in s["rows"]:
-    lines.append(f"| {r['block']} | {r['impl']} | {r['rtf']:.2f}× | {r['rtf_cpu']:.2f}× | "
-                 f"{r['p99_block_ms']:.2f} | {r['deadline_ms']:.2f} | {100 * r['late_blocks']:.1f}% | "
-                 f"{r['gflops']:.1f} |")
+    lines.append(
+      f"| {r['block']} | {r['impl']} | {r['rtf']:.2f}× | {r['rtf_cpu']:.2f}× | "
+      f"{r['p99_block_ms']:.2f} | {r['deadline_ms']:.2f} | {100 * r['late_blocks']:.1f}% | "
+      f"{r['gflops']:.1f} |"
+    )
   o = result["offline"]
-  lines += ["", f"Offline, {o['cores']} cores:", "", "| impl | RTF | RTF (CPU time) |", "|---|---:|---:|"]
+  lines += [
+    "",
+    f"Offline, {o['cores']} cores:",
+    "",
+    "| impl | RTF | RTF (CPU time) |",
+    "|---|---:|---:|",
+  ]
   for r in o["rows"]:
     lines.append(f"| {r['impl']} | {r['rtf']:.2f}× | {r['rtf_cpu']:.2f}× |")
   t = result["targets"]
   lv2 = t.get("lv2_streaming_64")
-  lv2_text = (f"; the LV2 plugin in the project's host at 64-sample blocks ≥ {lv2['target']}× "
-              f"(measured {lv2['measured']:.2f}×, {'met' if lv2['met'] else 'not met'})"
-              if lv2 else "")
-  lines += ["", f"Targets: streaming at 64-sample blocks ≥ {t['streaming_64']['target']}× "
-            f"(best measured {t['streaming_64']['measured']:.2f}×, "
-            f"{'met' if t['streaming_64']['met'] else 'not met'}; it needs "
-            f"{t['streaming_64']['gflops_needed']:.0f} GFLOP/s on one core){lv2_text}; offline ≥ "
-            f"{t['offline']['target']}× (best measured {t['offline']['measured']:.2f}×, "
-            f"{'met' if t['offline']['met'] else 'not met'}; it needs "
-            f"{t['offline']['gflops_needed']:.0f} GFLOP/s)."]
+  lv2_text = (
+    f"; the LV2 plugin in the project's host at 64-sample blocks ≥ {lv2['target']}× "
+    f"(measured {lv2['measured']:.2f}×, {'met' if lv2['met'] else 'not met'})"
+    if lv2
+    else ""
+  )
+  lines += [
+    "",
+    f"Targets: streaming at 64-sample blocks ≥ {t['streaming_64']['target']}× "
+    f"(best measured {t['streaming_64']['measured']:.2f}×, "
+    f"{'met' if t['streaming_64']['met'] else 'not met'}; it needs "
+    f"{t['streaming_64']['gflops_needed']:.0f} GFLOP/s on one core){lv2_text}; offline ≥ "
+    f"{t['offline']['target']}× (best measured {t['offline']['measured']:.2f}×, "
+    f"{'met' if t['offline']['met'] else 'not met'}; it needs "
+    f"{t['offline']['gflops_needed']:.0f} GFLOP/s).",
+  ]
   return "\n".join(lines) + "\n"
 
 
@@ -272,6 +338,7 @@ def main() -> None:
     args.seconds, args.offline_seconds, args.repeats = 1.0, 3.0, 1
     args.blocks = [64, 512, 2048]
   import tempfile
+
   with tempfile.TemporaryDirectory() as tmp:
     args.tmp = tmp
     print("streaming (one core)...", file=sys.stderr)
@@ -284,20 +351,36 @@ def main() -> None:
   lv2_64 = [r["rtf"] for r in streaming["rows"] if r["block"] == 64 and r["impl"] == "lv2"]
   best_off = max(r["rtf"] for r in offline["rows"])
   targets = {
-      "streaming_64": {"target": TARGETS["streaming_64"], "measured": best64,
-                       "met": best64 >= TARGETS["streaming_64"],
-                       "gflops_needed": fps * SR * TARGETS["streaming_64"] / 1e9},
-      "offline": {"target": TARGETS["offline"], "measured": best_off,
-                  "met": best_off >= TARGETS["offline"],
-                  "gflops_needed": fps * SR * TARGETS["offline"] / 1e9}}
+    "streaming_64": {
+      "target": TARGETS["streaming_64"],
+      "measured": best64,
+      "met": best64 >= TARGETS["streaming_64"],
+      "gflops_needed": fps * SR * TARGETS["streaming_64"] / 1e9,
+    },
+    "offline": {
+      "target": TARGETS["offline"],
+      "measured": best_off,
+      "met": best_off >= TARGETS["offline"],
+      "gflops_needed": fps * SR * TARGETS["offline"] / 1e9,
+    },
+  }
   if lv2_64:
     targets["lv2_streaming_64"] = {
-        "target": TARGETS["lv2_streaming_64"], "measured": max(lv2_64),
-        "met": max(lv2_64) >= TARGETS["lv2_streaming_64"],
-        "gflops_needed": fps * SR * TARGETS["lv2_streaming_64"] / 1e9}
-  result = {"benchmark": "streaming", "channels": args.channels, "depth": args.depth,
-            "quick": args.quick, "streaming": streaming, "offline": offline, "targets": targets,
-            "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}
+      "target": TARGETS["lv2_streaming_64"],
+      "measured": max(lv2_64),
+      "met": max(lv2_64) >= TARGETS["lv2_streaming_64"],
+      "gflops_needed": fps * SR * TARGETS["lv2_streaming_64"] / 1e9,
+    }
+  result = {
+    "benchmark": "streaming",
+    "channels": args.channels,
+    "depth": args.depth,
+    "quick": args.quick,
+    "streaming": streaming,
+    "offline": offline,
+    "targets": targets,
+    "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+  }
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   with open(args.out + ".json", "w") as f:
     json.dump(result, f, indent=2)

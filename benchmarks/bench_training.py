@@ -39,17 +39,31 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SAMPLE_RATE = 44100
-NAM_DILATIONS = [2 ** i for i in range(10)]
+NAM_DILATIONS = [2**i for i in range(10)]
 NAM_STANDARD_CONFIG = {
-    "layers_configs": [
-        {"input_size": 1, "condition_size": 1, "channels": 16, "kernel_size": 3,
-         "dilations": NAM_DILATIONS, "activation": "Tanh", "gated": False,
-         "head": {"out_channels": 8, "kernel_size": 1, "bias": False}},
-        {"input_size": 16, "condition_size": 1, "channels": 8, "kernel_size": 3,
-         "dilations": NAM_DILATIONS, "activation": "Tanh", "gated": False,
-         "head": {"out_channels": 1, "kernel_size": 1, "bias": True}},
-    ],
-    "head_scale": 0.02,
+  "layers_configs": [
+    {
+      "input_size": 1,
+      "condition_size": 1,
+      "channels": 16,
+      "kernel_size": 3,
+      "dilations": NAM_DILATIONS,
+      "activation": "Tanh",
+      "gated": False,
+      "head": {"out_channels": 8, "kernel_size": 1, "bias": False},
+    },
+    {
+      "input_size": 16,
+      "condition_size": 1,
+      "channels": 8,
+      "kernel_size": 3,
+      "dilations": NAM_DILATIONS,
+      "activation": "Tanh",
+      "gated": False,
+      "head": {"out_channels": 1, "kernel_size": 1, "bias": True},
+    },
+  ],
+  "head_scale": 0.02,
 }
 
 
@@ -75,13 +89,15 @@ def jax_model(name: str):
   if name == "ours_nam_standard":
     return get_model_cls("layer_array_wavenet")(cond.conditioning_dim(), rngs=nnx.Rngs(0)), "mse"
   if name == "ours_paper_256":
-    return get_model_cls("wave2wavenet")(cond.conditioning_dim(), depth=20, channels=16,
-                                         num_classes=256, rngs=nnx.Rngs(0)), "emd_squared"
+    return get_model_cls("wave2wavenet")(
+      cond.conditioning_dim(), depth=20, channels=16, num_classes=256, rngs=nnx.Rngs(0)
+    ), "emd_squared"
   raise ValueError(name)
 
 
-def bench_jax(name: str, batch: int, window: int, chunk: int, warmup: int, steps: int,
-              infer_seconds: float) -> dict:
+def bench_jax(
+  name: str, batch: int, window: int, chunk: int, warmup: int, steps: int, infer_seconds: float
+) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -98,7 +114,7 @@ def bench_jax(name: str, batch: int, window: int, chunk: int, warmup: int, steps
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.uniform(-0.5, 0.5, (batch, window + rf - 1, 1)).astype(np.float32))
   c = jnp.asarray(rng.uniform(0, 1, (batch, cond.conditioning_dim())).astype(np.float32))
-  target = jnp.tanh(3 * x[:, rf - 1:, 0])
+  target = jnp.tanh(3 * x[:, rf - 1 :, 0])
   classes = jnp.asarray(mulaw.quantize(np.asarray(target)))
   weights = jnp.ones(mulaw.NUM_CLASSES, jnp.float32)
   tx = optax.adam(1e-3)
@@ -138,17 +154,26 @@ def bench_jax(name: str, batch: int, window: int, chunk: int, warmup: int, steps
     y.block_until_ready()
 
   stream_s = _timed(run_stream, 1, max(1, steps // 2))
-  return {"model": name, "framework": f"jax {jax.__version__}", "backend": jax.default_backend(),
-          "params": int(sum(v.size for v in jax.tree.leaves(params))),
-          "receptive_field": rf, "batch": batch, "window": window,
-          "train_step_s": step_s, "train_samples_per_s": batch * window / step_s,
-          "infer_chunk": chunk, "infer_audio_s": n_chunks * chunk / SAMPLE_RATE,
-          "infer_rtf": n_chunks * chunk / SAMPLE_RATE / stream_s}
+  return {
+    "model": name,
+    "framework": f"jax {jax.__version__}",
+    "backend": jax.default_backend(),
+    "params": int(sum(v.size for v in jax.tree.leaves(params))),
+    "receptive_field": rf,
+    "batch": batch,
+    "window": window,
+    "train_step_s": step_s,
+    "train_samples_per_s": batch * window / step_s,
+    "infer_chunk": chunk,
+    "infer_audio_s": n_chunks * chunk / SAMPLE_RATE,
+    "infer_rtf": n_chunks * chunk / SAMPLE_RATE / stream_s,
+  }
 
 
 # ------------------------------------------------------------------------------ NAM (PyTorch)
-def bench_nam(batch: int, window: int, chunk: int, warmup: int, steps: int,
-              infer_seconds: float, threads: int) -> dict:
+def bench_nam(
+  batch: int, window: int, chunk: int, warmup: int, steps: int, infer_seconds: float, threads: int
+) -> dict:
   import numpy as np
   import torch
   from nam.models.wavenet import WaveNet
@@ -162,7 +187,7 @@ def bench_nam(batch: int, window: int, chunk: int, warmup: int, steps: int,
   rf = model.receptive_field
   rng = np.random.default_rng(0)
   x = torch.from_numpy(rng.uniform(-0.5, 0.5, (batch, window + rf - 1)).astype(np.float32))
-  target = torch.tanh(3 * x[:, rf - 1:])
+  target = torch.tanh(3 * x[:, rf - 1 :])
   opt = torch.optim.Adam(model.parameters(), lr=1e-3)
   model.train()
 
@@ -184,23 +209,40 @@ def bench_nam(batch: int, window: int, chunk: int, warmup: int, steps: int,
         model(xs[i], pad_start=False)
 
   stream_s = _timed(run_stream, 1, max(1, steps // 2))
-  return {"model": "nam_standard", "framework": f"torch {torch.__version__}, "
-          f"neural-amp-modeler {getattr(nam, '__version__', '?')}", "backend": "cpu",
-          "params": int(sum(p.numel() for p in model.parameters())), "receptive_field": rf,
-          "batch": batch, "window": window, "threads": torch.get_num_threads(),
-          "train_step_s": step_s, "train_samples_per_s": batch * window / step_s,
-          "infer_chunk": chunk, "infer_audio_s": n_chunks * chunk / SAMPLE_RATE,
-          "infer_rtf": n_chunks * chunk / SAMPLE_RATE / stream_s}
+  return {
+    "model": "nam_standard",
+    "framework": f"torch {torch.__version__}, "
+    f"neural-amp-modeler {getattr(nam, '__version__', '?')}",
+    "backend": "cpu",
+    "params": int(sum(p.numel() for p in model.parameters())),
+    "receptive_field": rf,
+    "batch": batch,
+    "window": window,
+    "threads": torch.get_num_threads(),
+    "train_step_s": step_s,
+    "train_samples_per_s": batch * window / step_s,
+    "infer_chunk": chunk,
+    "infer_audio_s": n_chunks * chunk / SAMPLE_RATE,
+    "infer_rtf": n_chunks * chunk / SAMPLE_RATE / stream_s,
+  }
 
 
 def run_nam_subprocess(args) -> dict:
   python = os.path.join(REPO, args.nam_venv, "bin", "python")
   if not os.path.exists(python):
     raise SystemExit(f"{python}: not found; run `bash benchmarks/setup_nam_venv.sh` first")
-  cmd = [python, os.path.abspath(__file__), "--nam-worker", f"--batch={args.batch}",
-         f"--window={args.window}", f"--chunk={args.chunk}", f"--warmup={args.warmup}",
-         f"--steps={args.steps}", f"--infer-seconds={args.infer_seconds}",
-         f"--threads={args.threads}"]
+  cmd = [
+    python,
+    os.path.abspath(__file__),
+    "--nam-worker",
+    f"--batch={args.batch}",
+    f"--window={args.window}",
+    f"--chunk={args.chunk}",
+    f"--warmup={args.warmup}",
+    f"--steps={args.steps}",
+    f"--infer-seconds={args.infer_seconds}",
+    f"--threads={args.threads}",
+  ]
   r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
   if r.returncode:
     raise SystemExit(f"NAM worker failed:\n{r.stderr[-3000:]}")
@@ -211,34 +253,49 @@ def add_round_ratios(summary: dict, models: dict) -> None:
   """Ours / NAM within each alternated round: on a loaded machine the load shifts between
   rounds (both sides alike), so same-round ratios show how stable the median ratio is."""
   ours, nam = models["ours_nam_standard"]["rounds"], models["nam_standard"]["rounds"]
-  for key, metric in (("train_round_ratios", "train_samples_per_s"),
-                      ("infer_round_ratios", "infer_rtf")):
+  for key, metric in (
+    ("train_round_ratios", "train_samples_per_s"),
+    ("infer_round_ratios", "infer_rtf"),
+  ):
     summary[key] = [a[metric] / b[metric] for a, b in zip(ours, nam)]
 
 
 def markdown(result: dict) -> str:
   s = result["summary"]
-  lines = ["# Training and inference speed: Wave2WaveNet (JAX) vs NAM WaveNet (PyTorch)", "",
-           f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  ",
-           f"Threads per framework: {result['threads']}.  ",
-           f"Batch {result['batch']} × window {result['window']}; inference chunks of "
-           f"{result['chunk']} samples, batch 1; medians of {result['repeats']} alternated rounds.",
-           "", "| model | framework | params | receptive field | train samples/s | "
-           "inference RTF |", "|---|---|---:|---:|---:|---:|"]
+  lines = [
+    "# Training and inference speed: Wave2WaveNet (JAX) vs NAM WaveNet (PyTorch)",
+    "",
+    f"Command: `{result['command']}`  ",
+    f"Machine: {result['machine']}  ",
+    f"Threads per framework: {result['threads']}.  ",
+    f"Batch {result['batch']} × window {result['window']}; inference chunks of "
+    f"{result['chunk']} samples, batch 1; medians of {result['repeats']} alternated rounds.",
+    "",
+    "| model | framework | params | receptive field | train samples/s | inference RTF |",
+    "|---|---|---:|---:|---:|---:|",
+  ]
   for name in ("ours_nam_standard", "nam_standard", "ours_paper_256"):
     r = result["models"][name]
-    lines.append(f"| {name} | {r['framework']} | {r['params']} | {r['receptive_field']} | "
-                 f"{r['train_samples_per_s']:.0f} | {r['infer_rtf']:.2f} |")
-  lines += ["", f"Like for like (ours as NAM standard / NAM standard): training "
-            f"**{s['train_ratio']:.2f}×** (target ≥ 1.5×: "
-            f"{'met' if s['train_target_met'] else 'not met'}), inference "
-            f"**{s['infer_ratio']:.2f}×** (target ≥ 1×: "
-            f"{'met' if s['infer_target_met'] else 'not met'}).",
-            "Same-round ratios (ours / NAM): training "
-            + ", ".join(f"{x:.2f}×" for x in s.get("train_round_ratios", [])) + "; inference "
-            + ", ".join(f"{x:.2f}×" for x in s.get("infer_round_ratios", [])) + ".",
-            f"Paper model (256-way, EMD²) vs NAM standard: training {s['paper_train_ratio']:.2f}×,"
-            f" inference {s['paper_infer_ratio']:.2f}×.", ""]
+    lines.append(
+      f"| {name} | {r['framework']} | {r['params']} | {r['receptive_field']} | "
+      f"{r['train_samples_per_s']:.0f} | {r['infer_rtf']:.2f} |"
+    )
+  lines += [
+    "",
+    f"Like for like (ours as NAM standard / NAM standard): training "
+    f"**{s['train_ratio']:.2f}×** (target ≥ 1.5×: "
+    f"{'met' if s['train_target_met'] else 'not met'}), inference "
+    f"**{s['infer_ratio']:.2f}×** (target ≥ 1×: "
+    f"{'met' if s['infer_target_met'] else 'not met'}).",
+    "Same-round ratios (ours / NAM): training "
+    + ", ".join(f"{x:.2f}×" for x in s.get("train_round_ratios", []))
+    + "; inference "
+    + ", ".join(f"{x:.2f}×" for x in s.get("infer_round_ratios", []))
+    + ".",
+    f"Paper model (256-way, EMD²) vs NAM standard: training {s['paper_train_ratio']:.2f}×,"
+    f" inference {s['paper_infer_ratio']:.2f}×.",
+    "",
+  ]
   return "\n".join(lines)
 
 
@@ -251,9 +308,13 @@ def main():
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--repeats", type=int, default=2, help="alternated rounds; medians reported")
   p.add_argument("--infer-seconds", type=float, default=5.0)
-  p.add_argument("--threads", type=int, default=1,
-                 help="CPU threads for both frameworks (1: robust on a shared, loaded machine, "
-                      "where multi-threaded kernels of both wait on descheduled threads)")
+  p.add_argument(
+    "--threads",
+    type=int,
+    default=1,
+    help="CPU threads for both frameworks (1: robust on a shared, loaded machine, "
+    "where multi-threaded kernels of both wait on descheduled threads)",
+  )
   p.add_argument("--nam-venv", default=".venv-nam")
   p.add_argument("--out", default=os.path.join(HERE, "results"))
   p.add_argument("--quick", action="store_true", help="smoke run: batch 2, window 2048")
@@ -263,24 +324,44 @@ def main():
     args.batch, args.window, args.chunk, args.steps, args.repeats = 2, 2048, 2048, 2, 1
     args.infer_seconds = 0.5
   if args.nam_worker:
-    print(json.dumps(bench_nam(args.batch, args.window, args.chunk, args.warmup, args.steps,
-                               args.infer_seconds, args.threads)))
+    print(
+      json.dumps(
+        bench_nam(
+          args.batch,
+          args.window,
+          args.chunk,
+          args.warmup,
+          args.steps,
+          args.infer_seconds,
+          args.threads,
+        )
+      )
+    )
     return
   sys.path.insert(0, REPO)
   from ampspace.files import atomic_write  # here: nam_recipe.py imports this module without it
+
   if args.threads == 1:  # before jax is imported: XLA's CPU client reads these at start-up
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                               "false intra_op_parallelism_threads=1").strip()
-  rounds: dict[str, list[dict]] = {"ours_nam_standard": [], "nam_standard": [],
-                                   "ours_paper_256": []}
+    os.environ["XLA_FLAGS"] = (
+      os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+      "false intra_op_parallelism_threads=1"
+    ).strip()
+  rounds: dict[str, list[dict]] = {
+    "ours_nam_standard": [],
+    "nam_standard": [],
+    "ours_paper_256": [],
+  }
   for rep in range(args.repeats):
     for name in rounds:
       print(f"[bench] round {rep + 1}/{args.repeats}: {name}", file=sys.stderr, flush=True)
       if name == "nam_standard":
         rounds[name].append(run_nam_subprocess(args))
       else:
-        rounds[name].append(bench_jax(name, args.batch, args.window, args.chunk, args.warmup,
-                                      args.steps, args.infer_seconds))
+        rounds[name].append(
+          bench_jax(
+            name, args.batch, args.window, args.chunk, args.warmup, args.steps, args.infer_seconds
+          )
+        )
   models = {}
   for name, rs in rounds.items():
     m = dict(rs[0])
@@ -290,19 +371,27 @@ def main():
     models[name] = m
   ours, nam, paper = models["ours_nam_standard"], models["nam_standard"], models["ours_paper_256"]
   summary = {
-      "train_ratio": ours["train_samples_per_s"] / nam["train_samples_per_s"],
-      "infer_ratio": ours["infer_rtf"] / nam["infer_rtf"],
-      "paper_train_ratio": paper["train_samples_per_s"] / nam["train_samples_per_s"],
-      "paper_infer_ratio": paper["infer_rtf"] / nam["infer_rtf"]}
+    "train_ratio": ours["train_samples_per_s"] / nam["train_samples_per_s"],
+    "infer_ratio": ours["infer_rtf"] / nam["infer_rtf"],
+    "paper_train_ratio": paper["train_samples_per_s"] / nam["train_samples_per_s"],
+    "paper_infer_ratio": paper["infer_rtf"] / nam["infer_rtf"],
+  }
   add_round_ratios(summary, models)
   summary["train_target_met"] = summary["train_ratio"] >= 1.5
   summary["infer_target_met"] = summary["infer_ratio"] >= 1.0
-  result = {"command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:]),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                       f"{platform.system()} {platform.release()}",
-            "batch": args.batch, "window": args.window, "chunk": args.chunk,
-            "repeats": args.repeats, "threads": args.threads,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "models": models, "summary": summary}
+  result = {
+    "command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:]),
+    "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+    f"{platform.system()} {platform.release()}",
+    "batch": args.batch,
+    "window": args.window,
+    "chunk": args.chunk,
+    "repeats": args.repeats,
+    "threads": args.threads,
+    "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    "models": models,
+    "summary": summary,
+  }
   os.makedirs(args.out, exist_ok=True)
   for ext, text in (("json", json.dumps(result, indent=2)), ("md", markdown(result))):
     atomic_write(os.path.join(args.out, f"training.{ext}"), text)

@@ -63,9 +63,9 @@ BATCH_SIZE = 16
 NY = 8192
 # Used only if the installed NAM has no packed model config to read them from (NAM 0.13's values).
 FALLBACK_TRAINING_RECIPE = {
-    "loss": {"val_loss": "esr", "mrstft_weight": 0.0005},
-    "optimizer": {"lr": 0.004, "weight_decay": 3.17e-07},
-    "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}},
+  "loss": {"val_loss": "esr", "mrstft_weight": 0.0005},
+  "optimizer": {"lr": 0.004, "weight_decay": 3.17e-07},
+  "lr_scheduler": {"class": "ExponentialLR", "kwargs": {"gamma": 0.994}},
 }
 
 
@@ -90,7 +90,7 @@ def _peak(path: str) -> float:
   with wave.open(path, "rb") as w:
     raw = w.readframes(w.getnframes())
   a = np.frombuffer(raw, dtype="<i2")
-  return float(np.abs(a.astype(np.int32)).max(initial=0)) / 2.0 ** 15
+  return float(np.abs(a.astype(np.int32)).max(initial=0)) / 2.0**15
 
 
 def check_pair(x_path: str, y_path: str) -> int:
@@ -113,8 +113,9 @@ def check_pair(x_path: str, y_path: str) -> int:
     raise InputError(f"{x_path}: empty")
   # nam.data.Dataset rejects any output sample with |y| >= 1.0 (i.e. int16 -32768).
   if _peak(y_path) >= 1.0:
-    raise InputError(f"{y_path}: output reaches full scale (-32768), which NAM's dataset "
-                     "rejects as clipped")
+    raise InputError(
+      f"{y_path}: output reaches full scale (-32768), which NAM's dataset rejects as clipped"
+    )
   return nx
 
 
@@ -127,8 +128,7 @@ def parse_budgets(text: str) -> list[float]:
   try:
     budgets = sorted({float(t) for t in text.split(",") if t.strip()})
   except ValueError:
-    raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: "
-                                     f"{text!r}") from None
+    raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from None
   if not budgets or budgets[0] <= 0:
     raise argparse.ArgumentTypeError("need at least one positive number of seconds")
   return budgets
@@ -144,11 +144,14 @@ def training_recipe() -> tuple[dict, str]:
 
   try:
     resource = importlib.resources.files("nam.train._resources").joinpath(
-        "config_model_packed.json")
+      "config_model_packed.json"
+    )
     with resource.open() as fp:
       packed = json.load(fp)
-    return ({k: copy.deepcopy(packed[k]) for k in ("loss", "optimizer", "lr_scheduler")},
-            "nam/train/_resources/config_model_packed.json")
+    return (
+      {k: copy.deepcopy(packed[k]) for k in ("loss", "optimizer", "lr_scheduler")},
+      "nam/train/_resources/config_model_packed.json",
+    )
   except (ModuleNotFoundError, FileNotFoundError, KeyError):
     return copy.deepcopy(FALLBACK_TRAINING_RECIPE), "fallback (NAM 0.13 values)"
 
@@ -200,15 +203,23 @@ def make_budget_callback(pl, budgets: list[float], out_dir: str, export_net, rep
       export_net.export(out_dir, basename=basename)
       # "step": optimizer steps so far; "epoch": the 0-based epoch in progress.
       report["budgets"][key] = {
-          "file": basename + ".nam", "step": int(trainer.global_step),
-          "epoch": int(trainer.current_epoch), "elapsed_seconds": round(elapsed, 3),
-          "best_val_esr": self.best_esr, "best_step": self.best_step,
-          "best_epoch": self.best_epoch, "exported_weights": which,
-          "export_seconds": round(time.perf_counter() - t, 3)}
+        "file": basename + ".nam",
+        "step": int(trainer.global_step),
+        "epoch": int(trainer.current_epoch),
+        "elapsed_seconds": round(elapsed, 3),
+        "best_val_esr": self.best_esr,
+        "best_step": self.best_step,
+        "best_epoch": self.best_epoch,
+        "exported_weights": which,
+        "export_seconds": round(time.perf_counter() - t, 3),
+      }
       _write_json_atomic(os.path.join(out_dir, "nam_recipe.json"), report)  # progress so far
-      print(f"[nam_recipe] budget {key}s reached at {elapsed:.1f}s (step {trainer.global_step}, "
-            f"epoch {trainer.current_epoch}): exported {which} weights (val ESR "
-            f"{self.best_esr}) to {basename}.nam", flush=True)
+      print(
+        f"[nam_recipe] budget {key}s reached at {elapsed:.1f}s (step {trainer.global_step}, "
+        f"epoch {trainer.current_epoch}): exported {which} weights (val ESR "
+        f"{self.best_esr}) to {basename}.nam",
+        flush=True,
+      )
       self.paused += time.perf_counter() - t
 
     def export_due(self, trainer, pl_module):
@@ -233,8 +244,10 @@ def make_budget_callback(pl, budgets: list[float], out_dir: str, export_net, rep
       esr = float(metrics["ESR"]) if "ESR" in metrics else float("nan")
       elapsed = self.elapsed()
       if trainer.sanity_checking:  # Lightning's pre-training check on the initial weights
-        print(f"[nam_recipe] sanity-check validation: elapsed {elapsed:.1f}s, val ESR {esr:.5g}",
-              flush=True)
+        print(
+          f"[nam_recipe] sanity-check validation: elapsed {elapsed:.1f}s, val ESR {esr:.5g}",
+          flush=True,
+        )
         return
       self.validations += 1
       # NAM's recipe keeps the checkpoint with the best "val_loss" (= ESR for loss.val_loss
@@ -245,8 +258,11 @@ def make_budget_callback(pl, budgets: list[float], out_dir: str, export_net, rep
         self.best_step = int(trainer.global_step)
         self.best_epoch = int(trainer.current_epoch)
         self.best_state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
-      print(f"[nam_recipe] epoch {trainer.current_epoch} step {trainer.global_step} elapsed "
-            f"{elapsed:.1f}s val ESR {esr:.5g}{' (best)' if improved else ''}", flush=True)
+      print(
+        f"[nam_recipe] epoch {trainer.current_epoch} step {trainer.global_step} elapsed "
+        f"{elapsed:.1f}s val ESR {esr:.5g}{' (best)' if improved else ''}",
+        flush=True,
+      )
 
   return BudgetCallback()
 
@@ -279,68 +295,105 @@ def run(args) -> dict:
   # Same order as nam.train.core.train: seed, then build the model.
   torch.manual_seed(args.seed)
   recipe, recipe_source = training_recipe()
-  model_config = {"net": {"name": "WaveNet", "config": copy.deepcopy(NAM_STANDARD_CONFIG)},
-                  **copy.deepcopy(recipe)}
+  model_config = {
+    "net": {"name": "WaveNet", "config": copy.deepcopy(NAM_STANDARD_CONFIG)},
+    **copy.deepcopy(recipe),
+  }
   model = LightningModule.init_from_config(copy.deepcopy(model_config))
   rf = model.net.receptive_field
   # NAM's Dataset asserts (without naming the file) when a pair is too short for its windows.
   need = abs(args.delay) + rf - 1 + NY * BATCH_SIZE
   if n_train < need:
-    raise InputError(f"{args.train_x}: {n_train} samples, need >= {need} for one batch of "
-                     f"{BATCH_SIZE} x {NY} output samples with a {rf}-sample receptive field")
+    raise InputError(
+      f"{args.train_x}: {n_train} samples, need >= {need} for one batch of "
+      f"{BATCH_SIZE} x {NY} output samples with a {rf}-sample receptive field"
+    )
   if n_val < abs(args.delay) + rf:
-    raise InputError(f"{args.val_x}: {n_val} samples, shorter than the {rf}-sample receptive "
-                     "field")
+    raise InputError(f"{args.val_x}: {n_val} samples, shorter than the {rf}-sample receptive field")
 
   # Data, as nam.train.core._get_data_config + _get_dataloaders build it, but with a train and a
   # validation pair of files (x_path / y_path per split) and no output-normalising joint hook.
   data_config = {
-      "train": {"ny": NY, "x_path": args.train_x, "y_path": args.train_y},
-      "validation": {"ny": None, "x_path": args.val_x, "y_path": args.val_y},
-      "common": {"delay": args.delay, "nx": rf},
+    "train": {"ny": NY, "x_path": args.train_x, "y_path": args.train_y},
+    "validation": {"ny": None, "x_path": args.val_x, "y_path": args.val_y},
+    "common": {"delay": args.delay, "nx": rf},
   }
   dataset_train = init_dataset(data_config, Split.TRAIN)
   dataset_validation = init_dataset(data_config, Split.VALIDATION)
   # Only NAM's default hook (train / validation sample rates must match).
-  apply_joint_dataset_hooks(dataset_train=dataset_train, dataset_validation=dataset_validation,
-                            hooks=get_joint_dataset_hooks([]))
+  apply_joint_dataset_hooks(
+    dataset_train=dataset_train,
+    dataset_validation=dataset_validation,
+    hooks=get_joint_dataset_hooks([]),
+  )
   model.net.sample_rate = dataset_train.sample_rate
   for ds in (dataset_train, dataset_validation):
     ds.handshake(model.net)
   for ds in (dataset_train, dataset_validation):
     model.net.handshake(ds)
   # nam.train.core._get_configs' learning config; pin_memory (True there) only matters for GPUs.
-  train_loader_kwargs = {"batch_size": BATCH_SIZE, "shuffle": True, "pin_memory": False,
-                         "drop_last": True, "num_workers": 0}
+  train_loader_kwargs = {
+    "batch_size": BATCH_SIZE,
+    "shuffle": True,
+    "pin_memory": False,
+    "drop_last": True,
+    "num_workers": 0,
+  }
   train_loader = DataLoader(dataset_train, **train_loader_kwargs)
   val_loader = DataLoader(dataset_validation)
 
   budgets = args.budgets
   report = {
-      "budgets": {}, "setup_seconds": None, "steps_total": None, "epochs_total": None,
-      "receptive_field": rf, "sample_rate": dataset_train.sample_rate,
-      "train_windows": len(dataset_train), "steps_per_epoch": len(train_loader),
-      "recipe": {
-          "net": model_config["net"], "loss": recipe["loss"], "optimizer": recipe["optimizer"],
-          "lr_scheduler": recipe["lr_scheduler"], "batch_size": BATCH_SIZE, "ny": NY,
-          "train_dataloader": train_loader_kwargs, "source": recipe_source,
-          "data": {"delay": args.delay, "nx": rf, "joint_hooks": [],
-                   "validation": "whole validation pair, one datum, every epoch"},
-          "seed": args.seed},
-      "nam_version": nam.__version__, "torch_version": torch.__version__,
-      "lightning_version": pl.__version__, "threads": args.threads,
+    "budgets": {},
+    "setup_seconds": None,
+    "steps_total": None,
+    "epochs_total": None,
+    "receptive_field": rf,
+    "sample_rate": dataset_train.sample_rate,
+    "train_windows": len(dataset_train),
+    "steps_per_epoch": len(train_loader),
+    "recipe": {
+      "net": model_config["net"],
+      "loss": recipe["loss"],
+      "optimizer": recipe["optimizer"],
+      "lr_scheduler": recipe["lr_scheduler"],
+      "batch_size": BATCH_SIZE,
+      "ny": NY,
+      "train_dataloader": train_loader_kwargs,
+      "source": recipe_source,
+      "data": {
+        "delay": args.delay,
+        "nx": rf,
+        "joint_hooks": [],
+        "validation": "whole validation pair, one datum, every epoch",
+      },
+      "seed": args.seed,
+    },
+    "nam_version": nam.__version__,
+    "torch_version": torch.__version__,
+    "lightning_version": pl.__version__,
+    "threads": args.threads,
   }
   export_net = copy.deepcopy(model.net)  # after the handshakes: same sample rate / export hooks
   budget_cb = make_budget_callback(pl, budgets, args.out, export_net, report)
   trainer = pl.Trainer(
-      accelerator="cpu", devices=1, max_epochs=10 ** 9, callbacks=[budget_cb], logger=False,
-      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-      default_root_dir=args.out)
+    accelerator="cpu",
+    devices=1,
+    max_epochs=10**9,
+    callbacks=[budget_cb],
+    logger=False,
+    enable_checkpointing=False,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+    default_root_dir=args.out,
+  )
   report["setup_seconds"] = round(time.perf_counter() - t_setup, 3)
-  print(f"[nam_recipe] setup {report['setup_seconds']:.1f}s; receptive field {rf}; "
-        f"{len(dataset_train)} train windows, {len(train_loader)} steps/epoch; budgets "
-        f"{[_budget_key(b) for b in budgets]} s; torch threads {torch.get_num_threads()}",
-        flush=True)
+  print(
+    f"[nam_recipe] setup {report['setup_seconds']:.1f}s; receptive field {rf}; "
+    f"{len(dataset_train)} train windows, {len(train_loader)} steps/epoch; budgets "
+    f"{[_budget_key(b) for b in budgets]} s; torch threads {torch.get_num_threads()}",
+    flush=True,
+  )
 
   # The clock starts here: everything before (imports, WAV loading, model building) is setup.
   budget_cb.t0 = time.perf_counter()
@@ -353,7 +406,7 @@ def run(args) -> dict:
   elapsed = budget_cb.elapsed()
   # Budgets never reached (training ended early or was interrupted): export what there is,
   # flagged as such.
-  for b in budgets[budget_cb.next_budget:]:
+  for b in budgets[budget_cb.next_budget :]:
     budget_cb._export(trainer, model, b, elapsed)
     report["budgets"][_budget_key(b)]["budget_reached"] = False
   for entry in report["budgets"].values():
@@ -379,21 +432,32 @@ def main():
   p.add_argument("--train_y", required=True, help="training output WAV, same length")
   p.add_argument("--val_x", required=True, help="validation input WAV")
   p.add_argument("--val_y", required=True, help="validation output WAV, same length")
-  p.add_argument("--budgets", required=True, type=parse_budgets,
-                 help="comma-separated wall-clock training budgets in seconds, e.g. 120,300,600")
+  p.add_argument(
+    "--budgets",
+    required=True,
+    type=parse_budgets,
+    help="comma-separated wall-clock training budgets in seconds, e.g. 120,300,600",
+  )
   p.add_argument("--out", required=True, help="output folder (created if missing)")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-  p.add_argument("--delay", type=int, default=0,
-                 help="samples the output lags the input (NAM's data 'delay'); 0: none")
+  p.add_argument(
+    "--delay",
+    type=int,
+    default=0,
+    help="samples the output lags the input (NAM's data 'delay'); 0: none",
+  )
   args = p.parse_args()
   try:
     report = run(args)
   except InputError as e:
     sys.exit(f"nam_recipe.py: error: {e}")
-  print(f"[nam_recipe] done: {report['steps_total']} steps, {report['epochs_total']} epochs, "
-        f"{report['steps_per_second']} steps/s; wrote "
-        f"{os.path.join(args.out, 'nam_recipe.json')}", flush=True)
+  print(
+    f"[nam_recipe] done: {report['steps_total']} steps, {report['epochs_total']} epochs, "
+    f"{report['steps_per_second']} steps/s; wrote "
+    f"{os.path.join(args.out, 'nam_recipe.json')}",
+    flush=True,
+  )
 
 
 if __name__ == "__main__":

@@ -44,28 +44,45 @@ README = os.path.join(ROOT, "README.md")
 
 # name -> (script, full-run args, quick-run args); outputs land in results/<name>.{json,md}
 BENCHMARKS = {
-    "devices": ("bench_devices.py", ["--out", RESULTS], ["--out", RESULTS, "--seconds", "2",
-                                                         "--repeats", "1"]),
-    "pipeline": ("bench_pipeline.py", [], ["--quick"]),
-    "training": ("bench_training.py", ["--out", RESULTS], ["--out", RESULTS, "--quick"]),
-    "streaming": ("bench_streaming.py", [], ["--quick"]),
-    # Opt-in (`--only accuracy`): a race of wall-clock budgets, about 90 minutes on 2 cores.
-    # It fine-tunes from Table 3's pretraining (launch/sim_to_real.py --scale=runlocal makes it)
-    # and reads the capture's polarity first, as sim-to-real fine-tuning does.
-    "accuracy": ("bench_accuracy.py",
-                 ["--pretrained=runs/sim_to_real_local/pretrain",
-                  "--pretrained_note=configs/sim_to_real_pretrain.py:runlocal, Table 3's "
-                  "pretraining: 500 steps of 8 x 2048 on 13 native amps and pedals, depth 10, "
-                  "16 channels; 7.2 min on this machine",
-                  "--override=ours_finetune:init_polarity=match"],
-                 ["--budgets=20,40", "--scratch_budgets=20", "--finetune_budgets=10",
-                  "--captures=gx_bossds1", "--train_dis=3", "--test_dis=2", "--di_seconds=2"]),
+  "devices": (
+    "bench_devices.py",
+    ["--out", RESULTS],
+    ["--out", RESULTS, "--seconds", "2", "--repeats", "1"],
+  ),
+  "pipeline": ("bench_pipeline.py", [], ["--quick"]),
+  "training": ("bench_training.py", ["--out", RESULTS], ["--out", RESULTS, "--quick"]),
+  "streaming": ("bench_streaming.py", [], ["--quick"]),
+  # Opt-in (`--only accuracy`): a race of wall-clock budgets, about 90 minutes on 2 cores.
+  # It fine-tunes from Table 3's pretraining (launch/sim_to_real.py --scale=runlocal makes it)
+  # and reads the capture's polarity first, as sim-to-real fine-tuning does.
+  "accuracy": (
+    "bench_accuracy.py",
+    [
+      "--pretrained=runs/sim_to_real_local/pretrain",
+      "--pretrained_note=configs/sim_to_real_pretrain.py:runlocal, Table 3's "
+      "pretraining: 500 steps of 8 x 2048 on 13 native amps and pedals, depth 10, "
+      "16 channels; 7.2 min on this machine",
+      "--override=ours_finetune:init_polarity=match",
+    ],
+    [
+      "--budgets=20,40",
+      "--scratch_budgets=20",
+      "--finetune_budgets=10",
+      "--captures=gx_bossds1",
+      "--train_dis=3",
+      "--test_dis=2",
+      "--di_seconds=2",
+    ],
+  ),
 }
 OPT_IN = {"accuracy"}  # not in a run without --only
-TITLES = {"devices": "Device rendering (one core)", "pipeline": "Input pipeline headroom",
-          "training": "Training and inference against neural-amp-modeler",
-          "streaming": "Streaming and offline inference",
-          "accuracy": "Accuracy per CPU-minute against neural-amp-modeler"}
+TITLES = {
+  "devices": "Device rendering (one core)",
+  "pipeline": "Input pipeline headroom",
+  "training": "Training and inference against neural-amp-modeler",
+  "streaming": "Streaming and offline inference",
+  "accuracy": "Accuracy per CPU-minute against neural-amp-modeler",
+}
 
 
 def run_benchmark(name: str, quick: bool, timeout: float) -> dict:
@@ -77,16 +94,28 @@ def run_benchmark(name: str, quick: bool, timeout: float) -> dict:
   print(f"[run_all] {name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
   t = time.perf_counter()
   try:
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": ROOT})
+    proc = subprocess.run(
+      cmd,
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      env={**os.environ, "PYTHONPATH": ROOT},
+    )
   except subprocess.TimeoutExpired:
-    return {"status": "failed", "detail": f"timed out after {timeout:.0f} s",
-            "seconds": time.perf_counter() - t}
+    return {
+      "status": "failed",
+      "detail": f"timed out after {timeout:.0f} s",
+      "seconds": time.perf_counter() - t,
+    }
   seconds = time.perf_counter() - t
   if proc.returncode != 0:
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"status": "failed", "detail": f"exit {proc.returncode}: " + " / ".join(tail),
-            "seconds": seconds}
+    return {
+      "status": "failed",
+      "detail": f"exit {proc.returncode}: " + " / ".join(tail),
+      "seconds": seconds,
+    }
   return {"status": "ok", "seconds": seconds}
 
 
@@ -100,7 +129,8 @@ def collect(name: str, run: dict | None) -> dict:
       entry["result"] = json.load(f)
     entry["md"] = open(md_path).read() if os.path.exists(md_path) else ""
     entry["generated"] = datetime.datetime.fromtimestamp(os.path.getmtime(json_path)).isoformat(
-        timespec="seconds")
+      timespec="seconds"
+    )
   return entry
 
 
@@ -112,24 +142,34 @@ def _devices(r: dict) -> list[str]:
   out = []
   if ref:
     out.append(f"pedalboard built-in chain: {ref[0]['rtf']:.0f}× real time (same run)")
-  for label, pick in (("native amps", lambda x: x.get("type") == "amp"),
-                      ("native pedals", lambda x: x.get("type") != "amp")):
+  for label, pick in (
+    ("native amps", lambda x: x.get("type") == "amp"),
+    ("native pedals", lambda x: x.get("type") != "amp"),
+  ):
     picked = [x for x in native if pick(x)]
     vals = sorted(x["rtf"] for x in picked)
     if vals:
       targets = sorted({x["target"] for x in picked if x.get("target")})
       met = all(x.get("rtf_cpu", x["rtf"]) >= x["target"] for x in picked if x.get("target"))
-      target = (f"; target ≥ {targets[0]:.0f}× on CPU time: {'met' if met else 'not met'}"
-                if targets else "")
-      out.append(f"{label}: {vals[0]:.0f}× to {vals[-1]:.0f}× real time "
-                 f"(median {vals[len(vals) // 2]:.0f}×{target})")
+      target = (
+        f"; target ≥ {targets[0]:.0f}× on CPU time: {'met' if met else 'not met'}"
+        if targets
+        else ""
+      )
+      out.append(
+        f"{label}: {vals[0]:.0f}× to {vals[-1]:.0f}× real time "
+        f"(median {vals[len(vals) // 2]:.0f}×{target})"
+      )
   return out
 
 
 def _pipeline(r: dict) -> list[str]:
-  return [f"{x['config']}: pipeline {x['pipeline_batches_s']:.1f} batches/s vs train step "
-          f"{x['train_steps_s']:.3f} steps/s → headroom {x['headroom']:.1f}× (target ≥ "
-          f"{r.get('target_headroom', 5):.0f}×)" for x in r.get("rows", [])]
+  return [
+    f"{x['config']}: pipeline {x['pipeline_batches_s']:.1f} batches/s vs train step "
+    f"{x['train_steps_s']:.3f} steps/s → headroom {x['headroom']:.1f}× (target ≥ "
+    f"{r.get('target_headroom', 5):.0f}×)"
+    for x in r.get("rows", [])
+  ]
 
 
 def _streaming(r: dict) -> list[str]:
@@ -137,48 +177,68 @@ def _streaming(r: dict) -> list[str]:
   for impl in ("c", "lv2", "numpy", "jax"):
     rows = [x for x in r["streaming"]["rows"] if x["impl"] == impl]
     if rows:
-      out.append(f"streaming, {impl}, one core: " + ", ".join(
-          f"{x['block']}: {x['rtf']:.1f}×" for x in rows) + " real time (block: RTF)")
+      out.append(
+        f"streaming, {impl}, one core: "
+        + ", ".join(f"{x['block']}: {x['rtf']:.1f}×" for x in rows)
+        + " real time (block: RTF)"
+      )
   for x in r["offline"]["rows"]:
     out.append(f"offline, {x['impl']}, {r['offline']['cores']} cores: {x['rtf']:.1f}× real time")
   for key, t in r.get("targets", {}).items():
-    out.append(f"target {key}: ≥ {t['target']:.0f}×, measured {t['measured']:.2f}× — "
-               f"{'met' if t['met'] else 'not met'} (needs {t['gflops_needed']:.0f} GFLOP/s)")
+    out.append(
+      f"target {key}: ≥ {t['target']:.0f}×, measured {t['measured']:.2f}× — "
+      f"{'met' if t['met'] else 'not met'} (needs {t['gflops_needed']:.0f} GFLOP/s)"
+    )
   return out
 
 
 def _training(r: dict) -> list[str]:
   s, m = r["summary"], r["models"]
-  out = [f"{name}: {m[name]['train_samples_per_s']:,.0f} train samples/s, inference "
-         f"{m[name]['infer_rtf']:.1f}× real time" for name in m]
-  out.append(f"like for like (ours as NAM standard / NAM): training {s['train_ratio']:.2f}× "
-             f"(target ≥ 1.5×: {'met' if s['train_target_met'] else 'not met'}), inference "
-             f"{s['infer_ratio']:.2f}× (target ≥ 1×: {'met' if s['infer_target_met'] else 'not met'})")
+  out = [
+    f"{name}: {m[name]['train_samples_per_s']:,.0f} train samples/s, inference "
+    f"{m[name]['infer_rtf']:.1f}× real time"
+    for name in m
+  ]
+  out.append(
+    f"like for like (ours as NAM standard / NAM): training {s['train_ratio']:.2f}× "
+    f"(target ≥ 1.5×: {'met' if s['train_target_met'] else 'not met'}), inference "
+    f"{s['infer_ratio']:.2f}× (target ≥ 1×: {'met' if s['infer_target_met'] else 'not met'})"
+  )
   return out
 
 
 def _accuracy(r: dict) -> list[str]:
   race = r["race"]
   hi, mid = race["nam"][-1], race["from_scratch"][-1]
-  esr = lambda res, who, b: next((s["esr"] for s in res.get(who, {}).get("scores", [])
-                                  if abs(s["seconds"] - b) < 1e-6), None)
-  out = [f"one run (seed {r['seed']}) at commit {r['commit']}: no intervals yet, so ratios "
-         f"near 1 are not a verdict"]
+  esr = lambda res, who, b: next(
+    (s["esr"] for s in res.get(who, {}).get("scores", []) if abs(s["seconds"] - b) < 1e-6), None
+  )
+  out = [
+    f"one run (seed {r['seed']}) at commit {r['commit']}: no intervals yet, so ratios "
+    f"near 1 are not a verdict"
+  ]
   for cap, res in r["results"].items():
     nam = esr(res, "nam", hi)
     ours = {w: esr(res, w, mid) for w in ("ours_nam_layout", "ours_paper", "ours_lstm")}
     best = min(((v, w) for w, v in ours.items() if v is not None), default=None)
     if nam and best:
-      out.append(f"{cap}: NAM's recipe {nam:.4f} test ESR at {hi / 60:g} min; our best from "
-                 f"scratch {best[0]:.4f} at {mid / 60:g} min ({best[1]}, {best[0] / nam:.2f}× "
-                 f"NAM's ESR)")
+      out.append(
+        f"{cap}: NAM's recipe {nam:.4f} test ESR at {hi / 60:g} min; our best from "
+        f"scratch {best[0]:.4f} at {mid / 60:g} min ({best[1]}, {best[0] / nam:.2f}× "
+        f"NAM's ESR)"
+      )
   for name, c in r["checks"].items():
     out.append(f"target {name}: {'met' if c['met'] else 'not met'}")
   return out
 
 
-HEADLINES = {"devices": _devices, "pipeline": _pipeline, "streaming": _streaming,
-             "training": _training, "accuracy": _accuracy}
+HEADLINES = {
+  "devices": _devices,
+  "pipeline": _pipeline,
+  "streaming": _streaming,
+  "training": _training,
+  "accuracy": _accuracy,
+}
 
 
 def summary_lines(summary: dict) -> list[str]:
@@ -187,8 +247,9 @@ def summary_lines(summary: dict) -> list[str]:
   for name, e in summary["benchmarks"].items():
     if e["status"] in ("ok", "reused"):
       heads = HEADLINES[name](e["result"])
-      lines.append(f"- **{TITLES[name]}**" + (f" (results of {e['generated']})" if e.get(
-          "generated") else ""))
+      lines.append(
+        f"- **{TITLES[name]}**" + (f" (results of {e['generated']})" if e.get("generated") else "")
+      )
       lines += [f"  - {h}" for h in heads]
     else:
       lines.append(f"- **{TITLES[name]}**: {e['status']} — {e.get('detail', '')}")
@@ -209,19 +270,37 @@ def markdown(summary: dict, for_docs: bool) -> str:
   m = summary["machine"]
   lines = []
   if for_docs:
-    lines += ["# Performance", "",
-              "<!-- Generated by `python benchmarks/run_all.py`; do not edit by hand. -->", ""]
-  lines += [f"Measured {summary['date']} on {m['cpus']} CPU cores ({m['processor'] or m['machine']}), "
-            f"Python {m['python']}; 1-minute load average at the end {m['load_avg_1m']:.1f}"
-            f"{' (a shared machine: CPU-time figures are given where the benchmark records them)' if m['load_avg_1m'] > m['cpus'] else ''}."
-            f"{' Quick (smoke) run: small sizes, not for quoting.' if summary['quick'] else ''}",
-            "", "Rerun: `.venv/bin/python benchmarks/run_all.py` (all) or "
-            "`--only NAME`; each benchmark's own command is in its file's docstring.", ""]
+    lines += [
+      "# Performance",
+      "",
+      "<!-- Generated by `python benchmarks/run_all.py`; do not edit by hand. -->",
+      "",
+    ]
+  lines += [
+    f"Measured {summary['date']} on {m['cpus']} CPU cores ({m['processor'] or m['machine']}), "
+    f"Python {m['python']}; 1-minute load average at the end {m['load_avg_1m']:.1f}"
+    f"{' (a shared machine: CPU-time figures are given where the benchmark records them)' if m['load_avg_1m'] > m['cpus'] else ''}."
+    f"{' Quick (smoke) run: small sizes, not for quoting.' if summary['quick'] else ''}",
+    "",
+    "Rerun: `.venv/bin/python benchmarks/run_all.py` (all) or "
+    "`--only NAME`; each benchmark's own command is in its file's docstring.",
+    "",
+  ]
   lines += ["## Summary", ""] + summary_lines(summary)
   for name, e in summary["benchmarks"].items():
     if e["status"] in ("ok", "reused") and e.get("md"):
-      lines += ["", f"## {TITLES[name]}", "", f"`benchmarks/results/{name}.json`", "",
-                e["md"].strip()]
+      lines += [
+        "",
+        f"## {TITLES[name]}",
+        "",
+        f"`benchmarks/results/{name}.json`",
+        "",
+        e["md"].strip(),
+      ]
+      extra = os.path.join(RESULTS, f"{name}_ablation.md")  # benchmarks/accuracy_ablation.py
+      if os.path.exists(extra):
+        with open(extra) as f:
+          lines += ["", "### Which change bought what", "", f.read().strip()]
   return "\n".join(lines) + "\n"
 
 
@@ -239,18 +318,33 @@ def main() -> None:
     sys.exit(f"error: --only: unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
   benchmarks = {}
   for name in BENCHMARKS:
-    run = None if args.reuse or name not in names else run_benchmark(name, args.quick,
-                                                                     args.timeout)
+    run = None if args.reuse or name not in names else run_benchmark(name, args.quick, args.timeout)
     benchmarks[name] = collect(name, run)
-  summary = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-             "machine": {"cpus": os.cpu_count(), "machine": platform.machine(),
-                         "processor": platform.processor(), "python": platform.python_version(),
-                         "load_avg_1m": os.getloadavg()[0]},
-             "benchmarks": benchmarks}
-  atomic_write(os.path.join(RESULTS, "summary.json"),
-               json.dumps({**summary, "benchmarks": {k: {kk: vv for kk, vv in v.items() if kk != "md"}
-                                                     for k, v in benchmarks.items()}},
-                          indent=1) + "\n")
+  summary = {
+    "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    "quick": args.quick,
+    "machine": {
+      "cpus": os.cpu_count(),
+      "machine": platform.machine(),
+      "processor": platform.processor(),
+      "python": platform.python_version(),
+      "load_avg_1m": os.getloadavg()[0],
+    },
+    "benchmarks": benchmarks,
+  }
+  atomic_write(
+    os.path.join(RESULTS, "summary.json"),
+    json.dumps(
+      {
+        **summary,
+        "benchmarks": {
+          k: {kk: vv for kk, vv in v.items() if kk != "md"} for k, v in benchmarks.items()
+        },
+      },
+      indent=1,
+    )
+    + "\n",
+  )
   atomic_write(os.path.join(RESULTS, "summary.md"), markdown(summary, for_docs=False))
   if args.docs:
     atomic_write(args.docs, markdown(summary, for_docs=True))

@@ -46,11 +46,11 @@ def get_config(arg: str | None = None):
   c.input.batch_size = 16
   c.input.worker_count = 0
   c.input.read_threads = 2
-  c.train.steps = 1_000_000         # the wall clock ends the run
+  c.train.steps = 1_000_000  # the wall clock ends the run
   c.train.max_seconds = 300.0
   c.train.snapshot_seconds = (120.0, 300.0)
   c.train.log_every = 50
-  c.train.eval_every = 1_000_000    # no validation in the race: nothing selects on it
+  c.train.eval_every = 1_000_000  # no validation in the race: nothing selects on it
   c.train.checkpoint_every = 1_000_000
   c.train.keep_checkpoints = 8
   c.train.tensorboard = False
@@ -69,8 +69,12 @@ def get_config(arg: str | None = None):
     # batch 8 x 8192 rather than NAM's 16: lower mean test ESR on all three captures at 2 and
     # 5 minutes (a tie on the fuzz at 5), 3 seeds each
     # (benchmarks/results/accuracy_seeds_batch_seeds.md)
-    c.model = {"name": "layer_array_wavenet", "num_classes": 1, "input_mixin": False,
-               "init": "torch"}
+    c.model = {
+      "name": "layer_array_wavenet",
+      "num_classes": 1,
+      "input_mixin": False,
+      "init": "torch",
+    }
     c.loss = {"name": "mse"}
     c.optimizer.learning_rate = 4e-3
     c.input.batch_size = 8
@@ -84,8 +88,14 @@ def get_config(arg: str | None = None):
     c.optimizer.learning_rate = 3e-3 if which == "paper" else 1e-3
     c.init_from = ""
   elif which == "lstm":
-    c.model = {"name": "lstm", "hidden": 24, "num_layers": 1, "warmup": 1024, "num_classes": 1,
-               "head_channels": 0}
+    c.model = {
+      "name": "lstm",
+      "hidden": 24,
+      "num_layers": 1,
+      "warmup": 1024,
+      "num_classes": 1,
+      "head_channels": 0,
+    }
     c.loss = {"name": "mse"}
     c.input.window = 4096
     c.optimizer.learning_rate = 4e-3

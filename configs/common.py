@@ -114,8 +114,11 @@ def parse_arg(arg: str | None, config_file: str, /, **spec) -> ml_collections.Co
 
   def fail(item: str, problem: str = ""):
     context = f" in {arg!r}" if item != arg.strip() else ""
-    what = (f"config argument {item!r}{context}: {problem}" if problem
-            else f"unknown config argument {item!r}{context}")
+    what = (
+      f"config argument {item!r}{context}: {problem}"
+      if problem
+      else f"unknown config argument {item!r}{context}"
+    )
     raise AmpSpaceError(f"{where}: {what}; accepted (comma-separated): {_usage(spec)}")
 
   for item in filter(None, (s.strip() for s in (arg or "").split(","))):
@@ -160,28 +163,30 @@ def amp_space_dataset(runlocal: bool) -> ml_collections.ConfigDict:
   """amp_space/tiny (built when missing) on a CPU, amp_space/synthetic at paper scale."""
   d = ml_collections.ConfigDict()
   d.name = "amp_space/tiny" if runlocal else "amp_space/synthetic"
-  d.data_dir = ""          # "" = TFDS default (~/tensorflow_datasets)
-  d.manual_dir = ""        # a folder from `python -m ampspace.render`, or recordings
+  d.data_dir = ""  # "" = TFDS default (~/tensorflow_datasets)
+  d.manual_dir = ""  # a folder from `python -m ampspace.render`, or recordings
   d.build_if_missing = runlocal
   d.train_split = "train"
   d.eval_split = "validation"
   return d
 
 
-def input_pipeline(runlocal: bool, batch_size: int,
-                   window: int | None = None) -> ml_collections.ConfigDict:
+def input_pipeline(
+  runlocal: bool, batch_size: int, window: int | None = None
+) -> ml_collections.ConfigDict:
   """The Grain input block; `window` for the models trained on windows of audio."""
   i = ml_collections.ConfigDict()
   if window is not None:
-    i.window = window              # target samples per example
-  i.batch_size = batch_size        # global, over all devices and hosts
-  i.worker_count = 0 if runlocal else 4   # Grain multiprocessing workers per host
+    i.window = window  # target samples per example
+  i.batch_size = batch_size  # global, over all devices and hosts
+  i.worker_count = 0 if runlocal else 4  # Grain multiprocessing workers per host
   i.read_threads = 2 if runlocal else 8
   return i
 
 
-def adam_cosine(learning_rate: float, warmup_steps: int,
-                grad_clip: float = 1.0) -> ml_collections.ConfigDict:
+def adam_cosine(
+  learning_rate: float, warmup_steps: int, grad_clip: float = 1.0
+) -> ml_collections.ConfigDict:
   """Adam on a warmup-then-cosine schedule, no weight decay, gradients clipped by global norm."""
   o = ml_collections.ConfigDict()
   o.name = "adam"
@@ -193,8 +198,15 @@ def adam_cosine(learning_rate: float, warmup_steps: int,
   return o
 
 
-def train_loop(*, steps: int, log_every: int, eval_every: int, eval_examples: int,
-               checkpoint_every: int, keep_checkpoints: int) -> ml_collections.ConfigDict:
+def train_loop(
+  *,
+  steps: int,
+  log_every: int,
+  eval_every: int,
+  eval_examples: int,
+  checkpoint_every: int,
+  keep_checkpoints: int,
+) -> ml_collections.ConfigDict:
   """The training loop's block: its lengths and intervals, asynchronous checkpoints and
   TensorBoard."""
   t = ml_collections.ConfigDict()

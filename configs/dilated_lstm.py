@@ -22,5 +22,5 @@ def get_config(arg: str | None = None):
   c.model.name = "dilated_lstm"
   c.model.hidden = 24 if runlocal else 64
   c.model.num_layers = 3 if runlocal else 6
-  c.model.dilations = tuple(2 ** i for i in range(c.model.num_layers))
+  c.model.dilations = tuple(2**i for i in range(c.model.num_layers))
   return c

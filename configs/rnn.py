@@ -26,8 +26,14 @@ def base_config(arg):
 def get_config(arg: str | None = None):
   runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = base_config(arg)
-  c.model = {"name": "rnn", "hidden": 32 if runlocal else 128, "num_layers": 1,
-             "warmup": 256 if runlocal else 2048, "num_classes": 256, "head_channels": 0}
+  c.model = {
+    "name": "rnn",
+    "hidden": 32 if runlocal else 128,
+    "num_layers": 1,
+    "warmup": 256 if runlocal else 2048,
+    "num_classes": 256,
+    "head_channels": 0,
+  }
   if runlocal:
     c.input.window = 1024
   return c

@@ -19,7 +19,12 @@ common = config_module("common")
 def get_config(arg: str | None = None):
   runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = load_config("rnn", arg)
-  c.model = {"name": "sample_rnn", "frame_sizes": (16, 4), "hidden": 32 if runlocal else 128,
-             "mlp_channels": 32 if runlocal else 128, "warmup": 256 if runlocal else 2048,
-             "num_classes": 256}
+  c.model = {
+    "name": "sample_rnn",
+    "frame_sizes": (16, 4),
+    "hidden": 32 if runlocal else 128,
+    "mlp_channels": 32 if runlocal else 128,
+    "warmup": 256 if runlocal else 2048,
+    "num_classes": 256,
+  }
   return c

@@ -24,7 +24,8 @@ from ampspace.config_files import config_module
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   finetune = config_module(
-      os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py"))
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py")
+  )
   scale, _ = finetune.parse_arg(arg, __file__)
   c = finetune.get_config(arg)
   pretrain = finetune.load_sibling("sim_to_real_pretrain.py").get_config(scale)

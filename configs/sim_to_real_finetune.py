@@ -40,7 +40,7 @@ def load_sibling(filename: str):
 
 
 def parse_arg(arg: str | None, config_file: str = __file__) -> tuple[str, tuple[float, ...]]:
-  """"runlocal,gains=3+7" -> ("runlocal", (3.0, 7.0)), read by common.parse_arg (its errors
+  """ "runlocal,gains=3+7" -> ("runlocal", (3.0, 7.0)), read by common.parse_arg (its errors
   name `config_file`: this file, or the baseline's, which takes the same argument)."""
   a = common.parse_arg(arg, config_file, runlocal=False, gains=(5.0,))
   return ("runlocal" if a.runlocal else ""), tuple(a.gains)

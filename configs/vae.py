@@ -28,23 +28,23 @@ common = config_module("common")
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
-  c = common.experiment("vae")     # init_from: a VAE workdir initialises the parameters only
+  c = common.experiment("vae")  # init_from: a VAE workdir initialises the parameters only
   c.dataset = common.amp_space_dataset(runlocal)
   c.input = common.input_pipeline(runlocal, batch_size=16 if runlocal else 64)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "vae"
   c.model.n_mels = 256
-  c.model.num_frames = 64          # ~0.37 s windows (hop 256 at 44.1 kHz); multiple of 16
+  c.model.num_frames = 64  # ~0.37 s windows (hop 256 at 44.1 kHz); multiple of 16
   c.model.latent_dim = 3
   c.model.channels = (64, 64, 128, 128) if runlocal else (128, 128, 256, 256)
-  c.model.hidden = 512             # the paper's 512-d representation
+  c.model.hidden = 512  # the paper's 512-d representation
   # The paper: "512 for each factor", one hidden layer per latent dimension (paper scale). The
   # CPU config keeps one shared layer, as its committed soundspace table was measured with;
   # the two are not yet compared at runlocal scale.
   c.model.factor_hidden = not runlocal
   c.model.kernel_size = 5
-  c.model.mel_offset = 1.0         # log1p(mel power) of amp outputs: mean ~0.7, std ~1.1
+  c.model.mel_offset = 1.0  # log1p(mel power) of amp outputs: mean ~0.7, std ~1.1
   c.model.mel_scale = 2.0
 
   c.kl = ml_collections.ConfigDict()
@@ -55,9 +55,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # grad_clip: the loss is a sum over 64 x 256 bins, so the raw gradients are large.
   c.optimizer = common.adam_cosine(1e-3, 20 if runlocal else 1000, grad_clip=100.0)
   c.train = common.train_loop(
-      steps=300 if runlocal else 100_000, log_every=25 if runlocal else 100,
-      eval_every=100 if runlocal else 5000, eval_examples=8 if runlocal else 64,
-      checkpoint_every=100 if runlocal else 5000, keep_checkpoints=3)
-  c.train.audio_examples = 2       # Griffin-Lim reconstructions written to TensorBoard
-  c.train.griffin_lim_iters = 32   # previews; the experiment's WAVs use more
+    steps=300 if runlocal else 100_000,
+    log_every=25 if runlocal else 100,
+    eval_every=100 if runlocal else 5000,
+    eval_examples=8 if runlocal else 64,
+    checkpoint_every=100 if runlocal else 5000,
+    keep_checkpoints=3,
+  )
+  c.train.audio_examples = 2  # Griffin-Lim reconstructions written to TensorBoard
+  c.train.griffin_lim_iters = 32  # previews; the experiment's WAVs use more
   return c

@@ -25,8 +25,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
   c = common.experiment("wave2wavenet")
   c.dataset = common.amp_space_dataset(runlocal)
-  c.input = common.input_pipeline(runlocal, batch_size=8 if runlocal else 64,
-                                  window=2048 if runlocal else 8192)
+  c.input = common.input_pipeline(
+    runlocal, batch_size=8 if runlocal else 64, window=2048 if runlocal else 8192
+  )
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "wave2wavenet"
@@ -38,19 +39,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.causal = True
 
   c.loss = ml_collections.ConfigDict()
-  c.loss.name = "emd_squared"      # emd_squared | emd | cross_entropy (256-way); mse | esr | mr_stft (num_classes=1)
-  c.loss.sigma = 0.5               # class weights w_i ∝ (1/N_i)^σ; 0 disables
+  c.loss.name = "emd_squared"  # emd_squared | emd | cross_entropy (256-way); mse | esr | mr_stft (num_classes=1)
+  c.loss.sigma = 0.5  # class weights w_i ∝ (1/N_i)^σ; 0 disables
   c.loss.decode = "expected_value"  # expected_value | argmax
 
   c.optimizer = common.adam_cosine(3e-3 if runlocal else 1e-3, 20 if runlocal else 1000)
   c.train = common.train_loop(
-      steps=300 if runlocal else 200_000, log_every=25 if runlocal else 100,
-      eval_every=100 if runlocal else 5000, eval_examples=4 if runlocal else 16,
-      checkpoint_every=100 if runlocal else 5000, keep_checkpoints=3)
+    steps=300 if runlocal else 200_000,
+    log_every=25 if runlocal else 100,
+    eval_every=100 if runlocal else 5000,
+    eval_examples=4 if runlocal else 16,
+    checkpoint_every=100 if runlocal else 5000,
+    keep_checkpoints=3,
+  )
 
   c.eval = ml_collections.ConfigDict()
   c.eval.at_end = True
   c.eval.split = "test"
   c.eval.max_examples = 16 if runlocal else 256
-  c.eval.write_audio = 3           # clips written as WAV (DI, target, prediction) + a PNG
+  c.eval.write_audio = 3  # clips written as WAV (DI, target, prediction) + a PNG
   return c

@@ -51,6 +51,6 @@ fi
 if "$VENV/bin/python" -c "import ampspace.devices.lv2host" 2>/dev/null; then
   "$VENV/bin/python" -m ampspace.devices.lv2host --build >/dev/null
 fi
-"$VENV/bin/python" -m ampspace.c_runtime --build >/dev/null \
-  || echo "[setup] warning: the C runtime (ampspace/c_runtime/w2w.c) did not build; the NumPy runtime still works" >&2
+"$VENV/bin/python" -m ampspace.runtime.c_runtime --build >/dev/null \
+  || echo "[setup] warning: the C runtime (ampspace/runtime/c_runtime/w2w.c) did not build; the NumPy runtime still works" >&2
 echo "[setup] ready: $VENV"

@@ -27,6 +27,7 @@ def tiny_data_dir(tmp_path_factory) -> str:
   import tfds_ampspace  # noqa: F401
 
   data_dir = str(tmp_path_factory.mktemp("tfds"))
-  tfds.builder("amp_space/tiny", data_dir=data_dir,
-               file_format="array_record").download_and_prepare()
+  tfds.builder(
+    "amp_space/tiny", data_dir=data_dir, file_format="array_record"
+  ).download_and_prepare()
   return data_dir

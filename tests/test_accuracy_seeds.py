@@ -14,15 +14,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def seeds():
   spec = importlib.util.spec_from_file_location(
-      "accuracy_seeds", os.path.join(REPO, "benchmarks", "accuracy_seeds.py"))
+    "accuracy_seeds", os.path.join(REPO, "benchmarks", "accuracy_seeds.py")
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
 
 
 def _report(esr_by_seconds: dict, contender="ours_nam_layout", capture="amp"):
-  return {"results": {capture: {contender: {"scores": [
-      {"seconds": s, "esr": e} for s, e in esr_by_seconds.items()]}}}}
+  return {
+    "results": {
+      capture: {
+        contender: {"scores": [{"seconds": s, "esr": e} for s, e in esr_by_seconds.items()]}
+      }
+    }
+  }
 
 
 def test_interval_is_the_t_interval_of_the_mean(seeds):
@@ -32,20 +38,42 @@ def test_interval_is_the_t_interval_of_the_mean(seeds):
 
 
 def test_table_pools_seeds_per_variant_and_says_whether_intervals_overlap(seeds):
-  reports = {("flax", 0): _report({300.0: 0.20}), ("flax", 1): _report({300.0: 0.22}),
-             ("flax", 2): _report({300.0: 0.24}), ("torch", 0): _report({300.0: 0.04}),
-             ("torch", 1): _report({300.0: 0.05}), ("torch", 2): _report({300.0: 0.06}),
-             ("torch", 3): {"results": {"amp": {"ours_nam_layout": {"error": "rc 1"}}}}}
+  reports = {
+    ("flax", 0): _report({300.0: 0.20}),
+    ("flax", 1): _report({300.0: 0.22}),
+    ("flax", 2): _report({300.0: 0.24}),
+    ("torch", 0): _report({300.0: 0.04}),
+    ("torch", 1): _report({300.0: 0.05}),
+    ("torch", 2): _report({300.0: 0.06}),
+    ("torch", 3): {"results": {"amp": {"ours_nam_layout": {"error": "rc 1"}}}},
+  }
   cells = seeds.collect(reports, "ours_nam_layout")
   assert cells[("amp", "flax", 300.0)] == [0.20, 0.22, 0.24]
   assert cells[("amp", "torch", 300.0)] == [0.04, 0.05, 0.06]  # the failed run is left out
-  md = seeds.markdown(cells, ["flax", "torch"], [0, 1, 2, 3],
-                      {"command": "c", "commit": "abc", "when": "now", "machine": "m",
-                       "contender": "ours_nam_layout"})
+  md = seeds.markdown(
+    cells,
+    ["flax", "torch"],
+    [0, 1, 2, 3],
+    {
+      "command": "c",
+      "commit": "abc",
+      "when": "now",
+      "machine": "m",
+      "contender": "ours_nam_layout",
+    },
+  )
   assert "| amp | flax | 300 s | 0.2200 |" in md and "0.0400, 0.0500, 0.0600" in md
   assert "| amp | 300 s | torch | 0.23 | no |" in md
-  one = seeds.markdown(seeds.collect({k: v for k, v in reports.items() if k[1] == 0},
-                                     "ours_nam_layout"), ["flax", "torch"], [0],
-                       {"command": "c", "commit": "abc", "when": "now", "machine": "m",
-                        "contender": "ours_nam_layout"})
+  one = seeds.markdown(
+    seeds.collect({k: v for k, v in reports.items() if k[1] == 0}, "ours_nam_layout"),
+    ["flax", "torch"],
+    [0],
+    {
+      "command": "c",
+      "commit": "abc",
+      "when": "now",
+      "machine": "m",
+      "contender": "ours_nam_layout",
+    },
+  )
   assert "| amp | 300 s | torch | 0.20 | — |" in one  # one seed: no interval to compare

@@ -15,7 +15,7 @@ def _delay(x: np.ndarray, lag: int) -> np.ndarray:
   """out[n] = x[n - lag], same length, zeros shifted in (a late or early recording)."""
   out = np.zeros_like(x)
   if lag >= 0:
-    out[lag:] = x[:len(x) - lag]
+    out[lag:] = x[: len(x) - lag]
   else:
     out[:lag] = x[-lag:]
   return out
@@ -77,7 +77,9 @@ def test_apply_latency_lines_up_output_with_di(lag):
   d, o, offset = alignment.apply_latency(di, out, lag)
   assert len(d) == len(o) == 100 - abs(lag)
   inside = slice(abs(lag), None) if lag < 0 else slice(None)
-  np.testing.assert_array_equal(o[inside][: len(d) - abs(lag)], 2.0 * d[inside][: len(d) - abs(lag)])
+  np.testing.assert_array_equal(
+    o[inside][: len(d) - abs(lag)], 2.0 * d[inside][: len(d) - abs(lag)]
+  )
   assert offset == max(0, -lag) and d[0] == offset
 
 

@@ -16,7 +16,8 @@ SR = 44100
 @pytest.fixture(scope="module")
 def bench():
   spec = importlib.util.spec_from_file_location(
-      "bench_accuracy", os.path.join(REPO, "benchmarks", "bench_accuracy.py"))
+    "bench_accuracy", os.path.join(REPO, "benchmarks", "bench_accuracy.py")
+  )
   module = importlib.util.module_from_spec(spec)
   sys.modules[spec.name] = module  # its dataclasses look their module up
   spec.loader.exec_module(module)
@@ -28,7 +29,7 @@ def _clip(rng, tail_seconds=0.5, level=0.3):
   n_music, n_tail = SR // 2, int(tail_seconds * SR)
   di = np.concatenate([level * rng.standard_normal(n_music), np.zeros(n_tail)])
   target = np.tanh(3 * di)
-  target[n_music:n_music + 882] = 0.1 * rng.standard_normal(882)  # the ring-out
+  target[n_music : n_music + 882] = 0.1 * rng.standard_normal(882)  # the ring-out
   return {"di": di.astype(np.float32), "target": target, "cond": np.zeros(3, np.float32)}
 
 
@@ -38,7 +39,7 @@ def test_silence_mask_takes_stretches_of_100_ms_where_di_and_target_are_quiet(be
   mask = bench.silence_mask(c["di"], c["target"])
   # Not in the music, not in the ring-out (target still loud), all of the quiet tail after it
   # in whole 10 ms frames.
-  assert not mask[:SR // 2 + 882].any()
+  assert not mask[: SR // 2 + 882].any()
   quiet = np.flatnonzero(mask)
   assert quiet[0] <= SR // 2 + 882 + 441 and quiet[-1] >= SR // 2 + int(0.5 * SR) - 441
   # A quiet stretch shorter than 100 ms does not count.
@@ -63,28 +64,44 @@ def test_score_pools_esr_and_reports_the_dc_floor_in_silence(bench):
 
 
 def _scores(esr_by_seconds, silence=-80.0):
-  return {"scores": [{"seconds": s, "step": 1, "esr": e, "esr_pre": e, "silence_dbfs": silence,
-                      "target_silence_dbfs": -90.0} for s, e in esr_by_seconds.items()]}
+  return {
+    "scores": [
+      {
+        "seconds": s,
+        "step": 1,
+        "esr": e,
+        "esr_pre": e,
+        "silence_dbfs": silence,
+        "target_silence_dbfs": -90.0,
+      }
+      for s, e in esr_by_seconds.items()
+    ]
+  }
 
 
 def test_target_checks_compare_the_right_budgets(bench):
-  race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0],
-          "finetune": [60.0, 120.0]}
-  good = {"nam": _scores({120.0: 0.05, 300.0: 0.02, 600.0: 0.01}),
-          "ours_nam_layout": _scores({120.0: 0.03, 300.0: 0.009}),
-          "ours_paper": _scores({120.0: 0.07, 300.0: 0.025}),
-          "ours_lstm": _scores({120.0: 0.2, 300.0: 0.1}),
-          "ours_finetune": _scores({60.0: 0.02, 120.0: 0.008})}
-  bad = {**good, "ours_nam_layout": _scores({120.0: 0.03, 300.0: 0.011}),
-         "ours_paper": _scores({120.0: 0.08, 300.0: 0.02}),  # 1.6x NAM at 2 minutes
-         "ours_finetune": _scores({60.0: 0.02, 120.0: 0.012}),
-         "ours_lstm": _scores({120.0: 0.2, 300.0: 0.1}, silence=-30.0)}
+  race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0], "finetune": [60.0, 120.0]}
+  good = {
+    "nam": _scores({120.0: 0.05, 300.0: 0.02, 600.0: 0.01}),
+    "ours_nam_layout": _scores({120.0: 0.03, 300.0: 0.009}),
+    "ours_paper": _scores({120.0: 0.07, 300.0: 0.025}),
+    "ours_lstm": _scores({120.0: 0.2, 300.0: 0.1}),
+    "ours_finetune": _scores({60.0: 0.02, 120.0: 0.008}),
+  }
+  bad = {
+    **good,
+    "ours_nam_layout": _scores({120.0: 0.03, 300.0: 0.011}),
+    "ours_paper": _scores({120.0: 0.08, 300.0: 0.02}),  # 1.6x NAM at 2 minutes
+    "ours_finetune": _scores({60.0: 0.02, 120.0: 0.012}),
+    "ours_lstm": _scores({120.0: 0.2, 300.0: 0.1}, silence=-30.0),
+  }
   checks = bench.target_checks({"a": good, "b": good, "c": bad}, race)
   assert checks["best_from_scratch_at_mid_le_nam_at_max"]["met"] is False
   rows = {r["capture"]: r for r in checks["best_from_scratch_at_mid_le_nam_at_max"]["rows"]}
   assert rows["a"]["ratio"] == pytest.approx(0.9) and rows["c"]["ratio"] == pytest.approx(1.1)
-  paper = {r["capture"]: r["worst_ratio"]
-           for r in checks["paper_within_1.5x_of_nam_at_equal_time"]["rows"]}
+  paper = {
+    r["capture"]: r["worst_ratio"] for r in checks["paper_within_1.5x_of_nam_at_equal_time"]["rows"]
+  }
   assert paper["a"] == pytest.approx(1.4) and paper["c"] == pytest.approx(1.6)
   finetune = checks["finetune_at_min_le_nam_at_max_on_2_of_3"]
   assert finetune["count"] == 2 and finetune["met"] is True
@@ -95,8 +112,7 @@ def test_target_checks_compare_the_right_budgets(bench):
 
 def test_no_scores_meets_no_target(bench):
   """A race where every contender failed meets nothing, the silence target included."""
-  race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0],
-          "finetune": [60.0, 120.0]}
+  race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0], "finetune": [60.0, 120.0]}
   failed = {"ours_nam_layout": {"error": "rc 2"}}
   checks = bench.target_checks({"a": failed}, race)
   assert not any(c["met"] for c in checks.values())

@@ -1,6 +1,6 @@
-"""The C runtime (ampspace/c_runtime/w2w.c) reproduces the NumPy runtime and the JAX model,
+"""The C runtime (ampspace/runtime/c_runtime/w2w.c) reproduces the NumPy runtime and the JAX model,
 streams at any block size, ramps knob changes, splits offline work over threads exactly, and
-its file loader (the one a plugin or host uses) reads `python -m ampspace.export`'s .w2w."""
+its file loader (the one a plugin or host uses) reads `python -m ampspace.runtime.export`'s .w2w."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime
+from ampspace.runtime import c_runtime
 from ampspace import conditioning as cond
-from ampspace import export
-from ampspace import export_runtime as rt
-from ampspace import inference, stream
+from ampspace.runtime import export
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import inference, stream
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
@@ -31,20 +31,29 @@ def audio(n: int, seed: int = 0) -> np.ndarray:
 def models():
   """The fast path (16 channels, padded from 6), the generic path (24 channels), a
   non-causal model and a regression head."""
-  return {"c6": Wave2WaveNet(D, depth=8, channels=6, max_dilation=64, rngs=nnx.Rngs(5)),
-          "c24": Wave2WaveNet(D, depth=5, channels=24, skip_channels=20, head_channels=40,
-                              max_dilation=16, rngs=nnx.Rngs(6)),
-          "noncausal": Wave2WaveNet(D, depth=6, channels=16, max_dilation=32, causal=False,
-                                    rngs=nnx.Rngs(7)),
-          "regression": Wave2WaveNet(D, depth=6, channels=16, max_dilation=32, num_classes=1,
-                                     rngs=nnx.Rngs(8))}
+  return {
+    "c6": Wave2WaveNet(D, depth=8, channels=6, max_dilation=64, rngs=nnx.Rngs(5)),
+    "c24": Wave2WaveNet(
+      D, depth=5, channels=24, skip_channels=20, head_channels=40, max_dilation=16, rngs=nnx.Rngs(6)
+    ),
+    "noncausal": Wave2WaveNet(
+      D, depth=6, channels=16, max_dilation=32, causal=False, rngs=nnx.Rngs(7)
+    ),
+    "regression": Wave2WaveNet(
+      D, depth=6, channels=16, max_dilation=32, num_classes=1, rngs=nnx.Rngs(8)
+    ),
+  }
 
 
 @pytest.fixture(scope="module")
 def exports(models, tmp_path_factory):
   folder = tmp_path_factory.mktemp("cexport")
-  return {name: export.export_model(m, str(folder / f"{name}.npz"), device="tube_amp",
-                                    knobs={"gain": 7})[0] for name, m in models.items()}
+  return {
+    name: export.export_model(m, str(folder / f"{name}.npz"), device="tube_amp", knobs={"gain": 7})[
+      0
+    ]
+    for name, m in models.items()
+  }
 
 
 def jax_output(model, di, c):
@@ -63,7 +72,7 @@ def test_offline_and_streaming_match_the_jax_model(models, exports, name):
   causal = models[name].causal
   for block in (32, 64, 333, 2048):  # any block size, also one that divides nothing
     s = m.stream(c)
-    y = np.concatenate([s.process(di[i:i + block]) for i in range(0, len(di), block)])
+    y = np.concatenate([s.process(di[i : i + block]) for i in range(0, len(di), block)])
     if causal:
       np.testing.assert_allclose(y, ref, atol=1e-5)
     else:  # the stream's output is late by the lookahead
@@ -77,8 +86,7 @@ def test_threads_split_the_signal_exactly(exports):
   di = audio(40000, seed=3)
   one = m.process(di, c, threads=1, block_size=512)
   for threads, block in ((2, 512), (3, 1000), (4, 4096)):
-    np.testing.assert_allclose(m.process(di, c, threads=threads, block_size=block), one,
-                               atol=2e-7)
+    np.testing.assert_allclose(m.process(di, c, threads=threads, block_size=block), one, atol=2e-7)
   # too short to be worth splitting: one part, same answer
   np.testing.assert_allclose(m.process(di[:3000], c, threads=8), one[:3000], atol=2e-7)
 
@@ -93,7 +101,7 @@ def test_knob_changes_are_ramped_like_the_jax_streamer(models, exports):
   for i in range(40):
     if i == 10:
       s.set_knobs(gain=9)
-    out.append(s.process(di[i * 64:(i + 1) * 64]))
+    out.append(s.process(di[i * 64 : (i + 1) * 64]))
   np.testing.assert_allclose(np.concatenate(out), ref, atol=1e-5)
   # a change in the middle of a ramp continues from where the ramp is, as the NumPy runtime
   sn, sc = rt.load(exports["c6"]).stream(a, smoothing=300), m.stream(a, smoothing=300)
@@ -104,16 +112,19 @@ def test_knob_changes_are_ramped_like_the_jax_streamer(models, exports):
     if i == 4:
       sn.set_conditioning(d), sc.set_conditioning(d)
     ys.append((sn.process(blk), sc.process(blk)))
-  np.testing.assert_allclose(np.concatenate([y[1] for y in ys]),
-                             np.concatenate([y[0] for y in ys]), atol=1e-5)
+  np.testing.assert_allclose(
+    np.concatenate([y[1] for y in ys]), np.concatenate([y[0] for y in ys]), atol=1e-5
+  )
 
 
 def test_argmax_decode_reset_and_a_changing_block_size(exports):
   m, ref_model = c_runtime.load(exports["c6"]), rt.load(exports["c6"])
   c = m.conditioning()
   di = audio(5000)
-  np.testing.assert_array_equal(m.stream(c, decode="argmax").process(di[:2000]),
-                                ref_model.stream(c, decode="argmax").process(di[:2000]))
+  np.testing.assert_array_equal(
+    m.stream(c, decode="argmax").process(di[:2000]),
+    ref_model.stream(c, decode="argmax").process(di[:2000]),
+  )
   s = m.stream(c)
   first = s.process(di[:1000])
   s.process(di[1000:3000])
@@ -122,7 +133,7 @@ def test_argmax_decode_reset_and_a_changing_block_size(exports):
   # blocks growing past the buffers and shrinking again
   s, sizes, out, i = m.stream(c), [7, 300, 5000 - 7 - 300 - 64, 64], [], 0
   for n in sizes:
-    out.append(s.process(di[i:i + n]))
+    out.append(s.process(di[i : i + n]))
     i += n
   np.testing.assert_allclose(np.concatenate(out), m.process(di, c, threads=1), atol=1e-5)
   with pytest.raises(AmpSpaceError, match="unknown decode"):
@@ -149,10 +160,12 @@ def test_the_w2w_file_is_what_the_c_loader_reads(exports, tmp_path):
 def test_corrupt_w2w_files_are_clear_errors(exports, tmp_path):
   w2w = os.path.splitext(exports["c6"])[0] + ".w2w"
   data = open(w2w, "rb").read()
-  cases = {"magic.w2w": (b"NOTAW2W1" + data[8:], "bad magic"),
-           "header.w2w": (data[:20], "truncated"),
-           "short.w2w": (data[:-8], "truncated weights"),
-           "long.w2w": (data + b"\0\0\0\0", "trailing bytes")}
+  cases = {
+    "magic.w2w": (b"NOTAW2W1" + data[8:], "bad magic"),
+    "header.w2w": (data[:20], "truncated"),
+    "short.w2w": (data[:-8], "truncated weights"),
+    "long.w2w": (data + b"\0\0\0\0", "trailing bytes"),
+  }
   nan = bytearray(data)
   nan[-4:] = np.float32(np.nan).tobytes()
   cases["nan.w2w"] = (bytes(nan), "not all finite")
@@ -183,14 +196,20 @@ if _cpu_has("avx2") and _cpu_has("fma"):
 def test_the_command_line_host_runs_an_export_without_python(exports, tmp_path, flags):
   src = os.path.join(os.path.dirname(c_runtime.__file__), "w2w_cli.c")
   exe = str(tmp_path / "w2w_cli")
-  subprocess.run([os.environ.get("CC", "cc"), *flags, "-o", exe, src, "-lm"], check=True,
-                 capture_output=True)
+  subprocess.run(
+    [os.environ.get("CC", "cc"), *flags, "-o", exe, src, "-lm"], check=True, capture_output=True
+  )
   fixed_json, _ = export.export_model(
-      Wave2WaveNet(D, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(2)),
-      str(tmp_path / "fixed.npz"), device="tube_amp", knobs={"gain": 6}, fixed=True)
+    Wave2WaveNet(D, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(2)),
+    str(tmp_path / "fixed.npz"),
+    device="tube_amp",
+    knobs={"gain": 6},
+    fixed=True,
+  )
   di = audio(2500)
-  proc = subprocess.run([exe, str(tmp_path / "fixed.w2w"), "100"], input=di.tobytes(),
-                        capture_output=True, check=True)
+  proc = subprocess.run(
+    [exe, str(tmp_path / "fixed.w2w"), "100"], input=di.tobytes(), capture_output=True, check=True
+  )
   got = np.frombuffer(proc.stdout, np.float32)
   np.testing.assert_allclose(got, c_runtime.load(fixed_json).stream().process(di), atol=1e-6)
   bad = subprocess.run([exe, str(tmp_path / "nothing.w2w")], capture_output=True)

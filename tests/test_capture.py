@@ -33,8 +33,16 @@ def _ingest(root):
 @pytest.mark.parametrize("latency_by", ["annotation", "blip"])
 def test_capture_is_ingested_aligned_to_the_device(tmp_path, di_dir, latency_by):
   out = str(tmp_path / "cap")
-  s = capture.capture_device("ts_overdrive", "drive", di_dir, out, dials=(2.0, 8.0),
-                             latency=117, latency_by=latency_by, progress=False)
+  s = capture.capture_device(
+    "ts_overdrive",
+    "drive",
+    di_dir,
+    out,
+    dials=(2.0, 8.0),
+    latency=117,
+    latency_by=latency_by,
+    progress=False,
+  )
   assert s["latency_by"] == latency_by and 0.6 < s["peak"] < 0.8
   clips, pairs = _ingest(out)
   assert len(clips) == 4 and {c.source for c in clips} == {"real"}
@@ -45,14 +53,23 @@ def test_capture_is_ingested_aligned_to_the_device(tmp_path, di_dir, latency_by)
     assert clip.settings["drive"] in (2.0, 8.0)  # written as dials, as a guitarist notes them
     assert clip.settings["tone"] == 5.0 and all(s["maximum"] == 10 for s in clip.knob_specs)
     expected = s["input_trim"] * dev.process(pair.di, {"drive": clip.settings["drive"]})
-    err = pair.out - expected[:len(pair.out)]
-    assert np.sum(err ** 2) / np.sum(expected ** 2) < 1e-5  # noise at -96 dBFS only
+    err = pair.out - expected[: len(pair.out)]
+    assert np.sum(err**2) / np.sum(expected**2) < 1e-5  # noise at -96 dBFS only
 
 
 def test_a_guitarix_capture_measures_its_latency_from_the_blip(tmp_path, di_dir):
   out = str(tmp_path / "amp")
-  s = capture.capture_device("gx_amp", "gain", di_dir, out, dials=(3.0, 7.0), latency=117,
-                             latency_by="blip", knob_range=(-6.0, 20.0), progress=False)
+  s = capture.capture_device(
+    "gx_amp",
+    "gain",
+    di_dir,
+    out,
+    dials=(3.0, 7.0),
+    latency=117,
+    latency_by="blip",
+    knob_range=(-6.0, 20.0),
+    progress=False,
+  )
   assert s["knob_values"]["7"]["gain"] == pytest.approx(-6 + 0.7 * 26)
   _, pairs = _ingest(out)
   # the plugin host advances gx_amp by its measured latency at a 10% onset; the blip finds
@@ -77,9 +94,11 @@ def test_capture_errors_are_one_line(tmp_path, di_dir):
   with pytest.raises(AmpSpaceError, match="has no knob 'gain'"):
     capture.capture_device("ts_overdrive", "gain", di_dir, str(tmp_path / "a"), progress=False)
   with pytest.raises(AmpSpaceError, match="no .wav DI files"):
-    capture.capture_device("ts_overdrive", "drive", str(tmp_path), str(tmp_path / "b"),
-                           progress=False)
+    capture.capture_device(
+      "ts_overdrive", "drive", str(tmp_path), str(tmp_path / "b"), progress=False
+    )
   with pytest.raises(AmpSpaceError, match="outside 'drive'"):
-    capture.capture_device("ts_overdrive", "drive", di_dir, str(tmp_path / "c"),
-                           knob_range=(0, 20), progress=False)
+    capture.capture_device(
+      "ts_overdrive", "drive", di_dir, str(tmp_path / "c"), knob_range=(0, 20), progress=False
+    )
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "c.tmp")

@@ -58,8 +58,9 @@ def test_restore_model_builds_once_and_restores_the_saved_parameters(workdir):
   got = r.params.to_pure_dict()
   leaves = lambda d: [np.asarray(x) for x in __import__("jax").tree_util.tree_leaves(d)]
   assert all(np.array_equal(a, b) for a, b in zip(leaves(got), leaves(saved)))
-  assert not all(np.array_equal(a, b) for a, b in zip(
-      leaves(got), leaves(nnx.split(fresh)[1].to_pure_dict())))
+  assert not all(
+    np.array_equal(a, b) for a, b in zip(leaves(got), leaves(nnx.split(fresh)[1].to_pure_dict()))
+  )
   graphdef, params, step = checkpoints.restore_params(workdir, config, 3)
   assert step == 3 and nnx.merge(graphdef, params).context == r.context
   with pytest.raises(AmpSpaceError, match="no such checkpoint folder"):
@@ -69,7 +70,8 @@ def test_restore_model_builds_once_and_restores_the_saved_parameters(workdir):
 def test_inference_loads_and_exports_without_importing_the_trainers(workdir, tmp_path):
   script = f"""
 import sys
-from ampspace import export, notebook_utils
+from ampspace import notebook_utils
+from ampspace.runtime import export
 model = notebook_utils.load_model({workdir!r})
 assert model.step == 3, model.step
 import numpy as np
@@ -80,7 +82,13 @@ json_path, npz_path = export.export_workdir({workdir!r}, {str(tmp_path / "model"
 assert os.path.exists(json_path) and os.path.exists(npz_path)
 print([m for m in sys.modules if m.startswith("ampspace.trainers")])
 """
-  out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                       timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  out = subprocess.run(
+    [sys.executable, "-c", script],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )
   assert out.returncode == 0, out.stderr[-3000:]
   assert json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"')) == []

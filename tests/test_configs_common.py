@@ -17,17 +17,17 @@ HERE = os.path.join(REPO, "configs", "example.py")  # the file parse_arg's error
 
 # Every config and the arguments the repository passes it (READMEs, docs, launchers, tests).
 IN_USE = {
-    "wave2wavenet": (None, "", "runlocal"),
-    "vae": (None, "runlocal"),
-    "rnn": (None, "runlocal"),
-    "lstm": (None, "runlocal"),
-    "dilated_lstm": (None, "runlocal"),
-    "sample_rnn": (None, "runlocal"),
-    "sim_to_real_pretrain": (None, "runlocal"),
-    "sim_to_real_finetune": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
-    "sim_to_real_baseline": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
-    "capture": (None, "nam_layout", "paper", "finetune", "lstm", "runlocal,paper"),
-    "ablation_losses": (None,),
+  "wave2wavenet": (None, "", "runlocal"),
+  "vae": (None, "runlocal"),
+  "rnn": (None, "runlocal"),
+  "lstm": (None, "runlocal"),
+  "dilated_lstm": (None, "runlocal"),
+  "sample_rnn": (None, "runlocal"),
+  "sim_to_real_pretrain": (None, "runlocal"),
+  "sim_to_real_finetune": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
+  "sim_to_real_baseline": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
+  "capture": (None, "nam_layout", "paper", "finetune", "lstm", "runlocal,paper"),
+  "ablation_losses": (None,),
 }
 
 
@@ -39,10 +39,18 @@ def test_parse_arg_defaults():
 
 
 def test_parse_arg_items_typed_by_their_defaults():
-  spec = dict(runlocal=False, gains=(5.0,), steps=10, rate=0.5, name="x", sizes=(1,),
-              model=common.one_of("nam_layout", "paper"))
-  a = common.parse_arg(" runlocal , gains=3+7,steps=20,rate=1e-3,name=y z,sizes=2+4,paper",
-                       HERE, **spec)
+  spec = dict(
+    runlocal=False,
+    gains=(5.0,),
+    steps=10,
+    rate=0.5,
+    name="x",
+    sizes=(1,),
+    model=common.one_of("nam_layout", "paper"),
+  )
+  a = common.parse_arg(
+    " runlocal , gains=3+7,steps=20,rate=1e-3,name=y z,sizes=2+4,paper", HERE, **spec
+  )
   assert a.runlocal is True and a.gains == (3.0, 7.0) and a.steps == 20 and a.rate == 1e-3
   assert a.name == "y z" and a.sizes == (2, 4) and a.model == "paper"
   assert common.parse_arg("runlocal=false,model=paper", HERE, **spec).runlocal is False
@@ -50,7 +58,9 @@ def test_parse_arg_items_typed_by_their_defaults():
   assert common.parse_arg("model=paper", HERE, **spec).model == "paper"
 
 
-@pytest.mark.parametrize("arg, message", [
+@pytest.mark.parametrize(
+  "arg, message",
+  [
     ("foo", "unknown config argument 'foo'; accepted"),
     ("runlocal,foo", "unknown config argument 'foo' in 'runlocal,foo'"),
     ("gainz=5", "unknown config argument 'gainz=5'"),
@@ -62,7 +72,8 @@ def test_parse_arg_items_typed_by_their_defaults():
     ("model=lstm", "model must be one of nam_layout, paper"),
     ("paper,nam_layout", "model given twice"),
     ("runlocal,runlocal", "runlocal given twice"),
-])
+  ],
+)
 def test_parse_arg_errors_name_the_file_the_item_and_the_usage(arg, message):
   spec = dict(runlocal=False, gains=(5.0,), steps=10, model=common.one_of("nam_layout", "paper"))
   with pytest.raises(ValueError) as e:
@@ -93,8 +104,9 @@ def test_runlocal_scales_the_configs_and_capture_picks_its_model():
   assert load_config("lstm", "runlocal").model.hidden == 32
   assert load_config("capture", "lstm").model.name == "lstm"
   assert load_config("capture").model.name == "layer_array_wavenet"
-  assert load_config("capture", "runlocal,paper").to_dict() == load_config("capture",
-                                                                            "paper").to_dict()
+  assert (
+    load_config("capture", "runlocal,paper").to_dict() == load_config("capture", "paper").to_dict()
+  )
   ft = config_module("sim_to_real_finetune")
   assert ft.parse_arg("runlocal,gains=3+7") == ("runlocal", (3.0, 7.0))
   assert ft.parse_arg(None) == ("", (5.0,))
@@ -109,32 +121,51 @@ def test_sim_to_real_pretrain_is_wave2wavenet_with_its_own_data_depth_and_budget
   for block in ("trainer", "seed", "init_from", "input", "loss", "optimizer"):
     assert pre[block] == w2w[block], block
   assert {k: v for k, v in pre["model"].items() if k not in ("depth", "cond_init")} == {
-      k: v for k, v in w2w["model"].items() if k != "depth"}
+    k: v for k, v in w2w["model"].items() if k != "depth"
+  }
   assert pre["model"]["depth"] == (10 if runlocal else 20) and pre["model"]["cond_init"] == "normal"
   root = "runs/sim_to_real_local" if runlocal else "runs/sim_to_real"
-  assert pre["dataset"] == {**w2w["dataset"], "name": "amp_space/synthetic",
-                            "data_dir": f"{root}/tfds/pretrain",
-                            "manual_dir": f"{root}/rendered/pretrain",
-                            "build_if_missing": False, "filter": ""}
-  assert pre["train"] == {**w2w["train"], "steps": 500 if runlocal else 200_000,
-                          "log_every": 50 if runlocal else 100,
-                          "eval_every": 200 if runlocal else 5000,
-                          "checkpoint_every": 200 if runlocal else 5000, "keep_checkpoints": 2,
-                          "early_stopping_patience": 0, "early_stopping_metric": "esr"}
-  assert pre["eval"] == {"at_end": False, "split": "test", "max_examples": 8 if runlocal else 256,
-                         "write_audio": 2}
+  assert pre["dataset"] == {
+    **w2w["dataset"],
+    "name": "amp_space/synthetic",
+    "data_dir": f"{root}/tfds/pretrain",
+    "manual_dir": f"{root}/rendered/pretrain",
+    "build_if_missing": False,
+    "filter": "",
+  }
+  assert pre["train"] == {
+    **w2w["train"],
+    "steps": 500 if runlocal else 200_000,
+    "log_every": 50 if runlocal else 100,
+    "eval_every": 200 if runlocal else 5000,
+    "checkpoint_every": 200 if runlocal else 5000,
+    "keep_checkpoints": 2,
+    "early_stopping_patience": 0,
+    "early_stopping_metric": "esr",
+  }
+  assert pre["eval"] == {
+    "at_end": False,
+    "split": "test",
+    "max_examples": 8 if runlocal else 256,
+    "write_audio": 2,
+  }
 
 
 @pytest.mark.parametrize("arg", [None, "runlocal"])
 def test_wave2wavenet_and_vae_share_the_data_and_loop_blocks(arg):
   w2w, vae = load_config("wave2wavenet", arg), load_config("vae", arg)
   runlocal = arg == "runlocal"
-  assert w2w.dataset.to_dict() == vae.dataset.to_dict() == common.amp_space_dataset(
-      runlocal).to_dict()
+  assert (
+    w2w.dataset.to_dict() == vae.dataset.to_dict() == common.amp_space_dataset(runlocal).to_dict()
+  )
   assert {k: v for k, v in w2w.input.items() if k not in ("window", "batch_size")} == {
-      k: v for k, v in vae.input.items() if k != "batch_size"}
-  assert set(common.train_loop(steps=1, log_every=1, eval_every=1, eval_examples=1,
-                               checkpoint_every=1, keep_checkpoints=1)) <= set(vae.train)
+    k: v for k, v in vae.input.items() if k != "batch_size"
+  }
+  assert set(
+    common.train_loop(
+      steps=1, log_every=1, eval_every=1, eval_examples=1, checkpoint_every=1, keep_checkpoints=1
+    )
+  ) <= set(vae.train)
   assert vae.optimizer.grad_clip == 100.0 and w2w.optimizer.grad_clip == 1.0
 
 
@@ -145,8 +176,10 @@ def test_configs_resolve_from_another_working_directory(tmp_path, monkeypatch):
   assert config_files.config_path("configs/wave2wavenet.py") == shipped
   assert config_files.config_path("wave2wavenet") == shipped
   assert config_files.flag_path("configs/wave2wavenet.py:runlocal") == shipped + ":runlocal"
-  assert (load_config("configs/wave2wavenet.py:runlocal").to_dict()
-          == load_config(os.path.join(REPO, "configs", "wave2wavenet.py"), "runlocal").to_dict())
+  assert (
+    load_config("configs/wave2wavenet.py:runlocal").to_dict()
+    == load_config(os.path.join(REPO, "configs", "wave2wavenet.py"), "runlocal").to_dict()
+  )
   with pytest.raises(ValueError, match="no such file"):
     config_files.config_path("elsewhere/wave2wavenet.py")
   with pytest.raises(ValueError, match="no such file"):
@@ -157,9 +190,10 @@ def test_configs_resolve_from_another_working_directory(tmp_path, monkeypatch):
 def test_a_config_in_the_working_directory_comes_first(tmp_path, monkeypatch):
   (tmp_path / "configs").mkdir()
   (tmp_path / "configs" / "wave2wavenet.py").write_text(
-      "import ml_collections\n\n"
-      "def get_config(arg=None):\n"
-      "  return ml_collections.ConfigDict({'mine': arg})\n")
+    "import ml_collections\n\n"
+    "def get_config(arg=None):\n"
+    "  return ml_collections.ConfigDict({'mine': arg})\n"
+  )
   monkeypatch.chdir(tmp_path)
   assert load_config("configs/wave2wavenet.py:x").mine == "x"
   assert config_files.flag_path("configs/wave2wavenet.py:x") == "configs/wave2wavenet.py:x"

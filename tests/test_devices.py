@@ -29,11 +29,13 @@ def sine(freq, seconds=0.5, amp=0.5):
 
 def thd(y, f0):
   """Total harmonic distortion of a steady tone: harmonic power over fundamental power."""
-  y = y[len(y) // 4:] * np.hanning(len(y) - len(y) // 4)
+  y = y[len(y) // 4 :] * np.hanning(len(y) - len(y) // 4)
   spec = np.abs(np.fft.rfft(y)) ** 2
   freqs = np.fft.rfftfreq(len(y), 1 / SR)
+
   def band(f):
     return spec[np.abs(freqs - f) < 15].sum()
+
   return sum(band(k * f0) for k in range(2, 10)) / band(f0)
 
 
@@ -60,7 +62,7 @@ def test_device_contract(name, di):
   dev = get_device(name)
   out = dev.process(di, None, SR)
   assert out.dtype == np.float32 and out.shape == di.shape
-  assert np.all(np.isfinite(out)) and np.sqrt(np.mean(out ** 2)) > 1e-4
+  assert np.all(np.isfinite(out)) and np.sqrt(np.mean(out**2)) > 1e-4
   np.testing.assert_array_equal(out, get_device(name).process(di, None, SR))  # deterministic
   assert name in DEVICE_VOCAB
   canon = [canonical_knob(k) for k in dev.knob_names]
@@ -71,9 +73,17 @@ def test_device_contract(name, di):
   assert desc["device"] == name and desc["device_type"] == dev.device_type
 
 
-@pytest.mark.parametrize("name,knob", [("tube_amp", "gain"), ("tube_amp_fender", "gain"),
-                                       ("ts_overdrive", "drive"), ("rat_distortion", "drive"),
-                                       ("fuzz_face", "fuzz"), ("big_muff", "sustain")])
+@pytest.mark.parametrize(
+  "name,knob",
+  [
+    ("tube_amp", "gain"),
+    ("tube_amp_fender", "gain"),
+    ("ts_overdrive", "drive"),
+    ("rat_distortion", "drive"),
+    ("fuzz_face", "fuzz"),
+    ("big_muff", "sustain"),
+  ],
+)
 def test_gain_raises_distortion(name, knob):
   dev = get_device(name)
   x = sine(220.0, amp=0.3)
@@ -95,16 +105,19 @@ def test_treble_raises_high_band(name, di):
 def test_bass_raises_low_band(di):
   for name in ("tube_amp", "eq_baxandall"):
     dev = get_device(name)
-    lo, hi = (band_energy(dev.process(di, {"bass": v}), 40, 200, (1000.0, 4000.0))
-              for v in (1.0, 9.0))
+    lo, hi = (
+      band_energy(dev.process(di, {"bass": v}), 40, 200, (1000.0, 4000.0)) for v in (1.0, 9.0)
+    )
     assert hi > 1.5 * lo, (name, lo, hi)
 
 
 def test_tone_stack_controls_interact():
   """In a passive FMV stack the bass pot also moves the mids (it loads the same network)."""
+
   def mag(t, m, l, f):
     b, a = dsp.fmv_tone_stack(t, m, l, "fender")
     return abs(scipy.signal.freqz(b, a, [f], fs=SR)[1][0])
+
   assert abs(20 * np.log10(mag(0.5, 0.5, 1.0, 700) / mag(0.5, 0.5, 0.0, 700))) > 1.0
   assert mag(0.5, 1.0, 0.5, 700) > 1.5 * mag(0.5, 0.0, 0.5, 700)  # mid does its own job
 
@@ -120,9 +133,11 @@ def test_presence_and_master():
 
 def test_compressor_ratio_shrinks_dynamic_range():
   x = np.concatenate([sine(440, 0.5, 0.9), sine(440, 0.5, 0.05)])
+
   def spread_db(y):
-    loud, quiet = y[SR // 8: SR // 2], y[SR // 2 + SR // 8:]
+    loud, quiet = y[SR // 8 : SR // 2], y[SR // 2 + SR // 8 :]
     return 20 * np.log10(np.std(loud) / np.std(quiet))
+
   for name in ("compressor", "compressor_feedback"):
     dev = get_device(name)
     spreads = [spread_db(dev.process(x, {"ratio": r, "threshold": 4.0})) for r in (0.0, 5.0, 10.0)]
@@ -152,6 +167,7 @@ def test_adaa_reduces_aliasing():
   """A 5 kHz tone driven hard: energy off the harmonic series (aliases) drops with ADAA."""
   f0, n = 4987.0, SR
   x = 8.0 * np.sin(2 * np.pi * f0 * np.arange(n) / SR)
+
   def alias_energy(y):
     spec = np.abs(np.fft.rfft(y * np.hanning(n))) ** 2
     freqs = np.fft.rfftfreq(n, 1 / SR)
@@ -159,6 +175,7 @@ def test_adaa_reduces_aliasing():
     for k in range(1, 5):
       harmonic |= np.abs(freqs - k * f0) < 30
     return spec[~harmonic].sum() / spec.sum()
+
   for naive, aa in ((np.tanh, dsp.tanh_adaa), (dsp.hard_clip, dsp.hard_clip_adaa)):
     assert alias_energy(aa(x)) < 0.5 * alias_energy(naive(x))
 
@@ -168,9 +185,14 @@ def test_adaa_matches_shaper_on_slow_signals():
   np.testing.assert_allclose(dsp.tanh_adaa(x)[1:], np.tanh(0.5 * (x[1:] + x[:-1])), atol=1e-3)
 
 
-@pytest.mark.parametrize("knobs,message", [({"volume": 3.0}, "no knob 'volume'"),
-                                           ({"gain": 11.0}, "outside"),
-                                           ({"gain": float("nan")}, "not finite")])
+@pytest.mark.parametrize(
+  "knobs,message",
+  [
+    ({"volume": 3.0}, "no knob 'volume'"),
+    ({"gain": 11.0}, "outside"),
+    ({"gain": float("nan")}, "not finite"),
+  ],
+)
 def test_bad_knobs_are_named(knobs, message, di):
   with pytest.raises(AmpSpaceError, match=message) as e:
     get_device("tube_amp").process(di, knobs, SR)
@@ -193,8 +215,10 @@ def test_bad_input_is_named(di):
 
 def test_latency_measured_and_compensated():
   delay = 37
+
   def delayed(x):
     return np.concatenate([np.zeros(delay, x.dtype), x[:-delay]]) * 0.5
+
   assert measure_latency(delayed) == delay
   x = sine(300, 0.1)
   np.testing.assert_allclose(run_compensated(delayed, x, delay), 0.5 * x, atol=1e-7)
@@ -204,12 +228,17 @@ def test_latency_measured_and_compensated():
 
 def test_cabinet_ir_matches_filters_and_blend_darkens():
   from ampspace.devices.cabinet import convolve_ir, impulse_response
+
   x = np.random.default_rng(2).normal(0, 0.1, 8192)
   cab = get_device("cab_4x12")
-  np.testing.assert_allclose(convolve_ir(x, impulse_response("4x12", 8192, 0.3)),
-                             cab.process(x.astype(np.float32), {"blend": 3.0}), atol=1e-5)
-  on, off = (band_energy(cab.process(x.astype(np.float32), {"blend": b}), 3000, 12000)
-             for b in (0.0, 10.0))
+  np.testing.assert_allclose(
+    convolve_ir(x, impulse_response("4x12", 8192, 0.3)),
+    cab.process(x.astype(np.float32), {"blend": 3.0}),
+    atol=1e-5,
+  )
+  on, off = (
+    band_energy(cab.process(x.astype(np.float32), {"blend": b}), 3000, 12000) for b in (0.0, 10.0)
+  )
   assert off < 0.7 * on
 
 
@@ -224,15 +253,27 @@ def test_block_size_does_not_change_the_sound(name, di, monkeypatch):
   whole = dev.process(x, knobs)
   for size in (96, 4096):
     monkeypatch.setattr(dsp, "BLOCK_SIZE", size)
-    np.testing.assert_allclose(dev.process(x, knobs), whole, rtol=0,
-                               atol=1e-6 * np.max(np.abs(whole)), err_msg=f"block {size}")
+    np.testing.assert_allclose(
+      dev.process(x, knobs),
+      whole,
+      rtol=0,
+      atol=1e-6 * np.max(np.abs(whole)),
+      err_msg=f"block {size}",
+    )
 
 
-@pytest.mark.parametrize("stage,f,F", [
+@pytest.mark.parametrize(
+  "stage,f,F",
+  [
     (lambda s: dsp.tanh_stage(s), np.tanh, dsp.logcosh),
     (lambda s: dsp.hard_clip_stage(s), dsp.hard_clip, dsp._hard_clip_F),
-    (lambda s: dsp.asym_sat_stage(s, 0.5, bias=-0.2, remove_dc=True),
-     lambda v: dsp.asym_sat(v, 0.5), None)])
+    (
+      lambda s: dsp.asym_sat_stage(s, 0.5, bias=-0.2, remove_dc=True),
+      lambda v: dsp.asym_sat(v, 0.5),
+      None,
+    ),
+  ],
+)
 def test_adaa_stage_is_the_difference_quotient(stage, f, F):
   """Blockwise ADAA equals (F(x[n]) - F(x[n-1])) / (x[n] - x[n-1]) over the whole signal, and
   f at the midpoint where the input does not move."""
@@ -262,12 +303,16 @@ def test_sag_envelope_blocks_match_one_pole_env():
   np.testing.assert_allclose(y, x / (1.0 + 0.8 * dsp.one_pole_env(x, 0.06)), rtol=1e-12)
 
 
-@pytest.mark.parametrize("cascade", [
+@pytest.mark.parametrize(
+  "cascade",
+  [
     lambda: dsp.sos(dsp.highpass(720.0), dsp.lowpass(6000.0)),  # two first-order: one biquad
     lambda: dsp.sos(dsp.highpass(20.0), dsp.lowpass(15000.0, order=2)),
     lambda: dsp.sos(dsp.highpass(60.0), dsp.highpass(300.0), dsp.lowpass(19000.0)),
     lambda: scipy.signal.cheby1(4, 1.0, 3000.0, fs=SR, output="sos"),  # resonant, two sections
-    lambda: dsp.sos(dsp.peaking(100.0, 5.0, q=1.4), *dsp.lowpass_sections(5000.0))])  # kernel
+    lambda: dsp.sos(dsp.peaking(100.0, 5.0, q=1.4), *dsp.lowpass_sections(5000.0)),
+  ],
+)  # kernel
 def test_sos_filter_blocks_equal_sosfilt(cascade):
   """SosFilter (block state-space form or the kernel, state carried) equals one sosfilt call
   over the whole signal, for any split into blocks, gain folded in."""

@@ -34,6 +34,7 @@ def lv2_unavailable_reason() -> str | None:
     return f"guitarix-lv2 bundles missing: {missing[:3]}... (apt install guitarix-lv2)"
   try:
     from ampspace.devices import lv2host
+
     lv2host.load()
   except (AmpSpaceError, OSError) as e:
     return f"LV2 host cannot be built or loaded (apt install liblilv-dev lv2-dev): {e}"
@@ -50,7 +51,7 @@ def xcorr_lag(a, b, max_lag=200):
   """Lag of b relative to a at the cross-correlation peak."""
   lags = range(-max_lag, max_lag + 1)
   n = len(a) - 2 * max_lag
-  scores = [np.dot(a[max_lag:max_lag + n], b[max_lag + k:max_lag + k + n]) for k in lags]
+  scores = [np.dot(a[max_lag : max_lag + n], b[max_lag + k : max_lag + k + n]) for k in lags]
   return list(lags)[int(np.argmax(scores))]
 
 
@@ -82,8 +83,10 @@ def test_guitarix_devices_map_into_the_vocabulary(require_lv2, di):
 
 def test_guitarix_drive_and_determinism(require_lv2, di):
   dev = get_device("gx_bossds1")
+
   def crest(y):
     return np.max(np.abs(y)) / np.std(y)
+
   assert crest(dev.process(di, {"drive": 1.0})) < crest(dev.process(di, {"drive": 0.0}))
   amp = get_device("gx_amp")  # worker + atom ports
   a, b = amp.process(di, {"gain": 10.0}), amp.process(di, {"gain": 10.0})
@@ -127,13 +130,12 @@ def test_vst3_parameters_become_knobs():
   """load_plugin needs a .vst3 (none ship with Debian), so the mapping is tested on objects
   shaped like pedalboard's AudioProcessorParameter."""
   params = {
-      "drive": types.SimpleNamespace(type=float, min_value=0.0, max_value=10.0),
-      "bypass": types.SimpleNamespace(type=bool, min_value=False, max_value=True),
-      "mode": types.SimpleNamespace(type=str),
-      "cutoff_hz": types.SimpleNamespace(type=float, min_value=20.0, max_value=20000.0),
+    "drive": types.SimpleNamespace(type=float, min_value=0.0, max_value=10.0),
+    "bypass": types.SimpleNamespace(type=bool, min_value=False, max_value=True),
+    "mode": types.SimpleNamespace(type=str),
+    "cutoff_hz": types.SimpleNamespace(type=float, min_value=20.0, max_value=20000.0),
   }
-  knobs, skipped = knobs_from_parameters(params, {"drive": 3.5, "bypass": True,
-                                                  "cutoff_hz": 1e6})
+  knobs, skipped = knobs_from_parameters(params, {"drive": 3.5, "bypass": True, "cutoff_hz": 1e6})
   by = {k.name: k for k in knobs}
   assert skipped == ["mode"]
   assert (by["drive"].minimum, by["drive"].maximum, by["drive"].default) == (0.0, 10.0, 3.5)

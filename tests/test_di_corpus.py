@@ -37,7 +37,8 @@ def test_karplus_corpus_manifest_is_complete_and_levels_are_normalised(tmp_path)
     x, _ = read_wav(tmp_path / e["file"])
     assert abs(20 * np.log10(np.max(np.abs(x))) - corpus.PEAK_DBFS) < 0.01
   assert sorted(f for f in os.listdir(tmp_path) if f.endswith(".wav")) == sorted(
-      e["file"] for e in entries)
+    e["file"] for e in entries
+  )
 
 
 def test_rerun_is_idempotent_and_deterministic(tmp_path):
@@ -134,9 +135,21 @@ def test_report_measures_level_crest_centroid_and_pitch():
 def test_cli_writes_corpus_and_report_and_errors_in_one_line(tmp_path):
   env = {**os.environ, "PYTHONPATH": ROOT}
   out = tmp_path / "c"
-  r = subprocess.run([sys.executable, "-m", "ampspace.di", f"--out={out}", "--minutes=0.25",
-                      "--engine=karplus", "--seconds=5"], capture_output=True, text=True,
-                     env=env, cwd=ROOT)
+  r = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ampspace.di",
+      f"--out={out}",
+      "--minutes=0.25",
+      "--engine=karplus",
+      "--seconds=5",
+    ],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=ROOT,
+  )
   assert r.returncode == 0, r.stderr
   assert "3 passages" in r.stdout
   summary = json.loads((out / "report.json").read_text())["summary"]
@@ -144,8 +157,13 @@ def test_cli_writes_corpus_and_report_and_errors_in_one_line(tmp_path):
   bad = tmp_path / "bad"
   bad.mkdir()
   (bad / "x.wav").write_bytes(b"")
-  r = subprocess.run([sys.executable, "-m", "ampspace.di", f"--out={out}", f"--from={bad}"],
-                     capture_output=True, text=True, env=env, cwd=ROOT)
+  r = subprocess.run(
+    [sys.executable, "-m", "ampspace.di", f"--out={out}", f"--from={bad}"],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=ROOT,
+  )
   assert r.returncode == 2
   lines = r.stderr.strip().splitlines()
   assert lines[-1].startswith("error: ") and "x.wav" in lines[-1]

@@ -20,13 +20,25 @@ from conftest import require_or_skip
 @pytest.fixture(autouse=True)
 def _need_fluidsynth():
   has_sf2 = any(os.path.isfile(p) for p in fluidsynth_render.SOUNDFONT_CANDIDATES)
-  require_or_skip(shutil.which("fluidsynth") is not None and has_sf2,
-                  "fluidsynth or fluid-soundfont-gm not installed (launch/setup.sh installs them)")
+  require_or_skip(
+    shutil.which("fluidsynth") is not None and has_sf2,
+    "fluidsynth or fluid-soundfont-gm not installed (launch/setup.sh installs them)",
+  )
 
 
 def _one_note(pitch=57, program=27, bends=(), seconds=3.0, end=1.5):
-  return Phrase(id="t", seed=0, index=0, style="test", program=program, tempo=120.0, key="A",
-                seconds=seconds, notes=[Note(pitch, 0.1, end, 100)], bends=list(bends))
+  return Phrase(
+    id="t",
+    seed=0,
+    index=0,
+    style="test",
+    program=program,
+    tempo=120.0,
+    key="A",
+    seconds=seconds,
+    notes=[Note(pitch, 0.1, end, 100)],
+    bends=list(bends),
+  )
 
 
 def _median_pitch(x):
@@ -44,18 +56,17 @@ def test_render_is_deterministic_and_sized():
 
 def test_pitch_and_bend_range():
   """A3 sounds at MIDI 57; a +5 semitone bend (beyond GM's default ±2) moves it to 62."""
-  plain, bent = fluidsynth_render.render_phrases(
-      [_one_note(), _one_note(bends=[Bend(0.0, 5.0)])])
-  assert abs(_median_pitch(plain[int(0.2 * SAMPLE_RATE):SAMPLE_RATE]) - 57) < 0.5
-  assert abs(_median_pitch(bent[int(0.2 * SAMPLE_RATE):SAMPLE_RATE]) - 62) < 0.5
+  plain, bent = fluidsynth_render.render_phrases([_one_note(), _one_note(bends=[Bend(0.0, 5.0)])])
+  assert abs(_median_pitch(plain[int(0.2 * SAMPLE_RATE) : SAMPLE_RATE]) - 57) < 0.5
+  assert abs(_median_pitch(bent[int(0.2 * SAMPLE_RATE) : SAMPLE_RATE]) - 62) < 0.5
 
 
 def test_no_sound_bleeds_into_the_next_slot():
   long_ring = _one_note(pitch=40, program=25, end=2.9)  # rings to the end of its slot
   quiet = _one_note(pitch=64, end=0.1 + 0.05)  # a tiny note at 0.1 s, then nothing
   a, b = fluidsynth_render.render_phrases([long_ring, quiet])
-  assert np.max(np.abs(a[-SAMPLE_RATE // 10:])) > 1e-3  # slot 0 still sounding at its end
-  assert np.max(np.abs(b[:int(0.09 * SAMPLE_RATE)])) < 1e-6  # slot 1 starts silent
+  assert np.max(np.abs(a[-SAMPLE_RATE // 10 :])) > 1e-3  # slot 0 still sounding at its end
+  assert np.max(np.abs(b[: int(0.09 * SAMPLE_RATE)])) < 1e-6  # slot 1 starts silent
   assert np.max(np.abs(b[SAMPLE_RATE:])) < 1e-3  # and its short note has died away
 
 

@@ -89,7 +89,7 @@ def test_melody_comes_from_the_music21_corpus_when_it_is_there():
   # The phrase is a transposed stretch of the tune: its intervals appear in the tune's.
   ints = np.diff([n.pitch for n in p.notes][:6])
   tune_ints = np.diff([e[0] for e in tune.events])
-  assert any(np.array_equal(tune_ints[k:k + len(ints)], ints) for k in range(len(tune_ints)))
+  assert any(np.array_equal(tune_ints[k : k + len(ints)], ints) for k in range(len(tune_ints)))
 
 
 def test_melody_falls_back_to_a_lick_without_a_corpus(monkeypatch):

@@ -60,7 +60,7 @@ def test_cuts_fall_at_quiet_points():
   rng = np.random.default_rng(0)
   x = 0.3 * rng.standard_normal(30 * sr).astype(np.float32)
   for q in (9.3, 19.1):  # 150 ms of near silence (not a silent stretch: < MIN_GAP_SECONDS)
-    x[int(q * sr):int((q + 0.15) * sr)] *= 0.001
+    x[int(q * sr) : int((q + 0.15) * sr)] *= 0.001
   db = user_di.frame_db(x)
   spans = user_di.split_points(db, 0, len(x), 10.0)
   cuts = [e / sr for _, e in spans[:-1]]
@@ -81,7 +81,7 @@ def test_find_audio_files_recurses_and_sorts(tmp_path):
   (tmp_path / "b").mkdir()
   for name in ("b/z.FLAC", "a.wav", "notes.txt", ".hidden.wav"):
     (tmp_path / name).write_bytes(b"")
-  found = [p[len(str(tmp_path)) + 1:] for p in user_di.find_audio_files(str(tmp_path))]
+  found = [p[len(str(tmp_path)) + 1 :] for p in user_di.find_audio_files(str(tmp_path))]
   assert found == ["a.wav", "b/z.FLAC"]
   (tmp_path / "empty").mkdir()
   with pytest.raises(AmpSpaceError, match="no .wav or .flac"):
@@ -108,6 +108,10 @@ def test_bad_input_raises_naming_the_file(tmp_path, kind):
     x = user_di.load_audio(path)
     user_di.passages_of(x, path, f"{kind}.wav")
   assert path in str(e.value)
-  expected = {"unreadable": "cannot read", "zero_length": "empty", "nan": "NaN",
-              "silent": "silent"}[kind]
+  expected = {
+    "unreadable": "cannot read",
+    "zero_length": "empty",
+    "nan": "NaN",
+    "silent": "silent",
+  }[kind]
   assert expected in str(e.value)

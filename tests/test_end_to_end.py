@@ -18,16 +18,19 @@ def test_quickstart_pipeline_end_to_end(tmp_path):
   from ampspace.trainers import common
 
   workdir = str(tmp_path / "qs")
-  report = quickstart.run_quickstart(workdir, num_dis=5, di_seconds=2.0, steps=60,
-                                     sweep="one_knob:gain=2,8")
+  report = quickstart.run_quickstart(
+    workdir, num_dis=5, di_seconds=2.0, steps=60, sweep="one_knob:gain=2,8"
+  )
   # Rendered release layout and a built ArrayRecord dataset.
   rendered = os.path.join(workdir, "rendered")
-  settings = [os.path.join(d, f) for d, _, fs in os.walk(rendered) for f in fs
-              if f == "settings.yaml"]
+  settings = [
+    os.path.join(d, f) for d, _, fs in os.walk(rendered) for f in fs if f == "settings.yaml"
+  ]
   assert len(settings) == 5
   assert report["di_engine"] in ("fluidsynth", "karplus")
-  records = [f for d, _, fs in os.walk(os.path.join(workdir, "tfds")) for f in fs
-             if ".array_record-" in f]
+  records = [
+    f for d, _, fs in os.walk(os.path.join(workdir, "tfds")) for f in fs if ".array_record-" in f
+  ]
   assert records, "no ArrayRecord shards written"
   # Training: loss went down, checkpoint written.
   assert report["train_steps"] == 60
@@ -39,9 +42,12 @@ def test_quickstart_pipeline_end_to_end(tmp_path):
   _, params, step = common.restore_params(train_dir, config)
   fresh = common.build_model(config)
   from flax import nnx
+
   _, fresh_params = nnx.split(fresh)
-  diffs = [float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in
-           zip(jax_leaves(params), jax_leaves(fresh_params))]
+  diffs = [
+    float(np.abs(np.asarray(a) - np.asarray(b)).max())
+    for a, b in zip(jax_leaves(params), jax_leaves(fresh_params))
+  ]
   assert step == 60 and max(diffs) > 0
   # Evaluation outputs: metrics JSON with finite numbers and listening samples.
   out = os.path.join(train_dir, "eval", "test")
@@ -56,19 +62,26 @@ def test_quickstart_pipeline_end_to_end(tmp_path):
 
 def jax_leaves(tree):
   import jax
+
   return jax.tree.leaves(tree)
 
 
 def _run(*args, cwd=REPO):
-  return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                        timeout=120)
+  return subprocess.run(
+    [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+  )
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(
+  "args, message",
+  [
     (["--config=configs/does_not_exist.py", "--workdir=/tmp/x"], "does_not_exist.py"),
-    (["--config=configs/wave2wavenet.py:runlocal", "--workdir=/tmp/x",
-      "--config.train.stepz=3"], "stepz"),
-])
+    (
+      ["--config=configs/wave2wavenet.py:runlocal", "--workdir=/tmp/x", "--config.train.stepz=3"],
+      "stepz",
+    ),
+  ],
+)
 def test_train_bad_config_is_one_clear_line(args, message):
   r = _run("-m", "ampspace.train", *args)
   assert r.returncode != 0
@@ -79,8 +92,7 @@ def test_train_bad_config_is_one_clear_line(args, message):
 def test_train_workdir_that_is_a_file(tmp_path):
   f = tmp_path / "file"
   f.write_text("x")
-  r = _run("-m", "ampspace.train", "--config=configs/wave2wavenet.py:runlocal",
-           f"--workdir={f}")
+  r = _run("-m", "ampspace.train", "--config=configs/wave2wavenet.py:runlocal", f"--workdir={f}")
   assert r.returncode != 0
   assert "is a file" in r.stderr and "Traceback" not in r.stderr
 

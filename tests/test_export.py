@@ -12,9 +12,9 @@ import pytest
 from flax import nnx
 
 from ampspace import conditioning as cond
-from ampspace import export
-from ampspace import export_runtime as rt
-from ampspace import inference
+from ampspace.runtime import export
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import inference
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
@@ -49,7 +49,7 @@ def test_runtime_matches_jax_model_offline_and_streaming(model, exported):
   np.testing.assert_allclose(m.process(di, c), ref, atol=1e-5)
   for block in (32, 64, 333, 2048):  # any block size, also one that divides nothing
     s = m.stream(c)
-    y = np.concatenate([s.process(di[i:i + block]) for i in range(0, len(di), block)])
+    y = np.concatenate([s.process(di[i : i + block]) for i in range(0, len(di), block)])
     np.testing.assert_allclose(y, ref, atol=1e-5)
 
 
@@ -58,15 +58,17 @@ def test_runtime_conditioning_matches_the_training_layout(exported):
   got = m.conditioning(knobs={"Gain": 4, "treble": 10}, attributes={"clipping": "germanium"})
   _, defaults, _ = export.device_info("tube_amp")
   assert m.meta["defaults"]["knobs"] == {**defaults, "gain": 7, "bass": 3}
-  want = cond.conditioning_for("tube_amp", {"bass": 3, "gain": 4, "treble": 10},
-                               attributes={"clipping": "germanium"})
+  want = cond.conditioning_for(
+    "tube_amp", {"bass": 3, "gain": 4, "treble": 10}, attributes={"clipping": "germanium"}
+  )
   np.testing.assert_array_equal(got, want)
   assert got[cond.KNOB_VOCAB.index("gain")] == pytest.approx(0.4)  # dial 4 of 0..10
 
 
 def test_fixed_export_equals_live_export_at_its_settings(model, exported, tmp_path):
-  fixed_json, _ = export.export_model(model, str(tmp_path / "fixed.npz"), device="tube_amp",
-                                      knobs={"gain": 7, "bass": 3}, fixed=True)
+  fixed_json, _ = export.export_model(
+    model, str(tmp_path / "fixed.npz"), device="tube_amp", knobs={"gain": 7, "bass": 3}, fixed=True
+  )
   fixed, live = rt.load(fixed_json), rt.load(exported[0])
   assert fixed.cond_dim == 0 and fixed.weights["cond_w"].size == 0
   di = audio(3000)
@@ -76,7 +78,7 @@ def test_fixed_export_equals_live_export_at_its_settings(model, exported, tmp_pa
 
 
 def test_live_knob_change_in_runtime_is_ramped_like_the_jax_streamer(model, exported):
-  from ampspace import stream
+  from ampspace.runtime import stream
 
   m = rt.load(exported[0])
   a, b = m.conditioning(knobs={"gain": 1}), m.conditioning(knobs={"gain": 9})
@@ -87,7 +89,7 @@ def test_live_knob_change_in_runtime_is_ramped_like_the_jax_streamer(model, expo
   for i in range(40):
     if i == 10:
       s.set_knobs(gain=9)
-    out.append(s.process(di[i * 64:(i + 1) * 64]))
+    out.append(s.process(di[i * 64 : (i + 1) * 64]))
   np.testing.assert_allclose(np.concatenate(out), ref, atol=1e-5)
 
 
@@ -154,14 +156,20 @@ def test_runtime_works_as_a_single_copied_file_with_numpy_only(model, exported, 
   di = audio(1500)
   np.save(tmp_path / "x.npy", di)
   env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  subprocess.run([sys.executable, "run.py", exported[0], "x.npy", "y.npy"], cwd=tmp_path,
-                 env=env, check=True, timeout=120)
+  subprocess.run(
+    [sys.executable, "run.py", exported[0], "x.npy", "y.npy"],
+    cwd=tmp_path,
+    env=env,
+    check=True,
+    timeout=120,
+  )
   c = rt.load(exported[0]).conditioning(knobs={"gain": 2})
   np.testing.assert_allclose(np.load(tmp_path / "y.npy"), jax_output(model, di, c), atol=1e-5)
 
 
-def training_workdir(workdir: str, config_name: str = "wave2wavenet", *, checkpoint: bool = True,
-                     **model_fields):
+def training_workdir(
+  workdir: str, config_name: str = "wave2wavenet", *, checkpoint: bool = True, **model_fields
+):
   """A training workdir of `configs/<config_name>.py:runlocal` (its model fields overridden)
   holding the freshly initialised model as the checkpoint of step 7; returns the model.
   checkpoint=False: the config alone (no model is built), returns None."""
@@ -189,8 +197,9 @@ def training_workdir(workdir: str, config_name: str = "wave2wavenet", *, checkpo
 def test_export_from_a_training_workdir(tmp_path):
   workdir = str(tmp_path / "run")
   model = training_workdir(workdir, depth=4, channels=4, max_dilation=8)
-  json_path, _ = export.export_workdir(workdir, str(tmp_path / "out" / "amp"),
-                                       knobs={"gain": 5}, device="ts_overdrive")
+  json_path, _ = export.export_workdir(
+    workdir, str(tmp_path / "out" / "amp"), knobs={"gain": 5}, device="ts_overdrive"
+  )
   m = rt.load(json_path)
   assert m.meta["source"]["step"] == 7 and m.meta["defaults"]["device"] == "ts_overdrive"
   di = audio(800)

@@ -1,5 +1,5 @@
-"""The export format is defined once (ampspace/export_format.py): the standalone NumPy runtime's
-copy, the C sources and the arrays ampspace.stream packs must agree with it."""
+"""The export format is defined once (ampspace/runtime/export_format.py): the standalone NumPy runtime's
+copy, the C sources and the arrays ampspace.runtime.stream packs must agree with it."""
 
 from __future__ import annotations
 
@@ -11,13 +11,24 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime, export_format as fmt, export_runtime as rt, stream
+from ampspace.runtime import c_runtime, export_format as fmt, export_runtime as rt, stream
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 C_DIR = os.path.dirname(c_runtime.__file__)
 # a regression head (one class, no class centres) and a mu-law head, with and without knobs
-ARCHS = [dict(dilations=[1, 2, 4], kernel_size=3, channels=5, skip_channels=7, head_channels=6,
-              num_classes=k, cond_dim=d) for k in (1, 256) for d in (0, 9)]
+ARCHS = [
+  dict(
+    dilations=[1, 2, 4],
+    kernel_size=3,
+    channels=5,
+    skip_channels=7,
+    head_channels=6,
+    num_classes=k,
+    cond_dim=d,
+  )
+  for k in (1, 256)
+  for d in (0, 9)
+]
 
 
 def c_source(name: str) -> str:
@@ -27,9 +38,15 @@ def c_source(name: str) -> str:
 
 def c_symbols(arch: dict) -> dict:
   """The names w2w.c gives the dimensions."""
-  return {"L": len(arch["dilations"]), "k": arch["kernel_size"], "C": arch["channels"],
-          "S": arch["skip_channels"], "H": arch["head_channels"], "K": arch["num_classes"],
-          "D": arch["cond_dim"]}
+  return {
+    "L": len(arch["dilations"]),
+    "k": arch["kernel_size"],
+    "C": arch["channels"],
+    "S": arch["skip_channels"],
+    "H": arch["head_channels"],
+    "K": arch["num_classes"],
+    "D": arch["cond_dim"],
+  }
 
 
 def c_eval(expr: str, symbols: dict) -> int:
@@ -44,7 +61,10 @@ def c_eval(expr: str, symbols: dict) -> int:
 
 def test_the_numpy_runtimes_copy_equals_the_definition():
   assert (rt.FORMAT, rt.VERSION, rt.DEFAULT_SMOOTHING) == (
-      fmt.FORMAT, fmt.VERSION, fmt.DEFAULT_SMOOTHING)
+    fmt.FORMAT,
+    fmt.VERSION,
+    fmt.DEFAULT_SMOOTHING,
+  )
   assert rt.WEIGHT_KEYS == fmt.WEIGHT_KEYS
   for arch in ARCHS:
     assert list(rt.weight_shapes(arch).items()) == list(fmt.weight_shapes(arch).items())
@@ -65,8 +85,9 @@ def test_the_python_side_uses_the_definition():
 @pytest.mark.parametrize("num_classes", [1, 256])
 @pytest.mark.parametrize("cond_dim", [0, 4])
 def test_stream_packs_the_arrays_of_the_definition(num_classes, cond_dim):
-  model = Wave2WaveNet(cond_dim, depth=3, channels=4, max_dilation=4, num_classes=num_classes,
-                       rngs=nnx.Rngs(0))
+  model = Wave2WaveNet(
+    cond_dim, depth=3, channels=4, max_dilation=4, num_classes=num_classes, rngs=nnx.Rngs(0)
+  )
   arch, weights = stream.wave2wavenet_arrays(model)
   assert list(weights) == list(fmt.weight_shapes(arch))
   assert {k: v.shape for k, v in weights.items()} == fmt.weight_shapes(arch)
@@ -105,8 +126,9 @@ def test_w2w_c_reads_the_arrays_sizes_magic_and_smoothing_of_the_definition():
 def test_the_w2w_file_holds_the_arrays_in_the_definitions_order(tmp_path):
   arch = {**ARCHS[-1], "model": "wave2wavenet"}
   rng = np.random.default_rng(0)
-  weights = {k: rng.standard_normal(s).astype(np.float32)
-             for k, s in fmt.weight_shapes(arch).items()}
+  weights = {
+    k: rng.standard_normal(s).astype(np.float32) for k, s in fmt.weight_shapes(arch).items()
+  }
   path = tmp_path / "model.w2w"
   with open(path, "wb") as f:
     c_runtime.write_model_file(arch, weights, f)

@@ -100,23 +100,29 @@ def test_atomic_open_rejects_read_modes(tmp_path):
 
 def test_marker_fill_replaces_only_between_whole_marker_lines(tmp_path):
   doc = tmp_path / "doc.md"
-  doc.write_text(f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\nold 1\nold 2\n"
-                 f"{END}\ntail\n")
+  doc.write_text(
+    f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\nold 1\nold 2\n{END}\ntail\n"
+  )
   files.replace_between_markers(doc, BEGIN, END, "new 1\nnew 2\n\n")
-  assert doc.read_text() == (f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\n"
-                             f"new 1\nnew 2\n{END}\ntail\n")
+  assert doc.read_text() == (
+    f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\nnew 1\nnew 2\n{END}\ntail\n"
+  )
   files.replace_between_markers(doc, BEGIN, END, "newer")  # a second fill replaces the first
-  assert doc.read_text() == (f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\n"
-                             f"newer\n{END}\ntail\n")
+  assert doc.read_text() == (
+    f"# Title\nQuoted `{BEGIN}` and {END} in text stay.\n{BEGIN}\nnewer\n{END}\ntail\n"
+  )
   assert [p.name for p in tmp_path.iterdir()] == ["doc.md"]
 
 
-@pytest.mark.parametrize("text, missing", [
+@pytest.mark.parametrize(
+  "text, missing",
+  [
     ("no markers at all\n", BEGIN),
     (f"only quoted: `{BEGIN}`\n{END}\n", BEGIN),
     (f"{BEGIN}\nbody\n", END),
     (f"{END}\n{BEGIN}\nbody\n", END),  # an end line before the begin line does not count
-])
+  ],
+)
 def test_a_missing_marker_line_is_one_error_naming_file_and_marker(tmp_path, text, missing):
   doc = tmp_path / "doc.md"
   doc.write_text(text)

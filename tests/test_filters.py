@@ -14,8 +14,9 @@ from ampspace.errors import AmpSpaceError
 @pytest.fixture(scope="module")
 def train(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tiny"))
-  tfds.builder("amp_space/tiny", data_dir=data_dir,
-               file_format="array_record").download_and_prepare()
+  tfds.builder(
+    "amp_space/tiny", data_dir=data_dir, file_format="array_record"
+  ).download_and_prepare()
   return tfds.data_source("amp_space/tiny", data_dir=data_dir, download=False)["train"]
 
 
@@ -50,6 +51,7 @@ def test_device_and_source_filters(train):
 
 def test_filtered_source_works_as_a_grain_source(train):
   import grain
+
   sub = filters.filtered(train, knobs={"gain": 8})
   ds = grain.MapDataset.source(sub).map(lambda r: _gain(r))
   assert list(ds) == [8.0] * len(sub)
@@ -57,7 +59,10 @@ def test_filtered_source_works_as_a_grain_source(train):
 
 def test_parse_filter():
   assert filters.parse_filter("device=a,b; source=real;gain=4,6") == {
-      "device": ["a", "b"], "source": ["real"], "knobs": {"gain": [4.0, 6.0]}}
+    "device": ["a", "b"],
+    "source": ["real"],
+    "knobs": {"gain": [4.0, 6.0]},
+  }
   assert filters.parse_filter("") == {}
   for bad in ("gain", "gain=loud", "=3"):
     with pytest.raises(AmpSpaceError):

@@ -46,23 +46,37 @@ def write_pair(folder, seconds=12.0, seed=0, latency=0, rate=SR, channels=1):
   y = np.concatenate([np.zeros(latency, np.float32), device(x)])
   paths = (os.path.join(folder, "input.wav"), os.path.join(folder, "output.wav"))
   for path, data in zip(paths, (x, y)):
-    sf.write(path, np.stack([data] * channels, axis=1) if channels > 1 else data, rate,
-             subtype="PCM_24")
+    sf.write(
+      path, np.stack([data] * channels, axis=1) if channels > 1 else data, rate, subtype="PCM_24"
+    )
   return paths
 
 
 def options(tmp_path, inp, out, **kw):
-  return {"input": inp, "output": out, "workdir": str(tmp_path / "run"), "model": "nam_layout",
-          "minutes": 1.0, "device": "my_amp", "knobs": {}, "latency": 0, "test_input": None,
-          "test_output": None, "test_fraction": 0.15, "segment_seconds": 2.0, "nam": None,
-          "init_from": "", **kw}
+  return {
+    "input": inp,
+    "output": out,
+    "workdir": str(tmp_path / "run"),
+    "model": "nam_layout",
+    "minutes": 1.0,
+    "device": "my_amp",
+    "knobs": {},
+    "latency": 0,
+    "test_input": None,
+    "test_output": None,
+    "test_fraction": 0.15,
+    "segment_seconds": 2.0,
+    "nam": None,
+    "init_from": "",
+    **kw,
+  }
 
 
 # ---------------------------------------------------------------- pure pieces
 def test_segment_bounds_cover_everything_in_whole_segments():
   assert fit.segment_bounds(10, 5) == ((0, 5), (5, 10))
-  assert fit.segment_bounds(13, 5) == ((0, 5), (5, 10), (10, 13))   # a remainder >= half
-  assert fit.segment_bounds(11, 5) == ((0, 5), (5, 11))             # a shorter one joins
+  assert fit.segment_bounds(13, 5) == ((0, 5), (5, 10), (10, 13))  # a remainder >= half
+  assert fit.segment_bounds(11, 5) == ((0, 5), (5, 11))  # a shorter one joins
   assert fit.segment_bounds(3, 5) == ((0, 3),)
   assert fit.segment_bounds(0, 5) == ()
   for n in (1, 7, 99, 1000):
@@ -86,7 +100,7 @@ def test_split_segments_train_then_validation_then_the_held_out_end():
 
 def test_latency_shift_moves_the_output_earlier():
   x = np.arange(100, dtype=np.float32)
-  y = np.concatenate([np.zeros(7, np.float32), x])   # 7 samples late
+  y = np.concatenate([np.zeros(7, np.float32), x])  # 7 samples late
   np.testing.assert_array_equal(fit.shift_earlier(y, 7)[:100], x)
   np.testing.assert_array_equal(fit.shift_earlier(y, 0), y)
   with pytest.raises(AmpSpaceError, match=">= 0"):
@@ -101,7 +115,7 @@ def test_pooled_esr_is_total_error_over_total_target():
   p = [v + 0.05 * rng.standard_normal(len(v)) for v in t]
   esr, esr_pre = fit.pooled_esr(zip(t, p))
   err = sum(np.sum((a - b) ** 2) for a, b in zip(t, p))
-  assert esr == pytest.approx(err / sum(np.sum(a ** 2) for a in t))
+  assert esr == pytest.approx(err / sum(np.sum(a**2) for a in t))
   err_pre = sum(np.sum((pre_emphasis(a) - pre_emphasis(b)) ** 2) for a, b in zip(t, p))
   assert esr_pre == pytest.approx(err_pre / sum(np.sum(pre_emphasis(a) ** 2) for a in t))
   assert fit.pooled_esr([(t[0], t[0])]) == (0.0, 0.0)
@@ -121,10 +135,12 @@ def test_knobs_are_dials_of_known_names():
 
 
 def test_final_line():
-  line = fit.final_line("runs/a/model", {"test_esr": 0.01234, "test_esr_pre_emphasised": 0.0456,
-                                         "test_seconds": 12.34})
-  assert line == ("model: runs/a/model  test ESR 0.0123 (pre-emphasised 0.0456) on 12.3 s of "
-                  "held-out audio")
+  line = fit.final_line(
+    "runs/a/model", {"test_esr": 0.01234, "test_esr_pre_emphasised": 0.0456, "test_seconds": 12.34}
+  )
+  assert line == (
+    "model: runs/a/model  test ESR 0.0123 (pre-emphasised 0.0456) on 12.3 s of held-out audio"
+  )
 
 
 # ---------------------------------------------------------------- reading: one-line errors
@@ -139,8 +155,8 @@ def test_read_pair_trims_and_shifts_by_the_given_latency(tmp_path):
   x, y = fit.read_pair(inp, out, 117)
   assert len(x) == len(y) == 2 * SR
   expected = device(sf.read(inp, dtype="float32")[0])
-  assert np.max(np.abs(y - expected)) < 1e-4     # aligned: 24-bit rounding only
-  _, y0 = fit.read_pair(inp, out, 0)             # not shifted: nothing is guessed
+  assert np.max(np.abs(y - expected)) < 1e-4  # aligned: 24-bit rounding only
+  _, y0 = fit.read_pair(inp, out, 0)  # not shifted: nothing is guessed
   assert np.max(np.abs(y0 - expected)) > 0.1
 
 
@@ -182,16 +198,20 @@ def test_lengths_more_than_a_second_apart_are_refused(tmp_path):
     fit.read_pair(inp, short, 0)
   assert short in one_line(e) and "more than 1 s" in str(e.value)
   _, nearly = write_pair(str(tmp_path / "c"), seconds=2.5)
-  x, y = fit.read_pair(inp, nearly, 0)   # within 1 s: the longer one's tail is trimmed
+  x, y = fit.read_pair(inp, nearly, 0)  # within 1 s: the longer one's tail is trimmed
   assert len(x) == len(y) == int(2.5 * SR)
 
 
 def test_option_errors_are_one_line(tmp_path):
   inp, out = write_pair(str(tmp_path), seconds=1.0)
-  for bad, message in (({"minutes": 0}, "--minutes"), ({"test_input": inp}, "go together"),
-                       ({"segment_seconds": 0.2}, "--segment_seconds"),
-                       ({"nam": "x.json"}, "must end in .nam"), ({"latency": -3}, "--latency"),
-                       ({"device": ""}, "--device")):
+  for bad, message in (
+    ({"minutes": 0}, "--minutes"),
+    ({"test_input": inp}, "go together"),
+    ({"segment_seconds": 0.2}, "--segment_seconds"),
+    ({"nam": "x.json"}, "must end in .nam"),
+    ({"latency": -3}, "--latency"),
+    ({"device": ""}, "--device"),
+  ):
     with pytest.raises(AmpSpaceError, match=message) as e:
       fit.check_options(options(tmp_path, inp, out, **bad))
     one_line(e)
@@ -204,9 +224,20 @@ def test_option_errors_are_one_line(tmp_path):
 
 
 def test_command_line_error_is_one_line(tmp_path):
-  r = subprocess.run([sys.executable, "-m", "ampspace.fit", f"--input={tmp_path}/no.wav",
-                      f"--output={tmp_path}/no.wav", f"--workdir={tmp_path}/run"],
-                     capture_output=True, text=True, cwd=REPO, timeout=120)
+  r = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ampspace.fit",
+      f"--input={tmp_path}/no.wav",
+      f"--output={tmp_path}/no.wav",
+      f"--workdir={tmp_path}/run",
+    ],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=120,
+  )
   assert r.returncode == 2 and r.stdout == ""
   assert r.stderr == f"error: --input={tmp_path}/no.wav: file not found\n"
 
@@ -219,8 +250,12 @@ def test_capture_folder_is_the_nam_layout_with_pinned_splits(tmp_path):
   assert s["segments"] == {"train": 4, "validation": 1, "test": 1}
   root = os.path.join(opts["workdir"], "capture")
   with open(os.path.join(root, "device.yaml")) as f:
-    assert yaml.safe_load(f) == {"device": "my_amp", "device_type": "other", "source": "real",
-                                 "knobs": {"gain": 6.0}}
+    assert yaml.safe_load(f) == {
+      "device": "my_amp",
+      "device_type": "other",
+      "source": "real",
+      "knobs": {"gain": 6.0},
+    }
   for split in ("train", "validation", "test"):
     with open(os.path.join(root, split, "capture.yaml")) as f:
       assert yaml.safe_load(f) == {"split": split}
@@ -236,7 +271,7 @@ def test_capture_folder_is_the_nam_layout_with_pinned_splits(tmp_path):
     y, _ = sf.read(c.output_path, dtype="float32")
     # the latency was removed before cutting: each output is its own DI through the device
     err = y[10:] - device(di)[10:]
-    assert np.sum(err ** 2) / np.sum(y[10:] ** 2) < 1e-3, c.clip_id
+    assert np.sum(err**2) / np.sum(y[10:] ** 2) < 1e-3, c.clip_id
 
 
 def test_separate_test_pair_is_the_test_split(tmp_path):
@@ -250,15 +285,18 @@ def test_separate_test_pair_is_the_test_split(tmp_path):
 
 def test_silent_segments_are_left_out_and_clipping_is_an_error(tmp_path):
   x = karplus.phrase(1, 10.0).astype(np.float32)
-  x[4 * SR:6 * SR] = 0.0            # a pause: segment 2 of five 2-s segments
+  x[4 * SR : 6 * SR] = 0.0  # a pause: segment 2 of five 2-s segments
   y = device(x)
   segments, silent = fit.plan_segments(x, y, 2 * SR, 0.15)
   assert silent == ["seg002_4.0s"] and len(segments) == 4
   assert [s.split for s in segments] == ["train", "train", "validation", "test"]
   loud = y.copy()
-  loud[6 * SR:8 * SR] = np.clip(40 * loud[6 * SR:8 * SR], -1, 1)
-  with pytest.raises(AmpSpaceError, match=r"out.wav: .*% of samples clipped between 6.0 s and "
-                     r"8.0 s") as e:
+  loud[6 * SR : 8 * SR] = np.clip(40 * loud[6 * SR : 8 * SR], -1, 1)
+  with pytest.raises(
+    AmpSpaceError,
+    match=r"out.wav: .*% of samples clipped between 6.0 s and "
+    r"8.0 s",
+  ) as e:
     fit.plan_segments(x, loud, 2 * SR, 0.15, paths=("in.wav", "out.wav"))
   one_line(e)
 
@@ -292,7 +330,7 @@ def test_an_error_while_writing_leaves_no_capture_folder(tmp_path, monkeypatch):
   monkeypatch.setattr(fit.sf, "write", failing_write)
   with pytest.raises(OSError, match="No space left"):
     fit.prepare_capture(opts["workdir"], opts)
-  assert os.listdir(opts["workdir"]) == []     # neither capture/ nor capture.partial/
+  assert os.listdir(opts["workdir"]) == []  # neither capture/ nor capture.partial/
   monkeypatch.undo()
   # and a clipped recording fails before anything is written
   loud_dir = tmp_path / "loud"
@@ -312,14 +350,17 @@ def test_the_builder_honours_the_pinned_splits(tmp_path):
   data_dir = os.path.join(opts["workdir"], "tfds")
   fit.build_dataset(os.path.join(opts["workdir"], "capture"), data_dir)
   sources = tfds.data_source("amp_space/real", data_dir=data_dir, download=False)
-  ids = {split: sorted(sources[split][i]["clip_id"].decode() for i in range(len(sources[split])))
-         for split in ("train", "validation", "test")}
+  ids = {
+    split: sorted(sources[split][i]["clip_id"].decode() for i in range(len(sources[split])))
+    for split in ("train", "validation", "test")
+  }
   assert ids["test"] == ["test/seg005_10.0s/output.wav"]
   assert ids["validation"] == ["validation/seg004_8.0s/output.wav"]
   assert len(ids["train"]) == 4 and all(i.startswith("train/") for i in ids["train"])
   record = sources["test"][0]
   assert record["device"].decode() == "my_amp" and int(record["latency_samples"]) == 0
   from ampspace.data.pipeline import conditioning_of
+
   np.testing.assert_allclose(conditioning_of(record), fit.capture_conditioning("my_amp", {}))
 
 
@@ -331,14 +372,27 @@ def test_fit_command_models_a_device_below_esr_0_1(tmp_path):
   inp, out = write_pair(str(tmp_path / "rec"), seconds=40.0, seed=7, latency=37)
   workdir = str(tmp_path / "run")
   nam = str(tmp_path / "my_amp.nam")
-  cmd = [sys.executable, "-m", "ampspace.fit", f"--input={inp}", f"--output={out}",
-         f"--workdir={workdir}", "--model=nam_layout", "--minutes=1.5", "--latency=37",
-         "--device=my_amp", f"--nam={nam}"]
+  cmd = [
+    sys.executable,
+    "-m",
+    "ampspace.fit",
+    f"--input={inp}",
+    f"--output={out}",
+    f"--workdir={workdir}",
+    "--model=nam_layout",
+    "--minutes=1.5",
+    "--latency=37",
+    "--device=my_amp",
+    f"--nam={nam}",
+  ]
   r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
   assert r.returncode == 0, r.stderr[-3000:]
   last = r.stdout.strip().splitlines()[-1]
-  m = re.fullmatch(r"model: (\S+)  test ESR (\S+) \(pre-emphasised (\S+)\) on ([\d.]+) s of "
-                   r"held-out audio", last)
+  m = re.fullmatch(
+    r"model: (\S+)  test ESR (\S+) \(pre-emphasised (\S+)\) on ([\d.]+) s of "
+    r"held-out audio",
+    last,
+  )
   assert m and m.group(1) == os.path.join(workdir, "model"), r.stdout
   with open(os.path.join(workdir, "fit.json")) as f:
     result = json.load(f)
@@ -349,6 +403,7 @@ def test_fit_command_models_a_device_below_esr_0_1(tmp_path):
   assert result["steps"] > 0 and result["nam"] == nam
   assert os.path.isfile(os.path.join(workdir, "model", "eval", "test", "metrics.json"))
   from ampspace import nam_format
+
   assert nam_format.read_nam(nam).shape.layer_arrays[0][0] == 16
   # the same command again returns the stored result
   again = subprocess.run(cmd[:-1], capture_output=True, text=True, cwd=REPO, timeout=300)

@@ -23,10 +23,12 @@ ROUND_TRIP_BOUND = 0.25  # spectral convergence at 64 iterations
 def _signals():  # the same as griffin_lim.round_trip_table's
   di = karplus.phrase(3, 0.75)
   t = np.arange(int(0.75 * SAMPLE_RATE)) / SAMPLE_RATE
-  harmonic = (0.3 * np.sin(2 * np.pi * 196 * t) + 0.15 * np.sin(2 * np.pi * 392 * t)
-              + 0.05 * np.sin(2 * np.pi * 1176 * t))
-  return {"pluck": di, "distorted": 0.5 * np.tanh(8 * di),
-          "harmonic": harmonic.astype(np.float32)}
+  harmonic = (
+    0.3 * np.sin(2 * np.pi * 196 * t)
+    + 0.15 * np.sin(2 * np.pi * 392 * t)
+    + 0.05 * np.sin(2 * np.pi * 1176 * t)
+  )
+  return {"pluck": di, "distorted": 0.5 * np.tanh(8 * di), "harmonic": harmonic.astype(np.float32)}
 
 
 @pytest.mark.parametrize("name", ["pluck", "distorted", "harmonic"])

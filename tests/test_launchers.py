@@ -1,6 +1,9 @@
 """ampspace/launcher.py (`python -m launch.launcher`): the exact commands of every backend,
-Slurm's layout as JAX detects it, and (slow) a real two-process CPU training run through the
-local backend."""
+Slurm's layout as JAX detects it, and real two-process CPU training runs: through the local
+backend, and through the Slurm backend's own sbatch script on two emulated nodes
+(tests/fake_slurm.py's sbatch and srun; the processes learn their layout only from the
+SLURM_* variables). The TPU-VM backend is checked by its commands only: JAX's TPU cluster
+detection needs TPU hardware."""
 
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import fake_slurm
 from ampspace import launcher
+
 TRAIN = ["--config=configs/wave2wavenet.py:runlocal", "--workdir=runs/x"]
 
 
@@ -23,17 +28,27 @@ def commands(*argv):
 
 
 def test_local_dry_run_exact_commands_cpu():
-  cmds = commands("local", "--num_processes=3", "--port=23456", "--devices_per_process=2",
-                  "--python=python", "--", *TRAIN)
+  cmds = commands(
+    "local",
+    "--num_processes=3",
+    "--port=23456",
+    "--devices_per_process=2",
+    "--python=python",
+    "--",
+    *TRAIN,
+  )
   env = "JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=2"
   assert cmds == [
-      f"{env} python -m ampspace.train {' '.join(TRAIN)} --coordinator_address=localhost:23456 "
-      f"--num_processes=3 --process_id={i} &" for i in range(3)] + ["wait"]
+    f"{env} python -m ampspace.train {' '.join(TRAIN)} --coordinator_address=localhost:23456 "
+    f"--num_processes=3 --process_id={i} &"
+    for i in range(3)
+  ] + ["wait"]
 
 
 def test_local_dry_run_gpus_and_single_process():
-  cmds = commands("local", "--num_processes=2", "--gpus_per_process=2", "--python=python", "--",
-                  *TRAIN)
+  cmds = commands(
+    "local", "--num_processes=2", "--gpus_per_process=2", "--python=python", "--", *TRAIN
+  )
   assert cmds[0].startswith("CUDA_VISIBLE_DEVICES=0,1 python -m ampspace.train ")
   assert cmds[1].startswith("CUDA_VISIBLE_DEVICES=2,3 python -m ampspace.train ")
   assert "--process_id=1 &" in cmds[1]
@@ -43,19 +58,34 @@ def test_local_dry_run_gpus_and_single_process():
 
 
 def test_main_dry_run_prints_commands(capsys):
-  assert launcher.main(["local", "--num_processes=2", "--python=py", "--dry_run", "--",
-                        *TRAIN]) == 0
+  assert (
+    launcher.main(["local", "--num_processes=2", "--python=py", "--dry_run", "--", *TRAIN]) == 0
+  )
   out = capsys.readouterr().out.splitlines()
   assert out[-1] == "wait" and out[1].endswith("--process_id=1 &")
 
 
 def test_slurm_script_and_submit_command(capsys):
-  argv = ["slurm", "--nodes=2", "--gpus_per_node=4", "--cpus_per_task=6", "--time=02:00:00",
-          "--partition=gpu", "--account=lab", "--repo=/home/me/amp space", "--dry_run", "--",
-          "--config=configs/wave2wavenet.py", "--workdir=/shared/w2w", "--config.train.steps=10"]
+  argv = [
+    "slurm",
+    "--nodes=2",
+    "--gpus_per_node=4",
+    "--cpus_per_task=6",
+    "--time=02:00:00",
+    "--partition=gpu",
+    "--account=lab",
+    "--repo=/home/me/amp space",
+    "--dry_run",
+    "--",
+    "--config=configs/wave2wavenet.py",
+    "--workdir=/shared/w2w",
+    "--config.train.steps=10",
+  ]
   assert launcher.main(argv) == 0
   out = capsys.readouterr().out
-  assert out == """# /shared/w2w/launch.sbatch
+  assert (
+    out
+    == """# /shared/w2w/launch.sbatch
 #!/bin/bash
 #SBATCH --job-name=ampspace
 #SBATCH --nodes=2
@@ -73,6 +103,7 @@ srun --kill-on-bad-exit=1 python -m ampspace.train --config=configs/wave2wavenet
 # submit with:
 sbatch /shared/w2w/launch.sbatch
 """.replace("\\\n", "")
+  )
 
 
 def test_slurm_layout_as_jax_detects_it(monkeypatch):
@@ -80,8 +111,14 @@ def test_slurm_layout_as_jax_detects_it(monkeypatch):
   rank, the world size, the first node as coordinator and the GPU of its local id."""
   from jax._src import clusters
 
-  env = {"SLURM_JOB_ID": "4242", "SLURM_STEP_NODELIST": "gpu[017-018]", "SLURM_NTASKS": "8",
-         "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_STEP_NUM_NODES": "2"}
+  env = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_STEP_NODELIST": "gpu[017-018]",
+    "SLURM_NTASKS": "8",
+    "SLURM_PROCID": "5",
+    "SLURM_LOCALID": "1",
+    "SLURM_STEP_NUM_NODES": "2",
+  }
   for k, v in env.items():
     monkeypatch.setenv(k, v)
   slurm = clusters.SlurmCluster
@@ -92,34 +129,98 @@ def test_slurm_layout_as_jax_detects_it(monkeypatch):
 
 
 def test_tpu_vm_commands_run_the_trainer_on_every_worker():
-  cmds = commands("tpu_vm", "--tpu=pod", "--zone=us-central2-b", "--project=p", "--create",
-                  "--accelerator_type=v4-32", "--setup=bash launch/setup.sh", "--", *TRAIN,
-                  "--config.dataset.filter=gain=5;source=real")
+  cmds = commands(
+    "tpu_vm",
+    "--tpu=pod",
+    "--zone=us-central2-b",
+    "--project=p",
+    "--create",
+    "--accelerator_type=v4-32",
+    "--setup=bash launch/setup.sh",
+    "--",
+    *TRAIN,
+    "--config.dataset.filter=gain=5;source=real",
+  )
   ssh = "gcloud compute tpus tpu-vm ssh pod --zone=us-central2-b --project=p --worker=all"
-  assert cmds[0] == ("gcloud compute tpus tpu-vm create pod --zone=us-central2-b --project=p "
-                     "--accelerator-type=v4-32 --version=tpu-ubuntu2204-base")
+  assert cmds[0] == (
+    "gcloud compute tpus tpu-vm create pod --zone=us-central2-b --project=p "
+    "--accelerator-type=v4-32 --version=tpu-ubuntu2204-base"
+  )
   assert cmds[1] == f"{ssh} --command='cd ~/amp-space && bash launch/setup.sh'"
   assert cmds[2].startswith(f"{ssh} --command=")
   # What a worker's shell runs: the repo, then the trainer with --distributed.
   remote = shlex.split(cmds[2])[-1].removeprefix("--command=")
   cd, _, train = remote.partition(" && ")
   assert cd == "cd ~/amp-space"
-  assert shlex.split(train) == ["python3", "-m", "ampspace.train", *TRAIN,
-                                "--config.dataset.filter=gain=5;source=real", "--distributed"]
+  assert shlex.split(train) == [
+    "python3",
+    "-m",
+    "ampspace.train",
+    *TRAIN,
+    "--config.dataset.filter=gain=5;source=real",
+    "--distributed",
+  ]
 
 
-@pytest.mark.parametrize("argv, message", [
+@pytest.mark.parametrize(
+  "argv, message",
+  [
     (["local", "--config=x", "--workdir=y"], "after --"),
     (["local", "--", "--config=x"], "--workdir"),
     (["local", "--", "--workdir=y"], "--config"),
     (["local", "--", *TRAIN, "--process_id=3"], "--process_id"),
     (["tpu_vm", "--zone=z", "--", *TRAIN], "--tpu"),
     (["local", "--num_processes=0", "--", *TRAIN], "--num_processes"),
-])
+  ],
+)
 def test_bad_arguments_are_one_line_errors(argv, message, capsys):
   assert launcher.main(argv) == 2
   err = capsys.readouterr().err
   assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+TINY_TRAIN = [
+  "--config.train.steps=4",
+  "--config.model.depth=3",
+  "--config.model.channels=4",
+  "--config.input.window=256",
+  "--config.input.batch_size=4",
+  "--config.train.tensorboard=False",
+  "--config.eval.at_end=False",
+  "--config.train.log_every=2",
+]
+
+
+@pytest.mark.slow
+def test_slurm_script_trains_for_real_on_two_emulated_nodes(tmp_path, tiny_data_dir):
+  state, workdir = tmp_path / "state", str(tmp_path / "run")
+  fake_slurm.install(str(tmp_path / "bin"), str(state), first_id=1000 + os.getpid() % 3000)
+  env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+  argv = [
+    sys.executable,
+    "-m",
+    "launch.launcher",
+    "slurm",
+    "--nodes=2",
+    "--gpus_per_node=1",
+    f"--python={sys.executable}",
+    "--",
+    "--config=configs/wave2wavenet.py:runlocal",
+    f"--workdir={workdir}",
+    f"--config.dataset.data_dir={tiny_data_dir}",
+    *TINY_TRAIN,
+  ]
+  r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stdout + r.stderr
+  (job,) = fake_slurm.jobs(str(state))
+  out = open(state / f"{job['id']}_None.log").read()
+  assert job["ok"], out[-3000:]
+  logs = [[l[3:] for l in out.splitlines() if l.startswith(f"{rank}: ")] for rank in (0, 1)]
+  assert all("done: 4 steps" in "\n".join(log) for log in logs), out[-3000:]
+  # one data-parallel job over both "nodes": the same global loss on both processes
+  loss = [[l for l in log if l.startswith("step 4/4")][0].split()[3] for log in logs]
+  assert loss[0] == loss[1]
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "4"))
 
 
 @pytest.mark.slow
@@ -127,13 +228,24 @@ def test_local_two_processes_train_for_real(tmp_path, tiny_data_dir):
   workdir = str(tmp_path / "run")
   port = 20000 + os.getpid() % 20000
   r = subprocess.run(
-      [sys.executable, "-m", "launch.launcher", "local", "--num_processes=2", f"--port={port}",
-       "--", "--config=configs/wave2wavenet.py:runlocal", f"--workdir={workdir}",
-       f"--config.dataset.data_dir={tiny_data_dir}", "--config.train.steps=4",
-       "--config.model.depth=3", "--config.model.channels=4", "--config.input.window=256",
-       "--config.input.batch_size=4", "--config.train.tensorboard=False",
-       "--config.eval.at_end=False", "--config.train.log_every=2"],
-      cwd=REPO, capture_output=True, text=True, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "launch.launcher",
+      "local",
+      "--num_processes=2",
+      f"--port={port}",
+      "--",
+      "--config=configs/wave2wavenet.py:runlocal",
+      f"--workdir={workdir}",
+      f"--config.dataset.data_dir={tiny_data_dir}",
+      *TINY_TRAIN,
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode == 0, r.stderr
   logs = [open(os.path.join(workdir, "logs", f"process_{i}.log")).read() for i in range(2)]
   assert all("done: 4 steps" in log for log in logs)

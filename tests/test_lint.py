@@ -1,4 +1,4 @@
-"""The tree passes the project's linter (ruff.toml), so the test command catches what CI's does."""
+"""The tree passes the project's linter and formatter (ruff.toml), as CI checks."""
 
 from __future__ import annotations
 
@@ -21,9 +21,32 @@ def test_ruff_check_is_clean():
   ruff = _ruff()
   if ruff is None:
     pytest.skip("ruff is not installed (launch/setup.sh installs it with the [dev] extras)")
-  out = subprocess.run([ruff, "check", "--output-format=concise", "."], cwd=REPO,
-                       capture_output=True, text=True)
+  out = subprocess.run(
+    [ruff, "check", "--output-format=concise", "."], cwd=REPO, capture_output=True, text=True
+  )
   assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format_leaves_the_tree_unchanged():
+  ruff = _ruff()
+  if ruff is None:
+    pytest.skip("ruff is not installed (launch/setup.sh installs it with the [dev] extras)")
+  out = subprocess.run([ruff, "format", "--check", "."], cwd=REPO, capture_output=True, text=True)
+  assert out.returncode == 0, out.stdout + out.stderr + "\nrun `ruff format .` to fix"
+
+
+def test_ruff_format_config_reformats_a_badly_laid_out_file(tmp_path):
+  ruff = _ruff()
+  if ruff is None:
+    pytest.skip("ruff is not installed")
+  bad = tmp_path / "bad.py"
+  bad.write_text("def f( x ):\n    return [ x,x ]\n")
+  out = subprocess.run(
+    [ruff, "format", "--config", os.path.join(REPO, "ruff.toml"), "--diff", str(bad)],
+    capture_output=True,
+    text=True,
+  )
+  assert out.returncode == 1 and "+  return [x, x]" in out.stdout, out.stdout + out.stderr
 
 
 def test_ruff_config_catches_an_undefined_name(tmp_path):
@@ -32,6 +55,9 @@ def test_ruff_config_catches_an_undefined_name(tmp_path):
     pytest.skip("ruff is not installed")
   bad = tmp_path / "bad.py"
   bad.write_text("def f():\n  return undefined_name\n")
-  out = subprocess.run([ruff, "check", "--config", os.path.join(REPO, "ruff.toml"), str(bad)],
-                       capture_output=True, text=True)
+  out = subprocess.run(
+    [ruff, "check", "--config", os.path.join(REPO, "ruff.toml"), str(bad)],
+    capture_output=True,
+    text=True,
+  )
   assert out.returncode == 1 and "F821" in out.stdout

@@ -19,8 +19,17 @@ from ampspace.audio.wav_io import read_wav, write_wav
 from ampspace.errors import AmpSpaceError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEMS = ("real_A", "vae_A", "w2w_A", "real_A_gain5", "vae_between", "w2w_between",
-         "real_A_treble8", "vae_between_treble", "w2w_between_treble")
+STEMS = (
+  "real_A",
+  "vae_A",
+  "w2w_A",
+  "real_A_gain5",
+  "vae_between",
+  "w2w_between",
+  "real_A_treble8",
+  "vae_between_treble",
+  "w2w_between_treble",
+)
 
 
 def fake_mos_dir(folder, stems=STEMS, seconds: float = 0.3) -> str:
@@ -54,22 +63,34 @@ def package(tmp_path_factory) -> str:
 
 # ------------------------------------------------------------------------------ the package
 
+
 def test_package_is_blinded_complete_and_mushra_style(package):
-  assert sorted(os.listdir(package)) == ["README.md", "key.csv", "listeners", "package.json",
-                                         "stimuli"]
+  assert sorted(os.listdir(package)) == [
+    "README.md",
+    "key.csv",
+    "listeners",
+    "package.json",
+    "stimuli",
+  ]
   assert not [n for n in os.listdir(os.path.dirname(package)) if ".tmp-" in n]
   key = listening.read_key(package)
   groups = ("supervised", "interpolation", "interpolation_treble")
   assert sorted((k["group"], k["condition"]) for k in key.values()) == sorted(
-      (g, c) for g in groups for c in listening.CONDITIONS)
+    (g, c) for g in groups for c in listening.CONDITIONS
+  )
   assert {k["setting"] for k in key.values() if k["group"] != "supervised"} == {"interpolation"}
   # Blinded: sNN.wav names, numbered in a shuffled order, and the open references beside them.
   stimuli = sorted(os.listdir(os.path.join(package, "stimuli")))
   blinded = [n for n in stimuli if not n.startswith("reference_")]
   assert all(re.fullmatch(r"s\d\d\.wav", n) for n in blinded) and sorted(key) == blinded
   assert sorted(set(stimuli) - set(blinded)) == [f"reference_{g}.wav" for g in sorted(groups)]
-  in_order = [f for g in groups for c in listening.CONDITIONS
-              for f, k in key.items() if (k["group"], k["condition"]) == (g, c)]
+  in_order = [
+    f
+    for g in groups
+    for c in listening.CONDITIONS
+    for f, k in key.items()
+    if (k["group"], k["condition"]) == (g, c)
+  ]
   assert in_order != sorted(in_order)
   # Audio: the hidden reference is the open reference; one length per group; -20 dBFS RMS.
   audio = {n: read_wav(os.path.join(package, "stimuli", n))[0] for n in stimuli}
@@ -114,16 +135,14 @@ def test_listener_sheets_hold_every_stimulus_once_in_their_own_order(package):
   assert len(set(orders)) == len(orders)  # every listener has their own order
 
 
-def test_orders_are_stable_for_a_seed_and_do_not_move_when_listeners_are_added(
-    package, tmp_path):
+def test_orders_are_stable_for_a_seed_and_do_not_move_when_listeners_are_added(package, tmp_path):
   mos = fake_mos_dir(tmp_path / "mos")
   more = listening.write_package(mos, str(tmp_path / "more"), listeners=9, seed=3)
   other = listening.write_package(mos, str(tmp_path / "other"), listeners=6, seed=4)
   for name in os.listdir(os.path.join(package, "listeners")):
     a, b, c = (open(os.path.join(p, "listeners", name)).read() for p in (package, more, other))
     assert a == b and a != c
-  assert open(os.path.join(package, "key.csv")).read() == open(
-      os.path.join(more, "key.csv")).read()
+  assert open(os.path.join(package, "key.csv")).read() == open(os.path.join(more, "key.csv")).read()
 
 
 def test_missing_wav_is_one_line_naming_it_and_leaves_nothing(tmp_path):
@@ -139,8 +158,7 @@ def test_missing_wav_is_one_line_naming_it_and_leaves_nothing(tmp_path):
     listening.write_package(mos2, str(tmp_path / "pkg"), listeners=2)
   mos3 = fake_mos_dir(tmp_path / "mos3", stems=STEMS[:6])
   out = listening.write_package(mos3, str(tmp_path / "pkg"), listeners=2)
-  assert {k["group"] for k in listening.read_key(out).values()} == {"supervised",
-                                                                    "interpolation"}
+  assert {k["group"] for k in listening.read_key(out).values()} == {"supervised", "interpolation"}
   with pytest.raises(AmpSpaceError, match="already exists"):
     listening.write_package(mos3, out, listeners=2)
   listening.write_package(mos3, out, listeners=3, overwrite=True)
@@ -150,8 +168,13 @@ def test_missing_wav_is_one_line_naming_it_and_leaves_nothing(tmp_path):
 
 def test_command_line_writes_and_analyses_a_package(tmp_path):
   mos = fake_mos_dir(tmp_path / "mos", stems=STEMS[:6])
-  run = lambda *a: subprocess.run([sys.executable, "-m", "ampspace.listening", *a],
-                                  capture_output=True, text=True, cwd=REPO, timeout=300)
+  run = lambda *a: subprocess.run(
+    [sys.executable, "-m", "ampspace.listening", *a],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=300,
+  )
   out = tmp_path / "listening"
   os.remove(os.path.join(mos, "vae_A.wav"))
   r = run(f"--mos_dir={mos}", f"--out={out}")
@@ -172,6 +195,7 @@ def test_command_line_writes_and_analyses_a_package(tmp_path):
 
 # ---------------------------------------------------------------------------- the returns
 
+
 def test_round_trip_simulated_returns_to_mos(package, tmp_path):
   returned = str(tmp_path / "returned")
   paths = listening.simulate_returns(package, returned, seed=5)
@@ -186,8 +210,12 @@ def test_round_trip_simulated_returns_to_mos(package, tmp_path):
   assert rows == listening.read_package_ratings(package, returned)
   tables = listening.analyse(rows, n_boot=500)
   by_condition = tables["condition"]
-  assert [s["condition"] for s in by_condition] == ["hidden_reference", "wave2wavenet", "vae",
-                                                   "anchor"]
+  assert [s["condition"] for s in by_condition] == [
+    "hidden_reference",
+    "wave2wavenet",
+    "vae",
+    "anchor",
+  ]
   assert all(s["listeners"] == 6 and s["n"] == 18 for s in by_condition)
   assert all(s["ci_low"] < s["mean"] < s["ci_high"] for s in by_condition)
   four = {(s["setting"], s["condition"]) for s in tables["setting"]}
@@ -210,14 +238,17 @@ def edit_sheet(path, row: int, **changes) -> None:
     w.writerows(rows)
 
 
-@pytest.mark.parametrize("changes, message", [
+@pytest.mark.parametrize(
+  "changes, message",
+  [
     ({"rating": "6"}, r"row 4: rating 6 for s\d\d\.wav is outside 1\.\.5"),
     ({"rating": "3.5"}, r"row 4: rating '3\.5' for s\d\d\.wav is not a whole number"),
     ({"rating": "good"}, r"row 4: rating 'good' for s\d\d\.wav is not a number"),
     ({"rating": " "}, r"row 4: no rating for s\d\d\.wav"),
     ({"file": "s99.wav"}, r"row 4: 's99\.wav' is not a stimulus of"),
     ({"listener": "L05"}, r"ratings of several listeners \['L02', 'L05'\]"),
-])
+  ],
+)
 def test_bad_returns_are_one_line_naming_sheet_and_row(package, tmp_path, changes, message):
   paths = listening.simulate_returns(package, str(tmp_path), seed=1)
   edit_sheet(paths[2], 2, **changes)
@@ -244,8 +275,16 @@ def test_incomplete_or_duplicate_returns(package, tmp_path):
 
 # ---------------------------------------------------------------------------- statistics
 
-def simulated_studies(num: int, listeners: int = 8, per_listener: int = 30, mean: float = 3.0,
-                      listener_sd: float = 1.0, trial_sd: float = 0.3, seed: int = 0):
+
+def simulated_studies(
+  num: int,
+  listeners: int = 8,
+  per_listener: int = 30,
+  mean: float = 3.0,
+  listener_sd: float = 1.0,
+  trial_sd: float = 0.3,
+  seed: int = 0,
+):
   """`num` studies of one condition with a KNOWN listener effect: rating = mean + listener
   bias N(0, listener_sd) + trial noise N(0, trial_sd), continuous; shape (num, L * m)."""
   rng = np.random.default_rng(seed)

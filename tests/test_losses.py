@@ -35,7 +35,7 @@ def test_emd_squared_matches_brute_force(batch):
   per = np.zeros(classes.shape)
   for idx in np.ndindex(classes.shape):
     for j in range(k):
-      per[idx] += (sum(p[idx][:j + 1]) - (1.0 if j >= classes[idx] else 0.0)) ** 2
+      per[idx] += (sum(p[idx][: j + 1]) - (1.0 if j >= classes[idx] else 0.0)) ** 2
   got = float(losses.emd_squared_loss(jnp.asarray(logits), jnp.asarray(classes)))
   assert got == pytest.approx(per.mean(), rel=1e-5)
 
@@ -44,10 +44,18 @@ def test_emd_equals_scipy_wasserstein(batch):
   logits, classes = batch
   p = _softmax(logits.astype(np.float64))
   k = logits.shape[-1]
-  ref = np.mean([scipy.stats.wasserstein_distance(np.arange(k), [classes[i]], u_weights=p[i])
-                 for i in np.ndindex(classes.shape)])
-  brute = np.mean([sum(abs(sum(p[i][:j + 1]) - (j >= classes[i])) for j in range(k))
-                   for i in np.ndindex(classes.shape)])
+  ref = np.mean(
+    [
+      scipy.stats.wasserstein_distance(np.arange(k), [classes[i]], u_weights=p[i])
+      for i in np.ndindex(classes.shape)
+    ]
+  )
+  brute = np.mean(
+    [
+      sum(abs(sum(p[i][: j + 1]) - (j >= classes[i])) for j in range(k))
+      for i in np.ndindex(classes.shape)
+    ]
+  )
   got = float(losses.emd_loss(jnp.asarray(logits), jnp.asarray(classes)))
   assert got == pytest.approx(ref, rel=1e-5)
   assert got == pytest.approx(brute, rel=1e-5)
@@ -88,8 +96,11 @@ def test_weighted_loss_uses_the_target_class_weight(batch):
   logits, classes = batch
   weights = np.linspace(0.5, 2.0, logits.shape[-1]).astype(np.float32)
   for fn in (losses.emd_squared_loss, losses.emd_loss, losses.cross_entropy_loss):
-    per = np.asarray(jax.vmap(jax.vmap(lambda l, c: fn(l[None], c[None])))(
-        jnp.asarray(logits), jnp.asarray(classes)))
+    per = np.asarray(
+      jax.vmap(jax.vmap(lambda l, c: fn(l[None], c[None])))(
+        jnp.asarray(logits), jnp.asarray(classes)
+      )
+    )
     got = float(fn(jnp.asarray(logits), jnp.asarray(classes), weights))
     assert got == pytest.approx(np.mean(per * weights[classes]), rel=1e-5)
 
@@ -107,13 +118,15 @@ def test_esr_matches_numpy_metric_and_definition():
   got = float(losses.esr_loss(jnp.asarray(pred), jnp.asarray(target)))
   assert got == pytest.approx(audio_metrics.esr(target[0], pred[0]), rel=1e-4)
   t, p = (scipy.signal.lfilter([1, -0.85], [1], v[0]) for v in (target, pred))
-  assert got == pytest.approx(np.sum((t - p) ** 2) / np.sum(t ** 2), rel=1e-4)
+  assert got == pytest.approx(np.sum((t - p) ** 2) / np.sum(t**2), rel=1e-4)
   assert float(losses.esr_loss(jnp.asarray(target), jnp.asarray(target))) == 0.0
 
 
 def test_mse():
   a, b = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
-  assert float(losses.mse_loss(jnp.asarray(a), jnp.asarray(b))) == pytest.approx(np.mean((a - b) ** 2))
+  assert float(losses.mse_loss(jnp.asarray(a), jnp.asarray(b))) == pytest.approx(
+    np.mean((a - b) ** 2)
+  )
 
 
 def test_mr_stft_zero_for_identical_positive_otherwise():
@@ -131,10 +144,15 @@ def test_expected_value_and_argmax_decoders(batch):
   k = logits.shape[-1]
   centres = mulaw.class_centers(k)
   p = _softmax(logits.astype(np.float64))
-  np.testing.assert_allclose(np.asarray(losses.expected_value_decode(jnp.asarray(logits))),
-                             (p * centres).sum(-1), rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(np.asarray(losses.argmax_decode(jnp.asarray(logits))),
-                             centres[logits.argmax(-1)], atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(losses.expected_value_decode(jnp.asarray(logits))),
+    (p * centres).sum(-1),
+    rtol=1e-5,
+    atol=1e-6,
+  )
+  np.testing.assert_allclose(
+    np.asarray(losses.argmax_decode(jnp.asarray(logits))), centres[logits.argmax(-1)], atol=1e-6
+  )
 
 
 def test_decoders_invert_quantisation_for_confident_logits():
@@ -147,13 +165,14 @@ def test_decoders_invert_quantisation_for_confident_logits():
 
 def test_pooled_esr_is_total_error_over_total_energy_and_ignores_silent_windows():
   import scipy.signal
+
   rng = np.random.default_rng(3)
   target = rng.standard_normal((3, 256)).astype(np.float32)
   target[2] *= 1e-4  # a nearly silent window
   pred = target + 0.1 * rng.standard_normal((3, 256)).astype(np.float32)
   t = scipy.signal.lfilter([1.0, -0.85], [1.0], target, axis=-1)
   p = scipy.signal.lfilter([1.0, -0.85], [1.0], pred, axis=-1)
-  expected = np.sum((t - p) ** 2) / np.sum(t ** 2)
+  expected = np.sum((t - p) ** 2) / np.sum(t**2)
   got = float(losses.pooled_esr(jnp.asarray(pred), jnp.asarray(target)))
   np.testing.assert_allclose(got, expected, rtol=1e-4)
   assert got < 0.05 < float(losses.esr_loss(jnp.asarray(pred), jnp.asarray(target)))

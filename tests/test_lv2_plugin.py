@@ -1,4 +1,4 @@
-"""The LV2 plugin of an export (`python -m ampspace.export --lv2=OUT_DIR`), run by hosts nobody
+"""The LV2 plugin of an export (`python -m ampspace.runtime.export --lv2=OUT_DIR`), run by hosts nobody
 here wrote (Debian's lilv-utils: lv2ls, lv2info, lv2apply) and by the project's own LV2 host,
 against the C runtime and the JAX model; bad input ends in one line and leaves nothing behind.
 
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from ampspace import c_runtime, export
+from ampspace.runtime import c_runtime, export
 from ampspace import conditioning as cond
 from ampspace.audio.wav_io import read_wav, write_wav
-from ampspace.c_runtime import lv2_bundle
+from ampspace.runtime.c_runtime import lv2_bundle
 from ampspace.devices import dsp, get_device, lv2
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
@@ -53,8 +53,12 @@ def require_lv2_tools():
 def plugin_in(folder, model) -> types.SimpleNamespace:
   """A bundle `amp.lv2` in `folder`, with the environment that puts it on LV2_PATH."""
   return types.SimpleNamespace(
-      folder=str(folder), env={**os.environ, "LV2_PATH": str(folder)}, uri="urn:ampspace:amp",
-      model=model, export=c_runtime.load(str(folder / "amp.lv2" / "model.json")))
+    folder=str(folder),
+    env={**os.environ, "LV2_PATH": str(folder)},
+    uri="urn:ampspace:amp",
+    model=model,
+    export=c_runtime.load(str(folder / "amp.lv2" / "model.json")),
+  )
 
 
 @pytest.fixture(scope="module")
@@ -66,29 +70,48 @@ def plugins(tmp_path_factory, require_lv2_tools):
   root = tmp_path_factory.mktemp("lv2")
   run = str(root / "run")
   amp_model = training_workdir(run, **TINY)
-  cli = subprocess.Popen([sys.executable, "-m", "ampspace.export", f"--workdir={run}",
-                          f"--lv2={root / 'causal' / 'amp.lv2'}", "--device=tube_amp",
-                          "--knobs=gain=7"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)  # runs beside the exports below
+  cli = subprocess.Popen(
+    [
+      sys.executable,
+      "-m",
+      "ampspace.runtime.export",
+      f"--workdir={run}",
+      f"--lv2={root / 'causal' / 'amp.lv2'}",
+      "--device=tube_amp",
+      "--knobs=gain=7",
+    ],
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )  # runs beside the exports below
   ahead_model = Wave2WaveNet(cond.conditioning_dim(), causal=False, rngs=nnx.Rngs(3), **TINY)
-  json_path, _ = export.export_model(ahead_model, str(root / "ahead_export" / "model.npz"),
-                                     knobs={"gain": 4})
+  json_path, _ = export.export_model(
+    ahead_model, str(root / "ahead_export" / "model.npz"), knobs={"gain": 4}
+  )
   assert lv2_bundle.write_bundle(json_path, str(root / "ahead" / "amp.lv2")) == "urn:ampspace:amp"
-  json_path, _ = export.export_model(amp_model, str(root / "fixed_export" / "model.npz"),
-                                     device="tube_amp", knobs={"gain": 7}, fixed=True)
+  json_path, _ = export.export_model(
+    amp_model,
+    str(root / "fixed_export" / "model.npz"),
+    device="tube_amp",
+    knobs={"gain": 7},
+    fixed=True,
+  )
   lv2_bundle.write_bundle(json_path, str(root / "fixed" / "amp.lv2"))
   stdout, stderr = cli.communicate(timeout=120)
   assert cli.returncode == 0, stderr[-2000:]
   assert "urn:ampspace:amp" in stdout
-  return types.SimpleNamespace(amp=plugin_in(root / "causal", amp_model),
-                               ahead=plugin_in(root / "ahead", ahead_model),
-                               fixed=plugin_in(root / "fixed", amp_model))
+  return types.SimpleNamespace(
+    amp=plugin_in(root / "causal", amp_model),
+    ahead=plugin_in(root / "ahead", ahead_model),
+    fixed=plugin_in(root / "fixed", amp_model),
+  )
 
 
 def lv2info_ports(uri: str, env: dict) -> dict[str, dict]:
   """symbol -> {'type': [...], 'min':, 'max':, 'default':, 'properties': [...]} from lv2info."""
-  text = subprocess.run(["lv2info", uri], env=env, capture_output=True, text=True, check=True,
-                        timeout=30).stdout
+  text = subprocess.run(
+    ["lv2info", uri], env=env, capture_output=True, text=True, check=True, timeout=30
+  ).stdout
   ports = {}
   for block in re.split(r"\n\s*Port \d+:\n", text)[1:]:
     fields, key = {}, None
@@ -114,8 +137,9 @@ def lv2apply(uri: str, di: np.ndarray, tmp_path, env: dict, **controls) -> np.nd
 
 def test_lv2info_lists_the_knobs_of_model_json_and_the_latency_port(plugins):
   for plugin in (plugins.amp, plugins.ahead, plugins.fixed):
-    listed = subprocess.run(["lv2ls"], env=plugin.env, capture_output=True, text=True,
-                            check=True, timeout=30).stdout.split()
+    listed = subprocess.run(
+      ["lv2ls"], env=plugin.env, capture_output=True, text=True, check=True, timeout=30
+    ).stdout.split()
     assert listed == [plugin.uri]
   meta = plugins.amp.export.model.meta
   knobs, ranges = meta["defaults"]["knobs"], meta["conditioning"]["knob_ranges"]
@@ -163,8 +187,9 @@ def test_lv2apply_knob_ports_change_the_output_as_the_jax_model_predicts(plugins
   assert np.max(np.abs(turned - default)) > 50 * 2e-5
   # a dial past its range is clipped to it, as the training code clips it
   np.testing.assert_array_equal(
-      lv2apply(amp.uri, di, tmp_path, amp.env, gain=2.0, bass=25.0),
-      lv2apply(amp.uri, di, tmp_path, amp.env, gain=2.0, bass=10.0))
+    lv2apply(amp.uri, di, tmp_path, amp.env, gain=2.0, bass=25.0),
+    lv2apply(amp.uri, di, tmp_path, amp.env, gain=2.0, bass=10.0),
+  )
 
 
 def test_the_projects_lv2_host_loads_the_bundle_as_a_device(plugins, monkeypatch):
@@ -176,8 +201,9 @@ def test_the_projects_lv2_host_loads_the_bundle_as_a_device(plugins, monkeypatch
   di = audio(6000, seed=4)
   got = dev.process(di, {"gain": 3.0})
   # the device's renders pass a 5 Hz DC blocker (ampspace/devices/lv2.py), so the reference too
-  want = dsp.run_sos(lv2._DC_BLOCK, plugins.amp.export.stream(knobs={"gain": 3.0})
-                     .process(di).astype(np.float64))
+  want = dsp.run_sos(
+    lv2._DC_BLOCK, plugins.amp.export.stream(knobs={"gain": 3.0}).process(di).astype(np.float64)
+  )
   np.testing.assert_allclose(got, want, atol=1e-4)
 
 
@@ -205,13 +231,13 @@ def test_host_blocks_longer_than_the_plugins_buffers_are_cut_into_chunks(plugins
   monkeypatch.setenv("LV2_PATH", plugins.ahead.folder)
   di = audio(10000, seed=6)
   host = lv2_bundle.HostedPlugin(plugins.ahead.uri, block=10000)  # the plugin reserves 4096
-  np.testing.assert_allclose(host.process(di), plugins.ahead.export.stream().process(di),
-                             atol=1e-5)
+  np.testing.assert_allclose(host.process(di), plugins.ahead.export.stream().process(di), atol=1e-5)
   host.close()
 
 
-def test_a_corrupt_bundle_fails_to_instantiate_naming_the_file(plugins, tmp_path, monkeypatch,
-                                                               capfd):
+def test_a_corrupt_bundle_fails_to_instantiate_naming_the_file(
+  plugins, tmp_path, monkeypatch, capfd
+):
   broken = tmp_path / "broken" / "amp.lv2"
   shutil.copytree(os.path.join(plugins.amp.folder, "amp.lv2"), broken)
   data = (broken / lv2_bundle.CONDITIONING_FILE).read_bytes()
@@ -264,10 +290,20 @@ def test_bad_input_is_named_and_leaves_nothing_behind(plugins, tmp_path, monkeyp
 
 def test_the_command_line_reports_bad_input_in_one_line(plugins, tmp_path):
   (tmp_path / "taken").write_text("a file")
-  proc = subprocess.run([sys.executable, "-m", "ampspace.export", f"--workdir={tmp_path}",
-                         f"--lv2={tmp_path / 'taken'}"], capture_output=True, text=True,
-                        timeout=120)
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "ampspace.runtime.export",
+      f"--workdir={tmp_path}",
+      f"--lv2={tmp_path / 'taken'}",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines() == [
-      f"error: --lv2 {tmp_path / 'taken'}: is a file, not a folder; an LV2 bundle is a folder"]
+    f"error: --lv2 {tmp_path / 'taken'}: is a file, not a folder; an LV2 bundle is a folder"
+  ]
   assert sorted(os.listdir(tmp_path)) == ["taken"]

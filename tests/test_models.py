@@ -15,14 +15,17 @@ from ampspace.models.wave2wavenet import dilation_schedule, with_inverted_output
 
 COND = 6
 SMALL = {
-    "wave2wavenet": dict(depth=5, channels=4, max_dilation=4),
-    "layer_array_wavenet": dict(layer_arrays=(
-        {"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
-        {"channels": 3, "head_size": 1, "dilations": (1, 2)})),
-    "rnn": dict(hidden=6, warmup=8),
-    "lstm": dict(hidden=6, warmup=8, num_layers=2),
-    "dilated_lstm": dict(hidden=6, warmup=8, num_layers=3),
-    "sample_rnn": dict(hidden=6, mlp_channels=5, warmup=8, frame_sizes=(8, 2)),
+  "wave2wavenet": dict(depth=5, channels=4, max_dilation=4),
+  "layer_array_wavenet": dict(
+    layer_arrays=(
+      {"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
+      {"channels": 3, "head_size": 1, "dilations": (1, 2)},
+    )
+  ),
+  "rnn": dict(hidden=6, warmup=8),
+  "lstm": dict(hidden=6, warmup=8, num_layers=2),
+  "dilated_lstm": dict(hidden=6, warmup=8, num_layers=3),
+  "sample_rnn": dict(hidden=6, mlp_channels=5, warmup=8, frame_sizes=(8, 2)),
 }
 
 
@@ -44,9 +47,10 @@ def test_registry_covers_all_small_configs():
 
 
 def test_paper_receptive_field_is_4093():
-  assert dilation_schedule(20) == [2 ** i for i in range(10)] * 2
-  abstract = lambda name, **kw: nnx.eval_shape(lambda: get_model_cls(name)(COND, **kw,
-                                                                          rngs=nnx.Rngs(0)))
+  assert dilation_schedule(20) == [2**i for i in range(10)] * 2
+  abstract = lambda name, **kw: nnx.eval_shape(
+    lambda: get_model_cls(name)(COND, **kw, rngs=nnx.Rngs(0))
+  )
   m = abstract("wave2wavenet", depth=20, channels=2)
   assert m.receptive_field == 4093 and m.context == (4092, 0)
   assert abstract("layer_array_wavenet").receptive_field == 4093
@@ -66,7 +70,7 @@ def test_interface_causality_and_conditioning(name):
   assert not np.allclose(np.asarray(apply(x, c + 0.5)), y)
   # Causal: output t (input index t + left context) ignores later input.
   k = 20
-  y2 = np.asarray(apply(x.at[:, m.context[0] + k:, :].set(0.3), c))
+  y2 = np.asarray(apply(x.at[:, m.context[0] + k :, :].set(0.3), c))
   np.testing.assert_allclose(y2[:, :k], y[:, :k], atol=1e-5)
   assert not np.allclose(y2[:, k:], y[:, k:])
 
@@ -123,11 +127,11 @@ def test_recurrent_scan_in_chunks_equals_one_call(name):
   full, _ = m.scan(x, c, m.initial_carry(2))
   parts, carry = [], m.initial_carry(2)
   for i in range(0, 64, 16):
-    out, carry = m.scan(x[:, i:i + 16], c, carry)
+    out, carry = m.scan(x[:, i : i + 16], c, carry)
     parts.append(out)
   np.testing.assert_allclose(np.concatenate(parts, 1), np.asarray(full), atol=1e-5)
   # __call__ is scan from the zero state with the warm-up outputs dropped.
-  np.testing.assert_allclose(np.asarray(m(x, c)), np.asarray(full)[:, m.warmup:], atol=1e-5)
+  np.testing.assert_allclose(np.asarray(m(x, c)), np.asarray(full)[:, m.warmup :], atol=1e-5)
 
 
 def test_dilated_recurrence_is_interleaved_plain_recurrences():
@@ -148,9 +152,14 @@ def test_bad_options_are_clear_errors():
   with pytest.raises(AmpSpaceError, match="frame_sizes"):
     get_model_cls("sample_rnn")(COND, frame_sizes=(16, 5), rngs=nnx.Rngs(0))
   with pytest.raises(AmpSpaceError, match="head_size"):
-    get_model_cls("layer_array_wavenet")(COND, layer_arrays=(
+    get_model_cls("layer_array_wavenet")(
+      COND,
+      layer_arrays=(
         {"channels": 4, "head_size": 2, "dilations": (1,)},
-        {"channels": 3, "head_size": 1, "dilations": (1,)}), rngs=nnx.Rngs(0))
+        {"channels": 3, "head_size": 1, "dilations": (1,)},
+      ),
+      rngs=nnx.Rngs(0),
+    )
 
 
 def test_layer_array_torch_init_matches_pytorch_bounds():
@@ -176,8 +185,12 @@ def test_wave2wavenet_torch_init_reaches_every_layer_but_the_conditioning_rows()
   from ampspace.models.wave2wavenet import Wave2WaveNet
 
   m = Wave2WaveNet(3, depth=4, channels=8, max_dilation=8, init="torch", rngs=nnx.Rngs(0))
-  for layer, fan_in in ((m.input, 1), (m.layers[2].conv, 8 * 3), (m.layers[2].skip, 8),
-                        (m.head2, m.head2.in_features)):
+  for layer, fan_in in (
+    (m.input, 1),
+    (m.layers[2].conv, 8 * 3),
+    (m.layers[2].skip, 8),
+    (m.head2, m.head2.in_features),
+  ):
     assert np.abs(np.asarray(layer.kernel[...])).max() <= 1 / np.sqrt(fan_in)
     assert np.abs(np.asarray(layer.bias[...])).max() > 0
   default = Wave2WaveNet(3, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(0))

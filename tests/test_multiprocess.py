@@ -43,12 +43,31 @@ def _free_port() -> int:
 def test_two_processes_split_the_batch_and_agree(tiny_data_dir, tmp_path):
   port = _free_port()
   workdir = str(tmp_path / "w")
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1",
-             PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
-  procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(port), str(i), tiny_data_dir,
-                             workdir, str(tmp_path / f"params{i}.npz")], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+  env = dict(
+    os.environ,
+    XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+  )
+  procs = [
+    subprocess.Popen(
+      [
+        sys.executable,
+        "-c",
+        WORKER,
+        str(port),
+        str(i),
+        tiny_data_dir,
+        workdir,
+        str(tmp_path / f"params{i}.npz"),
+      ],
+      cwd=REPO,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(2)
+  ]
   outs = []
   for p in procs:
     try:
@@ -78,5 +97,6 @@ def test_two_processes_split_the_batch_and_agree(tiny_data_dir, tmp_path):
   _, params, step = common.restore_params(workdir, common.load_config(workdir))
   assert step == 4
   import jax
+
   for a, k in zip(jax.tree.leaves(params), p0.files):
     np.testing.assert_array_equal(np.asarray(a), p0[k])

@@ -23,12 +23,12 @@ from ampspace.errors import AmpSpaceError
 from tfds_ampspace.amp_space import ingest, layouts, nam_capture
 
 NAM_SR = 48_000
-LENGTH = 190 * NAM_SR                   # 9_120_000 samples
-REPLAY = 9 * NAM_SR                     # the validation signal, first and last 9 s
+LENGTH = 190 * NAM_SR  # 9_120_000 samples
+REPLAY = 9 * NAM_SR  # the validation signal, first and last 9 s
 BLIPS = (int(10.5 * NAM_SR), int(11.5 * NAM_SR))
-LATENCY_48K = 320                       # the interface's latency: 294 samples at 44.1 kHz
+LATENCY_48K = 320  # the interface's latency: 294 samples at 44.1 kHz
 TO_44K = 44_100 / NAM_SR
-NOISE = 1e-5                            # -100 dBFS, a 24-bit interface's floor
+NOISE = 1e-5  # -100 dBFS, a 24-bit interface's floor
 
 
 def _standard_input() -> np.ndarray:
@@ -38,12 +38,12 @@ def _standard_input() -> np.ndarray:
   x[:REPLAY], x[-REPLAY:] = replay, replay
   for b in BLIPS:
     x[b] = 0.5
-  t = np.arange(3 * NAM_SR) / NAM_SR                      # 0:12-0:15 chirps
-  x[12 * NAM_SR:15 * NAM_SR] = 0.3 * scipy.signal.chirp(t, 30, 3, 18000, method="log")
-  x[15 * NAM_SR:17 * NAM_SR] = 0.1 * rng.standard_normal(2 * NAM_SR)   # 0:15-0:17 noise
-  riff = karplus.phrase(4, 10.0, sr=NAM_SR)               # 0:17-3:00.5 training audio
+  t = np.arange(3 * NAM_SR) / NAM_SR  # 0:12-0:15 chirps
+  x[12 * NAM_SR : 15 * NAM_SR] = 0.3 * scipy.signal.chirp(t, 30, 3, 18000, method="log")
+  x[15 * NAM_SR : 17 * NAM_SR] = 0.1 * rng.standard_normal(2 * NAM_SR)  # 0:15-0:17 noise
+  riff = karplus.phrase(4, 10.0, sr=NAM_SR)  # 0:17-3:00.5 training audio
   n = int(180.5 * NAM_SR) - 17 * NAM_SR
-  x[17 * NAM_SR:17 * NAM_SR + n] = np.tile(riff, n // len(riff) + 1)[:n]
+  x[17 * NAM_SR : 17 * NAM_SR + n] = np.tile(riff, n // len(riff) + 1)[:n]
   return x
 
 
@@ -78,7 +78,7 @@ def capture(tmp_path_factory):
   sf.write(d / "di" / "input.wav", di, NAM_SR, subtype="PCM_24")
   clean = _amp(di, 12.0)
   sf.write(d / "good.wav", _record(clean, 1), NAM_SR, subtype="PCM_24")
-  moved = np.concatenate([clean[:LENGTH // 2], _amp(di, 8.0)[LENGTH // 2:]])
+  moved = np.concatenate([clean[: LENGTH // 2], _amp(di, 8.0)[LENGTH // 2 :]])
   sf.write(d / "moved.wav", _record(moved, 2), NAM_SR, subtype="PCM_24")
   return {"dir": d, "di": di, "clean_44k": _to_44k(clean)}
 
@@ -87,8 +87,9 @@ def _folder(tmp_path, capture, name: str, output: str, **fields) -> str:
   """A NAM-layout folder: knobs.yaml with `fields` beside a link to a capture's output."""
   folder = tmp_path / name
   folder.mkdir(parents=True)
-  (folder / "knobs.yaml").write_text(yaml.safe_dump({"device": "combo", "device_type": "amp",
-                                                     "knobs": {"gain": 5}, **fields}))
+  (folder / "knobs.yaml").write_text(
+    yaml.safe_dump({"device": "combo", "device_type": "amp", "knobs": {"gain": 5}, **fields})
+  )
   os.symlink(capture["dir"] / output, folder / "output.wav")
   return str(folder)
 
@@ -123,17 +124,15 @@ def test_standard_capture_latency_from_blips_regions_and_resampling(tmp_path, ca
   assert pair.original_sample_rate == NAM_SR and not pair.warnings
   di_44k = _to_44k(capture["di"])
   assert len(pair.di) == len(pair.out) == _s(181) - _s(12)
-  np.testing.assert_allclose(pair.di, di_44k[_s(12):_s(181)], atol=1e-5)
+  np.testing.assert_allclose(pair.di, di_44k[_s(12) : _s(181)], atol=1e-5)
   # The output lines up with the device's latency-free response (one sample off: ESR ~0.07).
-  assert _esr(pair.out, capture["clean_44k"][_s(12):_s(181)]) < 1e-3
+  assert _esr(pair.out, capture["clean_44k"][_s(12) : _s(181)]) < 1e-3
 
 
-def test_gain_moved_between_the_validation_replays_is_rejected_naming_the_file(tmp_path,
-                                                                                capture):
+def test_gain_moved_between_the_validation_replays_is_rejected_naming_the_file(tmp_path, capture):
   _folder(tmp_path, capture, "captures/a", "good.wav")
   _folder(tmp_path, capture, "captures/b", "moved.wav")
-  clips = layouts.read_nam_layout(str(tmp_path / "captures"),
-                                  di_dirs=[str(capture["dir"] / "di")])
+  clips = layouts.read_nam_layout(str(tmp_path / "captures"), di_dirs=[str(capture["dir"] / "di")])
   assert [c.clip_id for c in clips] == ["a/output.wav", "b/output.wav"]
   opts = ingest.IngestOptions(resample=True, skip_invalid=True)
   result = ingest.validate_clips(clips, opts, progress=False)
@@ -141,26 +140,30 @@ def test_gain_moved_between_the_validation_replays_is_rejected_naming_the_file(t
   [skipped] = result.report["skipped"]
   assert skipped["file"] == clips[1].output_path
   reason = skipped["reason"]
-  assert reason.startswith(f"{clips[1].output_path}: the two validation replays differ "
-                           f"(self-ESR ") and "\n" not in reason
+  assert (
+    reason.startswith(f"{clips[1].output_path}: the two validation replays differ (self-ESR ")
+    and "\n" not in reason
+  )
   assert float(reason.split("self-ESR ")[1].split()[0]) > nam_capture.REPLICATE_ESR
   # The good capture's replays agree far below NAM's 0.01 (noise only).
-  good = nam_capture.replicate_esr(_to_44k(sf.read(clips[0].output_path)[0]),
-                                   clips[0].replicates, int(LATENCY_48K * TO_44K))
+  good = nam_capture.replicate_esr(
+    _to_44k(sf.read(clips[0].output_path)[0]), clips[0].replicates, int(LATENCY_48K * TO_44K)
+  )
   assert good < 1e-4
 
 
 def test_an_annotation_wins_over_the_convention(tmp_path, capture):
   lag = int(LATENCY_48K * TO_44K)
-  clip = _read(_folder(tmp_path, capture, "lat", "good.wav", latency_samples=lag,
-                       di_start=_s(20)), capture)
+  clip = _read(
+    _folder(tmp_path, capture, "lat", "good.wav", latency_samples=lag, di_start=_s(20)), capture
+  )
   assert (clip.latency_samples, clip.blip_at, clip.more_blips) == (lag, None, ())
-  assert (clip.di_start, clip.di_end) == (_s(20), _s(181))   # di_end still the convention's
+  assert (clip.di_start, clip.di_end) == (_s(20), _s(181))  # di_end still the convention's
   assert clip.replicates == ((0, _s(9)), (_s(181), _s(190)))  # and still checked
   pair = ingest.load_pair(clip, ingest.IngestOptions(resample=True))
   assert (pair.latency, pair.latency_source) == (lag, "annotation")
   # The output spans the whole DI file: cut at the annotated di_start, not at its start.
-  assert _esr(pair.out, capture["clean_44k"][_s(20):_s(181)]) < 1e-3
+  assert _esr(pair.out, capture["clean_44k"][_s(20) : _s(181)]) < 1e-3
 
   clip = _read(_folder(tmp_path, capture, "blip", "good.wav", blip_at=_s(11.5)), capture)
   assert (clip.blip_at, clip.more_blips) == (_s(11.5), ())
@@ -183,9 +186,12 @@ def test_a_non_standard_input_is_unaffected(tmp_path, capture, monkeypatch):
   assert (clip.di_start, clip.di_end, clip.latency_samples) == (0, -1, None)
   # Insisting on the standard names the knob file, the input and what is wrong.
   (other / "knobs.yaml").write_text("device: combo\nnam_standard: v3\nknobs: {gain: 5}\n")
-  with pytest.raises(AmpSpaceError, match=r"knobs\.yaml: nam_standard: v3, but .*input\.wav "
-                                          r"is not NAM's standard v3 input: its first and last "
-                                          r"9 s differ"):
+  with pytest.raises(
+    AmpSpaceError,
+    match=r"knobs\.yaml: nam_standard: v3, but .*input\.wav "
+    r"is not NAM's standard v3 input: its first and last "
+    r"9 s differ",
+  ):
     layouts.read_nam_layout(str(other), di_dirs=[])
   # NAM's own recognition, by the file's hash, is honoured whatever the structure says.
   monkeypatch.setattr(nam_capture, "V3_MD5", nam_capture._md5(str(other / "input.wav")))
@@ -212,10 +218,10 @@ def _two_blip_capture(second_extra_delay: int):
   """Blips at 5000 and 15000, the second one's response `second_extra_delay` later still."""
   di = np.zeros(30000)
   di[5000] = di[15000] = 0.5
-  response = _amp(di[5000:13000], 12.0)          # the amp's response to one blip
+  response = _amp(di[5000:13000], 12.0)  # the amp's response to one blip
   out = NOISE * np.random.default_rng(1).standard_normal(len(di))
   out[5040:13040] += response
-  out[15040 + second_extra_delay:23040 + second_extra_delay] += response
+  out[15040 + second_extra_delay : 23040 + second_extra_delay] += response
   return di, out
 
 
@@ -223,8 +229,11 @@ def test_several_blips_must_agree():
   di, out = _two_blip_capture(0)
   assert alignment.blips_latency(di, out, (5000, 15000), where="cap.wav") == 40
   di, out = _two_blip_capture(30)
-  with pytest.raises(AmpSpaceError, match=r"cap\.wav: the calibration blips at DI samples "
-                                          r"\[5000, 15000\] give latencies \[40, 70\]"):
+  with pytest.raises(
+    AmpSpaceError,
+    match=r"cap\.wav: the calibration blips at DI samples "
+    r"\[5000, 15000\] give latencies \[40, 70\]",
+  ):
     alignment.blips_latency(di, out, (5000, 15000), where="cap.wav")
 
 

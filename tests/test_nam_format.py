@@ -25,8 +25,10 @@ from ampspace.trainers import wave2wavenet as trainer
 from trainer_util import REPO, tiny_config
 
 NAM_VENV = os.environ.get("NAM_VENV", os.path.join(REPO, ".venv-nam"))
-SMALL_ARRAYS = ({"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
-                {"channels": 3, "head_size": 1, "dilations": (1, 2)})
+SMALL_ARRAYS = (
+  {"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
+  {"channels": 3, "head_size": 1, "dilations": (1, 2)},
+)
 COND = cond.conditioning_dim()
 
 
@@ -80,8 +82,9 @@ def test_export_import_round_trip(tmp_path, kw):
   path = _write(tmp_path, model, c)
   loaded = nam_format.model_from_nam(path, COND)
   x = _signal(model)
-  np.testing.assert_allclose(_predict(loaded, x, np.zeros(COND, np.float32)),
-                             _predict(model, x, c), atol=1e-6)
+  np.testing.assert_allclose(
+    _predict(loaded, x, np.zeros(COND, np.float32)), _predict(model, x, c), atol=1e-6
+  )
   with open(path) as f:
     written = json.load(f)
   assert nam_format.to_nam(loaded, np.zeros(COND, np.float32))["weights"] == written["weights"]
@@ -102,8 +105,9 @@ def test_weight_count_is_what_the_config_implies(tmp_path, gated):
     ch, width = la["channels"], la["channels"] * (1 + gated)
     count += la["input_size"] * ch
     count += len(la["dilations"]) * (width * ch * k + width + width + ch * ch + ch)
-    count += ch * la["head"]["out_channels"] + (la["head"]["out_channels"] if la["head"]["bias"]
-                                                else 0)
+    count += ch * la["head"]["out_channels"] + (
+      la["head"]["out_channels"] if la["head"]["bias"] else 0
+    )
   assert len(nam["weights"]) == count == nam_format.weight_count(nam_format.shape_of_model(model))
   if not gated:
     assert count == 13802  # NAM's "standard" WaveNet: 13801 weights + head_scale
@@ -123,14 +127,16 @@ def test_corrupt_or_unsupported_files_fail_with_one_line(tmp_path):
   headed = json.loads(json.dumps(good))
   headed["config"]["head"] = {"channels": 4, "num_layers": 1, "out_channels": 1}
   cases = {
-      "truncated": (json.dumps(good)[:200], "not a readable .nam file"),
-      "not_json": ("RIFF....WAVEfmt ", "not a readable .nam file"),
-      "no_weights": ({k: v for k, v in good.items() if k != "weights"}, "no 'weights'"),
-      "lstm": (dict(good, architecture="LSTM"), "architecture 'LSTM' is not supported"),
-      "short": (short, f"{len(good['weights']) - 1} weights, but its config implies "
-                       f"{len(good['weights'])}"),
-      "relu": (relu, r"layers\[0\]: activation \['ReLU'\] is not supported"),
-      "head": (headed, "a WaveNet 'head' after the layer arrays is not supported"),
+    "truncated": (json.dumps(good)[:200], "not a readable .nam file"),
+    "not_json": ("RIFF....WAVEfmt ", "not a readable .nam file"),
+    "no_weights": ({k: v for k, v in good.items() if k != "weights"}, "no 'weights'"),
+    "lstm": (dict(good, architecture="LSTM"), "architecture 'LSTM' is not supported"),
+    "short": (
+      short,
+      f"{len(good['weights']) - 1} weights, but its config implies {len(good['weights'])}",
+    ),
+    "relu": (relu, r"layers\[0\]: activation \['ReLU'\] is not supported"),
+    "head": (headed, "a WaveNet 'head' after the layer arrays is not supported"),
   }
   for name, (data, match) in cases.items():
     path = _broken(tmp_path / f"{name}.nam", data)
@@ -141,11 +147,14 @@ def test_corrupt_or_unsupported_files_fail_with_one_line(tmp_path):
     nam_format.read_nam(str(tmp_path / "missing.nam"))
 
 
-@pytest.mark.parametrize("name, kw, match", [
+@pytest.mark.parametrize(
+  "name, kw, match",
+  [
     ("wave2wavenet", dict(depth=3, channels=4, max_dilation=4), "layer_array_wavenet' only"),
     ("layer_array_wavenet", dict(layer_arrays=SMALL_ARRAYS, num_classes=256), "num_classes=1"),
     ("layer_array_wavenet", dict(layer_arrays=SMALL_ARRAYS, causal=False), "causal"),
-])
+  ],
+)
 def test_models_nam_cannot_represent_are_refused_in_one_line(name, kw, match):
   model = _abstract(name, **kw)
   with pytest.raises(AmpSpaceError, match=match) as e:
@@ -156,8 +165,9 @@ def test_models_nam_cannot_represent_are_refused_in_one_line(name, kw, match):
 # ---------------------------------------------------------------- export from a workdir, fine-tune
 def _nam_config(data_dir, **overrides):
   c = tiny_config(data_dir, **overrides)
-  c.model = ml_collections.ConfigDict({"name": "layer_array_wavenet", "num_classes": 1,
-                                       "layer_arrays": SMALL_ARRAYS})
+  c.model = ml_collections.ConfigDict(
+    {"name": "layer_array_wavenet", "num_classes": 1, "layer_arrays": SMALL_ARRAYS}
+  )
   c.loss.name = "mse"
   return c
 
@@ -169,9 +179,20 @@ def trained(tiny_data_dir, tmp_path_factory):
   trainer.train_and_evaluate(_nam_config(tiny_data_dir, **{"train.steps": 3}), workdir)
   path = os.path.join(workdir, "capture.nam")
   result = subprocess.run(
-      [sys.executable, "-m", "ampspace.export", f"--workdir={workdir}", f"--nam={path}",
-       "--device=tube_amp", "--knobs=gain=7"], capture_output=True, text=True, cwd=REPO,
-      timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "ampspace.runtime.export",
+      f"--workdir={workdir}",
+      f"--nam={path}",
+      "--device=tube_amp",
+      "--knobs=gain=7",
+    ],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   config = common.load_config(workdir)
   graphdef, params, _ = common.restore_params(workdir, config)
@@ -184,8 +205,9 @@ def test_exported_workdir_predicts_like_the_model_at_its_setting(trained):
   nam = json.load(open(path))
   assert nam["metadata"]["ampspace"]["setting"]["knobs"]["gain"] == 7.0
   x = _signal(model)
-  np.testing.assert_allclose(_predict(nam_format.model_from_nam(path, COND), x, c),
-                             _predict(model, x, c), atol=1e-6)
+  np.testing.assert_allclose(
+    _predict(nam_format.model_from_nam(path, COND), x, c), _predict(model, x, c), atol=1e-6
+  )
 
 
 def test_fine_tuning_from_a_nam_starts_at_the_capture(trained, tiny_data_dir, tmp_path):
@@ -275,8 +297,9 @@ def test_neural_amp_modeler_agrees_both_ways(nam_python, trained, tmp_path):
     np.save(tmp_path / f"x{i}.npy", x)
     args += [path, str(tmp_path / f"x{i}.npy"), str(tmp_path / f"y{i}.npy")]
     expected.append(_predict(model, x, c))
-  result = subprocess.run([nam_python, "-c", NAM_RUNNER, *args], capture_output=True, text=True,
-                          timeout=300)
+  result = subprocess.run(
+    [nam_python, "-c", NAM_RUNNER, *args], capture_output=True, text=True, timeout=300
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   for i, want in enumerate(expected):
     got = np.load(tmp_path / f"y{i}.npy")
@@ -285,5 +308,8 @@ def test_neural_amp_modeler_agrees_both_ways(nam_python, trained, tmp_path):
   assert json.load(open(capture))["version"] == "0.7.0"  # NAM's current layout, read here too
   ours = nam_format.model_from_nam(capture, COND)
   assert ours.arrays[0].layers[0].input_mixer is not None
-  np.testing.assert_allclose(_predict(ours, x_capture, np.zeros(COND, np.float32)),
-                             np.load(tmp_path / "y_capture.npy"), atol=1e-5)
+  np.testing.assert_allclose(
+    _predict(ours, x_capture, np.zeros(COND, np.float32)),
+    np.load(tmp_path / "y_capture.npy"),
+    atol=1e-5,
+  )

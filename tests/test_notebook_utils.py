@@ -20,6 +20,7 @@ def tone(freq: float, seconds: float = 0.5, amp: float = 0.5) -> np.ndarray:
 
 # ----------------------------------------------------------------- conditioning
 
+
 @pytest.fixture(scope="module")
 def tiny_train(tiny_data_dir):
   import tensorflow_datasets as tfds
@@ -34,17 +35,20 @@ def test_conditioning_for_matches_the_dataset(tiny_train):
   seen = set()
   for i in range(len(tiny_train)):
     record = tiny_train[i]
-    knobs = dict(zip((nbu._text(n) for n in record["knob_names"]),
-                     map(float, record["knob_values"])))
+    knobs = dict(
+      zip((nbu._text(n) for n in record["knob_names"]), map(float, record["knob_values"]))
+    )
     got = nbu.conditioning_for(nbu._text(record["device"]), knobs)
     np.testing.assert_array_equal(got, conditioning_of(record))
     seen.add(knobs["gain"])
   assert seen == {2.0, 5.0, 8.0}
   # Knobs not given take the device's defaults; different gains give different vectors.
-  assert not np.array_equal(nbu.conditioning_for("tube_amp", {"gain": 2}),
-                            nbu.conditioning_for("tube_amp", {"gain": 8}))
-  np.testing.assert_array_equal(nbu.conditioning_for("tube_amp"),
-                                nbu.conditioning_for("tube_amp", {"gain": 5.0}))
+  assert not np.array_equal(
+    nbu.conditioning_for("tube_amp", {"gain": 2}), nbu.conditioning_for("tube_amp", {"gain": 8})
+  )
+  np.testing.assert_array_equal(
+    nbu.conditioning_for("tube_amp"), nbu.conditioning_for("tube_amp", {"gain": 5.0})
+  )
   with pytest.raises(AmpSpaceError, match="no knob"):
     nbu.conditioning_for("tube_amp", {"wah": 3})
 
@@ -57,7 +61,7 @@ def test_mixed_conditioning_is_a_half_half_device_one_hot():
   b = nbu.conditioning_for("tube_amp_fender", {"gain": 5})
   np.testing.assert_allclose(mix, 0.5 * a + 0.5 * b, atol=1e-7)
   k = len(cond.KNOB_VOCAB)
-  onehot = mix[2 * k:2 * k + len(cond.DEVICE_VOCAB)]
+  onehot = mix[2 * k : 2 * k + len(cond.DEVICE_VOCAB)]
   assert onehot[cond.device_index("tube_amp")] == 0.5
   assert onehot[cond.device_index("tube_amp_fender")] == 0.5
   assert onehot.sum() == pytest.approx(1.0)
@@ -70,14 +74,15 @@ def test_mixed_conditioning_is_a_half_half_device_one_hot():
 
 # ----------------------------------------------------------------- audio helpers
 
+
 def test_audio_strip_puts_silent_gaps_between_clips():
   a, b = np.ones(100, np.float32), -np.ones(50, np.float32)
   strip = nbu.audio_strip([a, b], gap_seconds=0.001)
   gap = int(round(0.001 * SAMPLE_RATE))
   assert len(strip) == 150 + gap
   np.testing.assert_array_equal(strip[:100], a)
-  assert not strip[100:100 + gap].any()
-  np.testing.assert_array_equal(strip[100 + gap:], b)
+  assert not strip[100 : 100 + gap].any()
+  np.testing.assert_array_equal(strip[100 + gap :], b)
   with pytest.raises(AmpSpaceError):
     nbu.audio_strip([])
 
@@ -98,6 +103,7 @@ def test_normalise_rms_and_lowpass_anchor():
 
 # ----------------------------------------------------------------- MOS protocol
 
+
 def write_stimuli(folder) -> None:
   from ampspace.audio.wav_io import write_wav
 
@@ -105,10 +111,14 @@ def write_stimuli(folder) -> None:
   for stim, f in (("s1", 220.0), ("s2", 330.0)):
     ref = tone(f) + 0.2 * tone(3 * f) + 0.05 * rng.standard_normal(len(tone(f)))
     write_wav(os.path.join(folder, f"{stim}__real_target.wav"), ref.astype(np.float32))
-    write_wav(os.path.join(folder, f"{stim}__close.wav"),
-              (ref + 0.01 * rng.standard_normal(len(ref))).astype(np.float32))
-    write_wav(os.path.join(folder, f"{stim}__noise.wav"),
-              (0.3 * rng.standard_normal(len(ref))).astype(np.float32))
+    write_wav(
+      os.path.join(folder, f"{stim}__close.wav"),
+      (ref + 0.01 * rng.standard_normal(len(ref))).astype(np.float32),
+    )
+    write_wav(
+      os.path.join(folder, f"{stim}__noise.wav"),
+      (0.3 * rng.standard_normal(len(ref))).astype(np.float32),
+    )
 
 
 def test_read_stimuli_parses_names_and_rejects_others(tmp_path):
@@ -116,8 +126,13 @@ def test_read_stimuli_parses_names_and_rejects_others(tmp_path):
   (tmp_path / "notes.txt").write_text("ignored")
   stimuli = nbu.read_stimuli(str(tmp_path))
   assert [(s.stimulus, s.condition) for s in stimuli] == [
-      ("s1", "close"), ("s1", "noise"), ("s1", "real_target"),
-      ("s2", "close"), ("s2", "noise"), ("s2", "real_target")]
+    ("s1", "close"),
+    ("s1", "noise"),
+    ("s1", "real_target"),
+    ("s2", "close"),
+    ("s2", "noise"),
+    ("s2", "real_target"),
+  ]
   (tmp_path / "bad_name.wav").write_bytes(b"")
   with pytest.raises(AmpSpaceError, match="<stimulus>__<condition>"):
     nbu.read_stimuli(str(tmp_path))
@@ -135,9 +150,13 @@ def test_import_wavs_names_conditions_and_the_reference(tmp_path):
     write_wav(src / f"{stem}.wav", tone(220, amp=amp))
   stimuli = nbu.import_wavs(str(src), str(dst), "gain5", reference="real_A_gain5")
   assert [(s.stimulus, s.condition) for s in stimuli] == [
-      ("gain5", "real_target"), ("gain5", "vae_mid"), ("gain5", "w2w_mid")]
-  levels = [20 * np.log10(np.sqrt(np.mean(read_wav(s.path)[0].astype(np.float64) ** 2)))
-            for s in stimuli]
+    ("gain5", "real_target"),
+    ("gain5", "vae_mid"),
+    ("gain5", "w2w_mid"),
+  ]
+  levels = [
+    20 * np.log10(np.sqrt(np.mean(read_wav(s.path)[0].astype(np.float64) ** 2))) for s in stimuli
+  ]
   assert levels == pytest.approx([-20, -20, -20], abs=0.05)  # loudness-matched
   with pytest.raises(AmpSpaceError, match="reference"):
     nbu.import_wavs(str(src), str(dst), "gain5", reference="real_B")
@@ -150,7 +169,7 @@ def test_mos_order_is_a_seeded_permutation_per_listener():
   for order in orders.values():
     assert sorted(order) == items
   assert len({tuple(o) for o in orders.values()}) == 4  # listeners get different orders
-  assert nbu.mos_order(4, items, seed=7) == orders      # recorded seed reproduces them
+  assert nbu.mos_order(4, items, seed=7) == orders  # recorded seed reproduces them
   assert nbu.mos_order(4, items, seed=8) != orders
   # A listener's order does not depend on who else takes part.
   assert nbu.mos_order(["L02"], items, seed=7)["L02"] == orders["L02"]
@@ -163,7 +182,7 @@ def test_simulated_ratings_follow_distance_to_the_reference(tmp_path):
   stimuli = nbu.read_stimuli(str(tmp_path))
   rows = nbu.trial_rows(nbu.mos_order(6, stimuli, seed=3), seed=3)
   assert len(rows) == 6 * len(stimuli)
-  assert [r["trial"] for r in rows[:len(stimuli)]] == list(range(1, len(stimuli) + 1))
+  assert [r["trial"] for r in rows[: len(stimuli)]] == list(range(1, len(stimuli) + 1))
   rated = nbu.simulated_ratings(rows, str(tmp_path), seed=3)
   assert rated == nbu.simulated_ratings(rows, str(tmp_path), seed=3)  # deterministic
   assert {r["rater"] for r in rated} == {"simulated"}
@@ -177,8 +196,18 @@ def test_simulated_ratings_follow_distance_to_the_reference(tmp_path):
 
 
 def test_ratings_csv_round_trip_and_validation(tmp_path):
-  rows = [{"listener": "L00", "trial": 1, "stimulus": "s", "condition": "a", "file": "s__a.wav",
-           "rating": 4, "rater": "human", "seed": 1}]
+  rows = [
+    {
+      "listener": "L00",
+      "trial": 1,
+      "stimulus": "s",
+      "condition": "a",
+      "file": "s__a.wav",
+      "rating": 4,
+      "rater": "human",
+      "seed": 1,
+    }
+  ]
   path = nbu.write_ratings(str(tmp_path / "r" / "ratings.csv"), rows)
   with open(path) as f:
     assert next(csv.reader(f)) == list(nbu.RATING_COLUMNS)
@@ -195,9 +224,20 @@ def test_mos_summary_means_and_t_intervals(tmp_path):
   import scipy.stats
 
   ratings = {"a": [4, 5, 3, 4], "b": [2, 1, 2, 3, 2, 2], "c": [5]}
-  rows = [{"listener": f"L{i}", "trial": i, "stimulus": "s", "condition": c, "file": "",
-           "rating": r, "rater": "human", "seed": 0}
-          for c, rs in ratings.items() for i, r in enumerate(rs)]
+  rows = [
+    {
+      "listener": f"L{i}",
+      "trial": i,
+      "stimulus": "s",
+      "condition": c,
+      "file": "",
+      "rating": r,
+      "rater": "human",
+      "seed": 0,
+    }
+    for c, rs in ratings.items()
+    for i, r in enumerate(rs)
+  ]
   path = nbu.write_ratings(str(tmp_path / "ratings.csv"), rows)
   summary = nbu.mos_summary(path, method="t")
   assert [s["condition"] for s in summary] == ["c", "a", "b"]  # best mean first
@@ -237,6 +277,7 @@ def test_rating_form_saves_only_when_complete(tmp_path):
 
 # ----------------------------------------------------------------- dataset browsing
 
+
 def test_catalog_knob_table_and_select(tiny_train):
   rows = nbu.catalog(tiny_train)
   assert len(rows) == len(tiny_train)
@@ -248,8 +289,10 @@ def test_catalog_knob_table_and_select(tiny_train):
   picked = nbu.select(rows, device="tube_amp", gain=8)
   assert picked and len(picked) == table["tube_amp"][8.0]
   for i in picked:
-    assert dict(zip(map(nbu._text, tiny_train[i]["knob_names"]),
-                    tiny_train[i]["knob_values"]))["gain"] == 8.0
+    assert (
+      dict(zip(map(nbu._text, tiny_train[i]["knob_names"]), tiny_train[i]["knob_values"]))["gain"]
+      == 8.0
+    )
   di = rows[0]["di_id"]
   assert all(rows[i]["di_id"] == di for i in nbu.select(rows, di_id=di))
   assert nbu.select(rows, device="fuzz_face") == []
@@ -268,6 +311,7 @@ def test_figures_have_one_axis_per_signal():
 
 # ----------------------------------------------------------------- model loading
 
+
 @pytest.fixture(scope="module")
 def untrained_workdir(tmp_path_factory, tiny_data_dir):
   """A training workdir holding an untrained tiny Wave2WaveNet checkpoint (seconds, no training)."""
@@ -279,8 +323,9 @@ def untrained_workdir(tmp_path_factory, tiny_data_dir):
   from ampspace.trainers import common
 
   spec = importlib.util.spec_from_file_location(
-      "w2w_config", os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs",
-                                 "wave2wavenet.py"))
+    "w2w_config",
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "wave2wavenet.py"),
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   workdir = str(tmp_path_factory.mktemp("nbu_model"))
@@ -305,8 +350,9 @@ def test_find_train_dir_and_ensure_tiny_model_reuse(untrained_workdir, tmp_path,
   with pytest.raises(AmpSpaceError, match="no training workdir"):
     nbu.find_train_dir(str(tmp_path))
   # An existing checkpoint is reused: no training starts.
-  monkeypatch.setattr(quickstart, "run_quickstart",
-                      lambda *a, **k: pytest.fail("ensure_tiny_model retrained"))
+  monkeypatch.setattr(
+    quickstart, "run_quickstart", lambda *a, **k: pytest.fail("ensure_tiny_model retrained")
+  )
   assert nbu.ensure_tiny_model(untrained_workdir) == untrained_workdir
   # Training from scratch (no checkpoint yet) runs in tests/test_notebooks.py.
 
@@ -322,12 +368,14 @@ def test_load_model_knob_sweep_and_mos_stimuli(untrained_workdir, tmp_path):
   assert pred.shape == di.shape and np.isfinite(pred).all() and np.abs(pred).max() <= 1
   rows = nbu.knob_sweep(model, di, "tube_amp", "gain", [1, 9])
   assert [r["value"] for r in rows] == [1.0, 9.0]
-  np.testing.assert_allclose(rows[1]["target"],
-                             __import__("ampspace.devices", fromlist=["x"]).get_device(
-                                 "tube_amp").process(di, {"gain": 9}))
+  np.testing.assert_allclose(
+    rows[1]["target"],
+    __import__("ampspace.devices", fromlist=["x"]).get_device("tube_amp").process(di, {"gain": 9}),
+  )
   assert np.abs(rows[1]["target"]).mean() > np.abs(rows[0]["target"]).mean()
-  stimuli = nbu.make_mos_stimuli(model, str(tmp_path / "stim"), num_stimuli=2, seconds=0.5,
-                                 splits=("test", "validation"))
+  stimuli = nbu.make_mos_stimuli(
+    model, str(tmp_path / "stim"), num_stimuli=2, seconds=0.5, splits=("test", "validation")
+  )
   conditions = sorted({s.condition for s in stimuli})
   assert conditions == ["anchor", "interpolation", "real_target", "wave2wavenet"]
   assert len({s.stimulus for s in stimuli}) == 2 and len(stimuli) == 8

@@ -51,31 +51,44 @@ def execute(name: str, out_dir, env: dict, monkeypatch):
     monkeypatch.setenv(key, str(value))
   nb = nbformat.read(os.path.join(COLAB, name), as_version=4)
   nbformat.validate(nb)
-  assert "google.colab" in "".join(nb.cells[1].source if nb.cells[0].cell_type == "markdown"
-                                   else nb.cells[0].source), "first code cell: Colab install"
+  assert "google.colab" in "".join(
+    nb.cells[1].source if nb.cells[0].cell_type == "markdown" else nb.cells[0].source
+  ), "first code cell: Colab install"
   nb.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
-  client = NotebookClient(nb, kernel_name="python3", timeout=900,
-                          resources={"metadata": {"path": str(out_dir)}})
+  client = NotebookClient(
+    nb, kernel_name="python3", timeout=900, resources={"metadata": {"path": str(out_dir)}}
+  )
   try:
     client.execute()  # raises CellExecutionError with the traceback on any cell error
   finally:
     nbformat.write(nb, os.path.join(str(out_dir), "executed_" + name))
   probe = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
   assert f"KERNEL_PYTHON={sys.executable}" in probe, (probe, sys.executable)
-  errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-            if o.output_type == "error"]
+  errors = [
+    o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+  ]
   assert not errors
   return nb
 
 
 def outputs_with(nb, mime: str, needle: str = "") -> int:
-  return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
-             if mime in o.get("data", {}) and needle in str(o["data"][mime]))
+  return sum(
+    1
+    for c in nb.cells
+    if c.cell_type == "code"
+    for o in c.outputs
+    if mime in o.get("data", {}) and needle in str(o["data"][mime])
+  )
 
 
 def stream_text(nb) -> str:
-  return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                 if o.output_type == "stream")
+  return "".join(
+    o.get("text", "")
+    for c in nb.cells
+    if c.cell_type == "code"
+    for o in c.outputs
+    if o.output_type == "stream"
+  )
 
 
 def read_wav(path):
@@ -90,9 +103,13 @@ def test_listening_samples(nb_workdir, tmp_path, monkeypatch):
   from ampspace import SAMPLE_RATE
 
   out = tmp_path / "listening"
-  nb = execute("listening_samples.ipynb", tmp_path,
-               {"AMPSPACE_NB_WORKDIR": nb_workdir, "AMPSPACE_NB_OUT": out}, monkeypatch)
-  assert outputs_with(nb, "text/html", "<audio") >= 5   # DI/target/prediction + 2 strips
+  nb = execute(
+    "listening_samples.ipynb",
+    tmp_path,
+    {"AMPSPACE_NB_WORKDIR": nb_workdir, "AMPSPACE_NB_OUT": out},
+    monkeypatch,
+  )
+  assert outputs_with(nb, "text/html", "<audio") >= 5  # DI/target/prediction + 2 strips
   assert outputs_with(nb, "image/png") >= 2
   if importlib.util.find_spec("ipywidgets"):  # the [notebook] extra; without it, no controls
     assert outputs_with(nb, "application/vnd.jupyter.widget-view+json") >= 1
@@ -141,12 +158,22 @@ def check_mos_outputs(out, conditions: set[str], stimuli: int, listeners: int, s
   # the recorded seed), recomputed here from the CSV.
   with open(out / "mos_summary.csv") as f:
     summary = list(csv.DictReader(f))
-  assert list(summary[0]) == ["condition", "n", "listeners", "mean", "sd", "ci_half", "ci_low",
-                              "ci_high", "method"]
+  assert list(summary[0]) == [
+    "condition",
+    "n",
+    "listeners",
+    "mean",
+    "sd",
+    "ci_half",
+    "ci_low",
+    "ci_high",
+    "method",
+  ]
   assert {s["condition"] for s in summary} == conditions
   assert {s["method"] for s in summary} == {"listener_bootstrap"}
-  again = {s["condition"]: s for s in nbu.mos_summary(str(out / "ratings_simulated.csv"),
-                                                       seed=seed)}
+  again = {
+    s["condition"]: s for s in nbu.mos_summary(str(out / "ratings_simulated.csv"), seed=seed)
+  }
   for s in summary:
     x = np.array([int(r["rating"]) for r in ratings if r["condition"] == s["condition"]], float)
     assert int(s["n"]) == len(x) and float(s["mean"]) == pytest.approx(x.mean())
@@ -162,9 +189,17 @@ def check_mos_outputs(out, conditions: set[str], stimuli: int, listeners: int, s
 @pytest.mark.slow
 def test_mos_study_generates_stimuli(nb_workdir, tmp_path, monkeypatch):
   out = tmp_path / "mos"
-  nb = execute("mos_study.ipynb", tmp_path,
-               {"AMPSPACE_NB_WORKDIR": nb_workdir, "AMPSPACE_NB_OUT": out,
-                "AMPSPACE_MOS_SEED": 11, "AMPSPACE_MOS_LISTENERS": 5}, monkeypatch)
+  nb = execute(
+    "mos_study.ipynb",
+    tmp_path,
+    {
+      "AMPSPACE_NB_WORKDIR": nb_workdir,
+      "AMPSPACE_NB_OUT": out,
+      "AMPSPACE_MOS_SEED": 11,
+      "AMPSPACE_MOS_LISTENERS": 5,
+    },
+    monkeypatch,
+  )
   conditions = {"real_target", "wave2wavenet", "interpolation", "anchor"}
   stimuli = {n.split("__")[0] for n in os.listdir(out / "stimuli")}
   assert len(stimuli) == 2  # the tiny dataset's test and validation DIs
@@ -186,8 +221,12 @@ def test_mos_study_reads_a_stimulus_folder(tmp_path, monkeypatch):
   for i, f in enumerate((110.0, 165.0, 220.0)):
     ref = 0.4 * np.tanh(3 * np.sin(2 * np.pi * f * t)) + 0.02 * rng.standard_normal(len(t))
     write_wav(folder / f"riff_{i}__real_target.wav", ref.astype(np.float32))
-    write_wav(folder / f"riff_{i}__vae.wav", (ref + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
-    write_wav(folder / f"riff_{i}__noise.wav", (0.3 * rng.standard_normal(len(t))).astype(np.float32))
+    write_wav(
+      folder / f"riff_{i}__vae.wav", (ref + 0.05 * rng.standard_normal(len(t))).astype(np.float32)
+    )
+    write_wav(
+      folder / f"riff_{i}__noise.wav", (0.3 * rng.standard_normal(len(t))).astype(np.float32)
+    )
   # Plain WAVs as launch/interpolation.py writes them, imported as one more stimulus.
   interp = tmp_path / "interp_mos"
   write_wav(interp / "di.wav", (0.1 * np.sin(2 * np.pi * 110 * t)).astype(np.float32))
@@ -195,14 +234,25 @@ def test_mos_study_reads_a_stimulus_folder(tmp_path, monkeypatch):
   write_wav(interp / "vae.wav", (ref + 0.05 * rng.standard_normal(len(t))).astype(np.float32))
   write_wav(interp / "noise.wav", (0.3 * rng.standard_normal(len(t))).astype(np.float32))
   out = tmp_path / "mos"
-  execute("mos_study.ipynb", tmp_path,
-          {"AMPSPACE_NB_WORKDIR": tmp_path / "no_model_here", "AMPSPACE_NB_OUT": out,
-           "AMPSPACE_MOS_STIMULI": folder, "AMPSPACE_MOS_LISTENERS": 4,
-           "AMPSPACE_MOS_IMPORT": f"{interp}:real_A_gain5"}, monkeypatch)
+  execute(
+    "mos_study.ipynb",
+    tmp_path,
+    {
+      "AMPSPACE_NB_WORKDIR": tmp_path / "no_model_here",
+      "AMPSPACE_NB_OUT": out,
+      "AMPSPACE_MOS_STIMULI": folder,
+      "AMPSPACE_MOS_LISTENERS": 4,
+      "AMPSPACE_MOS_IMPORT": f"{interp}:real_A_gain5",
+    },
+    monkeypatch,
+  )
   assert not (tmp_path / "no_model_here").exists()  # nothing was trained
   assert not any(n.startswith("imported__") for n in os.listdir(folder))  # input untouched
   assert sorted(n for n in os.listdir(out / "stimuli") if n.startswith("imported__")) == [
-      "imported__noise.wav", "imported__real_target.wav", "imported__vae.wav"]
+    "imported__noise.wav",
+    "imported__real_target.wav",
+    "imported__vae.wav",
+  ]
   ratings = check_mos_outputs(out, {"real_target", "vae", "noise"}, 4, listeners=4, seed=2021)
   mean = lambda c: np.mean([int(r["rating"]) for r in ratings if r["condition"] == c])
   assert mean("real_target") > mean("vae") > mean("noise")
@@ -212,8 +262,12 @@ def test_mos_study_reads_a_stimulus_folder(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_dataset_explorer_builds_and_browses_tiny(tmp_path, monkeypatch):
   out = tmp_path / "explorer"
-  nb = execute("dataset_explorer.ipynb", tmp_path,
-               {"AMPSPACE_NB_DATA_DIR": tmp_path / "tfds", "AMPSPACE_NB_OUT": out}, monkeypatch)
+  nb = execute(
+    "dataset_explorer.ipynb",
+    tmp_path,
+    {"AMPSPACE_NB_DATA_DIR": tmp_path / "tfds", "AMPSPACE_NB_OUT": out},
+    monkeypatch,
+  )
   assert (tmp_path / "tfds" / "amp_space" / "tiny").is_dir()  # built by the notebook
   report = json.loads((out / "explorer.json").read_text())
   assert report["dataset"] == "amp_space/tiny" and report["devices"] == ["tube_amp"]

@@ -29,12 +29,24 @@ def test_render_writes_release_layout(di_dir, tmp_path):
   assert summary == {"folders": 2, "rendered_folders": 2, "clips": 4, "clipped": 0}
   folder = os.path.join(out, "amp-space", "native", "ts_overdrive", "one_knob_drive_2_8", "riff0")
   meta = yaml.safe_load(open(os.path.join(folder, "settings.yaml")))
-  for key in ("brand", "vst_name", "device", "device_type", "data_type", "di_file", "files",
-              "defaults", "plugin_latency_compensated"):
+  for key in (
+    "brand",
+    "vst_name",
+    "device",
+    "device_type",
+    "data_type",
+    "di_file",
+    "files",
+    "defaults",
+    "plugin_latency_compensated",
+  ):
     assert key in meta
   assert "latency_samples" not in meta  # a render has no latency for the builder to remove
-  assert (meta["device"], meta["device_type"], meta["data_type"]) == ("ts_overdrive", "overdrive",
-                                                                      "synthetic")
+  assert (meta["device"], meta["device_type"], meta["data_type"]) == (
+    "ts_overdrive",
+    "overdrive",
+    "synthetic",
+  )
   assert [f["filename"] for f in meta["files"]] == ["00000000.wav", "00000001.wav"]
   assert {"drive": 8.0} in meta["files"][1]["settings"]
   di, _ = read_wav(os.path.join(out, meta["di_file"]))
@@ -60,7 +72,9 @@ def test_render_in_parallel_matches_serial(di_dir, tmp_path):
   render("gated_fuzz", "random:2", di_dir, a, seed=4, workers=1, progress=False)
   render("gated_fuzz", "random:2", di_dir, b, seed=4, workers=2, progress=False)
   rel = os.path.join("amp-space", "native", "gated_fuzz", "random_2", "riff1", "00000001.wav")
-  np.testing.assert_array_equal(read_wav(os.path.join(a, rel))[0], read_wav(os.path.join(b, rel))[0])
+  np.testing.assert_array_equal(
+    read_wav(os.path.join(a, rel))[0], read_wav(os.path.join(b, rel))[0]
+  )
 
 
 def test_rendered_clip_checks():
@@ -85,6 +99,7 @@ def test_render_errors_name_the_problem(tmp_path, di_dir):
   stereo = tmp_path / "stereo"
   stereo.mkdir()
   import soundfile as sf
+
   sf.write(str(stereo / "s.wav"), np.zeros((100, 2), np.float32), 44100)
   with pytest.raises(AmpSpaceError, match="s.wav: has 2 channels"):
     render("tube_amp", "default", str(stereo), str(tmp_path / "o"), progress=False)
@@ -93,11 +108,17 @@ def test_render_errors_name_the_problem(tmp_path, di_dir):
 def test_plugin_render_uses_plugin_name(di_dir, tmp_path):
   from conftest import require_or_skip
   from test_devices_plugins import lv2_unavailable_reason
+
   reason = lv2_unavailable_reason()
   require_or_skip(reason is None, reason or "")
   out = str(tmp_path / "out")
   render("gx_fuzzface", "one_knob:fuzz=5", di_dir, out, workers=1, progress=False)
-  meta = yaml.safe_load(open(os.path.join(out, "guitarix", "GxFuzzFaceJH2", "gx_fuzzface",
-                                          "one_knob_fuzz_5", "riff0", "settings.yaml")))
+  meta = yaml.safe_load(
+    open(
+      os.path.join(
+        out, "guitarix", "GxFuzzFaceJH2", "gx_fuzzface", "one_knob_fuzz_5", "riff0", "settings.yaml"
+      )
+    )
+  )
   assert meta["vst_name"] == "GxFuzzFaceJH2" and meta["brand"] == "guitarix"
   assert {"fuzz": 0.5} in meta["files"][0]["settings"]  # dial 5 of the port's 0..1 range

@@ -18,13 +18,12 @@ optuna = pytest.importorskip("optuna")
 
 COMMON = {"receptive_field": 256, "optimizer": "adam", "learning_rate": 1e-3, "sigma": 0.5}
 FAMILY_PARAMS = {
-    "wave2wavenet": {"conv.depth": 5, "conv.channels": 4},
-    "layer_array_wavenet": {"conv.depth": 4, "conv.channels": 4,
-                            "layer_array.nonlinearity": "tanh"},
-    "rnn": {"rnn.layers": 2, "rnn.hidden": 8},
-    "lstm": {"rnn.layers": 1, "rnn.hidden": 8},
-    "dilated_lstm": {"dilated_lstm.layers": 3, "rnn.hidden": 8},
-    "sample_rnn": {"sample_rnn.tiers": 2, "rnn.hidden": 8},
+  "wave2wavenet": {"conv.depth": 5, "conv.channels": 4},
+  "layer_array_wavenet": {"conv.depth": 4, "conv.channels": 4, "layer_array.nonlinearity": "tanh"},
+  "rnn": {"rnn.layers": 2, "rnn.hidden": 8},
+  "lstm": {"rnn.layers": 1, "rnn.hidden": 8},
+  "dilated_lstm": {"dilated_lstm.layers": 3, "rnn.hidden": 8},
+  "sample_rnn": {"sample_rnn.tiers": 2, "rnn.hidden": 8},
 }
 
 
@@ -64,6 +63,7 @@ def test_sampled_config_builds_a_model_of_the_sampled_shape(family, tmp_path):
 
 def _cond_dim() -> int:
   from ampspace import conditioning
+
   return conditioning.conditioning_dim()
 
 
@@ -77,10 +77,15 @@ def test_nonlinearity_found_by_constructor_signature(monkeypatch):
     return Wave2WaveNet(cond_dim, **kw)
 
   monkeypatch.setitem(models.ALL_MODELS, "wave2wavenet", with_activation)
-  params = {"family": "wave2wavenet", **COMMON, **FAMILY_PARAMS["wave2wavenet"],
-            "wave2wavenet.activation": "relu"}
-  model = search.sample_model(optuna.trial.FixedTrial(params), "wave2wavenet",
-                              search.SPACES["small"])
+  params = {
+    "family": "wave2wavenet",
+    **COMMON,
+    **FAMILY_PARAMS["wave2wavenet"],
+    "wave2wavenet.activation": "relu",
+  }
+  model = search.sample_model(
+    optuna.trial.FixedTrial(params), "wave2wavenet", search.SPACES["small"]
+  )
   assert model["activation"] == "relu"
 
 
@@ -97,11 +102,20 @@ def test_best_trial_exported_as_runnable_config(tmp_path):
     params = {"family": family, **COMMON, **FAMILY_PARAMS[family]}
     full = search.trial_config(s, optuna.trial.FixedTrial(params), budget=False)
     configs[number] = full.to_dict()
-    dists = {k: optuna.distributions.CategoricalDistribution(
-        search.available_families() if k == "family" else [v]) for k, v in params.items()}
-    study.add_trial(optuna.trial.create_trial(
-        params=params, distributions=dists, value=value,
-        user_attrs={"config": full.to_dict(), "validation_esr": 0.5}))
+    dists = {
+      k: optuna.distributions.CategoricalDistribution(
+        search.available_families() if k == "family" else [v]
+      )
+      for k, v in params.items()
+    }
+    study.add_trial(
+      optuna.trial.create_trial(
+        params=params,
+        distributions=dists,
+        value=value,
+        user_attrs={"config": full.to_dict(), "validation_esr": 0.5},
+      )
+    )
   out = search.export(search.open_study(s), s)  # reopened from SQLite
   assert out["best"]["number"] == 1
   exported = load_module(out["config_file"]).get_config()
@@ -113,21 +127,38 @@ def test_best_trial_exported_as_runnable_config(tmp_path):
 
 
 def test_worker_commands_share_one_study():
-  s = search.Search(workdir="/w", families=("lstm",), n_trials=8, n_jobs=2, steps=50,
-                    overrides=("input.window=512",))
+  s = search.Search(
+    workdir="/w",
+    families=("lstm",),
+    n_trials=8,
+    n_jobs=2,
+    steps=50,
+    overrides=("input.window=512",),
+  )
   cmds = search.worker_commands(s, 2)
   assert cmds == [
-      "python -m launch.search --workdir=/w --base_config=configs/wave2wavenet.py:runlocal "
-      "--space=small --n_trials=8 --n_jobs=2 --steps=50 --study_name=ampspace_search "
-      f"--families=lstm --set=input.window=512 --seed={i}" for i in range(2)]
+    "python -m launch.search --workdir=/w --base_config=configs/wave2wavenet.py:runlocal "
+    "--space=small --n_trials=8 --n_jobs=2 --steps=50 --study_name=ampspace_search "
+    f"--families=lstm --set=input.window=512 --seed={i}"
+    for i in range(2)
+  ]
 
 
 @pytest.mark.slow
 def test_real_search_two_threads_resumes(tmp_path, tiny_data_dir):
-  s = search.Search(workdir=str(tmp_path / "search"), families=("wave2wavenet", "lstm"),
-                    n_trials=2, n_jobs=2, steps=2,
-                    overrides=(f"dataset.data_dir={tiny_data_dir}", "input.window=128",
-                               "input.batch_size=2", "train.tensorboard=false"))
+  s = search.Search(
+    workdir=str(tmp_path / "search"),
+    families=("wave2wavenet", "lstm"),
+    n_trials=2,
+    n_jobs=2,
+    steps=2,
+    overrides=(
+      f"dataset.data_dir={tiny_data_dir}",
+      "input.window=128",
+      "input.batch_size=2",
+      "train.tensorboard=false",
+    ),
+  )
   result = search.run_search(s)
   assert result["trials"] == 2
   study = search.open_study(s)

@@ -25,14 +25,32 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from ampspace import config_files
 from ampspace.experiments import sim_to_real as s2r
 
-TINY = dict(pretrain_devices=("tube_amp", "ts_overdrive"), real_devices=("gx_bossds1",),
-            pretrain_dis=3, pretrain_di_seconds=0.5, real_dis=8, real_di_seconds=0.6,
-            finetune_seconds_per_gain=1.0,
-            pretrain_steps=30, finetune_steps=10, seeds=(0, 1), es_eval_every=10,
-            es_patience=2, es_eval_windows=2, workers=2, rows=((5.0,),),
-            overrides=("model.depth=4", "model.channels=8", "input.window=256",
-                       "input.batch_size=4", "train.tensorboard=false", "train.log_every=5",
-                       "eval.write_audio=0"))
+TINY = dict(
+  pretrain_devices=("tube_amp", "ts_overdrive"),
+  real_devices=("gx_bossds1",),
+  pretrain_dis=3,
+  pretrain_di_seconds=0.5,
+  real_dis=8,
+  real_di_seconds=0.6,
+  finetune_seconds_per_gain=1.0,
+  pretrain_steps=30,
+  finetune_steps=10,
+  seeds=(0, 1),
+  es_eval_every=10,
+  es_patience=2,
+  es_eval_windows=2,
+  workers=2,
+  rows=((5.0,),),
+  overrides=(
+    "model.depth=4",
+    "model.channels=8",
+    "input.window=256",
+    "input.batch_size=4",
+    "train.tensorboard=false",
+    "train.log_every=5",
+    "eval.write_audio=0",
+  ),
+)
 
 
 def config_module(name: str):
@@ -58,6 +76,7 @@ def test_configs_share_the_architecture_and_filter_the_gains():
 
 def test_pretraining_covers_the_real_devices_families_with_a_shared_gain_role():
   from ampspace.devices import get_device
+
   knobs = {d: s2r.gain_knob_of(d) for d in s2r.PRETRAIN_DEVICES}
   types = {get_device(d).device_type for d in s2r.PRETRAIN_DEVICES}
   assert {"amp", "overdrive", "distortion", "fuzz"} <= types
@@ -84,29 +103,44 @@ def test_step_budgets_are_fair():
 
 
 def test_dry_run_commands():
-  p = s2r.Protocol(workdir="/w", rows=((5.0,), (3.0, 7.0)), finetune_seconds_per_gain=30,
-                   pretrain_devices=("tube_amp", "fuzz_face"))
+  p = s2r.Protocol(
+    workdir="/w",
+    rows=((5.0,), (3.0, 7.0)),
+    finetune_seconds_per_gain=30,
+    pretrain_devices=("tube_amp", "fuzz_face"),
+  )
   cmds = s2r.dry_run_commands(p)
-  assert cmds[0] == ("python -m ampspace.render --device=tube_amp "
-                     "--sweep=one_knob_random:gain@1 --di=/w/di/pretrain "
-                     "--out=/w/rendered/pretrain --seed=0")
+  assert cmds[0] == (
+    "python -m ampspace.render --device=tube_amp "
+    "--sweep=one_knob_random:gain@1 --di=/w/di/pretrain "
+    "--out=/w/rendered/pretrain --seed=0"
+  )
   assert "--sweep=one_knob_random:fuzz@1" in cmds[1]
-  assert cmds[2] == ("python -m ampspace.capture --device=gx_amp --knob=gain --di=/w/di/real "
-                     "--out=/w/recordings/gx_amp --latency=117 --noise_dbfs=-96 "
-                     "--latency_by=blip --knob_range=-6,20")
+  assert cmds[2] == (
+    "python -m ampspace.capture --device=gx_amp --knob=gain --di=/w/di/real "
+    "--out=/w/recordings/gx_amp --latency=117 --noise_dbfs=-96 "
+    "--latency_by=blip --knob_range=-6,20"
+  )
   assert "--latency_by=annotation" in cmds[3] and "--knob=drive" in cmds[3]
-  assert cmds[4].startswith("python -m tfds_ampspace.build tfds_ampspace/amp_space "
-                            "--config=synthetic_lenient")
-  assert cmds[5] == ("python -m tfds_ampspace.build tfds_ampspace/amp_space --config=real_heldout"
-                     " --file_format=array_record --data_dir=/w/tfds/real/gx_amp "
-                     "--manual_dir=/w/recordings/gx_amp")
-  assert cmds[7].startswith("python -m ampspace.train --config=configs/sim_to_real_pretrain.py:"
-                            "runlocal --workdir=/w/pretrain")
+  assert cmds[4].startswith(
+    "python -m tfds_ampspace.build tfds_ampspace/amp_space --config=synthetic_lenient"
+  )
+  assert cmds[5] == (
+    "python -m tfds_ampspace.build tfds_ampspace/amp_space --config=real_heldout"
+    " --file_format=array_record --data_dir=/w/tfds/real/gx_amp "
+    "--manual_dir=/w/recordings/gx_amp"
+  )
+  assert cmds[7].startswith(
+    "python -m ampspace.train --config=configs/sim_to_real_pretrain.py:"
+    "runlocal --workdir=/w/pretrain"
+  )
   runs = cmds[8:]
   assert len(runs) == 2 * 2 * 3 * 3  # targets x rows x models x seeds
   ft = shlex.split(runs[0])
-  assert ft[3:5] == ["--config=configs/sim_to_real_finetune.py:runlocal,gains=5",
-                     "--workdir=/w/targets/gx_amp/ft_5/pretrained/seed0"]
+  assert ft[3:5] == [
+    "--config=configs/sim_to_real_finetune.py:runlocal,gains=5",
+    "--workdir=/w/targets/gx_amp/ft_5/pretrained/seed0",
+  ]
   assert "--config.init_from=/w/pretrain" in ft and "--config.seed=0" in ft
   assert not any(a.startswith("--config.init_from") for a in shlex.split(runs[3]))
 
@@ -115,8 +149,9 @@ def test_printed_command_is_the_config_trained_in_process(monkeypatch):
   """The trainer's own flag parser, fed the printed command, yields the in-process config."""
   from absl import flags
 
-  p = s2r.Protocol(workdir="/w", overrides=("model.channels=8", "optimizer.learning_rate=0.002"),
-                   finetune_steps=40)
+  p = s2r.Protocol(
+    workdir="/w", overrides=("model.channels=8", "optimizer.learning_rate=0.002"), finetune_steps=40
+  )
   t = s2r.targets(p)[0]
   spec = "gain=3,7;di_id=real_0001,real_0004"
   for kind in ("pretrain",) + s2r.MODELS:
@@ -124,8 +159,9 @@ def test_printed_command_is_the_config_trained_in_process(monkeypatch):
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", "ampspace.train"]
     fv = flags.FlagValues()
-    config_files.define_config_flag("config", "", flag_values=fv, lock_config=True,
-                                    sys_argv=["train", *argv[3:]])  # overrides are read from it
+    config_files.define_config_flag(
+      "config", "", flag_values=fv, lock_config=True, sys_argv=["train", *argv[3:]]
+    )  # overrides are read from it
     flags.DEFINE_string("workdir", None, "", flag_values=fv)
     monkeypatch.chdir(REPO)  # config paths are relative to the repository, as on the CLI
     fv(["train", *argv[3:]])
@@ -151,14 +187,25 @@ def test_bad_override_or_device_is_an_error():
 def test_user_recordings_replace_the_stand_ins(tmp_path):
   p = s2r.Protocol(workdir="/w", real_dir=str(tmp_path / "my_amp"), real_knob="drive")
   (t,) = s2r.targets(p)
-  assert (t.name, t.recordings, t.knob, t.standin) == ("my_amp", str(tmp_path / "my_amp"),
-                                                       "drive", None)
+  assert (t.name, t.recordings, t.knob, t.standin) == (
+    "my_amp",
+    str(tmp_path / "my_amp"),
+    "drive",
+    None,
+  )
   assert not any("ampspace.capture" in c for c in s2r.data_commands(p))
 
 
 def _clip(gain, sse, sst, n=44100):
-  return {"gain": gain, "samples": n, "sse": sse, "sst": sst, "sse_pre": 2 * sse,
-          "sst_pre": sst, "clip_id": f"c{gain}"}
+  return {
+    "gain": gain,
+    "samples": n,
+    "sse": sse,
+    "sst": sst,
+    "sse_pre": 2 * sse,
+    "sst_pre": sst,
+    "clip_id": f"c{gain}",
+  }
 
 
 def test_pooled_metrics_sum_before_dividing():
@@ -171,9 +218,14 @@ def test_pooled_metrics_sum_before_dividing():
 def test_pooled_level_and_inverted_polarity():
   rng = np.random.default_rng(0)
   t = rng.normal(size=1000)
+
   def clip(pred):
-    return {**_clip(5, float(np.sum((t - pred) ** 2)), float(np.sum(t ** 2)), n=len(t)),
-            "ssp": float(np.sum(pred ** 2)), "spt": float(np.sum(pred * t))}
+    return {
+      **_clip(5, float(np.sum((t - pred) ** 2)), float(np.sum(t**2)), n=len(t)),
+      "ssp": float(np.sum(pred**2)),
+      "spt": float(np.sum(pred * t)),
+    }
+
   flipped = s2r.pooled([clip(-2.0 * t)])  # twice as loud, polarity inverted
   assert flipped["esr"] == pytest.approx(9.0) and flipped["esr_inverted"] == pytest.approx(1.0)
   assert flipped["level_db"] == pytest.approx(20 * np.log10(2.0))
@@ -183,21 +235,26 @@ def test_pooled_level_and_inverted_polarity():
 
 
 def test_finetune_overrides_reach_the_fine_tuning_runs_only():
-  p = s2r.Protocol(workdir="/w", real_devices=("gx_bossds1",),
-                   finetune_overrides=("optimizer.learning_rate=5e-4",))
+  p = s2r.Protocol(
+    workdir="/w", real_devices=("gx_bossds1",), finetune_overrides=("optimizer.learning_rate=5e-4",)
+  )
   (t,) = s2r.targets(p)
   cfg = {m: s2r.load_run_config(p, m, t, (5.0,)) for m in s2r.MODELS}
   assert cfg["pretrained"].optimizer.learning_rate == 5e-4
   base = s2r.load_run_config(s2r.Protocol(workdir="/w"), "pretrained", t, (5.0,))
   assert base.optimizer.learning_rate != 5e-4
   for m in ("baseline", "baseline_es"):
-    assert cfg[m].optimizer.learning_rate == s2r.load_run_config(
-        s2r.Protocol(workdir="/w"), m, t, (5.0,)).optimizer.learning_rate
-  assert ("optimizer.learning_rate" in s2r.run_overrides(p, "pretrained", t, (5.0,))
-          and "optimizer.learning_rate" not in s2r.run_overrides(p, "pretrain"))
+    assert (
+      cfg[m].optimizer.learning_rate
+      == s2r.load_run_config(s2r.Protocol(workdir="/w"), m, t, (5.0,)).optimizer.learning_rate
+    )
+  assert "optimizer.learning_rate" in s2r.run_overrides(
+    p, "pretrained", t, (5.0,)
+  ) and "optimizer.learning_rate" not in s2r.run_overrides(p, "pretrain")
   with pytest.raises(s2r.AmpSpaceError, match="--finetune_set"):
-    s2r.run_overrides(s2r.Protocol(workdir="/w", finetune_overrides=("lr",)), "pretrained", t,
-                      (5.0,))
+    s2r.run_overrides(
+      s2r.Protocol(workdir="/w", finetune_overrides=("lr",)), "pretrained", t, (5.0,)
+    )
 
 
 def test_interval_is_the_student_t_interval():
@@ -208,23 +265,43 @@ def test_interval_is_the_student_t_interval():
 
 def fake_cell(target, gains, model, seed, esr_at_5):
   """A cell's evaluation record (the values are inputs to the formatting, not results)."""
-  groups = {s2r.group_label(t): {"clips": 6 * len(t), "seconds": 30.0 * len(t),
-                                 "esr": esr_at_5 * (1 + abs(t[0] - 5)) * (1 + 0.01 * seed),
-                                 "esr_pre": 0.5, "mse": 1e-3 * (1 + seed)}
-            for t in s2r.PAPER_TEST_GROUPS}
-  return {"target": target, "finetune_gains": list(gains), "model": model, "seed": seed,
-          "train": {"steps": 4}, "groups": groups}
+  groups = {
+    s2r.group_label(t): {
+      "clips": 6 * len(t),
+      "seconds": 30.0 * len(t),
+      "esr": esr_at_5 * (1 + abs(t[0] - 5)) * (1 + 0.01 * seed),
+      "esr_pre": 0.5,
+      "mse": 1e-3 * (1 + seed),
+    }
+    for t in s2r.PAPER_TEST_GROUPS
+  }
+  return {
+    "target": target,
+    "finetune_gains": list(gains),
+    "model": model,
+    "seed": seed,
+    "train": {"steps": 4},
+    "groups": groups,
+  }
 
 
 def test_tables_checks_csv_plot_and_doc_markers(tmp_path):
   doc = tmp_path / "doc.md"
-  doc.write_text(f"# Results\nMarkers `{s2r.TABLE_BEGIN}` in text stay.\n{s2r.TABLE_BEGIN}\nold\n"
-                 f"{s2r.TABLE_END}\ntail\n")
-  p = s2r.Protocol(workdir=str(tmp_path / "w"), results_dir=str(tmp_path / "res"),
-                   update_docs=(str(doc),))
+  doc.write_text(
+    f"# Results\nMarkers `{s2r.TABLE_BEGIN}` in text stay.\n{s2r.TABLE_BEGIN}\nold\n"
+    f"{s2r.TABLE_END}\ntail\n"
+  )
+  p = s2r.Protocol(
+    workdir=str(tmp_path / "w"), results_dir=str(tmp_path / "res"), update_docs=(str(doc),)
+  )
   esr = {"pretrained": 0.01, "baseline": 0.1, "baseline_es": 0.004}
-  cells = [fake_cell(t, r, m, s, esr[m]) for t in ("gx_amp", "gx_bossds1") for r in p.rows
-           for m in s2r.MODELS for s in p.seeds]
+  cells = [
+    fake_cell(t, r, m, s, esr[m])
+    for t in ("gx_amp", "gx_bossds1")
+    for r in p.rows
+    for m in s2r.MODELS
+    for s in p.seeds
+  ]
   zero = fake_cell("gx_amp", (), s2r.ZERO_SHOT, 0, 2.0)
   zero["train"]["steps"] = 0
   for g in zero["groups"].values():
@@ -306,7 +383,8 @@ def test_tiny_protocol_end_to_end_then_reuses_everything(tmp_path, monkeypatch):
   assert len(cells) == 3 * 2 + 1  # models x seeds, and the zero-shot reference
   (zero,) = [c for c in cells if c["model"] == s2r.ZERO_SHOT]
   assert zero["train"]["steps"] == 0 and all(
-      np.isfinite(g["esr"]) and np.isfinite(g["level_db"]) for g in zero["groups"].values())
+    np.isfinite(g["esr"]) and np.isfinite(g["level_db"]) for g in zero["groups"].values()
+  )
   cells = [c for c in cells if c["model"] != s2r.ZERO_SHOT]
   for c in cells:
     assert set(c["groups"]) == {"5", "{4,6}", "{3,7}", "{2,8}"}
@@ -315,13 +393,22 @@ def test_tiny_protocol_end_to_end_then_reuses_everything(tmp_path, monkeypatch):
     # table holds the real quality figures
     assert all(0 < g["esr"] < 1.0 for g in c["groups"].values()), c["groups"]
     assert len(c["clips"]) == c["groups"]["5"]["clips"] + sum(
-        g["clips"] for k, g in c["groups"].items() if k != "5")
+      g["clips"] for k, g in c["groups"].items() if k != "5"
+    )
   steps = {c["model"]: c["train"]["steps"] for c in cells}
   assert steps["pretrained"] == 10 and steps["baseline"] == 40 and steps["baseline_es"] <= 60
   # the stand-in reached the model as a recording, its latency measured from the annotation
-  report = json.load(open(os.path.join(s2r.Paths(p.workdir).real_data("gx_bossds1"),
-                                       "amp_space", "real_heldout", "1.4.0",
-                                       "ingest_report.json")))
+  report = json.load(
+    open(
+      os.path.join(
+        s2r.Paths(p.workdir).real_data("gx_bossds1"),
+        "amp_space",
+        "real_heldout",
+        "1.4.0",
+        "ingest_report.json",
+      )
+    )
+  )
   assert {(r["source"], r["lag_samples_min"]) for r in report["latency"]} == {("annotation", 117)}
   md = open(os.path.join(p.workdir, "results", "sim_to_real_table.md")).read()
   assert md.count("| pretrained + fine-tuned |") == 1
@@ -337,7 +424,8 @@ def test_tiny_protocol_end_to_end_then_reuses_everything(tmp_path, monkeypatch):
   again = s2r.run_protocol(p)
   assert not any(c["trained_now"] for c in again["cells"])
   # (as JSON: the zero-shot row's one-seed interval is NaN, which never equals itself)
-  assert json.dumps(again["summary"], sort_keys=True) == json.dumps(result["summary"],
-                                                                    sort_keys=True)
+  assert json.dumps(again["summary"], sort_keys=True) == json.dumps(
+    result["summary"], sort_keys=True
+  )
   manifest = json.load(open(os.path.join(p.workdir, "results", "protocol.json")))
   assert [(i["trained"], i["reused"]) for i in manifest["invocations"]] == [(7, 0), (0, 7)]

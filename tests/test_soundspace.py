@@ -21,9 +21,13 @@ def model():
 
 def record(i: int, device: str, gain: float) -> dict:
   y = np.tanh(gain * karplus.phrase(i, 0.3)) * 0.7
-  return {"output": np.round(y * 32767).astype(np.int16), "device": device.encode(),
-          "knob_names": np.array([b"gain", b"bass"], dtype=object),
-          "knob_values": np.array([gain, 5.0], np.float32), "clip_id": f"clip{i}".encode()}
+  return {
+    "output": np.round(y * 32767).astype(np.int16),
+    "device": device.encode(),
+    "knob_names": np.array([b"gain", b"bass"], dtype=object),
+    "knob_values": np.array([gain, 5.0], np.float32),
+    "clip_id": f"clip{i}".encode(),
+  }
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +76,9 @@ def test_latent_plots(space, tmp_path):
   space, _ = space
   for color_by in ("device", "knob:gain"):
     for dims in (2, 3):
-      path = soundspace.latent_plot(space, str(tmp_path / f"{color_by}_{dims}.png"),
-                                    color_by=color_by, dims=dims)
+      path = soundspace.latent_plot(
+        space, str(tmp_path / f"{color_by}_{dims}.png"), color_by=color_by, dims=dims
+      )
       assert os.path.getsize(path) > 1000
   with pytest.raises(AmpSpaceError, match="no indexed sound has a knob"):
     soundspace.latent_plot(space, str(tmp_path / "x.png"), color_by="knob:treble")

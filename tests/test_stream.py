@@ -7,7 +7,7 @@ import pytest
 from flax import nnx
 
 from ampspace import conditioning as cond
-from ampspace import inference, stream
+from ampspace.runtime import inference, stream
 from ampspace.errors import AmpSpaceError
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
@@ -16,14 +16,22 @@ D = cond.conditioning_dim()
 
 def small_w2w(causal: bool = True, num_classes: int = 256, seed: int = 0) -> Wave2WaveNet:
   # depth 8, dilations 1..64 twice-ish: receptive field 255, small enough to compile quickly
-  return Wave2WaveNet(D, depth=8, channels=6, max_dilation=64, num_classes=num_classes,
-                      causal=causal, rngs=nnx.Rngs(seed))
+  return Wave2WaveNet(
+    D,
+    depth=8,
+    channels=6,
+    max_dilation=64,
+    num_classes=num_classes,
+    causal=causal,
+    rngs=nnx.Rngs(seed),
+  )
 
 
 def offline(model, di, c, chunk: int = 16384):
   graphdef, params = nnx.split(model)
-  return inference.run_clip(inference.make_apply(graphdef, params), di, c, model.context,
-                            chunk=chunk)
+  return inference.run_clip(
+    inference.make_apply(graphdef, params), di, c, model.context, chunk=chunk
+  )
 
 
 def signal(n: int, seed: int = 0) -> np.ndarray:
@@ -89,13 +97,13 @@ def test_knob_step_is_ramped_without_a_click():
   assert at == at2
   jumps_h, jumps_s = np.abs(np.diff(hard)), np.abs(np.diff(smooth))
   # the signal's own sample-to-sample movement, before the change and after the ramp settled
-  calm = max(jumps_h[300:at - 2].max(), jumps_h[at + 1024 + 300:].max())
+  calm = max(jumps_h[300 : at - 2].max(), jumps_h[at + 1024 + 300 :].max())
   # unsmoothed: the knob step is a jump far beyond anything the signal does (a click)
   assert jumps_h[at - 1] > 20 * calm
   # smoothed: no sample-to-sample step anywhere around the change exceeds the signal's own
-  assert jumps_s[at - 2:at + 1100].max() <= 1.5 * calm
+  assert jumps_s[at - 2 : at + 1100].max() <= 1.5 * calm
   # and once the ramp and the receptive field have passed, both give the same output
-  np.testing.assert_allclose(smooth[at + 1024 + 300:], hard[at + 1024 + 300:], atol=1e-5)
+  np.testing.assert_allclose(smooth[at + 1024 + 300 :], hard[at + 1024 + 300 :], atol=1e-5)
 
 
 def test_streamer_rejects_bad_blocks_and_conditioning():
@@ -118,16 +126,18 @@ def recurrent_models():
   from ampspace.models.sample_rnn import SampleRNN
 
   return {
-      "rnn": RNN(D, hidden=8, warmup=64, rngs=nnx.Rngs(0)),
-      "lstm": LSTM(D, hidden=8, warmup=64, rngs=nnx.Rngs(0)),
-      "dilated_lstm": DilatedLSTM(D, hidden=8, num_layers=3, warmup=64, rngs=nnx.Rngs(0)),
-      "sample_rnn": SampleRNN(D, frame_sizes=(16, 4), hidden=8, mlp_channels=8, warmup=64,
-                              rngs=nnx.Rngs(0)),
+    "rnn": RNN(D, hidden=8, warmup=64, rngs=nnx.Rngs(0)),
+    "lstm": LSTM(D, hidden=8, warmup=64, rngs=nnx.Rngs(0)),
+    "dilated_lstm": DilatedLSTM(D, hidden=8, num_layers=3, warmup=64, rngs=nnx.Rngs(0)),
+    "sample_rnn": SampleRNN(
+      D, frame_sizes=(16, 4), hidden=8, mlp_channels=8, warmup=64, rngs=nnx.Rngs(0)
+    ),
   }
 
 
-@pytest.mark.parametrize("name", [pytest.param("rnn", marks=pytest.mark.slow), "lstm",
-                                  "dilated_lstm", "sample_rnn"])
+@pytest.mark.parametrize(
+  "name", [pytest.param("rnn", marks=pytest.mark.slow), "lstm", "dilated_lstm", "sample_rnn"]
+)
 def test_recurrent_stream_equals_offline(name):
   model = recurrent_models()[name]
   di, c = signal(1024), cond_vector()

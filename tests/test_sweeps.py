@@ -103,16 +103,26 @@ def test_deterministic_for_a_seed(spec, amp):
 def test_plugin_ranges_are_mapped_from_dials():
   from ampspace.devices.base import Knob
   from ampspace.sweeps import dial_to_value
+
   assert dial_to_value(Knob("tone", 400, 100, 1000), 5.0) == 550.0
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("one_knob:volume", "no knob 'volume'"), ("zigzag:3", "unknown sweep kind 'zigzag'"),
-    ("random:x", "N must be an integer"), ("random:0", "must be >= 1"),
-    ("one_knob:gain=11", "dials must be in 0..10"), ("grid:gain@12", "levels must be 1..10"),
-    ("random:3|bogus", "unknown modifier 'bogus'"), ("tied:bass", "tied:a\\+b"),
-    ("default|set:gain", "set:knob=dial"), ("one_knob:gain|drop:volume=2", "no knob 'volume'"),
-    ("one_knob:gain=5|drop:gain=5", "leaves no settings")])
+@pytest.mark.parametrize(
+  "spec,message",
+  [
+    ("one_knob:volume", "no knob 'volume'"),
+    ("zigzag:3", "unknown sweep kind 'zigzag'"),
+    ("random:x", "N must be an integer"),
+    ("random:0", "must be >= 1"),
+    ("one_knob:gain=11", "dials must be in 0..10"),
+    ("grid:gain@12", "levels must be 1..10"),
+    ("random:3|bogus", "unknown modifier 'bogus'"),
+    ("tied:bass", "tied:a\\+b"),
+    ("default|set:gain", "set:knob=dial"),
+    ("one_knob:gain|drop:volume=2", "no knob 'volume'"),
+    ("one_knob:gain=5|drop:gain=5", "leaves no settings"),
+  ],
+)
 def test_errors_name_the_problem(spec, message, amp):
   with pytest.raises(AmpSpaceError, match=message):
     parse_sweep(spec, amp)

@@ -26,16 +26,17 @@ pytestmark = pytest.mark.beam
 
 
 def _examples(builder):
-  return {split: {ex["clip_id"]: ex for ex in src}
-          for split, src in builder.as_data_source().items()}
+  return {
+    split: {ex["clip_id"]: ex for ex in src} for split, src in builder.as_data_source().items()
+  }
 
 
 @pytest.fixture(scope="module")
 def plain_build(tmp_path_factory):
-  cfg = asb.AmpSpaceConfig(name="beam_small", num_dis=4, di_seconds=0.3,
-                           sweep="one_knob:gain=3,7")
-  plain = asb.Builder(config=cfg, data_dir=str(tmp_path_factory.mktemp("plain")),
-                      file_format="array_record")
+  cfg = asb.AmpSpaceConfig(name="beam_small", num_dis=4, di_seconds=0.3, sweep="one_knob:gain=3,7")
+  plain = asb.Builder(
+    config=cfg, data_dir=str(tmp_path_factory.mktemp("plain")), file_format="array_record"
+  )
   plain.download_and_prepare()
   assert not plain._use_beam
   return cfg, _examples(plain)
@@ -43,9 +44,14 @@ def plain_build(tmp_path_factory):
 
 # One worker in memory; two worker processes, the local stand-in for a cluster's workers
 # (each renders its share of DI x device items and writes its shards).
-RUNNERS = {"in_memory": ["--runner=DirectRunner"],
-           "two_processes": ["--runner=DirectRunner", "--direct_num_workers=2",
-                             "--direct_running_mode=multi_processing"]}
+RUNNERS = {
+  "in_memory": ["--runner=DirectRunner"],
+  "two_processes": [
+    "--runner=DirectRunner",
+    "--direct_num_workers=2",
+    "--direct_running_mode=multi_processing",
+  ],
+}
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))

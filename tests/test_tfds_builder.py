@@ -24,9 +24,24 @@ from tfds_ampspace.amp_space import amp_space_dataset_builder as asb
 from tfds_ampspace.amp_space.dummy_data import make_dummy_data as dummy
 
 DUMMY = os.path.join(os.path.dirname(asb.__file__), "dummy_data")
-CONTRACT = ("di", "output", "knobs", "knob_mask", "device_id", "attributes", "device",
-            "device_type", "source", "di_id", "di_start", "di_end", "knob_names", "knob_values",
-            "clip_id", "latency_samples")
+CONTRACT = (
+  "di",
+  "output",
+  "knobs",
+  "knob_mask",
+  "device_id",
+  "attributes",
+  "device",
+  "device_type",
+  "source",
+  "di_id",
+  "di_start",
+  "di_end",
+  "knob_names",
+  "knob_values",
+  "clip_id",
+  "latency_samples",
+)
 
 
 def _build(config, data_dir, manual_dir=None):
@@ -53,8 +68,11 @@ def test_tiny_contract_and_di_disjoint_splits(tiny):
   assert set(data) == {"train", "validation", "test"}
   assert sum(len(v) for v in data.values()) == 5 * 3  # 5 DIs x gains 2,5,8
   dis = {split: {ex["di_id"] for ex in exs} for split, exs in data.items()}
-  assert not (dis["train"] & dis["validation"] or dis["train"] & dis["test"]
-              or dis["validation"] & dis["test"])
+  assert not (
+    dis["train"] & dis["validation"]
+    or dis["train"] & dis["test"]
+    or dis["validation"] & dis["test"]
+  )
   ex = data["train"][0]
   assert set(CONTRACT) <= set(ex)
   assert ex["di"].dtype == np.int16 and ex["di"].shape == ex["output"].shape
@@ -72,6 +90,7 @@ def test_tiny_contract_and_di_disjoint_splits(tiny):
 
 def test_tiny_output_is_the_device_applied_to_the_di(tiny):
   from ampspace.devices import get_device
+
   ex = tiny.as_data_source("validation")[0]
   names = [n.decode() for n in ex["knob_names"]]
   settings = dict(zip(names, map(float, ex["knob_values"])))
@@ -79,9 +98,10 @@ def test_tiny_output_is_the_device_applied_to_the_di(tiny):
   np.testing.assert_allclose(asb.from_pcm16(ex["output"]), expected, atol=2e-3)
 
 
-@pytest.mark.parametrize("layout,count,device", [("release", 6, "fuzzbox"),
-                                                 ("csv", 3, "overdrive_pedal"),
-                                                 ("nam", 2, "tube_combo")])
+@pytest.mark.parametrize(
+  "layout,count,device",
+  [("release", 6, "fuzzbox"), ("csv", 3, "overdrive_pedal"), ("nam", 2, "tube_combo")],
+)
 def test_real_ingests_each_layout_and_removes_latency(tmp_path, layout, count, device):
   builder = _build("real", str(tmp_path), os.path.join(DUMMY, layout))
   data = _all(builder)
@@ -94,8 +114,9 @@ def test_real_ingests_each_layout_and_removes_latency(tmp_path, layout, count, d
     gain = float(ex["knob_values"][names.index("gain")])
     di = asb.from_pcm16(ex["di"])
     # after correction, output[n] is the device applied to di[n]
-    np.testing.assert_allclose(asb.from_pcm16(ex["output"]), dummy.fake_device(di, gain, 0),
-                               atol=2e-3)
+    np.testing.assert_allclose(
+      asb.from_pcm16(ex["output"]), dummy.fake_device(di, gain, 0), atol=2e-3
+    )
     assert ex["di_end"] - ex["di_start"] == len(di)
   report = json.loads((builder.data_path / asb.REPORT_FILE).read_text())
   assert report["num_accepted"] == count and not report["skipped"]
@@ -133,8 +154,11 @@ def test_invalid_recording_fails_the_build_naming_it_and_leaves_nothing(tmp_path
     _build("real", str(data_dir), str(root))
   builder = tfds.builder("amp_space/real", data_dir=str(data_dir), file_format="array_record")
   assert not builder.is_prepared()
-  leftovers = list((data_dir / "amp_space" / "real").glob("*")) if (
-      data_dir / "amp_space" / "real").exists() else []
+  leftovers = (
+    list((data_dir / "amp_space" / "real").glob("*"))
+    if (data_dir / "amp_space" / "real").exists()
+    else []
+  )
   assert leftovers == []
 
 
@@ -145,17 +169,21 @@ def test_skip_invalid_leaves_bad_files_out_and_reports_them(tmp_path):
   sf.write(silent, np.zeros(3528, np.float32), 44100, subtype="PCM_16")
   builder = _build("real_lenient", str(tmp_path / "data"), str(root))
   ids = [ex["clip_id"].decode() for exs in _all(builder).values() for ex in exs]
-  assert len(ids) == 4 and not any(i.endswith(("di_1/00000001.wav", "di_2/00000000.wav"))
-                                   for i in ids)
+  assert len(ids) == 4 and not any(
+    i.endswith(("di_1/00000001.wav", "di_2/00000000.wav")) for i in ids
+  )
   report = json.loads((builder.data_path / asb.REPORT_FILE).read_text())
-  reasons = {os.path.basename(os.path.dirname(s["file"])) + "/" + os.path.basename(s["file"]):
-             s["reason"] for s in report["skipped"]}
+  reasons = {
+    os.path.basename(os.path.dirname(s["file"])) + "/" + os.path.basename(s["file"]): s["reason"]
+    for s in report["skipped"]
+  }
   assert "NaN" in reasons["di_1/00000001.wav"] and "silent" in reasons["di_2/00000000.wav"]
 
 
 def test_user_config_segments_long_recordings(tmp_path):
-  cfg = asb.AmpSpaceConfig(name="real_segments", source_kind="recordings",
-                           segment_seconds=0.05, split_unit="segment")
+  cfg = asb.AmpSpaceConfig(
+    name="real_segments", source_kind="recordings", segment_seconds=0.05, split_unit="segment"
+  )
   data = _all(_build(cfg, str(tmp_path), os.path.join(DUMMY, "nam")))
   examples = [ex for exs in data.values() for ex in exs]
   # the NAM input is 2 x 0.08 s: three 0.05 s segments per capture (the remainder is dropped)
@@ -172,6 +200,7 @@ def test_synthetic_from_a_rendered_folder(tmp_path):
   from ampspace.audio.wav_io import write_wav
   from ampspace.di import karplus
   from ampspace.render import render
+
   di_dir, out = tmp_path / "di", tmp_path / "rendered"
   for i in range(3):
     write_wav(str(di_dir / f"d{i}.wav"), karplus.phrase(i, 0.2))
@@ -182,14 +211,15 @@ def test_synthetic_from_a_rendered_folder(tmp_path):
 
 
 def test_data_source_imports_no_tensorflow(tiny):
-  code = ("import sys, tensorflow_datasets as tfds, tfds_ampspace\n"
-          f"src = tfds.data_source('amp_space/tiny', data_dir={os.fspath(tiny.data_dir_root)!r}, "
-          "download=False)\n"
-          "ex = src['train'][0]\n"
-          "assert ex['di'].dtype.name == 'int16'\n"
-          "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')]\n"
-          "print('TF' if bad else 'NO_TF', len(src['train']))\n")
-  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+  code = (
+    "import sys, tensorflow_datasets as tfds, tfds_ampspace\n"
+    f"src = tfds.data_source('amp_space/tiny', data_dir={os.fspath(tiny.data_dir_root)!r}, "
+    "download=False)\n"
+    "ex = src['train'][0]\n"
+    "assert ex['di'].dtype.name == 'int16'\n"
+    "bad = [m for m in sys.modules if m == 'tensorflow' or m.startswith('tensorflow.')]\n"
+    "print('TF' if bad else 'NO_TF', len(src['train']))\n"
+  )
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.split() == ["NO_TF", "9"]

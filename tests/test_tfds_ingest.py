@@ -20,8 +20,9 @@ def _clip(tmp_path, di, out, sr_di=SR, sr_out=SR, **kw):
   di_path, out_path = str(tmp_path / "di.wav"), str(tmp_path / "out.wav")
   sf.write(di_path, di, sr_di, subtype="FLOAT")
   sf.write(out_path, out, sr_out, subtype="FLOAT")
-  return layouts.Clip("c", di_path, out_path, "di", 0, -1, "dev", "b", "real", "amp",
-                      {"gain": 5.0}, [], {}, **kw)
+  return layouts.Clip(
+    "c", di_path, out_path, "di", 0, -1, "dev", "b", "real", "amp", {"gain": 5.0}, [], {}, **kw
+  )
 
 
 @pytest.fixture
@@ -59,11 +60,14 @@ def test_length_mismatch_trimmed_within_tolerance_else_error_naming_both(tmp_pat
     ingest.load_pair(clip, ingest.IngestOptions())
 
 
-@pytest.mark.parametrize("make,match", [
+@pytest.mark.parametrize(
+  "make,match",
+  [
     (lambda d: np.where(np.arange(len(d)) == 9, np.nan, d), "NaN"),
     (lambda d: 0 * d, "silent"),
     (lambda d: np.clip(20 * d, -1, 1), "clipped"),
-])
+  ],
+)
 def test_nan_silence_clipping_rejected(tmp_path, di, make, match):
   with pytest.raises(AmpSpaceError, match=match):
     ingest.load_pair(_clip(tmp_path, di, make(di).astype(np.float32)), ingest.IngestOptions())
@@ -75,14 +79,21 @@ def test_validate_clips_raises_listing_all_or_skips_with_report(tmp_path, di):
   bad.clip_id = "bad"
   with pytest.raises(AmpSpaceError, match="(?s)1 of 2 recordings are invalid.*b/out.wav: silent"):
     ingest.validate_clips([good, bad], ingest.IngestOptions(), progress=False)
-  result = ingest.validate_clips([good, bad], ingest.IngestOptions(skip_invalid=True),
-                                 progress=False)
+  result = ingest.validate_clips(
+    [good, bad], ingest.IngestOptions(skip_invalid=True), progress=False
+  )
   assert [c.clip_id for c in result.clips] == ["c"]
   assert result.report["skipped"][0]["file"] == bad.output_path
   assert result.latency == {}  # no music estimate unless asked for
-  assert result.report["latency"] == [{"setting": ingest.setting_key(good), "source": "none",
-                                       "num_clips": 1, "lag_samples_min": 0,
-                                       "lag_samples_max": 0}]
+  assert result.report["latency"] == [
+    {
+      "setting": ingest.setting_key(good),
+      "source": "none",
+      "num_clips": 1,
+      "lag_samples_min": 0,
+      "lag_samples_max": 0,
+    }
+  ]
   path = str(tmp_path / "r" / "report.json")
   ingest.write_report(path, result.report)
   assert json.load(open(path))["num_accepted"] == 1
@@ -117,13 +128,14 @@ def test_nam_reader_pairs_nearest_input_and_merges_knob_files(tmp_path, di):
 # ---------------------------------------------------------------- latency on ingest
 def _late(x, lag):
   out = np.zeros_like(x)
-  out[lag:] = x[:len(x) - lag]
+  out[lag:] = x[: len(x) - lag]
   return out
 
 
 def test_no_latency_source_means_no_shift(tmp_path, di):
   # A rendered (zero-latency) device relabelled as a recording: stored as recorded.
   from ampspace.devices import get_device
+
   out = get_device("tube_amp_el84").process(di, {"gain": 5.0})
   pair = ingest.load_pair(_clip(tmp_path, di, out), ingest.IngestOptions())
   assert pair.latency == 0 and pair.latency_source == "none"
@@ -131,10 +143,11 @@ def test_no_latency_source_means_no_shift(tmp_path, di):
 
 
 def test_annotated_latency_is_removed_fraction_rounded_down(tmp_path, di):
-  pair = ingest.load_pair(_clip(tmp_path, di, _late(0.5 * di, 7), latency_samples=7.6),
-                          ingest.IngestOptions())
+  pair = ingest.load_pair(
+    _clip(tmp_path, di, _late(0.5 * di, 7), latency_samples=7.6), ingest.IngestOptions()
+  )
   assert (pair.latency, pair.latency_source) == (7, "annotation")
-  np.testing.assert_allclose(pair.out, 0.5 * di[:len(pair.out)], atol=1e-6)
+  np.testing.assert_allclose(pair.out, 0.5 * di[: len(pair.out)], atol=1e-6)
 
 
 def test_blip_latency_is_measured_and_the_segment_cut_after_it(tmp_path, di):
@@ -144,17 +157,18 @@ def test_blip_latency_is_measured_and_the_segment_cut_after_it(tmp_path, di):
   clip.di_start = 3000
   pair = ingest.load_pair(clip, ingest.IngestOptions())
   assert (pair.latency, pair.latency_source) == (11, "blip")
-  np.testing.assert_allclose(pair.out, np.tanh(3 * di[:len(pair.out)]), atol=1e-6)
+  np.testing.assert_allclose(pair.out, np.tanh(3 * di[: len(pair.out)]), atol=1e-6)
   assert len(pair.out) >= len(di) - 11
 
 
 def test_loopback_latency_is_measured(tmp_path, di):
   loop_path = str(tmp_path / "loop.wav")
   sf.write(loop_path, _late(-0.3 * di, 4), SR, subtype="FLOAT")
-  pair = ingest.load_pair(_clip(tmp_path, di, _late(np.tanh(2 * di), 4), loopback_path=loop_path),
-                          ingest.IngestOptions())
+  pair = ingest.load_pair(
+    _clip(tmp_path, di, _late(np.tanh(2 * di), 4), loopback_path=loop_path), ingest.IngestOptions()
+  )
   assert (pair.latency, pair.latency_source) == (4, "loopback")
-  np.testing.assert_allclose(pair.out, np.tanh(2 * di[:len(pair.out)]), atol=1e-6)
+  np.testing.assert_allclose(pair.out, np.tanh(2 * di[: len(pair.out)]), atol=1e-6)
 
 
 def test_music_estimate_is_opt_in_reported_and_never_for_rendered_data(tmp_path, di):
@@ -162,13 +176,13 @@ def test_music_estimate_is_opt_in_reported_and_never_for_rendered_data(tmp_path,
   clip = _clip(tmp_path / "a", di, _late(np.tanh(4 * di), 9))
   off = ingest.validate_clips([clip], ingest.IngestOptions(), progress=False)
   assert off.latency == {}
-  on = ingest.validate_clips([clip], ingest.IngestOptions(latency_from_music=True),
-                             progress=False)
+  on = ingest.validate_clips([clip], ingest.IngestOptions(latency_from_music=True), progress=False)
   assert on.latency == {ingest.setting_key(clip): 9}
   assert any(r["source"].startswith("music") for r in on.report["latency"])
   clip.source = "synthetic"
-  rendered = ingest.validate_clips([clip], ingest.IngestOptions(latency_from_music=True),
-                                   progress=False)
+  rendered = ingest.validate_clips(
+    [clip], ingest.IngestOptions(latency_from_music=True), progress=False
+  )
   assert rendered.latency == {}
 
 

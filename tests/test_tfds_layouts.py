@@ -39,8 +39,10 @@ def _settings_folder(folder, di_file, device="fuzzbox", extra=""):
   _wav(os.path.join(folder, "00000000.wav"), seed=1)
   fields = f"device: {device}\n" if device else ""
   with open(os.path.join(folder, "settings.yaml"), "w") as f:
-    f.write(f"{fields}di_file: {di_file}\n{extra}files:\n"
-            f"- filename: 00000000.wav\n  settings: [{{gain: 5}}]\n")
+    f.write(
+      f"{fields}di_file: {di_file}\n{extra}files:\n"
+      f"- filename: 00000000.wav\n  settings: [{{gain: 5}}]\n"
+    )
   return os.path.join(folder, "settings.yaml")
 
 
@@ -60,8 +62,10 @@ def test_bare_di_name_found_beside_settings_and_at_root(tmp_path):
   _settings_folder(tmp_path / "a", "d0.wav")
   at_root = _wav(tmp_path / "d1.wav", seed=4)
   _settings_folder(tmp_path / "b" / "deeper", "d1.wav")
-  clips = {os.path.basename(os.path.dirname(c.output_path)): c
-           for c in layouts.read_release_layout(str(tmp_path))}
+  clips = {
+    os.path.basename(os.path.dirname(c.output_path)): c
+    for c in layouts.read_release_layout(str(tmp_path))
+  }
   assert os.path.samefile(clips["a"].di_path, beside)
   assert os.path.samefile(clips["deeper"].di_path, at_root)
 
@@ -97,16 +101,26 @@ def test_device_file_above_applies_to_captures_below(tmp_path):
   _wav(root / "input.wav")
   (root / "device.yaml").write_text("device: someone_elses\nsource: real\ndevice_type: other\n")
   (root / "my_amp").mkdir()
-  (root / "my_amp" / "device.json").write_text(json.dumps(
-      {"device": "my_amp", "brand": "acme", "device_type": "amp",
-       "attributes": {"preamp_tube": "12AX7"}, "knobs": {"gain": 1}}))
+  (root / "my_amp" / "device.json").write_text(
+    json.dumps(
+      {
+        "device": "my_amp",
+        "brand": "acme",
+        "device_type": "amp",
+        "attributes": {"preamp_tube": "12AX7"},
+        "knobs": {"gain": 1},
+      }
+    )
+  )
   for gain in (5, 7):
     _wav(root / "my_amp" / f"gain{gain}" / "output.wav", seed=gain)
     (root / "my_amp" / f"gain{gain}" / "knobs.json").write_text(
-        json.dumps({"knobs": {"gain": gain}}))
+      json.dumps({"knobs": {"gain": gain}})
+    )
   (root / "my_amp" / "gain7" / "output.json").write_text('{"brand": "acme-modded"}')
-  clips = {os.path.basename(os.path.dirname(c.output_path)): c
-           for c in layouts.read_nam_layout(str(root))}
+  clips = {
+    os.path.basename(os.path.dirname(c.output_path)): c for c in layouts.read_nam_layout(str(root))
+  }
   assert clips["gain5"].device == "my_amp" and clips["gain5"].device_type == "amp"
   assert clips["gain5"].settings == {"gain": 5.0} and clips["gain5"].source == "real"
   assert clips["gain5"].attributes == {"preamp_tube": "12AX7"} and clips["gain5"].brand == "acme"
@@ -130,9 +144,22 @@ def test_release_settings_inherit_device_file_above(tmp_path):
 # ---------------------------------------------------------------- the build command
 def _build_command(manual_dir, data_dir, *extra):
   return subprocess.run(
-      [sys.executable, "-m", "tfds_ampspace.build", "tfds_ampspace/amp_space", "--config=real",
-       f"--manual_dir={manual_dir}", f"--data_dir={data_dir}", "--file_format=array_record",
-       *extra], capture_output=True, text=True, cwd=REPO, timeout=300)
+    [
+      sys.executable,
+      "-m",
+      "tfds_ampspace.build",
+      "tfds_ampspace/amp_space",
+      "--config=real",
+      f"--manual_dir={manual_dir}",
+      f"--data_dir={data_dir}",
+      "--file_format=array_record",
+      *extra,
+    ],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=300,
+  )
 
 
 def test_build_held_out_device_folder_with_di_dir(tmp_path):
@@ -185,11 +212,17 @@ def test_split_field_pins_clips_and_a_di_cannot_be_in_two_splits(tmp_path):
   (root / "test" / "capture.yaml").write_text("split: test\n")
   clips = layouts.read_nam_layout(str(root))
   assert sorted((os.path.basename(os.path.dirname(c.output_path)), c.split) for c in clips) == [
-      ("a", None), ("b", None), ("c", None), ("d", "test"), ("e", "test")]
+    ("a", None),
+    ("b", None),
+    ("c", None),
+    ("d", "test"),
+    ("e", "test"),
+  ]
   items = [RecordingItem(c, 0, None) for c in clips]
   pins = pinned_splits(items)
   assert sorted(pins.values()) == ["test", "test"] and len(pins) == 2
   import dataclasses
+
   pinned = next(c for c in clips if c.split == "test")
   clash = dataclasses.replace(pinned, split="train", clip_id="again")
   with pytest.raises(AmpSpaceError, match=r"recordings name different splits \(test, train\)"):

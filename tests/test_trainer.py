@@ -61,8 +61,7 @@ def _raise():
 
 
 @pytest.mark.parametrize("kind, at", [("crash", 8), ("sigterm", 5)])
-def test_interrupted_run_resumes_exactly(reference, tiny_data_dir, tmp_path, monkeypatch, kind,
-                                         at):
+def test_interrupted_run_resumes_exactly(reference, tiny_data_dir, tmp_path, monkeypatch, kind, at):
   """A crash (no save: resume from step 6) or a SIGTERM (saves at the step it lands in) and a
   rerun give the uninterrupted run's per-step losses bit for bit, and the same parameters."""
   _, ref_losses, ref_params = reference
@@ -85,8 +84,9 @@ def test_interrupted_run_resumes_exactly(reference, tiny_data_dir, tmp_path, mon
     np.testing.assert_array_equal(a, b)
 
 
-def test_nan_stops_with_clear_message_and_last_good_checkpoint_restores(reference, tiny_data_dir,
-                                                                         tmp_path, monkeypatch):
+def test_nan_stops_with_clear_message_and_last_good_checkpoint_restores(
+  reference, tiny_data_dir, tmp_path, monkeypatch
+):
   _, ref_losses, _ = reference
   workdir = str(tmp_path / "nan")
   config = tiny_config(tiny_data_dir)
@@ -118,12 +118,14 @@ def test_init_from_starts_at_the_checkpoint(reference, tiny_data_dir, tmp_path):
     for a, b in zip(_leaves(result["params"]), ref_params):
       np.testing.assert_array_equal(a, b)
   with pytest.raises(AmpSpaceError, match="no such checkpoint"):
-    trainer.train_and_evaluate(tiny_config(tiny_data_dir, init_from=str(tmp_path / "nope")),
-                               str(tmp_path / "bad"))
+    trainer.train_and_evaluate(
+      tiny_config(tiny_data_dir, init_from=str(tmp_path / "nope")), str(tmp_path / "bad")
+    )
 
 
 def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
-    reference, tiny_data_dir, tmp_path, monkeypatch):
+  reference, tiny_data_dir, tmp_path, monkeypatch
+):
   """Fine-tuning from a model and from its inverted twin: `match` starts both from the one
   that correlates positively with the training targets; `keep` leaves them opposite."""
   from flax import nnx
@@ -142,8 +144,9 @@ def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
   for polarity in ("keep", "match"):
     for flipped in (False, True):
       monkeypatch.setattr(common, "init_params_from", inverted_init if flipped else real_init)
-      config = tiny_config(tiny_data_dir, init_from=ref_dir, init_polarity=polarity,
-                           **{"train.steps": 0})
+      config = tiny_config(
+        tiny_data_dir, init_from=ref_dir, init_polarity=polarity, **{"train.steps": 0}
+      )
       result = trainer.train_and_evaluate(config, str(tmp_path / f"{polarity}{flipped}"))
       start[polarity, flipped] = _leaves(result["params"])
   differ = [not np.array_equal(a, b) for a, b in zip(start["keep", False], start["keep", True])]
@@ -151,16 +154,25 @@ def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
   for a, b in zip(start["match", False], start["match", True]):
     np.testing.assert_array_equal(a, b)
   with pytest.raises(AmpSpaceError, match="init_polarity 'flip'"):
-    trainer.train_and_evaluate(tiny_config(tiny_data_dir, init_from=ref_dir, init_polarity="flip"),
-                               str(tmp_path / "bad"))
+    trainer.train_and_evaluate(
+      tiny_config(tiny_data_dir, init_from=ref_dir, init_polarity="flip"), str(tmp_path / "bad")
+    )
 
 
 @pytest.mark.parametrize("schedule", common.SCHEDULES)
 def test_learning_rate_schedules(schedule):
   import ml_collections
 
-  opt = ml_collections.ConfigDict(dict(learning_rate=1e-2, schedule=schedule, warmup_steps=10,
-                                       final_fraction=0.1, decay_steps=20, decay_rate=0.5))
+  opt = ml_collections.ConfigDict(
+    dict(
+      learning_rate=1e-2,
+      schedule=schedule,
+      warmup_steps=10,
+      final_fraction=0.1,
+      decay_steps=20,
+      decay_rate=0.5,
+    )
+  )
   lr = common.learning_rate_schedule(opt, 100)
   values = np.array([float(lr(s)) for s in range(101)])
   assert values.max() == pytest.approx(1e-2, rel=1e-5)
@@ -171,16 +183,18 @@ def test_learning_rate_schedules(schedule):
   if schedule == "exponential":
     assert values[30] == pytest.approx(0.5e-2, rel=1e-3)
   with pytest.raises(AmpSpaceError, match="schedule"):
-    common.learning_rate_schedule(ml_collections.ConfigDict(dict(
-        learning_rate=1.0, schedule="triangle")), 10)
+    common.learning_rate_schedule(
+      ml_collections.ConfigDict(dict(learning_rate=1.0, schedule="triangle")), 10
+    )
 
 
 def test_gradient_clipping_bounds_the_update():
   import ml_collections
   import optax
 
-  opt = ml_collections.ConfigDict(dict(name="sgd", learning_rate=1.0, schedule="constant",
-                                       weight_decay=0.0, grad_clip=0.5))
+  opt = ml_collections.ConfigDict(
+    dict(name="sgd", learning_rate=1.0, schedule="constant", weight_decay=0.0, grad_clip=0.5)
+  )
   tx, _ = common.make_optimizer(opt, 10)
   params = {"w": np.zeros(4, np.float32)}
   updates, _ = tx.update({"w": np.full(4, 100.0, np.float32)}, tx.init(params), params)
@@ -194,18 +208,34 @@ def test_loss_that_does_not_fit_the_head_is_a_clear_error(tiny_data_dir, tmp_pat
 
 
 def test_regression_head_trains_with_mse_and_writes_tensorboard(tiny_data_dir, tmp_path):
-  config = tiny_config(tiny_data_dir, **{"model.num_classes": 1, "loss.name": "mse",
-                                         "train.steps": 3, "train.log_every": 1,
-                                         "train.eval_every": 2, "train.tensorboard": True})
+  config = tiny_config(
+    tiny_data_dir,
+    **{
+      "model.num_classes": 1,
+      "loss.name": "mse",
+      "train.steps": 3,
+      "train.log_every": 1,
+      "train.eval_every": 2,
+      "train.tensorboard": True,
+    },
+  )
   result = trainer.train_and_evaluate(config, str(tmp_path / "w"))
   assert result["steps"] == 3
   assert all(r["loss"] == pytest.approx(r["mse"]) for r in result["history"])
   assert {"mse", "esr", "loss"} <= set(result["validation"])
   tb = tmp_path / "w" / "tb"
   events = b"".join(f.read_bytes() for f in tb.iterdir())
-  for tag in (b"train/loss", b"train/mse", b"train/esr", b"train/learning_rate",
-              b"train/samples_per_second", b"validation/di", b"validation/target",
-              b"validation/prediction", b"validation/spectrograms"):
+  for tag in (
+    b"train/loss",
+    b"train/mse",
+    b"train/esr",
+    b"train/learning_rate",
+    b"train/samples_per_second",
+    b"validation/di",
+    b"validation/target",
+    b"validation/prediction",
+    b"validation/spectrograms",
+  ):
     assert tag in events, tag
 
 
@@ -225,11 +255,19 @@ def test_two_devices_in_one_process_match_one_device(reference, tiny_data_dir, t
   """The batch split over a 2-device `data` axis gives the 1-device losses (to float rounding:
   the gradient all-reduce sums in another order)."""
   _, ref_losses, _ = reference
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-             PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]))
-  r = subprocess.run([sys.executable, "-c", MULTI_DEVICE_SCRIPT, tiny_data_dir,
-                      str(tmp_path / "w")], capture_output=True, text=True, env=env, cwd=REPO,
-                     timeout=300)
+  env = dict(
+    os.environ,
+    XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+  )
+  r = subprocess.run(
+    [sys.executable, "-c", MULTI_DEVICE_SCRIPT, tiny_data_dir, str(tmp_path / "w")],
+    capture_output=True,
+    text=True,
+    env=env,
+    cwd=REPO,
+    timeout=300,
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   losses = json.loads(r.stdout.strip().splitlines()[-1])
   np.testing.assert_allclose(losses, [ref_losses[s] for s in range(1, 5)], rtol=2e-4)

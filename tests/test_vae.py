@@ -31,12 +31,16 @@ def test_shapes_of_the_paper_model():
   assert mean.shape == logvar.shape == (3, 3)
   assert abstract.enc_dense.out_features == 512  # the paper's 512-d representation
   assert len(abstract.enc_convs) == len(abstract.dec_convs) == 4
-  recon, _, _ = jax.eval_shape(lambda st, x, k: nnx.merge(graphdef, st)(x, k), state, x,
-                               jax.random.key(0))
+  recon, _, _ = jax.eval_shape(
+    lambda st, x, k: nnx.merge(graphdef, st)(x, k), state, x, jax.random.key(0)
+  )
   assert recon.shape == (3, 64, 256)
   z = jax.ShapeDtypeStruct((5, 3), jnp.float32)
   assert jax.eval_shape(lambda st, z: nnx.merge(graphdef, st).decode(z), state, z).shape == (
-      5, 64, 256)
+    5,
+    64,
+    256,
+  )
 
 
 def test_a_hidden_layer_for_each_factor():
@@ -123,8 +127,9 @@ def test_elbo_falls_on_a_tiny_set(factor_hidden):
   data = jnp.asarray(tiny_windows(spec))
   model = vae_lib.MelVAE(**SMALL, factor_hidden=factor_hidden, rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(model)
-  whole_set = lambda p: float(vae_lib.elbo_terms(nnx.merge(graphdef, p), data,
-                                                 jax.random.key(1), 1.0)[1]["elbo"])
+  whole_set = lambda p: float(
+    vae_lib.elbo_terms(nnx.merge(graphdef, p), data, jax.random.key(1), 1.0)[1]["elbo"]
+  )
   start = whole_set(params)
   tx = optax.adam(3e-3)
   opt_state = tx.init(params)
@@ -134,7 +139,8 @@ def test_elbo_falls_on_a_tiny_set(factor_hidden):
     beta = vae_lib.kl_beta(i, beta=1.0, warmup_steps=20)
     key = jax.random.fold_in(jax.random.key(0), i)
     (_, m), g = jax.value_and_grad(
-        lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch, key, beta), has_aux=True)(params)
+      lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch, key, beta), has_aux=True
+    )(params)
     updates, opt_state = tx.update(g, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, m
 

@@ -19,6 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def interp():
   from ampspace.experiments import interpolation
+
   return interpolation
 
 
@@ -27,11 +28,11 @@ def test_midpoint_conditioning_is_a_half_half_device_one_hot(interp):
   c_b = interp.Sounds.conditioning("tube_amp_4x12", {"gain": 7})
   mid = 0.5 * (c_a + c_b)
   k = len(cond.KNOB_VOCAB)
-  one_hot = mid[2 * k:2 * k + len(cond.DEVICE_VOCAB)]
+  one_hot = mid[2 * k : 2 * k + len(cond.DEVICE_VOCAB)]
   assert one_hot[cond.device_index("tube_amp_fender")] == 0.5
   assert one_hot[cond.device_index("tube_amp_4x12")] == 0.5
   assert one_hot.sum() == pytest.approx(1.0)
-  np.testing.assert_array_equal(mid[:2 * k], c_a[:2 * k])  # same knobs
+  np.testing.assert_array_equal(mid[: 2 * k], c_a[: 2 * k])  # same knobs
   # gain 3 and gain 7 average to exactly the gain-5 conditioning
   c3 = interp.Sounds.conditioning("tube_amp_fender", {"gain": 3})
   c5 = interp.Sounds.conditioning("tube_amp_fender", {"gain": 5})
@@ -61,10 +62,12 @@ def test_partition_renders_no_held_out_setting_of_either_amp(interp):
 def test_held_out_leaks_finds_a_held_out_dial_on_any_axis():
   from ampspace.soundspace import Entry, held_out_leaks
 
-  entries = [Entry("amp_a", {"gain": 7.0, "treble": 8.0}, "treble_leak"),
-             Entry("amp_b", {"gain": 5.0, "treble": 5.0}, "gain_leak"),
-             Entry("amp_a", {"gain": 7.0, "treble": 6.0}, "fine"),
-             Entry("other", {"gain": 5.0}, "not_in_the_experiment")]
+  entries = [
+    Entry("amp_a", {"gain": 7.0, "treble": 8.0}, "treble_leak"),
+    Entry("amp_b", {"gain": 5.0, "treble": 5.0}, "gain_leak"),
+    Entry("amp_a", {"gain": 7.0, "treble": 6.0}, "fine"),
+    Entry("other", {"gain": 5.0}, "not_in_the_experiment"),
+  ]
   leaks = held_out_leaks(entries, {"gain": 5.0, "treble": 8.0}, ("amp_a", "amp_b"))
   assert [e.clip_id for e in leaks] == ["treble_leak", "gain_leak"]
   assert held_out_leaks(entries[2:3], {"gain": 5.0}, ("amp_a",)) == []
@@ -72,10 +75,14 @@ def test_held_out_leaks_finds_a_held_out_dial_on_any_axis():
 
 def test_a_leaking_partition_is_refused_before_training(interp):
   """The run stops, naming a clip, when a training clip holds a held-out dial."""
+
   def record(clip_id, device, gain, treble):
-    return {"clip_id": clip_id.encode(), "device": device.encode(),
-            "knob_names": np.asarray([b"gain", b"treble"], object),
-            "knob_values": np.asarray([gain, treble])}
+    return {
+      "clip_id": clip_id.encode(),
+      "device": device.encode(),
+      "knob_names": np.asarray([b"gain", b"treble"], object),
+      "knob_values": np.asarray([gain, treble]),
+    }
 
   clean = [record("a/g7", "tube_amp_fender", 7.0, 5.0), record("b/t6", "tube_amp_4x12", 7.0, 6.0)]
   interp.check_no_leak(clean, ("tube_amp_fender", "tube_amp_4x12"))
@@ -88,8 +95,9 @@ def test_within_steps_scores_a_recipe_against_known_settings():
   from ampspace.soundspace import Entry, within_steps
 
   truth = {"gain": 5.0, "treble": 8.0}
-  assert within_steps(Entry("amp_a", {"gain": 6.0, "treble": 7.0, "bass": 1.0}, "x"), "amp_a",
-                      truth)
+  assert within_steps(
+    Entry("amp_a", {"gain": 6.0, "treble": 7.0, "bass": 1.0}, "x"), "amp_a", truth
+  )
   assert not within_steps(Entry("amp_a", {"gain": 6.5, "treble": 8.0}, "x"), "amp_a", truth)
   assert not within_steps(Entry("amp_b", {"gain": 5.0, "treble": 8.0}, "x"), "amp_a", truth)
   assert not within_steps(Entry("amp_a", {"gain": 5.0}, "x"), "amp_a", truth)  # treble unknown
@@ -97,17 +105,31 @@ def test_within_steps_scores_a_recipe_against_known_settings():
 
 
 def test_markdown_table(interp):
-  results = {"midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
-             "smoothness": {"walk": {"evenness": 1.2, "path_ratio": 1.05, "steps": [0.1]}},
-             "known_in_between": {"gain": {"real gain 3": 0.12},
-                                  "treble": {"real treble 6": 0.2}},
-             "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}],
-             "dial_recipes": {"n": 2, "hits": 1, "right_amp": 2, "chance_hit_rate": 0.125,
-                              "queries": [{"device": "a", "truth": {"gain": 5.0},
-                                           "recipe": "a with gain=4", "hit": True}]}}
-  meta = {"amp_a": "a", "amp_b": "b", "command": "cmd", "clips": 3, "vae_steps": 1,
-          "w2w_steps": 1, "gl_iters": 2, "wall_minutes": 0.5, "endpoint_gain": 7.0,
-          "walk_steps": 3}
+  results = {
+    "midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
+    "smoothness": {"walk": {"evenness": 1.2, "path_ratio": 1.05, "steps": [0.1]}},
+    "known_in_between": {"gain": {"real gain 3": 0.12}, "treble": {"real treble 6": 0.2}},
+    "held_out_query": [{"recipe": "amp with gain=4", "distance": 0.1}],
+    "dial_recipes": {
+      "n": 2,
+      "hits": 1,
+      "right_amp": 2,
+      "chance_hit_rate": 0.125,
+      "queries": [{"device": "a", "truth": {"gain": 5.0}, "recipe": "a with gain=4", "hit": True}],
+    },
+  }
+  meta = {
+    "amp_a": "a",
+    "amp_b": "b",
+    "command": "cmd",
+    "clips": 3,
+    "vae_steps": 1,
+    "w2w_steps": 1,
+    "gl_iters": 2,
+    "wall_minutes": 0.5,
+    "endpoint_gain": 7.0,
+    "walk_steps": 3,
+  }
   md = interp.markdown(results, meta)
   assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
   assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
@@ -119,14 +141,32 @@ def test_markdown_table(interp):
 @pytest.mark.slow
 def test_micro_run_end_to_end(tmp_path):
   out = str(tmp_path / "interp")
-  r = subprocess.run([sys.executable, os.path.join(REPO, "launch", "interpolation.py"),
-                      f"--out={out}", "--vae_steps=8", "--w2w_steps=4", "--random_settings=1",
-                      "--gl_iters=2", "--walk_steps=3"], capture_output=True, text=True,
-                     cwd=REPO, timeout=1200)
+  r = subprocess.run(
+    [
+      sys.executable,
+      os.path.join(REPO, "launch", "interpolation.py"),
+      f"--out={out}",
+      "--vae_steps=8",
+      "--w2w_steps=4",
+      "--random_settings=1",
+      "--gl_iters=2",
+      "--walk_steps=3",
+    ],
+    capture_output=True,
+    text=True,
+    cwd=REPO,
+    timeout=1200,
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   metrics = json.load(open(os.path.join(out, "metrics.json")))
-  assert set(metrics) >= {"meta", "midpoint", "smoothness", "known_in_between", "held_out_query",
-                          "dial_recipes"}
+  assert set(metrics) >= {
+    "meta",
+    "midpoint",
+    "smoothness",
+    "known_in_between",
+    "held_out_query",
+    "dial_recipes",
+  }
   assert metrics["dial_recipes"]["n"] == 2 * (2 + 4)
   assert metrics["meta"]["clips"] == 2 * (9 + 9 + 1)  # gain and treble series, tone stacks
   assert set(metrics["known_in_between"]) == {"gain", "treble"}
@@ -136,5 +176,6 @@ def test_micro_run_end_to_end(tmp_path):
   for entry in manifest:
     assert os.path.getsize(os.path.join(out, "mos", entry["file"])) > 1000
   assert {"vae_mid.wav", "w2w_mid.wav", "real_A_gain5.wav", "real_A_treble8.wav"} <= {
-      e["file"] for e in manifest}
+    e["file"] for e in manifest
+  }
   assert os.path.exists(os.path.join(out, "soundspace_device_2d.png"))

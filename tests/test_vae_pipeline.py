@@ -18,8 +18,12 @@ def record(seed: int, seconds: float = 0.5, device_id: int = 1, gain: float = 0.
   y = np.tanh(4 * karplus.phrase(seed, seconds)) * 0.8
   knobs = np.zeros(4, np.float32)
   knobs[0] = gain
-  return {"output": np.round(y * 32767).astype(np.int16), "device_id": np.int32(device_id),
-          "knobs": knobs, "knob_mask": np.array([1, 0, 0, 0], np.float32)}
+  return {
+    "output": np.round(y * 32767).astype(np.int16),
+    "device_id": np.int32(device_id),
+    "knobs": knobs,
+    "knob_mask": np.array([1, 0, 0, 0], np.float32),
+  }
 
 
 @pytest.mark.parametrize("start", [0, 3, 40, 80])
@@ -29,7 +33,7 @@ def test_window_equals_the_same_frames_of_the_whole_clip(start):
   win = mel_pipeline.log_mel_window(y, start, SPEC)
   assert win.shape == (16, 256)
   n = min(16, len(whole) - start)
-  np.testing.assert_allclose(win[:n], whole[start:start + n], atol=2e-5)
+  np.testing.assert_allclose(win[:n], whole[start : start + n], atol=2e-5)
   # frames whose analysis window lies wholly past the clip's end are silence: log1p(0) = 0
   beyond = [k for k in range(16) if (start + k) * SPEC.hop - SPEC.n_fft // 2 >= len(y)]
   assert all(np.all(win[k] == 0.0) for k in beyond)
@@ -43,8 +47,10 @@ def test_split_and_join_windows_round_trip():
   assert w.shape == (3, 16, 256)
   np.testing.assert_array_equal(mel_pipeline.join_windows(w, 37), m)
   assert np.all(w[2, 5:] == 0)
-  assert SPEC.frames_of(len(record(0)["output"])) == spectral.log_mel(
-      np.zeros(len(record(0)["output"]), np.float32)).shape[1]
+  assert (
+    SPEC.frames_of(len(record(0)["output"]))
+    == spectral.log_mel(np.zeros(len(record(0)["output"]), np.float32)).shape[1]
+  )
 
 
 def _batches(source, n, seed=0):

@@ -11,7 +11,6 @@ import pytest
 from flax import nnx
 
 
-
 def get_config(arg: str):
   return load_config("vae", arg)
 
@@ -70,8 +69,9 @@ def test_resume_matches_an_uninterrupted_run(tiny_data_dir, tmp_path):
   resumed = train(small_config(tiny_data_dir, 5), workdir)
   straight = train(small_config(tiny_data_dir, 5), str(tmp_path / "straight"))
   assert [r["step"] for r in resumed["history"]] == [4, 5]
-  np.testing.assert_allclose([r["loss"] for r in resumed["history"]],
-                             [r["loss"] for r in straight["history"][3:]], rtol=2e-4)
+  np.testing.assert_allclose(
+    [r["loss"] for r in resumed["history"]], [r["loss"] for r in straight["history"][3:]], rtol=2e-4
+  )
 
 
 def test_the_vae_shares_the_loop_sigterm_and_divergence(tiny_data_dir, tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ from tensorflow_datasets.scripts.cli import build, cli_utils
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Args(cli_utils.Args):
   """Build datasets (the `tfds build` command, TensorFlow-free)."""
+
   command: build.Args = simple_parsing.subparsers({"build": build.Args})
 
   def execute(self) -> None:
@@ -77,8 +78,12 @@ def user_problem(error: BaseException) -> BaseException | None:
 def main(args: Args, verbose: bool = False) -> None:
   import tfds_ampspace  # noqa: F401  (registers amp_space, so `amp_space/tiny` also works)
 
-  tfds.core.visibility.set_availables([tfds.core.visibility.DatasetType.TFDS_PUBLIC,
-                                       tfds.core.visibility.DatasetType.COMMUNITY_PUBLIC])
+  tfds.core.visibility.set_availables(
+    [
+      tfds.core.visibility.DatasetType.TFDS_PUBLIC,
+      tfds.core.visibility.DatasetType.COMMUNITY_PUBLIC,
+    ]
+  )
   logging.set_verbosity(logging.INFO)
   try:
     args.execute()

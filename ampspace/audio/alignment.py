@@ -42,23 +42,24 @@ import scipy.fft
 from ampspace.errors import AmpSpaceError
 
 DEFAULT_MAX_LAG = 2048
-BLIP_ONSET_FRACTION = 0.02   # of the response's peak: the first sample above it is the onset
-BLIP_NOISE_FACTOR = 8.0      # ... and above this many times the RMS noise before the blip
-BLIP_BACKOFF_NOISE = 4.0    # the onset then moves back over samples above this many RMS
-BLIP_QUIET = 2048            # samples before the blip that must be free of other sound
-BLIP_AGREEMENT = 8           # samples several blips' latencies may differ by (noise at
-                             # the onset threshold); more: one was lost or gated
+BLIP_ONSET_FRACTION = 0.02  # of the response's peak: the first sample above it is the onset
+BLIP_NOISE_FACTOR = 8.0  # ... and above this many times the RMS noise before the blip
+BLIP_BACKOFF_NOISE = 4.0  # the onset then moves back over samples above this many RMS
+BLIP_QUIET = 2048  # samples before the blip that must be free of other sound
+BLIP_AGREEMENT = 8  # samples several blips' latencies may differ by (noise at
+# the onset threshold); more: one was lost or gated
 
 
 @dataclasses.dataclass(frozen=True)
 class LatencyEstimate:
-  lag: int                # samples; positive: the output is late
-  confidence: float       # peak height over the mean absolute correlation inside the bound
+  lag: int  # samples; positive: the output is late
+  confidence: float  # peak height over the mean absolute correlation inside the bound
   num_clips: int
 
 
-def gcc_phat(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG,
-             *, weight_exponent: float = 1.0) -> np.ndarray:
+def gcc_phat(
+  di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG, *, weight_exponent: float = 1.0
+) -> np.ndarray:
   """Whitened cross-correlation of `out` against `di` for lags -max_lag..max_lag (2*max_lag+1).
 
   `weight_exponent` = 1 is the classic phase transform; slightly below 1 keeps a little
@@ -67,8 +68,9 @@ def gcc_phat(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG,
   di = np.asarray(di, np.float64)
   out = np.asarray(out, np.float64)
   if di.ndim != 1 or out.ndim != 1 or not len(di) or not len(out):
-    raise AmpSpaceError(f"gcc_phat: expected two non-empty 1-D signals, got {di.shape}, "
-                        f"{out.shape}")
+    raise AmpSpaceError(
+      f"gcc_phat: expected two non-empty 1-D signals, got {di.shape}, {out.shape}"
+    )
   if max_lag < 0:
     raise AmpSpaceError(f"gcc_phat: max_lag must be >= 0, got {max_lag}")
   n = scipy.fft.next_fast_len(len(di) + len(out) + 1, real=True)
@@ -89,24 +91,26 @@ def plain_xcorr(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG)
   return corr[np.arange(-max_lag, max_lag + 1) % n]
 
 
-def estimate_latency(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
-                     max_lag: int = DEFAULT_MAX_LAG, *, where: str = "") -> LatencyEstimate:
+def estimate_latency(
+  pairs: Iterable[tuple[np.ndarray, np.ndarray]], max_lag: int = DEFAULT_MAX_LAG, *, where: str = ""
+) -> LatencyEstimate:
   """One lag for all (di, out) pairs of one device setting: the peak of their summed GCC-PHAT.
 
   See `combine_correlations`; pairs are consumed one at a time (an iterator keeps memory flat).
   """
-  return combine_correlations((clip_correlation(di, out, max_lag) for di, out in pairs),
-                              max_lag, where=where)
+  return combine_correlations(
+    (clip_correlation(di, out, max_lag) for di, out in pairs), max_lag, where=where
+  )
 
 
-def clip_correlation(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG
-                     ) -> np.ndarray:
+def clip_correlation(di: np.ndarray, out: np.ndarray, max_lag: int = DEFAULT_MAX_LAG) -> np.ndarray:
   """One clip's GCC-PHAT over twice the bound (so a lag beyond it is seen, not clipped)."""
   return gcc_phat(di, out, 2 * max_lag)
 
 
-def combine_correlations(correlations: Iterable[np.ndarray], max_lag: int = DEFAULT_MAX_LAG,
-                         *, where: str = "") -> LatencyEstimate:
+def combine_correlations(
+  correlations: Iterable[np.ndarray], max_lag: int = DEFAULT_MAX_LAG, *, where: str = ""
+) -> LatencyEstimate:
   """The lag at the peak of the summed per-clip correlations (from `clip_correlation`).
 
   Each clip's correlation is normalised to unit peak magnitude before summing, so long clips
@@ -119,8 +123,9 @@ def combine_correlations(correlations: Iterable[np.ndarray], max_lag: int = DEFA
   count = 0
   for c in correlations:
     if c.shape != total.shape:
-      raise AmpSpaceError(f"{where}: correlation has {c.shape[0]} lags, expected "
-                          f"{total.shape[0]} (max_lag {max_lag})")
+      raise AmpSpaceError(
+        f"{where}: correlation has {c.shape[0]} lags, expected {total.shape[0]} (max_lag {max_lag})"
+      )
     peak = np.max(np.abs(c))
     if peak > 0:
       total += c / peak
@@ -130,10 +135,12 @@ def combine_correlations(correlations: Iterable[np.ndarray], max_lag: int = DEFA
   i = int(np.argmax(total))
   lag = i - search
   if abs(lag) > max_lag:
-    raise AmpSpaceError(f"{where}: estimated latency {lag} samples is beyond the bound "
-                        f"(|lag| <= {max_lag}); the output is further off than allowed or is "
-                        f"not a recording of this DI")
-  inside = total[search - max_lag: search + max_lag + 1]
+    raise AmpSpaceError(
+      f"{where}: estimated latency {lag} samples is beyond the bound "
+      f"(|lag| <= {max_lag}); the output is further off than allowed or is "
+      f"not a recording of this DI"
+    )
+  inside = total[search - max_lag : search + max_lag + 1]
   background = float(np.mean(np.abs(inside))) + 1e-12
   return LatencyEstimate(lag=lag, confidence=float(total[i] / background), num_clips=count)
 
@@ -155,8 +162,9 @@ def apply_latency(di: np.ndarray, out: np.ndarray, lag: int) -> tuple[np.ndarray
   return di[:n], out[:n], di_offset
 
 
-def blip_latency(di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = DEFAULT_MAX_LAG,
-                 *, where: str = "") -> int:
+def blip_latency(
+  di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = DEFAULT_MAX_LAG, *, where: str = ""
+) -> int:
   """Samples from the DI's calibration blip at `blip_at` to the start of the device's response.
 
   `di` and `out` start at the same instant of the capture (the whole DI file re-amped). The
@@ -168,20 +176,26 @@ def blip_latency(di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = D
   di = np.asarray(di, np.float64)
   out = np.asarray(out, np.float64)
   if not 0 <= blip_at < len(di) or blip_at + max_lag >= len(out):
-    raise AmpSpaceError(f"{where}: blip_at {blip_at} leaves no room for the blip's response "
-                        f"(DI {len(di)}, output {len(out)} samples, max lag {max_lag})")
+    raise AmpSpaceError(
+      f"{where}: blip_at {blip_at} leaves no room for the blip's response "
+      f"(DI {len(di)}, output {len(out)} samples, max lag {max_lag})"
+    )
   lo = max(0, blip_at - BLIP_QUIET)
-  window = np.abs(di[lo:blip_at + 64])
+  window = np.abs(di[lo : blip_at + 64])
   if window.size == 0 or np.argmax(window) + lo != blip_at or window.max() < 0.05:
-    raise AmpSpaceError(f"{where}: no calibration blip at DI sample {blip_at} (the DI's "
-                        f"largest sample near it is at {int(np.argmax(window)) + lo})")
+    raise AmpSpaceError(
+      f"{where}: no calibration blip at DI sample {blip_at} (the DI's "
+      f"largest sample near it is at {int(np.argmax(window)) + lo})"
+    )
   before = out[lo:blip_at]
-  noise = float(np.sqrt(np.mean(before ** 2))) if before.size else 0.0
-  response = np.abs(out[blip_at:blip_at + max_lag + 1])
+  noise = float(np.sqrt(np.mean(before**2))) if before.size else 0.0
+  response = np.abs(out[blip_at : blip_at + max_lag + 1])
   peak = float(response.max())
   if peak <= BLIP_NOISE_FACTOR * 2 * noise or peak == 0.0:
-    raise AmpSpaceError(f"{where}: the output shows no response to the blip at sample "
-                        f"{blip_at} (peak {peak:.2g} against noise {noise:.2g} before it)")
+    raise AmpSpaceError(
+      f"{where}: the output shows no response to the blip at sample "
+      f"{blip_at} (peak {peak:.2g} against noise {noise:.2g} before it)"
+    )
   onset = impulse_onset(response, BLIP_ONSET_FRACTION, floor=BLIP_NOISE_FACTOR * noise)
   # A cabinet's steep low-pass starts its response far below the threshold: walk back over
   # the samples still clearly above the noise, so the latency is never over-corrected.
@@ -191,8 +205,9 @@ def blip_latency(di: np.ndarray, out: np.ndarray, blip_at: int, max_lag: int = D
   return onset
 
 
-def blips_latency(di: np.ndarray, out: np.ndarray, blips, max_lag: int = DEFAULT_MAX_LAG,
-                  *, where: str = "") -> int:
+def blips_latency(
+  di: np.ndarray, out: np.ndarray, blips, max_lag: int = DEFAULT_MAX_LAG, *, where: str = ""
+) -> int:
   """The latency from one or several calibration blips of one capture (NAM's standard signal
   has two), each measured by `blip_latency`. A capture chain's latency is fixed, so they must
   agree within BLIP_AGREEMENT samples, else the error names `where` (a blip lost in noise or
@@ -202,8 +217,10 @@ def blips_latency(di: np.ndarray, out: np.ndarray, blips, max_lag: int = DEFAULT
   if not lags:
     raise AmpSpaceError(f"{where}: no calibration blip given")
   if max(lags) - min(lags) > BLIP_AGREEMENT:
-    raise AmpSpaceError(f"{where}: the calibration blips at DI samples {[int(b) for b in blips]} "
-                        f"give latencies {lags}, more than {BLIP_AGREEMENT} samples apart")
+    raise AmpSpaceError(
+      f"{where}: the calibration blips at DI samples {[int(b) for b in blips]} "
+      f"give latencies {lags}, more than {BLIP_AGREEMENT} samples apart"
+    )
   return min(lags)
 
 
@@ -215,8 +232,9 @@ def impulse_onset(response: np.ndarray, fraction: float, *, floor: float = 0.0) 
   return int(np.argmax(magnitude > max(fraction * float(magnitude.max()), floor)))
 
 
-def loopback_latency(di: np.ndarray, loopback: np.ndarray, max_lag: int = DEFAULT_MAX_LAG,
-                     *, where: str = "") -> int:
+def loopback_latency(
+  di: np.ndarray, loopback: np.ndarray, max_lag: int = DEFAULT_MAX_LAG, *, where: str = ""
+) -> int:
   """The interface's own latency from a loopback recording of the DI (no device in the path).
 
   The loopback's phase is flat but for the delay, so the peak of the plain cross-correlation
@@ -232,6 +250,8 @@ def loopback_latency(di: np.ndarray, loopback: np.ndarray, max_lag: int = DEFAUL
     frac = 0.5 * (a - c) / denom if denom != 0 else 0.0
   lag = i - max_lag + frac
   if lag < -0.5 or i in (0, len(corr) - 1):
-    raise AmpSpaceError(f"{where}: the loopback peaks at {lag:.1f} samples, outside "
-                        f"0..{max_lag}; is it a recording of this DI?")
+    raise AmpSpaceError(
+      f"{where}: the loopback peaks at {lag:.1f} samples, outside "
+      f"0..{max_lag}; is it a recording of this DI?"
+    )
   return max(0, int(np.floor(lag + 0.1)))  # 0.1: a whole-sample delay read as 4.98 is 5

@@ -27,12 +27,14 @@ N_FFT, HOP, N_MELS = 2048, 256, 256
 DEFAULT_ITERATIONS = 64
 
 
-def check_log_mel(log_mel: np.ndarray, n_mels: int | None = N_MELS,
-                  where: str = "log-mel") -> np.ndarray:
+def check_log_mel(
+  log_mel: np.ndarray, n_mels: int | None = N_MELS, where: str = "log-mel"
+) -> np.ndarray:
   m = np.asarray(log_mel, np.float32)
   if m.ndim != 2 or (n_mels is not None and m.shape[0] != n_mels):
-    raise AmpSpaceError(f"{where}: expected a log-mel of shape [{n_mels or 'n'} mels, frames], "
-                        f"got {m.shape}")
+    raise AmpSpaceError(
+      f"{where}: expected a log-mel of shape [{n_mels or 'n'} mels, frames], got {m.shape}"
+    )
   if m.shape[1] < 2:
     raise AmpSpaceError(f"{where}: needs at least 2 frames, got {m.shape[1]}")
   if not np.all(np.isfinite(m)):
@@ -50,8 +52,9 @@ def _mel_pinv(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
   return np.linalg.pinv(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
 
 
-def stft_magnitude(log_mel: np.ndarray, *, method: str = "nnls", sample_rate: int = SAMPLE_RATE,
-                   n_fft: int = N_FFT) -> np.ndarray:
+def stft_magnitude(
+  log_mel: np.ndarray, *, method: str = "nnls", sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT
+) -> np.ndarray:
   """Linear-frequency magnitude [1 + n_fft/2, frames] whose mel projection matches `log_mel`.
 
   "nnls" (librosa's non-negative least squares, an iterative fit) is the better fit; "pinv"
@@ -66,10 +69,17 @@ def stft_magnitude(log_mel: np.ndarray, *, method: str = "nnls", sample_rate: in
   raise AmpSpaceError(f"Griffin-Lim: unknown magnitude method {method!r}; known: nnls, pinv")
 
 
-def log_mel_to_audio(log_mel: np.ndarray, *, n_iter: int = DEFAULT_ITERATIONS,
-                     sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, hop: int = HOP,
-                     length: int | None = None, seed: int = 0,
-                     method: str = "nnls") -> np.ndarray:
+def log_mel_to_audio(
+  log_mel: np.ndarray,
+  *,
+  n_iter: int = DEFAULT_ITERATIONS,
+  sample_rate: int = SAMPLE_RATE,
+  n_fft: int = N_FFT,
+  hop: int = HOP,
+  length: int | None = None,
+  seed: int = 0,
+  method: str = "nnls",
+) -> np.ndarray:
   """[n_mels, frames] log(1 + mel power) -> float32 audio of `length` (default (frames-1)*hop)."""
   if n_iter < 0:
     raise AmpSpaceError(f"Griffin-Lim: n_iter must be >= 0, got {n_iter}")
@@ -79,10 +89,12 @@ def log_mel_to_audio(log_mel: np.ndarray, *, n_iter: int = DEFAULT_ITERATIONS,
   if n_iter == 0:  # magnitude with random phase: the starting point, for comparisons
     rng = np.random.default_rng(seed)
     phase = np.exp(2j * np.pi * rng.random(stft_mag.shape))
-    return librosa.istft(stft_mag * phase, hop_length=hop, n_fft=n_fft,
-                         length=length).astype(np.float32)
-  audio = librosa.griffinlim(stft_mag, n_iter=n_iter, hop_length=hop, n_fft=n_fft,
-                             length=length, random_state=seed)
+    return librosa.istft(stft_mag * phase, hop_length=hop, n_fft=n_fft, length=length).astype(
+      np.float32
+    )
+  audio = librosa.griffinlim(
+    stft_mag, n_iter=n_iter, hop_length=hop, n_fft=n_fft, length=length, random_state=seed
+  )
   return audio.astype(np.float32)
 
 
@@ -99,30 +111,40 @@ def spectral_convergence(reference_log_mel: np.ndarray, estimate_log_mel: np.nda
   return float(np.linalg.norm(a - b) / (np.linalg.norm(a) + 1e-12))
 
 
-def round_trip_convergence(audio: np.ndarray, *, n_iter: int = DEFAULT_ITERATIONS,
-                           seed: int = 0, method: str = "nnls") -> float:
+def round_trip_convergence(
+  audio: np.ndarray, *, n_iter: int = DEFAULT_ITERATIONS, seed: int = 0, method: str = "nnls"
+) -> float:
   """Spectral convergence of log_mel(audio) against log_mel(Griffin-Lim(log_mel(audio)))."""
   m = spectral.log_mel(audio)
   y = log_mel_to_audio(m, n_iter=n_iter, length=len(audio), seed=seed, method=method)
   return spectral_convergence(m, spectral.log_mel(y))
 
 
-def round_trip_table(seconds: float = 0.75, iterations=(0, 8, 32, 64, 128),
-                     method: str = "nnls") -> dict[str, dict[int, float]]:
+def round_trip_table(
+  seconds: float = 0.75, iterations=(0, 8, 32, 64, 128), method: str = "nnls"
+) -> dict[str, dict[int, float]]:
   """Round-trip spectral convergence of the test signals (tests/test_griffin_lim.py's) by iterations.
 
   0 iterations = the fitted magnitude with random phase, the reference point.
   """
-  from ampspace.di import karplus
+  from ampspace.di import karplus  # audio/ sits below di/; only this diagnostic needs a DI
 
   di = karplus.phrase(3, seconds)
   t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-  harmonic = (0.3 * np.sin(2 * np.pi * 196 * t) + 0.15 * np.sin(2 * np.pi * 392 * t)
-              + 0.05 * np.sin(2 * np.pi * 1176 * t)).astype(np.float32)
-  signals = {"pluck": di, "distorted": (0.5 * np.tanh(8 * di)).astype(np.float32),
-             "harmonic": harmonic}
-  return {name: {n: round_trip_convergence(x, n_iter=n, method=method) for n in iterations}
-          for name, x in signals.items()}
+  harmonic = (
+    0.3 * np.sin(2 * np.pi * 196 * t)
+    + 0.15 * np.sin(2 * np.pi * 392 * t)
+    + 0.05 * np.sin(2 * np.pi * 1176 * t)
+  ).astype(np.float32)
+  signals = {
+    "pluck": di,
+    "distorted": (0.5 * np.tanh(8 * di)).astype(np.float32),
+    "harmonic": harmonic,
+  }
+  return {
+    name: {n: round_trip_convergence(x, n_iter=n, method=method) for n in iterations}
+    for name, x in signals.items()
+  }
 
 
 if __name__ == "__main__":  # python -m ampspace.audio.griffin_lim [seconds] [nnls|pinv]

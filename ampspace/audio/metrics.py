@@ -17,18 +17,20 @@ def mse(target: np.ndarray, pred: np.ndarray) -> float:
   return float(np.mean((np.asarray(target, np.float64) - np.asarray(pred, np.float64)) ** 2))
 
 
-def esr(target: np.ndarray, pred: np.ndarray, *, emphasis: float | None = PRE_EMPHASIS,
-        eps: float = 1e-10) -> float:
+def esr(
+  target: np.ndarray, pred: np.ndarray, *, emphasis: float | None = PRE_EMPHASIS, eps: float = 1e-10
+) -> float:
   """Error-to-signal ratio sum((y - y_hat)^2) / sum(y^2), pre-emphasised (None disables)."""
   t = np.asarray(target, np.float64)
   p = np.asarray(pred, np.float64)
   if emphasis is not None:
     t, p = pre_emphasis(t, emphasis), pre_emphasis(p, emphasis)
-  return float(np.sum((t - p) ** 2) / (np.sum(t ** 2) + eps))
+  return float(np.sum((t - p) ** 2) / (np.sum(t**2) + eps))
 
 
-def mr_stft(target: np.ndarray, pred: np.ndarray, resolutions=STFT_RESOLUTIONS,
-            eps: float = 1e-7) -> float:
+def mr_stft(
+  target: np.ndarray, pred: np.ndarray, resolutions=STFT_RESOLUTIONS, eps: float = 1e-7
+) -> float:
   """Multi-resolution STFT distance: spectral convergence + log-magnitude L1, averaged over sizes."""
   total = 0.0
   for n_fft, hop in resolutions:

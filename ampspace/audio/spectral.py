@@ -8,11 +8,22 @@ import librosa
 from ampspace import SAMPLE_RATE
 
 
-def log_mel(x: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 2048, hop: int = 256,
-            n_mels: int = 256) -> np.ndarray:
+def log_mel(
+  x: np.ndarray,
+  sample_rate: int = SAMPLE_RATE,
+  n_fft: int = 2048,
+  hop: int = 256,
+  n_mels: int = 256,
+) -> np.ndarray:
   """log(1 + mel power) with the paper's VAE front end defaults: FFT 2048, 256 mels, hop 256."""
-  m = librosa.feature.melspectrogram(y=np.asarray(x, np.float32), sr=sample_rate, n_fft=n_fft,
-                                     hop_length=hop, n_mels=n_mels, power=2.0)
+  m = librosa.feature.melspectrogram(
+    y=np.asarray(x, np.float32),
+    sr=sample_rate,
+    n_fft=n_fft,
+    hop_length=hop,
+    n_mels=n_mels,
+    power=2.0,
+  )
   return np.log1p(m).astype(np.float32)
 
 
@@ -25,17 +36,22 @@ def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = SAMPLE
 
   fig, axes = plt.subplots(len(signals), 1, figsize=(9, 2.4 * len(signals)), squeeze=False)
   for ax, (name, x) in zip(axes[:, 0], signals.items()):
-    s = librosa.amplitude_to_db(np.abs(librosa.stft(np.asarray(x, np.float32), n_fft=1024,
-                                                    hop_length=256)), ref=1.0, top_db=90)
-    librosa.display.specshow(s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log", ax=ax,
-                             cmap="magma")
+    s = librosa.amplitude_to_db(
+      np.abs(librosa.stft(np.asarray(x, np.float32), n_fft=1024, hop_length=256)),
+      ref=1.0,
+      top_db=90,
+    )
+    librosa.display.specshow(
+      s, sr=sample_rate, hop_length=256, x_axis="time", y_axis="log", ax=ax, cmap="magma"
+    )
     ax.set_title(name)
   fig.tight_layout()
   return fig
 
 
-def save_spectrogram_png(path: str, signals: dict[str, np.ndarray],
-                         sample_rate: int = SAMPLE_RATE) -> None:
+def save_spectrogram_png(
+  path: str, signals: dict[str, np.ndarray], sample_rate: int = SAMPLE_RATE
+) -> None:
   import matplotlib.pyplot as plt
 
   fig = spectrogram_figure(signals, sample_rate)

@@ -24,8 +24,12 @@ def check_signal(x: np.ndarray, *, name: str = "signal") -> np.ndarray:
   return x.astype(np.float32, copy=False)
 
 
-def read_wav(path: str | os.PathLike, *, expected_sample_rate: int | None = SAMPLE_RATE,
-             allow_stereo: bool = False) -> tuple[np.ndarray, int]:
+def read_wav(
+  path: str | os.PathLike,
+  *,
+  expected_sample_rate: int | None = SAMPLE_RATE,
+  allow_stereo: bool = False,
+) -> tuple[np.ndarray, int]:
   """Reads an audio file as float32 mono, validated.
 
   Raises AmpSpaceError naming the file for: unreadable/corrupt data, wrong sample rate

@@ -48,11 +48,15 @@ def annotations(source) -> list[dict]:
   out = []
   for i in range(len(source)):
     record = source[i]
-    out.append({
+    out.append(
+      {
         **{k: _text(record[k]) for k in TEXT_KEYS if k in record},
-        "knobs": {canonical_knob(_text(n)): float(v)
-                  for n, v in zip(record["knob_names"], record["knob_values"])},
-    })
+        "knobs": {
+          canonical_knob(_text(n)): float(v)
+          for n, v in zip(record["knob_names"], record["knob_values"])
+        },
+      }
+    )
   return out
 
 
@@ -65,11 +69,24 @@ def _as_set(values, name: str) -> set[str] | None:
   return {str(v) for v in values}
 
 
-def matches(annotation: Mapping, *, device=None, device_type=None, source=None, brand=None,
-            di_id=None, knobs: Mapping[str, Iterable[float]] | None = None) -> bool:
+def matches(
+  annotation: Mapping,
+  *,
+  device=None,
+  device_type=None,
+  source=None,
+  brand=None,
+  di_id=None,
+  knobs: Mapping[str, Iterable[float]] | None = None,
+) -> bool:
   """Whether one annotation (from `annotations`) passes every given criterion."""
-  for key, wanted in (("device", device), ("device_type", device_type), ("source", source),
-                      ("brand", brand), ("di_id", di_id)):
+  for key, wanted in (
+    ("device", device),
+    ("device_type", device_type),
+    ("source", source),
+    ("brand", brand),
+    ("di_id", di_id),
+  ):
     wanted = _as_set(wanted, key)
     if wanted is not None and annotation.get(key) not in wanted:
       return False
@@ -83,8 +100,9 @@ def matches(annotation: Mapping, *, device=None, device_type=None, source=None, 
 
 def matching_indices(data_source, /, **criteria) -> np.ndarray:
   """Indices (int64, ascending) of the records of `data_source` passing `criteria` (`matches`)."""
-  return np.array([i for i, a in enumerate(annotations(data_source)) if matches(a, **criteria)],
-                  np.int64)
+  return np.array(
+    [i for i, a in enumerate(annotations(data_source)) if matches(a, **criteria)], np.int64
+  )
 
 
 class FilteredSource:
@@ -115,7 +133,7 @@ def filtered(data_source, /, **criteria) -> FilteredSource:
 
 
 def parse_filter(spec: str) -> dict:
-  """"device=a,b;source=real;gain=5" -> criteria for `matches`; unknown keys are knob names."""
+  """ "device=a,b;source=real;gain=5" -> criteria for `matches`; unknown keys are knob names."""
   criteria: dict = {}
   for clause in filter(None, (c.strip() for c in (spec or "").split(";"))):
     key, sep, values = clause.partition("=")
@@ -129,6 +147,7 @@ def parse_filter(spec: str) -> dict:
       try:
         criteria.setdefault("knobs", {})[key] = [float(v) for v in items]
       except ValueError:
-        raise AmpSpaceError(f"filter {spec!r}: knob {key!r} values must be numbers "
-                            f"(text keys are {TEXT_KEYS})") from None
+        raise AmpSpaceError(
+          f"filter {spec!r}: knob {key!r} values must be numbers (text keys are {TEXT_KEYS})"
+        ) from None
   return criteria

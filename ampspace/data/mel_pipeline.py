@@ -22,6 +22,7 @@ import librosa
 import numpy as np
 
 from ampspace import SAMPLE_RATE
+from ampspace.audio import spectral
 from ampspace.data.pipeline import decode_audio
 from ampspace.errors import AmpSpaceError
 
@@ -29,6 +30,7 @@ from ampspace.errors import AmpSpaceError
 @dataclasses.dataclass(frozen=True)
 class MelSpec:
   """The paper's VAE front end (FFT 2048, 256 mels, hop 256) and the window length in frames."""
+
   num_frames: int = 64
   n_fft: int = 2048
   hop: int = 256
@@ -49,18 +51,22 @@ def log_mel_window(audio: np.ndarray, start_frame: int, spec: MelSpec) -> np.nda
   half = spec.n_fft // 2
   a = start_frame * spec.hop - half
   b = a + (spec.num_frames - 1) * spec.hop + spec.n_fft
-  seg = audio[max(a, 0):max(min(b, len(audio)), 0)]
+  seg = audio[max(a, 0) : max(min(b, len(audio)), 0)]
   seg = np.pad(seg, (max(0, -a), b - a - max(0, -a) - len(seg)))
-  m = librosa.feature.melspectrogram(y=seg, sr=spec.sample_rate, n_fft=spec.n_fft,
-                                     hop_length=spec.hop, n_mels=spec.n_mels, power=2.0,
-                                     center=False)
+  m = librosa.feature.melspectrogram(
+    y=seg,
+    sr=spec.sample_rate,
+    n_fft=spec.n_fft,
+    hop_length=spec.hop,
+    n_mels=spec.n_mels,
+    power=2.0,
+    center=False,
+  )
   return np.log1p(m).T.astype(np.float32)
 
 
 def clip_log_mel(audio: np.ndarray, spec: MelSpec) -> np.ndarray:
   """The whole clip's log-mel, time-major [frames, mels]."""
-  from ampspace.audio import spectral
-
   return spectral.log_mel(audio, spec.sample_rate, spec.n_fft, spec.hop, spec.n_mels).T
 
 
@@ -80,14 +86,18 @@ def join_windows(windows: np.ndarray, num_frames_total: int) -> np.ndarray:
 
 def labels_of(record: dict) -> dict:
   """The numeric annotations carried beside each window (device, knobs) for plots and probes."""
-  return {"device_id": np.int32(record["device_id"]),
-          "knobs": np.asarray(record["knobs"], np.float32),
-          "knob_mask": np.asarray(record["knob_mask"], np.float32)}
+  return {
+    "device_id": np.int32(record["device_id"]),
+    "knobs": np.asarray(record["knobs"], np.float32),
+    "knob_mask": np.asarray(record["knob_mask"], np.float32),
+  }
 
 
 def mel_example(record: dict, start_frame: int, spec: MelSpec) -> dict:
-  return {"mel": log_mel_window(decode_audio(record, "output"), start_frame, spec),
-          **labels_of(record)}
+  return {
+    "mel": log_mel_window(decode_audio(record, "output"), start_frame, spec),
+    **labels_of(record),
+  }
 
 
 class RandomMelWindow(grain.transforms.RandomMap):
@@ -102,9 +112,17 @@ class RandomMelWindow(grain.transforms.RandomMap):
     return mel_example(record, start, self.spec)
 
 
-def train_dataset(source, spec: MelSpec, *, batch_size: int, seed: int, process_index: int = 0,
-                  process_count: int = 1, worker_count: int = 0,
-                  read_threads: int = 4) -> grain.IterDataset:
+def train_dataset(
+  source,
+  spec: MelSpec,
+  *,
+  batch_size: int,
+  seed: int,
+  process_index: int = 0,
+  process_count: int = 1,
+  worker_count: int = 0,
+  read_threads: int = 4,
+) -> grain.IterDataset:
   """Infinite, shuffled, per-host-sharded batches {"mel": [B, T, M], labels}; checkpointable."""
   if len(source) == 0:
     raise AmpSpaceError("mel pipeline: the training split is empty")

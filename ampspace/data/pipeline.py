@@ -36,8 +36,11 @@ def decode_audio(record: dict, key: str) -> np.ndarray:
 
 def conditioning_of(record: dict) -> np.ndarray:
   return cond.conditioning_vector(
-      np.asarray(record["knobs"], np.float32), np.asarray(record["knob_mask"], np.float32),
-      np.asarray(record["device_id"]), np.asarray(record["attributes"])).astype(np.float32)
+    np.asarray(record["knobs"], np.float32),
+    np.asarray(record["knob_mask"], np.float32),
+    np.asarray(record["device_id"]),
+    np.asarray(record["attributes"]),
+  ).astype(np.float32)
 
 
 def padded_input(di: np.ndarray, spec: WindowSpec) -> np.ndarray:
@@ -49,13 +52,18 @@ def crop_window(record: dict, start: int, spec: WindowSpec) -> dict:
   """The aligned training example whose first target sample is `start` of the clip."""
   di = decode_audio(record, "di")
   target = decode_audio(record, "output")
-  x = padded_input(di, spec)[start:start + spec.input_length]
-  y = target[start:start + spec.window]
+  x = padded_input(di, spec)[start : start + spec.input_length]
+  y = target[start : start + spec.window]
   if len(y) < spec.window:  # clip shorter than a window: zero-pad (rare; tiny configs)
     x = np.pad(x, (0, spec.input_length - len(x)))
     y = np.pad(y, (0, spec.window - len(y)))
-  return {"input": x[:, None], "target": y, "classes": mulaw.quantize(y),
-          "cond": conditioning_of(record), "start": np.int32(start)}
+  return {
+    "input": x[:, None],
+    "target": y,
+    "classes": mulaw.quantize(y),
+    "cond": conditioning_of(record),
+    "start": np.int32(start),
+  }
 
 
 class RandomWindow(grain.transforms.RandomMap):
@@ -70,9 +78,17 @@ class RandomWindow(grain.transforms.RandomMap):
     return crop_window(record, start, self.spec)
 
 
-def train_dataset(source, spec: WindowSpec, *, batch_size: int, seed: int,
-                  process_index: int = 0, process_count: int = 1, worker_count: int = 0,
-                  read_threads: int = 4) -> grain.IterDataset:
+def train_dataset(
+  source,
+  spec: WindowSpec,
+  *,
+  batch_size: int,
+  seed: int,
+  process_index: int = 0,
+  process_count: int = 1,
+  worker_count: int = 0,
+  read_threads: int = 4,
+) -> grain.IterDataset:
   """Infinite, shuffled, per-host-sharded batches; its iterator state can be checkpointed."""
   if len(source) == 0:
     raise ValueError("training split is empty")
@@ -90,7 +106,9 @@ def train_dataset(source, spec: WindowSpec, *, batch_size: int, seed: int,
   return it_ds
 
 
-def class_counts(source, max_records: int = 256, num_classes: int = mulaw.NUM_CLASSES) -> np.ndarray:
+def class_counts(
+  source, max_records: int = 256, num_classes: int = mulaw.NUM_CLASSES
+) -> np.ndarray:
   """mu-law class histogram of the targets of (up to) `max_records` records, for loss weights."""
   counts = np.zeros(num_classes, np.int64)
   step = max(1, len(source) // max_records)

@@ -18,14 +18,25 @@ from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import check_signal
 from ampspace.errors import AmpSpaceError
 
-DEVICE_TYPES = ("amp", "preamp", "overdrive", "distortion", "fuzz", "compressor", "eq", "boost",
-                "cabinet", "other")
+DEVICE_TYPES = (
+  "amp",
+  "preamp",
+  "overdrive",
+  "distortion",
+  "fuzz",
+  "compressor",
+  "eq",
+  "boost",
+  "cabinet",
+  "other",
+)
 SOURCES = ("synthetic", "real")
 
 
 @dataclasses.dataclass(frozen=True)
 class Knob:
   """A control. Native devices use a 0..10 dial like a real amp; plugins keep their own range."""
+
   name: str
   default: float = 5.0
   minimum: float = 0.0
@@ -37,8 +48,9 @@ class Knob:
     if not math.isfinite(value):
       raise AmpSpaceError(f"device {device!r}: knob {self.name!r} is not finite ({value})")
     if value < self.minimum - 1e-9 or value > self.maximum + 1e-9:
-      raise AmpSpaceError(f"device {device!r}: knob {self.name!r}={value} is outside "
-                          f"[{self.minimum}, {self.maximum}]")
+      raise AmpSpaceError(
+        f"device {device!r}: knob {self.name!r}={value} is outside [{self.minimum}, {self.maximum}]"
+      )
     return value
 
   def normalise(self, value: float) -> float:
@@ -84,16 +96,19 @@ class Device(abc.ABC):
     settings = self.defaults
     for name, value in (knobs or {}).items():
       if name not in specs:
-        raise AmpSpaceError(f"device {self.name!r} has no knob {name!r}; "
-                            f"its knobs are {sorted(specs)}")
+        raise AmpSpaceError(
+          f"device {self.name!r} has no knob {name!r}; its knobs are {sorted(specs)}"
+        )
       settings[name] = specs[name].check(value, self.name)
     return settings
 
-  def process(self, di: np.ndarray, knobs: Mapping[str, float] | None = None,
-              sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+  def process(
+    self, di: np.ndarray, knobs: Mapping[str, float] | None = None, sample_rate: int = SAMPLE_RATE
+  ) -> np.ndarray:
     if sample_rate != self.sample_rate:
-      raise AmpSpaceError(f"device {self.name!r}: sample rate {sample_rate} Hz, "
-                          f"expected {self.sample_rate} Hz")
+      raise AmpSpaceError(
+        f"device {self.name!r}: sample rate {sample_rate} Hz, expected {self.sample_rate} Hz"
+      )
     di = check_signal(di, name=f"input to device {self.name!r}")
     settings = self.resolve(knobs)
     x = di if self.takes_float32 else di.astype(np.float64)
@@ -109,7 +124,10 @@ class Device(abc.ABC):
   def describe(self) -> dict:
     """The annotation fields that describe this device (the paper's device columns)."""
     return {
-        "device": self.name, "brand": self.brand, "device_type": self.device_type,
-        "source": self.source, "attributes": dict(self.attributes),
-        "knobs": [dataclasses.asdict(k) for k in self.knobs],
+      "device": self.name,
+      "brand": self.brand,
+      "device_type": self.device_type,
+      "source": self.source,
+      "attributes": dict(self.attributes),
+      "knobs": [dataclasses.asdict(k) for k in self.knobs],
     }

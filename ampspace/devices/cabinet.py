@@ -12,15 +12,16 @@ import numpy as np
 import scipy.signal
 
 from ampspace import SAMPLE_RATE
+from ampspace.audio.wav_io import read_wav
 from ampspace.devices import dsp
 from ampspace.devices.base import Device, Knob
 from ampspace.errors import AmpSpaceError
 
 # kind -> (box resonance Hz, resonance dB, break-up Hz, break-up dB, low-pass Hz)
 CABINETS = {
-    "4x12": (105.0, 5.0, 2400.0, 4.0, 5000.0),
-    "2x12": (120.0, 3.5, 2000.0, 3.0, 6000.0),
-    "1x12": (140.0, 3.0, 1700.0, 2.5, 7000.0),
+  "4x12": (105.0, 5.0, 2400.0, 4.0, 5000.0),
+  "2x12": (120.0, 3.5, 2000.0, 3.0, 6000.0),
+  "1x12": (140.0, 3.0, 1700.0, 2.5, 7000.0),
 }
 
 
@@ -30,11 +31,11 @@ def cabinet_sos(kind: str, off_axis: float = 0.0, sr: int = SAMPLE_RATE) -> np.n
     raise AmpSpaceError(f"unknown cabinet {kind!r}; known: {sorted(CABINETS)}")
   res_f, res_db, brk_f, brk_db, lp_f = CABINETS[kind]
   return dsp.sos(
-      dsp.highpass(0.6 * res_f, sr, order=2),
-      dsp.peaking(res_f, res_db, q=1.4, sr=sr),
-      dsp.peaking(brk_f, brk_db * (1.0 - 0.8 * off_axis), q=1.2, sr=sr),
-      dsp.peaking(500.0, -3.0, q=1.0, sr=sr),
-      dsp.lowpass(lp_f * (1.0 - 0.45 * off_axis), sr, order=4),
+    dsp.highpass(0.6 * res_f, sr, order=2),
+    dsp.peaking(res_f, res_db, q=1.4, sr=sr),
+    dsp.peaking(brk_f, brk_db * (1.0 - 0.8 * off_axis), q=1.2, sr=sr),
+    dsp.peaking(500.0, -3.0, q=1.0, sr=sr),
+    dsp.lowpass(lp_f * (1.0 - 0.45 * off_axis), sr, order=4),
   )
 
 
@@ -62,7 +63,6 @@ class Cabinet(Device):
     self.kind = kind
     self.ir = None
     if ir_path is not None:
-      from ampspace.audio.wav_io import read_wav
       self.ir, _ = read_wav(ir_path)
       self.ir = self.ir.astype(np.float64) / max(1e-9, float(np.sum(np.abs(self.ir))))
       self.knobs = ()

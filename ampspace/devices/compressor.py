@@ -25,8 +25,13 @@ BLOCK = 32
 class Compressor(Device):
   device_type = "compressor"
   takes_float32 = True
-  knobs = (Knob("threshold", 5.0), Knob("ratio", 4.0), Knob("attack", 3.0),
-           Knob("release", 5.0), Knob("makeup", 3.0))
+  knobs = (
+    Knob("threshold", 5.0),
+    Knob("ratio", 4.0),
+    Knob("attack", 3.0),
+    Knob("release", 5.0),
+    Knob("makeup", 3.0),
+  )
 
   def __init__(self, name: str = "compressor", topology: str = "feedforward", knee_db: float = 6.0):
     self.name = name
@@ -38,11 +43,11 @@ class Compressor(Device):
   def params(s: dict[str, float]) -> dict[str, float]:
     """The dials in engineering units (also what the docs table lists)."""
     return {
-        "threshold_db": -50.0 + 5.0 * s["threshold"],      # -50 .. 0 dBFS
-        "ratio": 1.0 + 19.0 * (s["ratio"] / 10.0) ** 2,     # 1:1 .. 20:1
-        "attack_s": 1e-3 * 100.0 ** (s["attack"] / 10.0),   # 1 .. 100 ms
-        "release_s": 0.02 * 100.0 ** (s["release"] / 10.0),  # 20 ms .. 2 s
-        "makeup_db": 2.4 * s["makeup"],                     # 0 .. 24 dB
+      "threshold_db": -50.0 + 5.0 * s["threshold"],  # -50 .. 0 dBFS
+      "ratio": 1.0 + 19.0 * (s["ratio"] / 10.0) ** 2,  # 1:1 .. 20:1
+      "attack_s": 1e-3 * 100.0 ** (s["attack"] / 10.0),  # 1 .. 100 ms
+      "release_s": 0.02 * 100.0 ** (s["release"] / 10.0),  # 20 ms .. 2 s
+      "makeup_db": 2.4 * s["makeup"],  # 0 .. 24 dB
     }
 
   def _gain_db(self, level_db: float, t: float, r: float) -> float:
@@ -61,8 +66,9 @@ class Compressor(Device):
     knee = (1 / r - 1) * (over + w / 2) ** 2 / (2 * w)
     return np.where(2 * over < -w, 0.0, np.where(2 * over > w, over / r - over, knee))
 
-  def _smooth(self, level_db: np.ndarray, t: float, r: float, a_att: float,
-              a_rel: float) -> list[float]:
+  def _smooth(
+    self, level_db: np.ndarray, t: float, r: float, a_att: float, a_rel: float
+  ) -> list[float]:
     """The attack/release recursion over block levels: gain reduction (dB) per block."""
     b_att, b_rel = 1.0 - a_att, 1.0 - a_rel
     gr = 0.0
@@ -103,7 +109,7 @@ class Compressor(Device):
     peaks = np.empty(-(-n // BLOCK))
     peaks[:full] = a[: full * BLOCK].reshape(full, BLOCK).max(axis=1)
     if full < len(peaks):
-      peaks[full] = a[full * BLOCK:].max()
+      peaks[full] = a[full * BLOCK :].max()
     level_db = 20.0 * np.log10(np.maximum(peaks, 1e-6))
     a_att = math.exp(-BLOCK / (p["attack_s"] * self.sample_rate))
     a_rel = math.exp(-BLOCK / (p["release_s"] * self.sample_rate))
@@ -120,13 +126,14 @@ class Compressor(Device):
     def block(x: np.ndarray, start: int) -> np.ndarray:
       i0, m = start // BLOCK, -(-len(x) // BLOCK)
       g = scratch[0, : m * BLOCK].reshape(m, BLOCK)
-      np.multiply(step[i0:i0 + m, None], ramp[None, :half], out=g[:, :half])
-      g[:, :half] += edges[i0:i0 + m, None]
-      np.multiply(step[i0 + 1:i0 + m + 1, None], ramp[None, half:], out=g[:, half:])
-      g[:, half:] += edges[i0 + 1:i0 + m + 1, None]
+      np.multiply(step[i0 : i0 + m, None], ramp[None, :half], out=g[:, :half])
+      g[:, :half] += edges[i0 : i0 + m, None]
+      np.multiply(step[i0 + 1 : i0 + m + 1, None], ramp[None, half:], out=g[:, half:])
+      g[:, half:] += edges[i0 + 1 : i0 + m + 1, None]
       gain = g.reshape(-1)[: len(x)]
       gain *= scale
       np.exp(gain, out=gain)
       x *= gain
       return x
+
     return dsp.run_blocks(block, di)

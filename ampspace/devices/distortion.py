@@ -33,9 +33,10 @@ class Distortion(Device):
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
     d = self._knob["drive"].fraction(s["drive"])
     gain = 2.0 + 2000.0 * d
-    gbw_corner = min(20000.0, 1.0e6 / gain ** 0.75)  # an OP07's GBW, loosely
-    pre = dsp.sos(self._hp, dsp.highpass(560.0 * (1 - d) + 30.0, order=1),
-                  dsp.lowpass(gbw_corner, order=1))
+    gbw_corner = min(20000.0, 1.0e6 / gain**0.75)  # an OP07's GBW, loosely
+    pre = dsp.sos(
+      self._hp, dsp.highpass(560.0 * (1 - d) + 30.0, order=1), dsp.lowpass(gbw_corner, order=1)
+    )
     scratch = dsp.scratch_for(len(di))
     if self.threshold < 1.0:
       clip = dsp.tanh_stage(scratch)  # germanium: rounder knee
@@ -44,6 +45,11 @@ class Distortion(Device):
     cutoff = 32000.0 * 2.0 ** (-s["filter"] / 10.0 * 6.0)  # 32 kHz .. 500 Hz
     post = dsp.sos(dsp.lowpass(cutoff, order=1), dsp.highpass(20.0, order=1))
     volume = 0.02 + 0.6 * (s["volume"] / 10.0) ** 2
-    return dsp.run_blocks(dsp.chain(
-        dsp.SosFilter(pre, gain=gain / self.threshold), clip,
-        dsp.SosFilter(post, gain=volume * self.threshold)), di)
+    return dsp.run_blocks(
+      dsp.chain(
+        dsp.SosFilter(pre, gain=gain / self.threshold),
+        clip,
+        dsp.SosFilter(post, gain=volume * self.threshold),
+      ),
+      di,
+    )

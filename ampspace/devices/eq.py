@@ -24,10 +24,12 @@ class ParametricEQ(Device):
   attributes = {"tone_stack": "none", "topology": "none"}
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
-    sections = dsp.sos(dsp.low_shelf(100.0, _db(s["low"])),
-                       dsp.peaking(400.0, _db(s["low_mid"]), q=1.0),
-                       dsp.peaking(2500.0, _db(s["high_mid"]), q=1.0),
-                       dsp.high_shelf(6000.0, _db(s["high"])))
+    sections = dsp.sos(
+      dsp.low_shelf(100.0, _db(s["low"])),
+      dsp.peaking(400.0, _db(s["low_mid"]), q=1.0),
+      dsp.peaking(2500.0, _db(s["high_mid"]), q=1.0),
+      dsp.high_shelf(6000.0, _db(s["high"])),
+    )
     level = 10.0 ** (_db(s["level"], 12.0) / 20.0)
     return dsp.run_blocks(dsp.chain(dsp.SosFilter(sections, gain=level)), di)
 
@@ -40,7 +42,8 @@ class BaxandallEQ(Device):
   attributes = {"tone_stack": "baxandall", "topology": "none"}
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
-    sections = dsp.sos(dsp.low_shelf(250.0, _db(s["bass"]), s=0.5),
-                       dsp.high_shelf(3000.0, _db(s["treble"]), s=0.5))
+    sections = dsp.sos(
+      dsp.low_shelf(250.0, _db(s["bass"]), s=0.5), dsp.high_shelf(3000.0, _db(s["treble"]), s=0.5)
+    )
     level = 10.0 ** (_db(s["level"], 12.0) / 20.0)
     return dsp.run_blocks(dsp.chain(dsp.SosFilter(sections, gain=level)), di)

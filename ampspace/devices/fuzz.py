@@ -41,8 +41,11 @@ class Fuzz(Device):
       knobs.append(Knob("bias", 3.0))
       self.neg = 0.08  # the starved stage: almost nothing passes below cutoff
     self.knobs = tuple(knobs)
-    self.attributes = {"transistor": transistor, "topology": "gated" if gated else "soft_clip",
-                       "clipping": "asymmetric"}
+    self.attributes = {
+      "transistor": transistor,
+      "topology": "gated" if gated else "soft_clip",
+      "clipping": "asymmetric",
+    }
     self._pre = dsp.sos(dsp.highpass(90.0, order=1), dsp.lowpass(9000.0, order=1))
     self._post = dsp.sos(dsp.highpass(40.0, order=1), dsp.lowpass(7000.0, order=2))
 
@@ -57,8 +60,10 @@ class Fuzz(Device):
     else:
       stage = dsp.asym_sat_stage(scratch, self.neg, 0.2, remove_dc=True)
     volume = 0.02 + 0.8 * (s["volume"] / 10.0) ** 2
-    return dsp.run_blocks(dsp.chain(dsp.SosFilter(self._pre, gain=gain), stage,
-                                    dsp.SosFilter(self._post, gain=volume)), di)
+    return dsp.run_blocks(
+      dsp.chain(dsp.SosFilter(self._pre, gain=gain), stage, dsp.SosFilter(self._post, gain=volume)),
+      di,
+    )
 
 
 class BigMuff(Device):
@@ -68,8 +73,12 @@ class BigMuff(Device):
   device_type = "fuzz"
   takes_float32 = True
   knobs = (Knob("sustain", 6.0, taper="log"), Knob("tone"), Knob("volume"))
-  attributes = {"transistor": "silicon", "clipping": "silicon", "tone_stack": "big_muff",
-                "topology": "soft_clip"}
+  attributes = {
+    "transistor": "silicon",
+    "clipping": "silicon",
+    "tone_stack": "big_muff",
+    "topology": "soft_clip",
+  }
 
   def __init__(self, name: str = "big_muff"):
     self.name = name
@@ -82,6 +91,11 @@ class BigMuff(Device):
     g = 5.0 + 800.0 * self._knob["sustain"].fraction(s["sustain"])
     tone = dsp.blend_filters(self._lp, self._hp, s["tone"] / 10.0)
     volume = 0.02 + 0.8 * (s["volume"] / 10.0) ** 2
-    return dsp.run_blocks(dsp.chain(
-        dsp.SosFilter(self._pre, gain=g), dsp.tanh_stage(dsp.scratch_for(len(di))),
-        dsp.SosFilter(dsp.sos(tone, dsp.highpass(30.0, order=1)), gain=volume)), di)
+    return dsp.run_blocks(
+      dsp.chain(
+        dsp.SosFilter(self._pre, gain=g),
+        dsp.tanh_stage(dsp.scratch_for(len(di))),
+        dsp.SosFilter(dsp.sos(tone, dsp.highpass(30.0, order=1)), gain=volume),
+      ),
+      di,
+    )

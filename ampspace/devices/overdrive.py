@@ -15,8 +15,13 @@ from ampspace.devices import dsp
 from ampspace.devices.base import Device, Knob
 
 # clipping -> (diode knee, asymmetry of the negative swing: 1 = symmetric)
-CLIPPING = {"silicon": (1.0, 1.0), "asymmetric": (1.0, 0.6), "led": (2.5, 1.0),
-            "germanium": (0.5, 1.0), "mosfet": (1.6, 0.8)}
+CLIPPING = {
+  "silicon": (1.0, 1.0),
+  "asymmetric": (1.0, 0.6),
+  "led": (2.5, 1.0),
+  "germanium": (0.5, 1.0),
+  "mosfet": (1.6, 0.8),
+}
 
 
 class Overdrive(Device):
@@ -41,13 +46,15 @@ class Overdrive(Device):
       clip = dsp.asym_sat_stage(scratch, self.neg)
     tone = 500.0 * 2.0 ** (s["tone"] / 10.0 * 4.0)  # 500 Hz .. 8 kHz low-pass corner
     level = 0.05 + 1.2 * (s["level"] / 10.0) ** 2
-    post = dsp.SosFilter(dsp.sos(dsp.lowpass(tone, order=1), dsp.highpass(30.0, order=1)),
-                         gain=level)
+    post = dsp.SosFilter(
+      dsp.sos(dsp.lowpass(tone, order=1), dsp.highpass(30.0, order=1)), gain=level
+    )
     wet = 0.5 * self.knee
 
     def block(x: np.ndarray, start: int) -> np.ndarray:
       x = clip(pre(x))
       x *= wet
-      x += di[start:start + len(x)]  # the op-amp adds the clean signal back
+      x += di[start : start + len(x)]  # the op-amp adds the clean signal back
       return post(x)
+
     return dsp.run_blocks(block, di)

@@ -19,8 +19,9 @@ from ampspace.devices.base import Device, Knob
 from ampspace.errors import AmpSpaceError
 
 
-def knobs_from_parameters(parameters: Mapping[str, Any],
-                          values: Mapping[str, Any]) -> tuple[tuple[Knob, ...], list[str]]:
+def knobs_from_parameters(
+  parameters: Mapping[str, Any], values: Mapping[str, Any]
+) -> tuple[tuple[Knob, ...], list[str]]:
   """pedalboard `plugin.parameters` (name -> AudioProcessorParameter) -> (knobs, skipped names).
 
   float parameters keep their range; booleans become 0..1 knobs (>= 0.5 is on); others
@@ -50,9 +51,17 @@ class PedalboardDevice(Device):
 
   brand = "vst3"
 
-  def __init__(self, plugin, name: str, knobs: tuple[Knob, ...], *, vst_name: str | None = None,
-               device_type: str = "other", bools: tuple[str, ...] = (),
-               attributes: Mapping[str, str] | None = None):
+  def __init__(
+    self,
+    plugin,
+    name: str,
+    knobs: tuple[Knob, ...],
+    *,
+    vst_name: str | None = None,
+    device_type: str = "other",
+    bools: tuple[str, ...] = (),
+    attributes: Mapping[str, str] | None = None,
+  ):
     self.plugin = plugin
     self.name = name
     self.vst_name = vst_name or type(plugin).__name__
@@ -61,12 +70,14 @@ class PedalboardDevice(Device):
     self._bools = set(bools)
     self.attributes = dict(attributes or {})
     self.latency_samples = latency_mod.measure_latency(
-        lambda x: self._run(x, self.defaults), where=f"plugin {name!r}")
+      lambda x: self._run(x, self.defaults), where=f"plugin {name!r}"
+    )
 
   @classmethod
   def from_path(cls, path: str, name: str | None = None, device_type: str = "other"):
     """Loads a .vst3 with pedalboard; its parameters become knobs."""
     import pedalboard
+
     if not os.path.exists(path):
       raise AmpSpaceError(f"{path}: VST3 plugin not found")
     try:
@@ -77,9 +88,14 @@ class PedalboardDevice(Device):
     knobs, _ = knobs_from_parameters(params, {k: getattr(plugin, k) for k in params})
     bools = tuple(k for k, p in params.items() if getattr(p, "type", float) is bool)
     stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
-    return cls(plugin, name or "vst3_" + "".join(c if c.isalnum() else "_" for c in stem.lower()),
-               knobs, vst_name=getattr(plugin, "name", stem) or stem, device_type=device_type,
-               bools=bools)
+    return cls(
+      plugin,
+      name or "vst3_" + "".join(c if c.isalnum() else "_" for c in stem.lower()),
+      knobs,
+      vst_name=getattr(plugin, "name", stem) or stem,
+      device_type=device_type,
+      bools=bools,
+    )
 
   def _run(self, x: np.ndarray, settings: Mapping[str, float]) -> np.ndarray:
     for k, v in settings.items():
@@ -90,12 +106,16 @@ class PedalboardDevice(Device):
     return (y[0] if y.ndim == 2 else y)[: len(x)]
 
   def _process(self, di: np.ndarray, s: dict[str, float]) -> np.ndarray:
-    return latency_mod.run_compensated(lambda x: self._run(x, s), di.astype(np.float32),
-                                       self.latency_samples).astype(np.float64)
+    return latency_mod.run_compensated(
+      lambda x: self._run(x, s), di.astype(np.float32), self.latency_samples
+    ).astype(np.float64)
 
   def describe(self) -> dict:
-    return {**super().describe(), "vst_name": self.vst_name,
-            "latency_samples": self.latency_samples}
+    return {
+      **super().describe(),
+      "vst_name": self.vst_name,
+      "latency_samples": self.latency_samples,
+    }
 
 
 Vst3Device = PedalboardDevice

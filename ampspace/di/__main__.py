@@ -36,15 +36,25 @@ def main(argv):
     raise AmpSpaceError("--out is required")
   from_dir = FLAGS["from"].value
   minutes = FLAGS.minutes if FLAGS.minutes is not None else (0.0 if from_dir else 10.0)
-  s = corpus.build_corpus(FLAGS.out, minutes=minutes, from_dir=from_dir, seed=FLAGS.seed,
-                          engine=FLAGS.engine, seconds=FLAGS.seconds,
-                          peak_dbfs=FLAGS.peak_dbfs, soundfont=FLAGS.soundfont,
-                          workers=FLAGS.workers or None, verify=FLAGS.verify,
-                          normalise_user=FLAGS.normalise_user)
+  s = corpus.build_corpus(
+    FLAGS.out,
+    minutes=minutes,
+    from_dir=from_dir,
+    seed=FLAGS.seed,
+    engine=FLAGS.engine,
+    seconds=FLAGS.seconds,
+    peak_dbfs=FLAGS.peak_dbfs,
+    soundfont=FLAGS.soundfont,
+    workers=FLAGS.workers or None,
+    verify=FLAGS.verify,
+    normalise_user=FLAGS.normalise_user,
+  )
   if FLAGS.report and s["passages"]:
     report.write_report(FLAGS.out)
-  print(f"{FLAGS.out}: {s['passages']} passages, {s['minutes']:.1f} min "
-        f"({s['rendered']} rendered and {s['user']} user passages written this run)")
+  print(
+    f"{FLAGS.out}: {s['passages']} passages, {s['minutes']:.1f} min "
+    f"({s['rendered']} rendered and {s['user']} user passages written this run)"
+  )
 
 
 if __name__ == "__main__":

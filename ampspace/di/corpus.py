@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import write_wav
+from ampspace.di import fluidsynth_render, karplus
 from ampspace.di import phrases as phrases_lib
 from ampspace.di import user_di
 from ampspace.errors import AmpSpaceError
@@ -46,10 +47,12 @@ REQUIRED_FIELDS = ("id", "file", "source", "program", "tempo", "key", "start", "
 def finish_level(x: np.ndarray, peak_dbfs: float, where: str) -> np.ndarray:
   """Fades the ends and scales the peak to `peak_dbfs`; a silent passage is an error."""
   x = np.asarray(x, np.float64).copy()
-  n_in, n_out = min(len(x), int(FADE_IN_SECONDS * SAMPLE_RATE)), min(
-      len(x), int(FADE_OUT_SECONDS * SAMPLE_RATE))
+  n_in, n_out = (
+    min(len(x), int(FADE_IN_SECONDS * SAMPLE_RATE)),
+    min(len(x), int(FADE_OUT_SECONDS * SAMPLE_RATE)),
+  )
   x[:n_in] *= 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n_in))
-  x[len(x) - n_out:] *= 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, n_out))
+  x[len(x) - n_out :] *= 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, n_out))
   peak = float(np.max(np.abs(x))) if len(x) else 0.0
   if not np.isfinite(peak):
     raise AmpSpaceError(f"{where}: audio contains NaN or Inf")
@@ -84,16 +87,23 @@ def read_manifest(out: str) -> dict:
     if missing:
       raise AmpSpaceError(f"{path}: passage {i} lacks {', '.join(missing)}")
     passages[e["id"]] = e
-  return {"peak_dbfs": data.get("peak_dbfs"), "passages": passages,
-          "user_files": data.get("user_files", {})}
+  return {
+    "peak_dbfs": data.get("peak_dbfs"),
+    "passages": passages,
+    "user_files": data.get("user_files", {}),
+  }
 
 
 def write_manifest(out: str, manifest: dict) -> None:
   """Atomically writes the manifest, passages sorted by id."""
-  data = {"format": MANIFEST_FORMAT, "version": 1, "sample_rate": SAMPLE_RATE,
-          "peak_dbfs": manifest["peak_dbfs"],
-          "passages": [manifest["passages"][k] for k in sorted(manifest["passages"])],
-          "user_files": {k: manifest["user_files"][k] for k in sorted(manifest["user_files"])}}
+  data = {
+    "format": MANIFEST_FORMAT,
+    "version": 1,
+    "sample_rate": SAMPLE_RATE,
+    "peak_dbfs": manifest["peak_dbfs"],
+    "passages": [manifest["passages"][k] for k in sorted(manifest["passages"])],
+    "user_files": {k: manifest["user_files"][k] for k in sorted(manifest["user_files"])},
+  }
   write_json_atomic(manifest_path(out), data, indent=1)
 
 
@@ -102,6 +112,7 @@ def check_manifest(out: str, *, verify_hashes: bool = True) -> list[dict]:
   unique, every top-level WAV is listed, and user passages from one source never overlap.
   Returns the entries; raises AmpSpaceError naming the first problem."""
   import soundfile as sf
+
   path = manifest_path(out)
   entries = list(read_manifest(out)["passages"].values())
   files = [e["file"] for e in entries]
@@ -152,24 +163,44 @@ def _have(out: str, manifest: dict, pid: str, verify: bool) -> bool:
 
 def _render_group(engine: str, group: list, soundfont: str | None) -> list[np.ndarray]:
   if engine == "fluidsynth":
-    from ampspace.di import fluidsynth_render
     return fluidsynth_render.render_phrases(group, soundfont)
-  from ampspace.di import karplus
   return [karplus.render_notes(p) for p in group]
 
 
 def _phrase_entry(p, engine_label: str, seconds: float, peak_dbfs: float) -> dict:
-  return {"id": p.id, "file": p.id + ".wav",
-          "source": "generated" if p.source == "generated" else f"music21:{p.source}",
-          "engine": engine_label, "style": p.style, "program": p.program,
-          "program_name": p.program_name, "tempo": p.tempo, "key": p.key, "start": 0,
-          "end": int(round(seconds * SAMPLE_RATE)), "seed": p.seed, "index": p.index,
-          "peak_dbfs": peak_dbfs, "sha256": ""}
+  return {
+    "id": p.id,
+    "file": p.id + ".wav",
+    "source": "generated" if p.source == "generated" else f"music21:{p.source}",
+    "engine": engine_label,
+    "style": p.style,
+    "program": p.program,
+    "program_name": p.program_name,
+    "tempo": p.tempo,
+    "key": p.key,
+    "start": 0,
+    "end": int(round(seconds * SAMPLE_RATE)),
+    "seed": p.seed,
+    "index": p.index,
+    "peak_dbfs": peak_dbfs,
+    "sha256": "",
+  }
 
 
-def write_rendered(out: str, manifest: dict, *, minutes: float, seed: int, engine: str,
-                   seconds: float, peak_dbfs: float, soundfont: str | None, workers: int,
-                   verify: bool, progress: bool) -> int:
+def write_rendered(
+  out: str,
+  manifest: dict,
+  *,
+  minutes: float,
+  seed: int,
+  engine: str,
+  seconds: float,
+  peak_dbfs: float,
+  soundfont: str | None,
+  workers: int,
+  verify: bool,
+  progress: bool,
+) -> int:
   """Renders ceil(minutes·60/seconds) phrases; returns how many were written this run."""
   if engine not in ENGINES:
     raise AmpSpaceError(f"--engine={engine}: unknown engine (choose from {', '.join(ENGINES)})")
@@ -184,7 +215,6 @@ def write_rendered(out: str, manifest: dict, *, minutes: float, seed: int, engin
   if not todo_groups:
     return 0
   if engine == "fluidsynth":
-    from ampspace.di import fluidsynth_render
     fluidsynth_render.find_fluidsynth()
     sf2 = fluidsynth_render.find_soundfont(soundfont)
     label = f"fluidsynth:{os.path.basename(sf2)}"
@@ -214,8 +244,17 @@ def write_rendered(out: str, manifest: dict, *, minutes: float, seed: int, engin
   return written
 
 
-def write_user(out: str, manifest: dict, *, from_dir: str, seconds: float, peak_dbfs: float,
-               normalise: bool, verify: bool, progress: bool) -> int:
+def write_user(
+  out: str,
+  manifest: dict,
+  *,
+  from_dir: str,
+  seconds: float,
+  peak_dbfs: float,
+  normalise: bool,
+  verify: bool,
+  progress: bool,
+) -> int:
   """Splits every WAV/FLAC under `from_dir` into passages; returns how many were written."""
   files = user_di.find_audio_files(from_dir)
   written = 0
@@ -231,13 +270,25 @@ def write_user(out: str, manifest: dict, *, from_dir: str, seconds: float, peak_
     for p in passages:
       if _have(out, manifest, p.id, verify):
         continue
-      clip = x[p.start:p.end]
+      clip = x[p.start : p.end]
       where = os.path.join(out, p.id + ".wav")
       clip = finish_level(clip, peak_dbfs, where) if normalise else clip
-      entry = {"id": p.id, "file": p.id + ".wav", "source": f"user:{rel}", "engine": None,
-               "style": None, "program": None, "program_name": None, "tempo": None,
-               "key": None, "start": p.start, "end": p.end, "source_sha256": digest,
-               "peak_dbfs": peak_dbfs if normalise else None, "sha256": ""}
+      entry = {
+        "id": p.id,
+        "file": p.id + ".wav",
+        "source": f"user:{rel}",
+        "engine": None,
+        "style": None,
+        "program": None,
+        "program_name": None,
+        "tempo": None,
+        "key": None,
+        "start": p.start,
+        "end": p.end,
+        "source_sha256": digest,
+        "peak_dbfs": peak_dbfs if normalise else None,
+        "sha256": "",
+      }
       _write_passage(out, manifest, entry, clip)
       written += 1
     manifest["user_files"][f"{rel}:{digest}"] = [p.id for p in passages]
@@ -245,11 +296,21 @@ def write_user(out: str, manifest: dict, *, from_dir: str, seconds: float, peak_
   return written
 
 
-def build_corpus(out: str, *, minutes: float = 10.0, from_dir: str | None = None, seed: int = 0,
-                 engine: str = "fluidsynth", seconds: float = 10.0,
-                 peak_dbfs: float = PEAK_DBFS, soundfont: str | None = None,
-                 workers: int | None = None, verify: bool = False, normalise_user: bool = True,
-                 progress: bool = True) -> dict:
+def build_corpus(
+  out: str,
+  *,
+  minutes: float = 10.0,
+  from_dir: str | None = None,
+  seed: int = 0,
+  engine: str = "fluidsynth",
+  seconds: float = 10.0,
+  peak_dbfs: float = PEAK_DBFS,
+  soundfont: str | None = None,
+  workers: int | None = None,
+  verify: bool = False,
+  normalise_user: bool = True,
+  progress: bool = True,
+) -> dict:
   """Writes (or completes) the corpus in `out`; returns counts for the summary line."""
   if seconds < 2 or seconds > 60:
     raise AmpSpaceError(f"--seconds={seconds}: passage length must be between 2 and 60 s")
@@ -262,22 +323,48 @@ def build_corpus(out: str, *, minutes: float = 10.0, from_dir: str | None = None
   os.makedirs(out, exist_ok=True)
   manifest = read_manifest(out)
   if manifest["peak_dbfs"] is not None and manifest["peak_dbfs"] != peak_dbfs:
-    raise AmpSpaceError(f"{manifest_path(out)}: corpus was written at peak "
-                        f"{manifest['peak_dbfs']} dBFS, not {peak_dbfs}; use another --out")
+    raise AmpSpaceError(
+      f"{manifest_path(out)}: corpus was written at peak "
+      f"{manifest['peak_dbfs']} dBFS, not {peak_dbfs}; use another --out"
+    )
   manifest["peak_dbfs"] = peak_dbfs
-  gone = [k for k, e in manifest["passages"].items()
-          if not os.path.exists(os.path.join(out, e["file"]))]
+  gone = [
+    k for k, e in manifest["passages"].items() if not os.path.exists(os.path.join(out, e["file"]))
+  ]
   for k in gone:  # files deleted by hand: forget them (the plan below re-creates its own)
     del manifest["passages"][k]
   workers = workers or os.cpu_count() or 1
-  rendered = write_rendered(out, manifest, minutes=minutes, seed=seed, engine=engine,
-                            seconds=seconds, peak_dbfs=peak_dbfs, soundfont=soundfont,
-                            workers=workers, verify=verify, progress=progress)
+  rendered = write_rendered(
+    out,
+    manifest,
+    minutes=minutes,
+    seed=seed,
+    engine=engine,
+    seconds=seconds,
+    peak_dbfs=peak_dbfs,
+    soundfont=soundfont,
+    workers=workers,
+    verify=verify,
+    progress=progress,
+  )
   user = 0
   if from_dir:
-    user = write_user(out, manifest, from_dir=from_dir, seconds=seconds, peak_dbfs=peak_dbfs,
-                      normalise=normalise_user, verify=verify, progress=progress)
+    user = write_user(
+      out,
+      manifest,
+      from_dir=from_dir,
+      seconds=seconds,
+      peak_dbfs=peak_dbfs,
+      normalise=normalise_user,
+      verify=verify,
+      progress=progress,
+    )
   write_manifest(out, manifest)
   total = sum(e["end"] - e["start"] for e in manifest["passages"].values()) / SAMPLE_RATE
-  return {"rendered": rendered, "user": user, "passages": len(manifest["passages"]),
-          "minutes": total / 60.0, "forgotten": len(gone)}
+  return {
+    "rendered": rendered,
+    "user": user,
+    "passages": len(manifest["passages"]),
+    "minutes": total / 60.0,
+    "forgotten": len(gone),
+  }

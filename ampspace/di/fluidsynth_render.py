@@ -29,10 +29,10 @@ from ampspace.di.phrases import BEND_RANGE, PROGRAMS, Phrase
 from ampspace.errors import AmpSpaceError
 
 SOUNDFONT_CANDIDATES = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
+  "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+  "/usr/share/soundfonts/FluidR3_GM.sf2",
+  "/usr/share/sounds/sf2/default-GM.sf2",
+  "/usr/share/soundfonts/default.sf2",
 )
 BLOCK = 64  # FluidSynth's default period: MIDI events take effect on block boundaries
 RESOLUTION = 441  # ticks a beat; with TEMPO_BPM one tick is exactly BLOCK samples at 44.1 kHz
@@ -45,8 +45,10 @@ GAIN = 0.5  # FluidSynth master gain; output is float, then peak-normalised by t
 # that a real string (stopped when it is struck again) would not; FluidSynth steals the
 # oldest released voices first. Halves the render cost of strums (see benchmarks/bench_di.py).
 POLYPHONY = 32
-SETUP_HINT = ("run launch/setup.sh (it installs the Debian packages fluidsynth and "
-              "fluid-soundfont-gm) or pass --engine=karplus")
+SETUP_HINT = (
+  "run launch/setup.sh (it installs the Debian packages fluidsynth and "
+  "fluid-soundfont-gm) or pass --engine=karplus"
+)
 
 
 def find_fluidsynth() -> str:
@@ -98,8 +100,16 @@ def build_midi(phrases: list[Phrase], path: str) -> list[int]:
     # Effects sends to zero (the CLI also disables the units), centred, full volume; then the
     # pitch-bend range via RPN 0: select at tick 1, data entry at tick 2 (pretty_midi orders
     # same-tick controllers by number, which would put data entry before the select).
-    for cc, value, t in ((91, 0, 0), (93, 0, 0), (10, 64, 0), (7, 100, 0), (101, 0, 1),
-                         (100, 0, 1), (6, BEND_RANGE, 2), (38, 0, 2)):
+    for cc, value, t in (
+      (91, 0, 0),
+      (93, 0, 0),
+      (10, 64, 0),
+      (7, 100, 0),
+      (101, 0, 1),
+      (100, 0, 1),
+      (6, BEND_RANGE, 2),
+      (38, 0, 2),
+    ):
       inst.control_changes.append(pretty_midi.ControlChange(cc, value, t * tick))
     instruments[prog] = inst
   n_slot = slot_ticks(phrases[0].seconds) if phrases else 0
@@ -132,14 +142,38 @@ def render_phrases(phrases: list[Phrase], soundfont: str | None = None) -> list[
   with tempfile.TemporaryDirectory(prefix="ampspace_fs_") as tmp:
     mid, wav = os.path.join(tmp, "batch.mid"), os.path.join(tmp, "batch.wav")
     starts = build_midi(phrases, mid)
-    cmd = [binary, "-n", "-i", "-q", "-g", str(GAIN), "-R", "0", "-C", "0",
-           "-r", str(SAMPLE_RATE), "-o", f"synth.sample-rate={SAMPLE_RATE}",
-           "-o", f"synth.polyphony={POLYPHONY}",
-           "-T", "wav", "-O", "float", "-F", wav, sf2, mid]
+    cmd = [
+      binary,
+      "-n",
+      "-i",
+      "-q",
+      "-g",
+      str(GAIN),
+      "-R",
+      "0",
+      "-C",
+      "0",
+      "-r",
+      str(SAMPLE_RATE),
+      "-o",
+      f"synth.sample-rate={SAMPLE_RATE}",
+      "-o",
+      f"synth.polyphony={POLYPHONY}",
+      "-T",
+      "wav",
+      "-O",
+      "float",
+      "-F",
+      wav,
+      sf2,
+      mid,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not os.path.exists(wav):
-      raise AmpSpaceError(f"{sf2}: fluidsynth failed (exit {proc.returncode}): "
-                          f"{(proc.stderr or proc.stdout).strip()[:300]}")
+      raise AmpSpaceError(
+        f"{sf2}: fluidsynth failed (exit {proc.returncode}): "
+        f"{(proc.stderr or proc.stdout).strip()[:300]}"
+      )
     audio, sr = sf.read(wav, dtype="float32", always_2d=True)
   if sr != SAMPLE_RATE:
     raise AmpSpaceError(f"{sf2}: fluidsynth wrote {sr} Hz, expected {SAMPLE_RATE} Hz")
@@ -148,7 +182,7 @@ def render_phrases(phrases: list[Phrase], soundfont: str | None = None) -> list[
   out = []
   for s in starts:
     clip = np.zeros(n, np.float32)
-    part = mono[s:s + n]
-    clip[:len(part)] = part
+    part = mono[s : s + n]
+    clip[: len(part)] = part
     out.append(clip)
   return out

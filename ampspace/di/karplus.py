@@ -15,8 +15,14 @@ E2_MIDI, E6_MIDI = 40, 88
 PENTATONIC = (0, 3, 5, 7, 10)
 
 
-def pluck(midi_note: float, n: int, velocity: float, rng: np.random.Generator,
-          sr: int = SAMPLE_RATE, decay: float = 0.996) -> np.ndarray:
+def pluck(
+  midi_note: float,
+  n: int,
+  velocity: float,
+  rng: np.random.Generator,
+  sr: int = SAMPLE_RATE,
+  decay: float = 0.996,
+) -> np.ndarray:
   """n samples of one plucked note: a noise burst through a comb with a lowpassing loop."""
   period = max(2, int(round(sr / (440.0 * 2 ** ((midi_note - 69) / 12)))))
   excitation = np.zeros(n)
@@ -47,7 +53,7 @@ def phrase(seed: int, seconds: float = 4.0, sr: int = SAMPLE_RATE) -> np.ndarray
     length = min(int((dur + 0.3) * sr), n - start)
     for m in notes:
       if m <= E6_MIDI:
-        out[start:start + length] += pluck(m, length, rng.uniform(0.4, 1.0), rng)
+        out[start : start + length] += pluck(m, length, rng.uniform(0.4, 1.0), rng)
     t += dur
   peak = np.max(np.abs(out))
   return (0.5 * out / peak if peak > 0 else out).astype(np.float32)
@@ -72,5 +78,5 @@ def render_notes(phrase, sr: int = SAMPLE_RATE) -> np.ndarray:
     y = pluck(note.pitch, length, note.velocity / 127.0, rng, sr)
     if length > held:
       y[held:] *= np.linspace(1.0, 0.0, length - held)
-    out[start:start + length] += y
+    out[start : start + length] += y
   return out.astype(np.float32)

@@ -26,30 +26,39 @@ PROGRAMS = {24: "nylon", 25: "steel", 26: "jazz", 27: "clean", 28: "muted"}
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 MODES = {
-    "major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10),
-    "dorian": (0, 2, 3, 5, 7, 9, 10), "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-    "phrygian": (0, 1, 3, 5, 7, 8, 10), "lydian": (0, 2, 4, 6, 7, 9, 11),
-    "harmonic minor": (0, 2, 3, 5, 7, 8, 11), "minor pentatonic": (0, 3, 5, 7, 10),
-    "major pentatonic": (0, 2, 4, 7, 9), "blues": (0, 3, 5, 6, 7, 10),
+  "major": (0, 2, 4, 5, 7, 9, 11),
+  "minor": (0, 2, 3, 5, 7, 8, 10),
+  "dorian": (0, 2, 3, 5, 7, 9, 10),
+  "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+  "phrygian": (0, 1, 3, 5, 7, 8, 10),
+  "lydian": (0, 2, 4, 6, 7, 9, 11),
+  "harmonic minor": (0, 2, 3, 5, 7, 8, 11),
+  "minor pentatonic": (0, 3, 5, 7, 10),
+  "major pentatonic": (0, 2, 4, 7, 9),
+  "blues": (0, 3, 5, 6, 7, 10),
 }
 # Chord voicings as MIDI pitches, low string first. Open shapes as played in first position;
 # barre shapes (E- and A-form) are shifted up the neck by their fret.
 OPEN_CHORDS = {
-    ("E", "maj"): (40, 47, 52, 56, 59, 64), ("E", "min"): (40, 47, 52, 55, 59, 64),
-    ("A", "maj"): (45, 52, 57, 61, 64), ("A", "min"): (45, 52, 57, 60, 64),
-    ("D", "maj"): (50, 57, 62, 66), ("D", "min"): (50, 57, 62, 65),
-    ("C", "maj"): (48, 52, 55, 60, 64), ("G", "maj"): (43, 47, 50, 55, 59, 67),
+  ("E", "maj"): (40, 47, 52, 56, 59, 64),
+  ("E", "min"): (40, 47, 52, 55, 59, 64),
+  ("A", "maj"): (45, 52, 57, 61, 64),
+  ("A", "min"): (45, 52, 57, 60, 64),
+  ("D", "maj"): (50, 57, 62, 66),
+  ("D", "min"): (50, 57, 62, 65),
+  ("C", "maj"): (48, 52, 55, 60, 64),
+  ("G", "maj"): (43, 47, 50, 55, 59, 67),
 }
 E_FORM = {"maj": (40, 47, 52, 56, 59, 64), "min": (40, 47, 52, 55, 59, 64)}
 A_FORM = {"maj": (45, 52, 57, 61, 64), "min": (45, 52, 57, 60, 64)}
 # Progressions as (scale degree in semitones, quality).
 PROGRESSIONS = (
-    ((0, "maj"), (7, "maj"), (9, "min"), (5, "maj")),   # I-V-vi-IV
-    ((0, "maj"), (5, "maj"), (7, "maj"), (5, "maj")),   # I-IV-V-IV
-    ((9, "min"), (5, "maj"), (0, "maj"), (7, "maj")),   # vi-IV-I-V
-    ((2, "min"), (7, "maj"), (0, "maj"), (0, "maj")),   # ii-V-I
-    ((0, "min"), (8, "maj"), (3, "maj"), (10, "maj")),  # i-VI-III-VII
-    ((0, "min"), (10, "maj"), (8, "maj"), (7, "maj")),  # andalusian
+  ((0, "maj"), (7, "maj"), (9, "min"), (5, "maj")),  # I-V-vi-IV
+  ((0, "maj"), (5, "maj"), (7, "maj"), (5, "maj")),  # I-IV-V-IV
+  ((9, "min"), (5, "maj"), (0, "maj"), (7, "maj")),  # vi-IV-I-V
+  ((2, "min"), (7, "maj"), (0, "maj"), (0, "maj")),  # ii-V-I
+  ((0, "min"), (8, "maj"), (3, "maj"), (10, "maj")),  # i-VI-III-VII
+  ((0, "min"), (10, "maj"), (8, "maj"), (7, "maj")),  # andalusian
 )
 STRUM_PATTERNS = ("D.DU.UDU", "D.D.D.D.", "D.DUDUDU", "D..UD.DU", "DDUUDDUU", "D...D...")
 
@@ -65,6 +74,7 @@ class Note:
 @dataclasses.dataclass(frozen=True)
 class Bend:
   """Pitch-wheel position in semitones (within ±BEND_RANGE) from `time` on."""
+
   time: float
   semitones: float
 
@@ -113,8 +123,9 @@ def _contour(rng: np.random.Generator, t: float, seconds: float) -> float:
   return float((0, 30 * x - 15, 15 - 30 * x, 25 * np.sin(np.pi * x) - 12)[kind])
 
 
-def _chord_voicing(root_pc: int, quality: str, rng: np.random.Generator,
-                   prefer_open: bool) -> tuple[int, ...]:
+def _chord_voicing(
+  root_pc: int, quality: str, rng: np.random.Generator, prefer_open: bool
+) -> tuple[int, ...]:
   name = NOTE_NAMES[root_pc % 12]
   if prefer_open and (name, quality) in OPEN_CHORDS:
     return OPEN_CHORDS[(name, quality)]
@@ -130,16 +141,14 @@ def _vibrato(rng: np.random.Generator, start: float, end: float, base: float = 0
   depth, rate = rng.uniform(0.1, 0.35), rng.uniform(4.5, 6.5)
   t0 = start + rng.uniform(0.08, 0.2)
   times = np.arange(t0, end, 1 / (rate * 8))  # 8 points a cycle is smooth enough by ear
-  return [Bend(float(t), base + depth * float(np.sin(2 * np.pi * rate * (t - t0))))
-          for t in times]
+  return [Bend(float(t), base + depth * float(np.sin(2 * np.pi * rate * (t - t0)))) for t in times]
 
 
 def _bend_up(rng: np.random.Generator, start: float, end: float, amount: int) -> list[Bend]:
   """A string bend: rise to `amount` semitones, hold, and sometimes release."""
   rise_at = start + min(0.05, (end - start) / 4)
   rise = rng.uniform(0.08, 0.2)
-  pts = [Bend(rise_at + rise * f, amount * f * f * (3 - 2 * f))
-         for f in np.linspace(0, 1, 6)]
+  pts = [Bend(rise_at + rise * f, amount * f * f * (3 - 2 * f)) for f in np.linspace(0, 1, 6)]
   if rng.random() < 0.5 and end - (rise_at + rise) > 0.3:
     rel = (end + rise_at + rise) / 2
     pts += [Bend(rel + 0.1 * f, amount * (1 - f)) for f in np.linspace(0, 1, 4)[1:]]
@@ -170,8 +179,12 @@ def lick(rng: np.random.Generator, seconds: float, allow_bends: bool = True):
     if rng.random() < 0.1:  # rest
       t += dur
       continue
-    move = int(rng.choice([-2, -1, -1, 1, 1, 2, -3, 3, -4, 4],
-                          p=[.1, .2, .15, .2, .15, .08, .03, .03, .03, .03]))
+    move = int(
+      rng.choice(
+        [-2, -1, -1, 1, 1, 2, -3, 3, -4, 4],
+        p=[0.1, 0.2, 0.15, 0.2, 0.15, 0.08, 0.03, 0.03, 0.03, 0.03],
+      )
+    )
     i = int(np.clip(i + move, 0, len(scale) - 1))
     end = min(t + dur * legato, end_by)
     if end - t < 0.03:
@@ -189,8 +202,13 @@ def lick(rng: np.random.Generator, seconds: float, allow_bends: bool = True):
     elif allow_bends and long_note and rng.random() < 0.4:
       bends += _vibrato(rng, t, end)
       bent = True
-    elif allow_bends and notes and rng.random() < 0.15 and abs(pitch - notes[-1].pitch) <= 7 \
-        and not bent:
+    elif (
+      allow_bends
+      and notes
+      and rng.random() < 0.15
+      and abs(pitch - notes[-1].pitch) <= 7
+      and not bent
+    ):
       # Slide: the previous note keeps sounding and glides to this pitch without a new attack.
       prev = notes.pop()
       glide = rng.uniform(0.05, 0.15)
@@ -283,7 +301,7 @@ def strum(rng: np.random.Generator, seconds: float):
     if stroke != ".":
       strings = list(range(len(chord)))
       if stroke == "U":  # upstrokes catch the top few strings, high first, softer
-        strings = strings[-int(rng.integers(3, len(chord) + 1)):][::-1]
+        strings = strings[-int(rng.integers(3, len(chord) + 1)) :][::-1]
       delay = spread / max(1, len(strings) - 1)
       vel = base_vel + _contour(rng, t, seconds) * 0.4 - (12 if stroke == "U" else 0)
       for k, s in enumerate(strings):
@@ -294,8 +312,9 @@ def strum(rng: np.random.Generator, seconds: float):
         if s_key in ringing:
           old = ringing.pop(s_key)
           notes.append(Note(old.pitch, old.start, max(old.start + 0.02, onset), old.velocity))
-        ringing[s_key] = Note(chord[s], onset, end_by,
-                              _velocity(rng, vel, slot % (2 * beats_per_chord) == 0))
+        ringing[s_key] = Note(
+          chord[s], onset, end_by, _velocity(rng, vel, slot % (2 * beats_per_chord) == 0)
+        )
     slot += 1
     t = slot * eighth
   notes += list(ringing.values())
@@ -322,8 +341,9 @@ def arpeggio(rng: np.random.Generator, seconds: float):
     else:
       upper = chord[-4:]
       pitch = upper[int(order[(pos - 1) % 4]) % len(upper)]
-    notes.append(Note(pitch, t, chord_end, _velocity(rng, base_vel + (10 if pos == 0 else 0),
-                                                     False)))
+    notes.append(
+      Note(pitch, t, chord_end, _velocity(rng, base_vel + (10 if pos == 0 else 0), False))
+    )
     k += 1
     t = k * step
   return notes, [], tempo, key
@@ -335,6 +355,7 @@ def melody(rng: np.random.Generator, seconds: float):
   Falls back to a lick when the corpus (or music21) is unavailable, so the corpus still builds.
   """
   from ampspace.di import tunes  # music21 is slow to import; only the melody style needs it
+
   tune = tunes.pick_tune(rng)
   if tune is None:
     notes, bends, tempo, key = lick(rng, seconds)
@@ -346,7 +367,8 @@ def melody(rng: np.random.Generator, seconds: float):
   events = [e for e in events if e[1] >= first]
   lo = int(rng.choice([E2 + 5, 52, 60]))  # low, middle or high position on the neck
   shift = tunes.guitar_transposition(
-      [p for p, *_ in events], int(rng.integers(-5, 7)), lo=lo, hi=min(E6, lo + 24))
+    [p for p, *_ in events], int(rng.integers(-5, 7)), lo=lo, hi=min(E6, lo + 24)
+  )
   notes, bends = [], []
   end_by = seconds - TAIL_SECONDS
   base_vel = rng.uniform(60, 105)
@@ -364,17 +386,24 @@ def melody(rng: np.random.Generator, seconds: float):
 
 
 STYLES = {  # name: (weight, programs, program weights)
-    "lick": (0.26, (27, 26, 25, 24, 28), (0.4, 0.25, 0.15, 0.1, 0.1)),
-    "power_chords": (0.14, (27, 26, 28), (0.55, 0.25, 0.2)),
-    "palm_mute": (0.10, (28, 27), (0.6, 0.4)),
-    "strum": (0.18, (25, 24, 27, 26), (0.35, 0.25, 0.25, 0.15)),
-    "arpeggio": (0.12, (24, 25, 27, 26), (0.35, 0.3, 0.2, 0.15)),
-    "melody": (0.20, (27, 26, 24, 25), (0.35, 0.25, 0.2, 0.2)),
+  "lick": (0.26, (27, 26, 25, 24, 28), (0.4, 0.25, 0.15, 0.1, 0.1)),
+  "power_chords": (0.14, (27, 26, 28), (0.55, 0.25, 0.2)),
+  "palm_mute": (0.10, (28, 27), (0.6, 0.4)),
+  "strum": (0.18, (25, 24, 27, 26), (0.35, 0.25, 0.25, 0.15)),
+  "arpeggio": (0.12, (24, 25, 27, 26), (0.35, 0.3, 0.2, 0.15)),
+  "melody": (0.20, (27, 26, 24, 25), (0.35, 0.25, 0.2, 0.2)),
 }
 
 
-def make_phrase(seed: int, index: int, seconds: float = 10.0, *, style: str | None = None,
-                program: int | None = None, prefix: str = "gen") -> Phrase:
+def make_phrase(
+  seed: int,
+  index: int,
+  seconds: float = 10.0,
+  *,
+  style: str | None = None,
+  program: int | None = None,
+  prefix: str = "gen",
+) -> Phrase:
   """Phrase `index` of the corpus for `seed`; the same arguments always give the same phrase."""
   if program is not None and program not in PROGRAMS:
     raise ValueError(f"program {program} is not a clean guitar program {sorted(PROGRAMS)}")
@@ -392,7 +421,16 @@ def make_phrase(seed: int, index: int, seconds: float = 10.0, *, style: str | No
     notes, bends, tempo, key = globals()[chosen](rng, seconds)
   notes = [n for n in notes if E2 <= n.pitch <= E6 and n.end > n.start]
   bends = sorted(bends, key=lambda b: b.time)
-  return Phrase(id=f"{prefix}_{seed}_{index:05d}", seed=seed, index=index, style=chosen,
-                program=prog, tempo=round(tempo, 1), key=key, seconds=seconds,
-                notes=sorted(notes, key=lambda n: (n.start, n.pitch)), bends=bends,
-                source=source)
+  return Phrase(
+    id=f"{prefix}_{seed}_{index:05d}",
+    seed=seed,
+    index=index,
+    style=chosen,
+    program=prog,
+    tempo=round(tempo, 1),
+    key=key,
+    seconds=seconds,
+    notes=sorted(notes, key=lambda n: (n.start, n.pitch)),
+    bends=bends,
+    source=source,
+  )

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from ampspace import SAMPLE_RATE
 from ampspace.audio.wav_io import read_wav
 from ampspace.di import corpus as corpus_lib
+from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_path, write_json_atomic
 
 REPORT_JSON, REPORT_PNG = "report.json", "report.png"
@@ -37,12 +38,15 @@ def pitch_track(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
   transients jump around; a sustained note does not).
   """
   import librosa
-  y = librosa.resample(np.asarray(x, np.float32), orig_sr=sr, target_sr=ANALYSIS_RATE,
-                       res_type="polyphase")
+
+  y = librosa.resample(
+    np.asarray(x, np.float32), orig_sr=sr, target_sr=ANALYSIS_RATE, res_type="polyphase"
+  )
   if len(y) < FRAME:
     return np.zeros(0)
-  f0 = librosa.yin(y, fmin=70.0, fmax=1500.0, sr=ANALYSIS_RATE, frame_length=FRAME,
-                   hop_length=HOP, center=True)
+  f0 = librosa.yin(
+    y, fmin=70.0, fmax=1500.0, sr=ANALYSIS_RATE, frame_length=FRAME, hop_length=HOP, center=True
+  )
   rms = librosa.feature.rms(y=y, frame_length=FRAME, hop_length=HOP, center=True)[0]
   n = min(len(f0), len(rms))
   f0, rms = f0[:n], rms[:n]
@@ -57,8 +61,9 @@ def pitch_track(x: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 def passage_features(x: np.ndarray, sr: int = SAMPLE_RATE) -> dict:
   """RMS (dBFS), crest factor (dB), spectral centroid (Hz) and pitch counts of one passage."""
   import librosa
+
   x = np.asarray(x, np.float64)
-  rms = float(np.sqrt(np.mean(x ** 2)))
+  rms = float(np.sqrt(np.mean(x**2)))
   peak = float(np.max(np.abs(x)))
   spec = np.abs(librosa.stft(x.astype(np.float32), n_fft=FRAME, hop_length=HOP)) ** 2
   freqs = librosa.fft_frequencies(sr=sr, n_fft=FRAME)
@@ -66,11 +71,15 @@ def passage_features(x: np.ndarray, sr: int = SAMPLE_RATE) -> dict:
   centroid_frames = (freqs[:, None] * spec).sum(axis=0) / np.maximum(energy, 1e-20)
   centroid = float(np.sum(centroid_frames * energy) / max(energy.sum(), 1e-20))
   notes = np.round(pitch_track(x, sr)).astype(int)
-  counts = np.bincount(np.clip(notes, PITCH_LO, PITCH_HI) - PITCH_LO,
-                       minlength=PITCH_HI - PITCH_LO + 1)
-  return {"rms_dbfs": 20 * np.log10(max(rms, 1e-10)),
-          "crest_db": 20 * np.log10(max(peak, 1e-10) / max(rms, 1e-10)),
-          "centroid_hz": centroid, "pitch_counts": counts.tolist()}
+  counts = np.bincount(
+    np.clip(notes, PITCH_LO, PITCH_HI) - PITCH_LO, minlength=PITCH_HI - PITCH_LO + 1
+  )
+  return {
+    "rms_dbfs": 20 * np.log10(max(rms, 1e-10)),
+    "crest_db": 20 * np.log10(max(peak, 1e-10) / max(rms, 1e-10)),
+    "centroid_hz": centroid,
+    "pitch_counts": counts.tolist(),
+  }
 
 
 def _hist(values, bins):
@@ -83,55 +92,74 @@ def _summary(values) -> dict:
   if not len(v):
     return {}
   p = np.percentile(v, [5, 25, 50, 75, 95])
-  return {"mean": float(v.mean()), "min": float(v.min()), "max": float(v.max()),
-          **{f"p{q}": float(x) for q, x in zip((5, 25, 50, 75, 95), p)}}
+  return {
+    "mean": float(v.mean()),
+    "min": float(v.min()),
+    "max": float(v.max()),
+    **{f"p{q}": float(x) for q, x in zip((5, 25, 50, 75, 95), p)},
+  }
 
 
 def summarise(entries: list[dict], features: dict[str, dict]) -> dict:
   """The report's JSON body: coverage counts, histograms and percentiles."""
   feats = [features[e["id"]] for e in entries]
-  pitch = np.sum([f["pitch_counts"] for f in feats], axis=0) if feats else np.zeros(
-      PITCH_HI - PITCH_LO + 1, int)
-  count = lambda key: dict(sorted(
-      {str(k): sum(1 for e in entries if str(e.get(key)) == str(k))
-       for k in {e.get(key) for e in entries}}.items()))
+  pitch = (
+    np.sum([f["pitch_counts"] for f in feats], axis=0)
+    if feats
+    else np.zeros(PITCH_HI - PITCH_LO + 1, int)
+  )
+  count = lambda key: dict(
+    sorted(
+      {
+        str(k): sum(1 for e in entries if str(e.get(key)) == str(k))
+        for k in {e.get(key) for e in entries}
+      }.items()
+    )
+  )
   rms = [f["rms_dbfs"] for f in feats]
   crest = [f["crest_db"] for f in feats]
   cent = [f["centroid_hz"] for f in feats]
   tempos = [e["tempo"] for e in entries if e.get("tempo") is not None]
   return {
-      "passages": len(entries),
-      "minutes": sum(e["end"] - e["start"] for e in entries) / SAMPLE_RATE / 60.0,
-      "by_program": count("program_name"), "by_style": count("style"),
-      "by_source": {"generated": sum(e["source"] == "generated" for e in entries),
-                    "music21": sum(e["source"].startswith("music21:") for e in entries),
-                    "user": sum(e["source"].startswith("user:") for e in entries)},
-      "pitch_histogram": {"midi": list(range(PITCH_LO, PITCH_HI + 1)),
-                          "frames": pitch.tolist()},
-      "rms_dbfs": {**_summary(rms), "histogram": _hist(rms, np.arange(-60, 1, 3))},
-      "crest_db": {**_summary(crest), "histogram": _hist(crest, np.arange(0, 42, 2))},
-      "centroid_hz": {**_summary(cent), "histogram": _hist(cent, np.geomspace(100, 8000, 25))},
-      "tempo_bpm": _summary(tempos),
+    "passages": len(entries),
+    "minutes": sum(e["end"] - e["start"] for e in entries) / SAMPLE_RATE / 60.0,
+    "by_program": count("program_name"),
+    "by_style": count("style"),
+    "by_source": {
+      "generated": sum(e["source"] == "generated" for e in entries),
+      "music21": sum(e["source"].startswith("music21:") for e in entries),
+      "user": sum(e["source"].startswith("user:") for e in entries),
+    },
+    "pitch_histogram": {"midi": list(range(PITCH_LO, PITCH_HI + 1)), "frames": pitch.tolist()},
+    "rms_dbfs": {**_summary(rms), "histogram": _hist(rms, np.arange(-60, 1, 3))},
+    "crest_db": {**_summary(crest), "histogram": _hist(crest, np.arange(0, 42, 2))},
+    "centroid_hz": {**_summary(cent), "histogram": _hist(cent, np.geomspace(100, 8000, 25))},
+    "tempo_bpm": _summary(tempos),
   }
 
 
 def _plot(summary: dict, path: str) -> None:
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
+
   fig, ax = plt.subplots(2, 2, figsize=(11, 7))
   ph = summary["pitch_histogram"]
   ax[0, 0].bar(ph["midi"], ph["frames"], width=0.9, color="tab:blue")
   ax[0, 0].axvspan(40, 88, color="tab:green", alpha=0.08, label="E2–E6")
   ax[0, 0].set(title="Pitch (YIN frames per MIDI note)", xlabel="MIDI note", ylabel="frames")
   ax[0, 0].legend()
-  for a, key, title, unit in ((ax[0, 1], "rms_dbfs", "RMS level", "dBFS"),
-                              (ax[1, 0], "crest_db", "Crest factor", "dB"),
-                              (ax[1, 1], "centroid_hz", "Spectral centroid", "Hz")):
+  for a, key, title, unit in (
+    (ax[0, 1], "rms_dbfs", "RMS level", "dBFS"),
+    (ax[1, 0], "crest_db", "Crest factor", "dB"),
+    (ax[1, 1], "centroid_hz", "Spectral centroid", "Hz"),
+  ):
     h = summary[key]["histogram"]
     e = np.asarray(h["edges"])
-    a.bar(e[:-1], h["counts"], width=np.diff(e), align="edge", color="tab:orange",
-          edgecolor="white")
+    a.bar(
+      e[:-1], h["counts"], width=np.diff(e), align="edge", color="tab:orange", edgecolor="white"
+    )
     a.set(title=title, xlabel=unit, ylabel="passages")
     if key == "centroid_hz":
       a.set_xscale("log")
@@ -171,7 +199,6 @@ def write_report(out: str, *, progress: bool = True) -> dict:
 
 def main(argv=None) -> None:
   import argparse
-  from ampspace.errors import AmpSpaceError, report_errors
 
   @report_errors
   def run():

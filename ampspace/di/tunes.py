@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from ampspace.di.phrases import NOTE_NAMES
+
 MAX_TRIES = 8  # parse failures tolerated before giving up on a melody for this phrase
 
 
@@ -29,12 +31,15 @@ def tune_paths() -> tuple[str, ...]:
   """Corpus paths of the candidate works, sorted; empty if music21 has no corpus."""
   try:
     from music21 import corpus
+
     paths = [str(p) for p in corpus.getPaths()]
   except Exception:  # music21 missing or its corpus stripped
     return ()
-  keep = [p for p in paths
-          if ("/ryansMammoth/" in p and p.endswith(".abc"))
-          or ("/bach/" in p and p.endswith(".mxl"))]
+  keep = [
+    p
+    for p in paths
+    if ("/ryansMammoth/" in p and p.endswith(".abc")) or ("/bach/" in p and p.endswith(".mxl"))
+  ]
   return tuple(sorted(keep))
 
 
@@ -48,6 +53,7 @@ def load_tune(path: str) -> Tune | None:
   """The first part's notes (chords reduced to their top note); None if unusable."""
   try:
     from music21 import converter
+
     score = converter.parse(path)
     part = score.parts[0] if getattr(score, "parts", None) else score
     events = []
@@ -95,10 +101,18 @@ def guitar_transposition(pitches: list[int], shift: int, lo: int, hi: int) -> in
 
 def transposed_key(key: str, shift: int) -> str:
   """'G major' shifted by `shift` semitones, spelled with the project's note names."""
-  from ampspace.di.phrases import NOTE_NAMES
   name, _, mode = key.partition(" ")
-  aliases = {"Db": "C#", "D#": "Eb", "Gb": "F#", "G#": "Ab", "A#": "Bb", "Cb": "B", "Fb": "E",
-             "E#": "F", "B#": "C"}
+  aliases = {
+    "Db": "C#",
+    "D#": "Eb",
+    "Gb": "F#",
+    "G#": "Ab",
+    "A#": "Bb",
+    "Cb": "B",
+    "Fb": "E",
+    "E#": "F",
+    "B#": "C",
+  }
   name = aliases.get(name, name)
   if name not in NOTE_NAMES:
     return key

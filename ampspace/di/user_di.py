@@ -46,8 +46,11 @@ def find_audio_files(folder: str) -> list[str]:
   found = []
   for root, dirs, files in os.walk(folder):
     dirs.sort()
-    found += [os.path.join(root, f) for f in sorted(files)
-              if f.lower().endswith(AUDIO_EXTENSIONS) and not f.startswith(".")]
+    found += [
+      os.path.join(root, f)
+      for f in sorted(files)
+      if f.lower().endswith(AUDIO_EXTENSIONS) and not f.startswith(".")
+    ]
   if not found:
     raise AmpSpaceError(f"{folder}: no .wav or .flac files found")
   return found
@@ -79,14 +82,15 @@ def frame_db(x: np.ndarray) -> np.ndarray:
   """Per-hop RMS level in dBFS (frame i covers samples around i*HOP)."""
   pad = np.pad(x.astype(np.float64), (FRAME // 2, FRAME // 2))
   n = 1 + (len(pad) - FRAME) // HOP
-  power = np.cumsum(np.concatenate([[0.0], pad ** 2]))
+  power = np.cumsum(np.concatenate([[0.0], pad**2]))
   idx = np.arange(n) * HOP
   ms = (power[idx + FRAME] - power[idx]) / FRAME
   return 10 * np.log10(np.maximum(ms, 1e-20))
 
 
-def active_regions(x: np.ndarray, db: np.ndarray | None = None,
-                   sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+def active_regions(
+  x: np.ndarray, db: np.ndarray | None = None, sr: int = SAMPLE_RATE
+) -> list[tuple[int, int]]:
   """Non-silent sample ranges; pauses shorter than MIN_GAP_SECONDS stay inside a region."""
   db = frame_db(x) if db is None else db
   thresh = max(SILENCE_FLOOR_DBFS, float(db.max()) - SILENCE_DB)
@@ -112,8 +116,9 @@ def active_regions(x: np.ndarray, db: np.ndarray | None = None,
   return [(max(0, (a - 1) * HOP), min(len(x), (b + 1) * HOP)) for a, b in merged]
 
 
-def split_points(db: np.ndarray, start: int, end: int, target: float, sr: int = SAMPLE_RATE,
-                 window: float = 0.2) -> list[tuple[int, int]]:
+def split_points(
+  db: np.ndarray, start: int, end: int, target: float, sr: int = SAMPLE_RATE, window: float = 0.2
+) -> list[tuple[int, int]]:
   """Cuts [start, end) into passages of about `target` s (within ±`window`·target), each cut
   at the quietest frame (of `frame_db`'s levels) in its window; a remainder shorter than the
   window's upper end stays with the last passage."""
@@ -134,8 +139,9 @@ def _slug(path: str) -> str:
   return re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-").lower()[:40] or "di"
 
 
-def passages_of(x: np.ndarray, path: str, rel: str, *, target: float = 10.0,
-                min_seconds: float = 2.0) -> list[Passage]:
+def passages_of(
+  x: np.ndarray, path: str, rel: str, *, target: float = 10.0, min_seconds: float = 2.0
+) -> list[Passage]:
   """The passages of one loaded file. Ids are `user_<name>_<content hash>_<start in ms>`: stable
   across runs and folders, and distinct for two files that share a name."""
   db = frame_db(x)

@@ -47,8 +47,18 @@ from absl import app, flags
 
 import numpy as np
 
+from ampspace import SAMPLE_RATE, devices, render, trainers
+from ampspace import conditioning as cond
+from ampspace.audio.wav_io import read_wav, write_wav
+from ampspace.config_files import load_config
+from ampspace.di import karplus
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_write, replace_between_markers
+from ampspace.sweeps import parse_sweep
+
+# The modules that load jax, flax, librosa, Grain or TFDS (soundspace, checkpoints,
+# runtime.inference, audio.spectral, data.*) are imported where used, so that importing this
+# command (--help, a flag error) loads none of them.
 
 # The checkout: the docs the table is written into (--update_doc).
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,16 +74,21 @@ def define_flags() -> None:
   flags.DEFINE_string("amp_b", "tube_amp_4x12", "Amp B.")
   flags.DEFINE_string("di", "", "A DI WAV (first 4 s used); default: a Karplus-Strong phrase.")
   flags.DEFINE_integer("di_seed", 7, "Seed of the generated DI phrase.")
-  flags.DEFINE_integer("random_settings", -1,
-                       "Random tone-stack settings per amp (-1: 8 runlocal, 64 full).")
+  flags.DEFINE_integer(
+    "random_settings", -1, "Random tone-stack settings per amp (-1: 8 runlocal, 64 full)."
+  )
   flags.DEFINE_float("endpoint_gain", 7.0, "Gain of the A/B endpoints (other knobs at defaults).")
   flags.DEFINE_integer("vae_steps", -1, "VAE training steps (-1: 400 runlocal, 20000 full).")
   flags.DEFINE_integer("w2w_steps", -1, "Wave2WaveNet steps (-1: 300 runlocal, 20000 full).")
   flags.DEFINE_integer("gl_iters", 64, "Griffin-Lim iterations for the written WAVs.")
   flags.DEFINE_integer("walk_steps", 9, "Points on each A -> B walk.")
   flags.DEFINE_integer("seed", 0, "Training seed.")
-  flags.DEFINE_bool("update_doc", False, "Write the table into docs/soundspace.md (between its "
-                    "markers) and docs/results/interpolation_table.md.")
+  flags.DEFINE_bool(
+    "update_doc",
+    False,
+    "Write the table into docs/soundspace.md (between its "
+    "markers) and docs/results/interpolation_table.md.",
+  )
 
 
 DOC = os.path.join(REPO, "docs", "soundspace.md")
@@ -88,7 +103,6 @@ BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
 
 # ------------------------------------------------------------------ helpers
 def load_config_file(name: str, arg: str):
-  from ampspace.config_files import load_config
   return load_config(name, arg)
 
 
@@ -102,10 +116,6 @@ def dials(size: str, flag: int, runlocal: int, full: int) -> int:
 
 # ------------------------------------------------------------------ 1. partition
 def make_di(out: str) -> str:
-  from ampspace import SAMPLE_RATE
-  from ampspace.audio.wav_io import read_wav, write_wav
-  from ampspace.di import karplus
-
   path = os.path.join(out, "di_source", "interp_di.wav")
   if not os.path.exists(path):
     if FLAGS.di:
@@ -135,12 +145,9 @@ def partition_jobs(amp_a: str, amp_b: str, n_random: int, endpoint_gain: float) 
 
 def render_partition(out: str, di_dir: str, n_random: int) -> str:
   """Release layout in OUT/rendered: both amps, gain and treble series, random tone stacks."""
-  from ampspace import render
-  from ampspace.devices import ALL_DEVICES
-
   for name in (FLAGS.amp_a, FLAGS.amp_b):
-    if name not in ALL_DEVICES:
-      raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(ALL_DEVICES)}")
+    if name not in devices.ALL_DEVICES:
+      raise AmpSpaceError(f"--amp: unknown device {name!r}; known: {sorted(devices.ALL_DEVICES)}")
   root = os.path.join(out, "rendered")
   for device, sweep in partition_jobs(FLAGS.amp_a, FLAGS.amp_b, n_random, FLAGS.endpoint_gain):
     render.render(device, sweep, di_dir, root, seed=FLAGS.seed, workers=1, progress=True)
@@ -154,10 +161,12 @@ def check_no_leak(source, amps) -> None:
   entries = [soundspace.entry_of(source[i]) for i in range(len(source))]
   leaks = soundspace.held_out_leaks(entries, HELD_OUT, amps)
   if leaks:
-    raise AmpSpaceError(f"{len(leaks)} training clips hold a held-out setting "
-                        f"({', '.join(f'{k}={v:g}' for k, v in HELD_OUT.items())}), e.g. "
-                        f"{leaks[0].clip_id} ({leaks[0].recipe()}); delete the partition and "
-                        "render it again")
+    raise AmpSpaceError(
+      f"{len(leaks)} training clips hold a held-out setting "
+      f"({', '.join(f'{k}={v:g}' for k, v in HELD_OUT.items())}), e.g. "
+      f"{leaks[0].clip_id} ({leaks[0].recipe()}); delete the partition and "
+      "render it again"
+    )
 
 
 def dataset_config(out: str, rendered: str):
@@ -176,7 +185,6 @@ def dataset_config(out: str, rendered: str):
 # ------------------------------------------------------------------ 2. models
 def train_vae(out: str, dataset, steps: int):
   from ampspace.checkpoints import restore_vae
-  from ampspace.trainers import get_trainer
 
   c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -186,13 +194,12 @@ def train_vae(out: str, dataset, steps: int):
   c.train.checkpoint_every = max(100, steps // 4)
   c.train.eval_every = steps + 1
   workdir = os.path.join(out, "vae")
-  get_trainer("vae")(c, workdir)
+  trainers.get_trainer("vae")(c, workdir)
   return restore_vae(workdir)[0]
 
 
 def train_w2w(out: str, dataset, steps: int):
   from ampspace import checkpoints
-  from ampspace.trainers import get_trainer
 
   c = load_config_file("wave2wavenet", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -203,7 +210,7 @@ def train_w2w(out: str, dataset, steps: int):
   if "eval" in c:
     c.eval.at_end = False
   workdir = os.path.join(out, "w2w")
-  get_trainer(c.trainer)(c, workdir)
+  trainers.get_trainer(c.trainer)(c, workdir)
   r = checkpoints.restore_model(workdir, c)
   return r.graphdef, r.params, r.context, c
 
@@ -213,7 +220,7 @@ class Sounds:
   """Real renders, model outputs and their log-mels for the experiment's settings."""
 
   def __init__(self, di: np.ndarray, vae, w2w, gl_iters: int, dataset):
-    from ampspace import inference
+    from ampspace.runtime import inference
 
     self.di, self.vae, self.gl_iters, self.dataset = di, vae, gl_iters, dataset
     graphdef, params, self.context, config = w2w
@@ -221,18 +228,14 @@ class Sounds:
 
   # real devices (upstream code: allowed in a launch script, never in models/trainers)
   def real(self, device_name: str, knobs: dict) -> np.ndarray:
-    from ampspace.devices import get_device
-
-    return get_device(device_name).process(self.di, knobs)
+    return devices.get_device(device_name).process(self.di, knobs)
 
   @staticmethod
   def conditioning(device_name: str, knobs: dict) -> np.ndarray:
-    from ampspace import conditioning as cond
-
     return cond.conditioning_for(device_name, knobs)
 
   def w2w(self, c: np.ndarray) -> np.ndarray:
-    from ampspace import inference
+    from ampspace.runtime import inference
 
     return inference.run_clip(self.apply, self.di, c, self.context)
 
@@ -250,8 +253,9 @@ class Sounds:
   def vae_audio(self, z: np.ndarray, seed: int = 0) -> np.ndarray:
     from ampspace import soundspace
 
-    return soundspace.decode_audio_from_latents(self.vae, z, len(self.di), n_iter=self.gl_iters,
-                                                seed=seed)
+    return soundspace.decode_audio_from_latents(
+      self.vae, z, len(self.di), n_iter=self.gl_iters, seed=seed
+    )
 
 
 def log_mel(x: np.ndarray) -> np.ndarray:
@@ -271,15 +275,16 @@ def check_conditioning(source) -> None:
     if entry.device == FLAGS.amp_a and entry.knobs.get("gain") == FLAGS.endpoint_gain:
       ours = Sounds.conditioning(entry.device, entry.knobs)
       if not np.allclose(ours, conditioning_of(record), atol=1e-5):
-        raise AmpSpaceError(f"{entry.clip_id}: the conditioning vector built here differs from "
-                            f"the dataset's; the knob normalisation has changed")
+        raise AmpSpaceError(
+          f"{entry.clip_id}: the conditioning vector built here differs from "
+          f"the dataset's; the knob normalisation has changed"
+        )
       return
   raise AmpSpaceError(f"no training clip of {FLAGS.amp_a} at gain {FLAGS.endpoint_gain:g}")
 
 
 def experiment(out: str, s: Sounds) -> dict:
   from ampspace import soundspace
-  from ampspace.audio.wav_io import write_wav
 
   dist = soundspace.mel_distance
   mos = os.path.join(out, "mos")
@@ -288,8 +293,9 @@ def experiment(out: str, s: Sounds) -> dict:
   def wav(name: str, audio: np.ndarray, description: str) -> np.ndarray:
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     write_wav(os.path.join(mos, f"{name}.wav"), audio / peak * 0.9 if peak > 1.0 else audio)
-    manifest.append({"file": f"{name}.wav", "system": name.split("_")[0],
-                     "description": description})
+    manifest.append(
+      {"file": f"{name}.wav", "system": name.split("_")[0], "description": description}
+    )
     return audio
 
   a, b = FLAGS.amp_a, FLAGS.amp_b
@@ -304,33 +310,44 @@ def experiment(out: str, s: Sounds) -> dict:
   z_a, z_b = s.codes(real_a), s.codes(real_b)
   c_a, c_b = s.conditioning(a, {"gain": g}), s.conditioning(b, {"gain": g})
   systems = {
-      "crossfade (0.5 A + 0.5 B waveforms)": wav("crossfade_mid", 0.5 * (real_a + real_b),
-                                                 "waveform crossfade of the real outputs"),
-      "VAE reconstruction of A": wav("vae_A", s.vae_audio(z_a), "VAE encode-decode of A"),
-      "VAE reconstruction of B": wav("vae_B", s.vae_audio(z_b), "VAE encode-decode of B"),
-      "VAE latent midpoint": wav("vae_mid", s.vae_audio(soundspace.interpolate(z_a, z_b, 0.5)),
-                                 "VAE: decoded midpoint of A's and B's latent codes"),
-      "Wave2WaveNet as A": wav("w2w_A", s.w2w(c_a), "Wave2WaveNet conditioned on A"),
-      "Wave2WaveNet as B": wav("w2w_B", s.w2w(c_b), "Wave2WaveNet conditioned on B"),
-      "Wave2WaveNet one-hot [0.5, 0.5]": wav("w2w_mid", s.w2w(0.5 * (c_a + c_b)),
-                                             "Wave2WaveNet, device one-hot [0.5, 0.5]"),
+    "crossfade (0.5 A + 0.5 B waveforms)": wav(
+      "crossfade_mid", 0.5 * (real_a + real_b), "waveform crossfade of the real outputs"
+    ),
+    "VAE reconstruction of A": wav("vae_A", s.vae_audio(z_a), "VAE encode-decode of A"),
+    "VAE reconstruction of B": wav("vae_B", s.vae_audio(z_b), "VAE encode-decode of B"),
+    "VAE latent midpoint": wav(
+      "vae_mid",
+      s.vae_audio(soundspace.interpolate(z_a, z_b, 0.5)),
+      "VAE: decoded midpoint of A's and B's latent codes",
+    ),
+    "Wave2WaveNet as A": wav("w2w_A", s.w2w(c_a), "Wave2WaveNet conditioned on A"),
+    "Wave2WaveNet as B": wav("w2w_B", s.w2w(c_b), "Wave2WaveNet conditioned on B"),
+    "Wave2WaveNet one-hot [0.5, 0.5]": wav(
+      "w2w_mid", s.w2w(0.5 * (c_a + c_b)), "Wave2WaveNet, device one-hot [0.5, 0.5]"
+    ),
   }
-  midpoint = {"real A": {"to_A": 0.0, "to_B": dist(m_a, m_b)},
-              "real B": {"to_A": dist(m_b, m_a), "to_B": 0.0}}
+  midpoint = {
+    "real A": {"to_A": 0.0, "to_B": dist(m_a, m_b)},
+    "real B": {"to_A": dist(m_b, m_a), "to_B": 0.0},
+  }
   for name, audio in systems.items():
     m = log_mel(audio)
     midpoint[name] = {"to_A": dist(m, m_a), "to_B": dist(m, m_b)}
   mel_mid = s.vae_mel(soundspace.interpolate(z_a, z_b, 0.5))
   midpoint["VAE latent midpoint (decoded log-mel, before Griffin-Lim)"] = {
-      "to_A": dist(mel_mid, m_a), "to_B": dist(mel_mid, m_b)}
+    "to_A": dist(mel_mid, m_a),
+    "to_B": dist(mel_mid, m_b),
+  }
 
   # --- smoothness of walks from A to B
   stage("walks from A to B")
   vae_walk = soundspace.latent_walk(s.vae, z_a, z_b, len(m_a), FLAGS.walk_steps)
   alphas = np.linspace(0.0, 1.0, FLAGS.walk_steps)
   w2w_walk = [log_mel(s.w2w((1 - t) * c_a + t * c_b)) for t in alphas]
-  smoothness = {"VAE latent walk (decoded log-mels)": soundspace.walk_smoothness(vae_walk),
-                "Wave2WaveNet conditioning walk": soundspace.walk_smoothness(w2w_walk)}
+  smoothness = {
+    "VAE latent walk (decoded log-mels)": soundspace.walk_smoothness(vae_walk),
+    "Wave2WaveNet conditioning walk": soundspace.walk_smoothness(w2w_walk),
+  }
 
   # --- the known in-betweens: gains 3 and 7 against the held-out gain 5, trebles 6 and 10
   # (at the endpoint gain) against the held-out treble 8
@@ -341,68 +358,97 @@ def experiment(out: str, s: Sounds) -> dict:
     base = {} if knob == "gain" else {"gain": g}
     tag = "" if knob == "gain" else f"_{knob}"
     real_lo, real_hi = s.real(a, {**base, knob: lo}), s.real(a, {**base, knob: hi})
-    real_held = wav(f"real_A_{knob}{held:g}", s.real(a, {**base, knob: held}),
-                    f"{a}, {knob} {held:g} (held out of training)")
+    real_held = wav(
+      f"real_A_{knob}{held:g}",
+      s.real(a, {**base, knob: held}),
+      f"{a}, {knob} {held:g} (held out of training)",
+    )
     if knob == "gain":
       real_5 = real_held
     m_held = log_mel(real_held)
     z_lo, z_hi, z_held = s.codes(real_lo), s.codes(real_hi), s.codes(real_held)
     c_lo = s.conditioning(a, {**base, knob: lo})
     c_hi = s.conditioning(a, {**base, knob: hi})
-    vae_between = wav(f"vae_between{tag}", s.vae_audio(soundspace.interpolate(z_lo, z_hi, 0.5)),
-                      f"VAE: midpoint of {knob} {lo:g} and {knob} {hi:g} codes")
-    w2w_between = wav(f"w2w_between{tag}", s.w2w(0.5 * (c_lo + c_hi)),
-                      f"Wave2WaveNet: conditioning midpoint of {knob} {lo:g} and {hi:g}")
+    vae_between = wav(
+      f"vae_between{tag}",
+      s.vae_audio(soundspace.interpolate(z_lo, z_hi, 0.5)),
+      f"VAE: midpoint of {knob} {lo:g} and {knob} {hi:g} codes",
+    )
+    w2w_between = wav(
+      f"w2w_between{tag}",
+      s.w2w(0.5 * (c_lo + c_hi)),
+      f"Wave2WaveNet: conditioning midpoint of {knob} {lo:g} and {hi:g}",
+    )
     between[knob] = {
-        f"real {knob} {lo:g}": dist(log_mel(real_lo), m_held),
-        f"real {knob} {hi:g}": dist(log_mel(real_hi), m_held),
-        f"crossfade of real {knob} {lo:g} and {hi:g}": dist(
-            log_mel(0.5 * (real_lo + real_hi)), m_held),
-        f"VAE reconstruction of {knob} {held:g} (floor)": dist(
-            log_mel(s.vae_audio(z_held)), m_held),
-        f"VAE latent midpoint of {knob} {lo:g} and {hi:g}": dist(log_mel(vae_between), m_held),
-        "VAE latent midpoint, decoded log-mel": dist(s.vae_mel(
-            soundspace.interpolate(z_lo, z_hi, 0.5)), m_held),
-        f"VAE reconstruction of {knob} {held:g}, decoded log-mel (floor)": dist(
-            s.vae_mel(z_held), m_held),
-        f"Wave2WaveNet at the conditioning midpoint (= {knob} {held:g})": dist(
-            log_mel(w2w_between), m_held),
+      f"real {knob} {lo:g}": dist(log_mel(real_lo), m_held),
+      f"real {knob} {hi:g}": dist(log_mel(real_hi), m_held),
+      f"crossfade of real {knob} {lo:g} and {hi:g}": dist(
+        log_mel(0.5 * (real_lo + real_hi)), m_held
+      ),
+      f"VAE reconstruction of {knob} {held:g} (floor)": dist(log_mel(s.vae_audio(z_held)), m_held),
+      f"VAE latent midpoint of {knob} {lo:g} and {hi:g}": dist(log_mel(vae_between), m_held),
+      "VAE latent midpoint, decoded log-mel": dist(
+        s.vae_mel(soundspace.interpolate(z_lo, z_hi, 0.5)), m_held
+      ),
+      f"VAE reconstruction of {knob} {held:g}, decoded log-mel (floor)": dist(
+        s.vae_mel(z_held), m_held
+      ),
+      f"Wave2WaveNet at the conditioning midpoint (= {knob} {held:g})": dist(
+        log_mel(w2w_between), m_held
+      ),
     }
   atomic_write(os.path.join(mos, "manifest.json"), json.dumps(manifest, indent=2))
   space, query = held_out_query(out, s, real_5)
-  return {"midpoint": midpoint, "smoothness": smoothness, "known_in_between": between,
-          "held_out_query": query, "dial_recipes": dial_recipes(s, space)}
+  return {
+    "midpoint": midpoint,
+    "smoothness": smoothness,
+    "known_in_between": between,
+    "held_out_query": query,
+    "dial_recipes": dial_recipes(s, space),
+  }
 
 
 def dial_recipes(s: Sounds, space, n_random: int = 4) -> dict:
-  """"How do I dial this sound?" asked of clips whose settings are known and held out: each
+  """ "How do I dial this sound?" asked of clips whose settings are known and held out: each
   query is a real render at a setting that holds a held-out dial (gain 5 at the default and at
   `n_random` random tone stacks; treble 8 at the endpoint gain), answered with its nearest
   training clip's device and knobs. A hit is the right amp with every knob within one dial;
   chance is the share of training clips that would be a hit."""
   from ampspace import soundspace
-  from ampspace.devices import get_device
-  from ampspace.sweeps import parse_sweep
 
   stage("dial recipes for held-out settings")
   rows = []
   for amp in (FLAGS.amp_a, FLAGS.amp_b):
-    device = get_device(amp)
-    truths = [{**device.defaults, "gain": HELD_OUT["gain"]},
-              {**device.defaults, "gain": FLAGS.endpoint_gain, "treble": HELD_OUT["treble"]}]
-    truths += parse_sweep(f"subsample:{n_random}:bass,mid,presence|set:gain={HELD_OUT['gain']:g}",
-                          device, seed=FLAGS.seed + 1)
+    device = devices.get_device(amp)
+    truths = [
+      {**device.defaults, "gain": HELD_OUT["gain"]},
+      {**device.defaults, "gain": FLAGS.endpoint_gain, "treble": HELD_OUT["treble"]},
+    ]
+    truths += parse_sweep(
+      f"subsample:{n_random}:bass,mid,presence|set:gain={HELD_OUT['gain']:g}",
+      device,
+      seed=FLAGS.seed + 1,
+    )
     for truth in truths:
       match = space.nearest_to_audio(s.vae, s.real(amp, truth), 1)[0]
-      rows.append({"device": amp, "truth": truth, "recipe": match.entry.recipe(),
-                   "hit": soundspace.within_steps(match.entry, amp, truth),
-                   "right_amp": match.entry.device == amp,
-                   "chance": float(np.mean([soundspace.within_steps(e, amp, truth)
-                                            for e in space.entries]))})
+      rows.append(
+        {
+          "device": amp,
+          "truth": truth,
+          "recipe": match.entry.recipe(),
+          "hit": soundspace.within_steps(match.entry, amp, truth),
+          "right_amp": match.entry.device == amp,
+          "chance": float(np.mean([soundspace.within_steps(e, amp, truth) for e in space.entries])),
+        }
+      )
   n = len(rows)
-  return {"queries": rows, "n": n, "hits": sum(r["hit"] for r in rows),
-          "right_amp": sum(r["right_amp"] for r in rows),
-          "chance_hit_rate": float(np.mean([r["chance"] for r in rows]))}
+  return {
+    "queries": rows,
+    "n": n,
+    "hits": sum(r["hit"] for r in rows),
+    "right_amp": sum(r["right_amp"] for r in rows),
+    "chance_hit_rate": float(np.mean([r["chance"] for r in rows])),
+  }
 
 
 def held_out_query(out: str, s: Sounds, real_5: np.ndarray):
@@ -415,55 +461,93 @@ def held_out_query(out: str, s: Sounds, real_5: np.ndarray):
   space.save(os.path.join(out, "soundspace_index.npz"))
   for color_by in ("device", "knob:gain"):
     for dims in (2, 3):
-      soundspace.latent_plot(space, os.path.join(out, f"soundspace_{color_by.replace(':', '_')}_"
-                                                      f"{dims}d.png"), color_by=color_by, dims=dims)
-  return space, [{"recipe": m.entry.recipe(), "distance": m.distance}
-                 for m in space.nearest_to_audio(s.vae, real_5, 3)]
+      soundspace.latent_plot(
+        space,
+        os.path.join(out, f"soundspace_{color_by.replace(':', '_')}_{dims}d.png"),
+        color_by=color_by,
+        dims=dims,
+      )
+  return space, [
+    {"recipe": m.entry.recipe(), "distance": m.distance}
+    for m in space.nearest_to_audio(s.vae, real_5, 3)
+  ]
 
 
 def markdown(results: dict, meta: dict) -> str:
-  lines = [f"# Interpolation between {meta['amp_a']} (A) and {meta['amp_b']} (B)", "",
-           f"Command: `{meta['command']}`  ", f"Partition: {meta['clips']} clips of one "
-           f"{DI_SECONDS:g} s DI; VAE {meta['vae_steps']} steps, Wave2WaveNet "
-           f"{meta['w2w_steps']} steps; Griffin-Lim {meta['gl_iters']} iterations; "
-           f"wall time of this invocation {meta['wall_minutes']:.1f} min.", "",
-           f"## Midpoint between the amps (gain {meta['endpoint_gain']:g}, other knobs at "
-           "defaults): mel distance", "", "| sound | to A | to B |", "|---|---:|---:|"]
+  lines = [
+    f"# Interpolation between {meta['amp_a']} (A) and {meta['amp_b']} (B)",
+    "",
+    f"Command: `{meta['command']}`  ",
+    f"Partition: {meta['clips']} clips of one "
+    f"{DI_SECONDS:g} s DI; VAE {meta['vae_steps']} steps, Wave2WaveNet "
+    f"{meta['w2w_steps']} steps; Griffin-Lim {meta['gl_iters']} iterations; "
+    f"wall time of this invocation {meta['wall_minutes']:.1f} min.",
+    "",
+    f"## Midpoint between the amps (gain {meta['endpoint_gain']:g}, other knobs at "
+    "defaults): mel distance",
+    "",
+    "| sound | to A | to B |",
+    "|---|---:|---:|",
+  ]
   for k, v in results["midpoint"].items():
     lines.append(f"| {k} | {v['to_A']:.3f} | {v['to_B']:.3f} |")
-  lines += ["", f"## Smoothness of a {meta['walk_steps']}-point walk from A to B", "",
-            "| walk | evenness (max/mean step; 1 ideal) | path ratio (sum/direct; 1 ideal) |",
-            "|---|---:|---:|"]
+  lines += [
+    "",
+    f"## Smoothness of a {meta['walk_steps']}-point walk from A to B",
+    "",
+    "| walk | evenness (max/mean step; 1 ideal) | path ratio (sum/direct; 1 ideal) |",
+    "|---|---:|---:|",
+  ]
   for k, v in results["smoothness"].items():
     lines.append(f"| {k} | {v['evenness']:.2f} | {v['path_ratio']:.2f} |")
   for knob, rows in results["known_in_between"].items():
     (lo, hi), held = BETWEEN[knob], HELD_OUT[knob]
     where = "" if knob == "gain" else f" (gain {meta['endpoint_gain']:g})"
-    lines += ["", f"## Known in-between: A at {knob} {lo:g} and {hi:g}{where} against its real "
-              f"{knob} {held:g} (held out of training)", "",
-              f"| sound | mel distance to real {knob} {held:g} |", "|---|---:|"]
+    lines += [
+      "",
+      f"## Known in-between: A at {knob} {lo:g} and {hi:g}{where} against its real "
+      f"{knob} {held:g} (held out of training)",
+      "",
+      f"| sound | mel distance to real {knob} {held:g} |",
+      "|---|---:|",
+    ]
     for k, v in rows.items():
       lines.append(f"| {k} | {v:.3f} |")
-  lines += ["", f"## Nearest sounds in the VAE's soundspace to A's held-out gain "
-            f"{HELD_OUT['gain']:g}", "", "No training clip of either amp has gain "
-            f"{HELD_OUT['gain']:g} or treble {HELD_OUT['treble']:g} (checked before training).", "",
-            "| rank | recipe | latent distance |", "|---:|---|---:|"]
+  lines += [
+    "",
+    f"## Nearest sounds in the VAE's soundspace to A's held-out gain {HELD_OUT['gain']:g}",
+    "",
+    "No training clip of either amp has gain "
+    f"{HELD_OUT['gain']:g} or treble {HELD_OUT['treble']:g} (checked before training).",
+    "",
+    "| rank | recipe | latent distance |",
+    "|---:|---|---:|",
+  ]
   for i, m in enumerate(results["held_out_query"]):
     lines.append(f"| {i + 1} | {m['recipe']} | {m['distance']:.3f} |")
   dr = results.get("dial_recipes")
   if dr:
-    lines += ["", "## How do I dial this sound? Held-out settings answered by the nearest "
-              "training clip", "",
-              f"{dr['hits']} of {dr['n']} recipes land on the right amp with every knob within "
-              f"one dial of the truth (chance: {100 * dr['chance_hit_rate']:.1f} %); "
-              f"{dr['right_amp']} of {dr['n']} name the right amp. Every query holds a held-out "
-              "dial, so no recipe can be exact.", "",
-              "| amp | true setting | recipe | hit |", "|---|---|---|:-:|"]
+    lines += [
+      "",
+      "## How do I dial this sound? Held-out settings answered by the nearest training clip",
+      "",
+      f"{dr['hits']} of {dr['n']} recipes land on the right amp with every knob within "
+      f"one dial of the truth (chance: {100 * dr['chance_hit_rate']:.1f} %); "
+      f"{dr['right_amp']} of {dr['n']} name the right amp. Every query holds a held-out "
+      "dial, so no recipe can be exact.",
+      "",
+      "| amp | true setting | recipe | hit |",
+      "|---|---|---|:-:|",
+    ]
     for r in dr["queries"]:
       truth = ", ".join(f"{k}={v:g}" for k, v in r["truth"].items())
       lines.append(f"| {r['device']} | {truth} | {r['recipe']} | {'yes' if r['hit'] else 'no'} |")
-  lines += ["", "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
-            "bands (FFT 2048, hop 256); lower is closer.", ""]
+  lines += [
+    "",
+    "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
+    "bands (FFT 2048, hop 256); lower is closer.",
+    "",
+  ]
   return "\n".join(lines)
 
 
@@ -505,17 +589,22 @@ def main(argv):
   w2w = train_w2w(out, dataset, w2w_steps)
 
   stage("3. sounds and measures")
-  from ampspace.audio.wav_io import read_wav
-
   di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
   results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters, dataset))
-  meta = {"amp_a": FLAGS.amp_a, "amp_b": FLAGS.amp_b, "clips": clips, "vae_steps": vae_steps,
-          "w2w_steps": w2w_steps, "gl_iters": FLAGS.gl_iters, "walk_steps": FLAGS.walk_steps,
-          "endpoint_gain": FLAGS.endpoint_gain, "size": size,
-          "command": "python launch/interpolation.py " + " ".join(sys.argv[1:]),
-          "wall_minutes": (time.time() - t0) / 60}
-  atomic_write(os.path.join(out, "metrics.json"),
-                    json.dumps({"meta": meta, **results}, indent=2))
+  meta = {
+    "amp_a": FLAGS.amp_a,
+    "amp_b": FLAGS.amp_b,
+    "clips": clips,
+    "vae_steps": vae_steps,
+    "w2w_steps": w2w_steps,
+    "gl_iters": FLAGS.gl_iters,
+    "walk_steps": FLAGS.walk_steps,
+    "endpoint_gain": FLAGS.endpoint_gain,
+    "size": size,
+    "command": "python launch/interpolation.py " + " ".join(sys.argv[1:]),
+    "wall_minutes": (time.time() - t0) / 60,
+  }
+  atomic_write(os.path.join(out, "metrics.json"), json.dumps({"meta": meta, **results}, indent=2))
   md = markdown(results, meta)
   atomic_write(os.path.join(out, "metrics.md"), md)
   print(md)

@@ -53,24 +53,37 @@ import time
 
 import numpy as np
 
-from ampspace.errors import AmpSpaceError
+from ampspace import capture, devices, render, trainers
+from ampspace.audio import metrics
+from ampspace.audio.wav_io import write_wav
+from ampspace.conditioning import canonical_knob, gain_role_knob
+from ampspace.config_files import apply_override, load_config
+from ampspace.di import karplus
+from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_write, replace_between_markers
+
+# TFDS and the modules that load jax, flax, Grain or TFDS (checkpoints, runtime.inference,
+# data.*) are imported where used, so that importing this command loads none of them.
 
 # The source tree the code fingerprint reads: the checkout (or, installed, the folder that
 # holds the ampspace package).
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CONFIGS = {"pretrain": "configs/sim_to_real_pretrain.py",
-           "pretrained": "configs/sim_to_real_finetune.py",
-           "baseline": "configs/sim_to_real_baseline.py",
-           "baseline_es": "configs/sim_to_real_baseline.py"}
+CONFIGS = {
+  "pretrain": "configs/sim_to_real_pretrain.py",
+  "pretrained": "configs/sim_to_real_finetune.py",
+  "baseline": "configs/sim_to_real_baseline.py",
+  "baseline_es": "configs/sim_to_real_baseline.py",
+}
 MODELS = ("pretrained", "baseline", "baseline_es")  # the table's order
 # The pretrained model on the real device before any fine-tuning: a reference row, evaluated
 # like every cell, that shows what pretraining alone transfers (one per device, no seeds).
 ZERO_SHOT = "zero_shot"
-MODEL_LABELS = {ZERO_SHOT: "pretrained, no fine-tuning",
-                "pretrained": "pretrained + fine-tuned",
-                "baseline": "baseline, equal steps",
-                "baseline_es": "baseline, early stopping"}
+MODEL_LABELS = {
+  ZERO_SHOT: "pretrained, no fine-tuning",
+  "pretrained": "pretrained + fine-tuned",
+  "baseline": "baseline, equal steps",
+  "baseline_es": "baseline, early stopping",
+}
 PAPER_ROWS = ((5.0,), (3.0, 7.0), (2.0, 8.0))
 PAPER_TEST_GROUPS = ((5.0,), (4.0, 6.0), (3.0, 7.0), (2.0, 8.0))
 # Paper Table 3 (MSE ×1e-3), fine-tuned on gain 5; quoted for comparison, never measured here.
@@ -79,13 +92,23 @@ CELL_FILE, RUN_FILE, DATA_FILE = "cell.json", "provenance.json", "data_provenanc
 TABLE_BEGIN, TABLE_END = "<!-- sim_to_real:table:begin -->", "<!-- sim_to_real:table:end -->"
 # Issue targets, checked and printed with every table (pooled plain ESR).
 TARGET_ESR_AT_CENTER, TARGET_ESR_FAR = 0.05, 0.15
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262}  # two-sided 95% Student t quantiles by degrees of freedom
+T_975 = {
+  1: 12.706,
+  2: 4.303,
+  3: 3.182,
+  4: 2.776,
+  5: 2.571,
+  6: 2.447,
+  7: 2.365,
+  8: 2.306,
+  9: 2.262,
+}  # two-sided 95% Student t quantiles by degrees of freedom
 
 
 @dataclasses.dataclass(frozen=True)
 class StandIn:
   """A device from another implementation, captured as a user's recordings (ampspace.capture)."""
+
   device: str
   knob: str
   knob_range: tuple[float, float] | None = None
@@ -93,28 +116,41 @@ class StandIn:
 
 
 STAND_INS = {
-    # gx_amp's pre-gain spans -20..+20 dB; a real amp's gain dial spans less (capture.py).
-    "gx_amp": StandIn("gx_amp", "gain", (-6.0, 20.0), "blip"),
-    "gx_bossds1": StandIn("gx_bossds1", "drive", None, "annotation"),
-    "gx_fuzzface": StandIn("gx_fuzzface", "fuzz", None, "blip"),
+  # gx_amp's pre-gain spans -20..+20 dB; a real amp's gain dial spans less (capture.py).
+  "gx_amp": StandIn("gx_amp", "gain", (-6.0, 20.0), "blip"),
+  "gx_bossds1": StandIn("gx_bossds1", "drive", None, "annotation"),
+  "gx_fuzzface": StandIn("gx_fuzzface", "fuzz", None, "blip"),
 }
 # Amps and drive/fuzz pedals of the native zoo (the real devices' families). tube_amp_4x12
 # is left out: at high gain up to 6% of its samples sit at full scale (the builder's limit is 1%).
-PRETRAIN_DEVICES = ("tube_amp", "tube_amp_fender", "tube_amp_mesa", "tube_amp_el84",
-                    "tube_amp_12at7", "ts_overdrive", "od_asymmetric", "od_mosfet",
-                    "rat_distortion", "rat_led", "fuzz_face", "fuzz_face_si", "big_muff")
+PRETRAIN_DEVICES = (
+  "tube_amp",
+  "tube_amp_fender",
+  "tube_amp_mesa",
+  "tube_amp_el84",
+  "tube_amp_12at7",
+  "ts_overdrive",
+  "od_asymmetric",
+  "od_mosfet",
+  "rat_distortion",
+  "rat_led",
+  "fuzz_face",
+  "fuzz_face_si",
+  "big_muff",
+)
 
 
 @dataclasses.dataclass
 class Protocol:
   """Everything the protocol depends on; `SCALES` holds the two presets."""
+
   workdir: str
-  scale: str = "runlocal"                  # config argument: "runlocal" or "" (paper)
+  scale: str = "runlocal"  # config argument: "runlocal" or "" (paper)
   pretrain_devices: tuple[str, ...] = PRETRAIN_DEVICES
   real_devices: tuple[str, ...] = ("gx_amp", "gx_bossds1")
-  real_dir: str = ""                       # user recordings instead of the stand-ins
-  real_knob: str = "gain"                  # the swept knob of --real_dir's device
-  pretrain_series: int = 1                 # one_knob_random:KNOB@N: N random contexts per DI
+  real_dir: str = ""  # user recordings instead of the stand-ins
+  real_knob: str = "gain"  # the swept knob of --real_dir's device
+  pretrain_series: int = 1  # one_knob_random:KNOB@N: N random contexts per DI
   pretrain_dis: int = 10
   pretrain_di_seconds: float = 2.0
   real_dis: int = 12
@@ -122,35 +158,42 @@ class Protocol:
   # amp_space/real_heldout puts half of the real DIs in test (6 x 5 s = 30 s per test gain)
   # and a sixth in validation.
   finetune_seconds_per_gain: float = 12.0  # the paper: about 120 s per setting
-  interface_latency: int = 117             # samples, of the stand-in captures
+  interface_latency: int = 117  # samples, of the stand-in captures
   noise_dbfs: float = -96.0
   rows: tuple[tuple[float, ...], ...] = PAPER_ROWS
   test_groups: tuple[tuple[float, ...], ...] = PAPER_TEST_GROUPS
   center_gain: float = 5.0
   seeds: tuple[int, ...] = (0, 1, 2)
   models: tuple[str, ...] = MODELS
-  pretrain_steps: int | None = None        # None: the config's
+  pretrain_steps: int | None = None  # None: the config's
   finetune_steps: int | None = None
-  es_patience: int = 4                     # evaluations without improvement
-  es_eval_every: int = 100                 # steps between the early-stopping evaluations
-  es_eval_windows: int = 16                # validation windows per evaluation
-  es_budget_factor: float = 1.5            # early-stopping cap, x (pretrain + fine-tune steps)
-  overrides: tuple[str, ...] = ()          # KEY=VALUE config overrides for every run
+  es_patience: int = 4  # evaluations without improvement
+  es_eval_every: int = 100  # steps between the early-stopping evaluations
+  es_eval_windows: int = 16  # validation windows per evaluation
+  es_budget_factor: float = 1.5  # early-stopping cap, x (pretrain + fine-tune steps)
+  overrides: tuple[str, ...] = ()  # KEY=VALUE config overrides for every run
   finetune_overrides: tuple[str, ...] = ()  # KEY=VALUE overrides of the fine-tuning runs only
   pretrain_di_dir: str = ""
   real_di_dir: str = ""
-  results_dir: str = ""                    # extra copy of the tables and plot (docs/results)
+  results_dir: str = ""  # extra copy of the tables and plot (docs/results)
   update_docs: tuple[str, ...] = ()
   workers: int = 2
-  seed: int = 0                            # of the data (DIs, sweeps, captures)
+  seed: int = 0  # of the data (DIs, sweeps, captures)
 
 
 SCALES = {
-    "runlocal": {},
-    # 50 DIs x 10 s x 13 devices x 10 gains x 2 contexts: 36 h of pairs (about 20 GB).
-    "paper": dict(scale="", pretrain_series=2, pretrain_dis=50, pretrain_di_seconds=10.0,
-                  real_dis=40, real_di_seconds=10.0, finetune_seconds_per_gain=120.0,
-                  workers=1),
+  "runlocal": {},
+  # 50 DIs x 10 s x 13 devices x 10 gains x 2 contexts: 36 h of pairs (about 20 GB).
+  "paper": dict(
+    scale="",
+    pretrain_series=2,
+    pretrain_dis=50,
+    pretrain_di_seconds=10.0,
+    real_dis=40,
+    real_di_seconds=10.0,
+    finetune_seconds_per_gain=120.0,
+    workers=1,
+  ),
 }
 
 
@@ -183,18 +226,23 @@ def read_json(path: str):
 def code_fingerprint(root: str = REPO) -> dict:
   """The commit, whether the tree differs from it, and a hash of the code as it is now (the
   tracked sources of the package, the builder, the configs and the launchers)."""
+
   def git(*args):
     try:
-      return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
-                            timeout=30).stdout.strip()
+      return subprocess.run(
+        ["git", "-C", root, *args], capture_output=True, text=True, timeout=30
+      ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
       return ""
+
   files = git("ls-files", "ampspace", "tfds_ampspace", "configs", "launch").split("\n")
   files = [f for f in files if f.endswith((".py", ".c", ".yaml"))]
   if not any(files):
-    files = sorted(os.path.relpath(p, root) for d in ("ampspace", "tfds_ampspace", "configs",
-                                                      "launch")
-                   for p in glob.glob(os.path.join(root, d, "**", "*.py"), recursive=True))
+    files = sorted(
+      os.path.relpath(p, root)
+      for d in ("ampspace", "tfds_ampspace", "configs", "launch")
+      for p in glob.glob(os.path.join(root, d, "**", "*.py"), recursive=True)
+    )
   h = hashlib.sha256()
   for f in sorted(files):
     path = os.path.join(root, f)
@@ -202,14 +250,17 @@ def code_fingerprint(root: str = REPO) -> dict:
       h.update(f.encode() + b"\0")
       with open(path, "rb") as fh:
         h.update(fh.read())
-  return {"commit": git("rev-parse", "HEAD") or "unknown",
-          "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-          "code": h.hexdigest()[:16]}
+  return {
+    "commit": git("rev-parse", "HEAD") or "unknown",
+    "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    "code": h.hexdigest()[:16],
+  }
 
 
 def config_hash(config) -> str:
-  return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True, default=str).encode()
-                        ).hexdigest()[:16]
+  return hashlib.sha256(
+    json.dumps(config.to_dict(), sort_keys=True, default=str).encode()
+  ).hexdigest()[:16]
 
 
 def reusable(path: str, code: str, chash: str) -> dict | None:
@@ -227,6 +278,7 @@ def reusable(path: str, code: str, chash: str) -> dict | None:
 @dataclasses.dataclass(frozen=True)
 class Target:
   """One "real" device of the table: its recordings, swept knob and dataset."""
+
   name: str
   recordings: str
   knob: str
@@ -238,17 +290,28 @@ class Paths:
   root: str
 
   @property
-  def pretrain_di(self): return os.path.join(self.root, "di", "pretrain")
+  def pretrain_di(self):
+    return os.path.join(self.root, "di", "pretrain")
+
   @property
-  def real_di(self): return os.path.join(self.root, "di", "real")
+  def real_di(self):
+    return os.path.join(self.root, "di", "real")
+
   @property
-  def pretrain_rendered(self): return os.path.join(self.root, "rendered", "pretrain")
+  def pretrain_rendered(self):
+    return os.path.join(self.root, "rendered", "pretrain")
+
   @property
-  def pretrain_data(self): return os.path.join(self.root, "tfds", "pretrain")
+  def pretrain_data(self):
+    return os.path.join(self.root, "tfds", "pretrain")
+
   @property
-  def pretrain_run(self): return os.path.join(self.root, "pretrain")
+  def pretrain_run(self):
+    return os.path.join(self.root, "pretrain")
+
   @property
-  def results(self): return os.path.join(self.root, "results")
+  def results(self):
+    return os.path.join(self.root, "results")
 
   def recordings(self, name: str) -> str:
     return os.path.join(self.root, "recordings", name)
@@ -266,10 +329,14 @@ def targets(p: Protocol) -> list[Target]:
     return [Target(os.path.basename(root.rstrip("/")) or "real", root, p.real_knob, None)]
   unknown = [d for d in p.real_devices if d not in STAND_INS]
   if unknown:
-    raise AmpSpaceError(f"--real_devices {unknown}: no stand-in of that name; known: "
-                        f"{sorted(STAND_INS)} (or give --real_dir)")
-  return [Target(d, Paths(p.workdir).recordings(d), STAND_INS[d].knob, STAND_INS[d])
-          for d in p.real_devices]
+    raise AmpSpaceError(
+      f"--real_devices {unknown}: no stand-in of that name; known: "
+      f"{sorted(STAND_INS)} (or give --real_dir)"
+    )
+  return [
+    Target(d, Paths(p.workdir).recordings(d), STAND_INS[d].knob, STAND_INS[d])
+    for d in p.real_devices
+  ]
 
 
 def all_gains(p: Protocol) -> tuple[float, ...]:
@@ -290,17 +357,22 @@ def config_arg(p: Protocol, gains=None) -> str:
 
 def step_budget(p: Protocol) -> tuple[int, int]:
   """(pretraining steps, fine-tuning steps) after --pretrain_steps / --finetune_steps."""
-  from ampspace.config_files import load_config
-
-  pre = p.pretrain_steps or load_config(CONFIGS["pretrain"],
-                                        config_arg(p)).train.steps
-  ft = p.finetune_steps or load_config(CONFIGS["pretrained"],
-                                       config_arg(p, (p.center_gain,))).train.steps
+  pre = p.pretrain_steps or load_config(CONFIGS["pretrain"], config_arg(p)).train.steps
+  ft = (
+    p.finetune_steps
+    or load_config(CONFIGS["pretrained"], config_arg(p, (p.center_gain,))).train.steps
+  )
   return int(pre), int(ft)
 
 
-def run_overrides(p: Protocol, kind: str, target: Target | None = None, gains=None,
-                  finetune_filter: str | None = None, seed: int = 0) -> dict[str, str]:
+def run_overrides(
+  p: Protocol,
+  kind: str,
+  target: Target | None = None,
+  gains=None,
+  finetune_filter: str | None = None,
+  seed: int = 0,
+) -> dict[str, str]:
   """Config overrides (dotted key -> text, as on the command line) of one training run."""
   paths = Paths(p.workdir)
   o: dict[str, str] = {}
@@ -339,23 +411,35 @@ def run_overrides(p: Protocol, kind: str, target: Target | None = None, gains=No
   return o
 
 
-def train_command(p: Protocol, kind: str, workdir: str, target: Target | None = None,
-                  gains=None, finetune_filter=None, seed: int = 0) -> str:
+def train_command(
+  p: Protocol,
+  kind: str,
+  workdir: str,
+  target: Target | None = None,
+  gains=None,
+  finetune_filter=None,
+  seed: int = 0,
+) -> str:
   arg = config_arg(p, gains if kind != "pretrain" else None)
   config = CONFIGS[kind] + (f":{arg}" if arg else "")
   parts = ["python", "-m", "ampspace.train", f"--config={config}", f"--workdir={workdir}"]
-  parts += [f"--config.{k}={v}"
-            for k, v in run_overrides(p, kind, target, gains, finetune_filter, seed).items()]
+  parts += [
+    f"--config.{k}={v}"
+    for k, v in run_overrides(p, kind, target, gains, finetune_filter, seed).items()
+  ]
   return " ".join(shlex.quote(x) for x in parts)
 
 
-def load_run_config(p: Protocol, kind: str, target: Target | None = None, gains=None,
-                    finetune_filter=None, seed: int = 0):
+def load_run_config(
+  p: Protocol,
+  kind: str,
+  target: Target | None = None,
+  gains=None,
+  finetune_filter=None,
+  seed: int = 0,
+):
   """The config `train_command` describes, built in this process (same file, arg, overrides)."""
-  from ampspace.config_files import apply_override, load_config
-
-  config = load_config(CONFIGS[kind],
-                       config_arg(p, gains if kind != "pretrain" else None))
+  config = load_config(CONFIGS[kind], config_arg(p, gains if kind != "pretrain" else None))
   for key, text in run_overrides(p, kind, target, gains, finetune_filter, seed).items():
     apply_override(config, f"{key}={text}", flag="override")
   return config
@@ -363,9 +447,6 @@ def load_run_config(p: Protocol, kind: str, target: Target | None = None, gains=
 
 # ---------------------------------------------------------------- data
 def make_dis(out: str, num: int, seconds: float, prefix: str, seed: int) -> None:
-  from ampspace.audio.wav_io import write_wav
-  from ampspace.di import karplus
-
   os.makedirs(out, exist_ok=True)
   for i in range(num):
     path = os.path.join(out, f"{prefix}_{i:04d}.wav")
@@ -374,13 +455,9 @@ def make_dis(out: str, num: int, seconds: float, prefix: str, seed: int) -> None
 
 
 def gain_knob_of(device: str) -> str:
-  from ampspace.conditioning import gain_role_knob
-  from ampspace.devices import get_device
-
-  knob = gain_role_knob([k.name for k in get_device(device).knobs])
+  knob = gain_role_knob([k.name for k in devices.get_device(device).knobs])
   if knob is None:
-    raise AmpSpaceError(f"--pretrain_devices: {device!r} has no gain, drive, fuzz or sustain "
-                        f"knob")
+    raise AmpSpaceError(f"--pretrain_devices: {device!r} has no gain, drive, fuzz or sustain knob")
   return knob
 
 
@@ -397,33 +474,79 @@ def data_commands(p: Protocol) -> list[str]:
   q = lambda parts: " ".join(shlex.quote(x) for x in parts)
   cmds = []
   for i, device in enumerate(p.pretrain_devices):
-    cmds.append(q(["python", "-m", "ampspace.render", f"--device={device}",
-                   f"--sweep={pretrain_sweep(p, device)}",
-                   f"--di={p.pretrain_di_dir or paths.pretrain_di}",
-                   f"--out={paths.pretrain_rendered}", f"--seed={p.seed + i}"]))
+    cmds.append(
+      q(
+        [
+          "python",
+          "-m",
+          "ampspace.render",
+          f"--device={device}",
+          f"--sweep={pretrain_sweep(p, device)}",
+          f"--di={p.pretrain_di_dir or paths.pretrain_di}",
+          f"--out={paths.pretrain_rendered}",
+          f"--seed={p.seed + i}",
+        ]
+      )
+    )
   for t in targets(p):
     if t.standin:
       s = t.standin
-      cmds.append(q(["python", "-m", "ampspace.capture", f"--device={s.device}",
-                     f"--knob={s.knob}", f"--di={p.real_di_dir or paths.real_di}",
-                     f"--out={t.recordings}", f"--latency={p.interface_latency}",
-                     f"--noise_dbfs={p.noise_dbfs:g}", f"--latency_by={s.latency_by}"]
-                    + ([f"--knob_range={s.knob_range[0]:g},{s.knob_range[1]:g}"]
-                       if s.knob_range else [])))
+      cmds.append(
+        q(
+          [
+            "python",
+            "-m",
+            "ampspace.capture",
+            f"--device={s.device}",
+            f"--knob={s.knob}",
+            f"--di={p.real_di_dir or paths.real_di}",
+            f"--out={t.recordings}",
+            f"--latency={p.interface_latency}",
+            f"--noise_dbfs={p.noise_dbfs:g}",
+            f"--latency_by={s.latency_by}",
+          ]
+          + ([f"--knob_range={s.knob_range[0]:g},{s.knob_range[1]:g}"] if s.knob_range else [])
+        )
+      )
   builds = [(PRETRAIN_DATASET, paths.pretrain_data, paths.pretrain_rendered)]
   builds += [(REAL_DATASET, paths.real_data(t.name), t.recordings) for t in targets(p)]
   for name, data_dir, manual in builds:
-    cmds.append(q(["python", "-m", "tfds_ampspace.build", "tfds_ampspace/amp_space",
-                   f"--config={name.split('/')[1]}", "--file_format=array_record",
-                   f"--data_dir={data_dir}", f"--manual_dir={manual}"]))
+    cmds.append(
+      q(
+        [
+          "python",
+          "-m",
+          "tfds_ampspace.build",
+          "tfds_ampspace/amp_space",
+          f"--config={name.split('/')[1]}",
+          "--file_format=array_record",
+          f"--data_dir={data_dir}",
+          f"--manual_dir={manual}",
+        ]
+      )
+    )
   return cmds
 
 
 def data_spec(p: Protocol) -> dict:
-  keys = ("pretrain_devices", "real_devices", "real_dir", "real_knob", "pretrain_series",
-          "pretrain_dis", "pretrain_di_seconds", "real_dis", "real_di_seconds",
-          "interface_latency", "noise_dbfs",
-          "pretrain_di_dir", "real_di_dir", "seed", "rows", "test_groups")
+  keys = (
+    "pretrain_devices",
+    "real_devices",
+    "real_dir",
+    "real_knob",
+    "pretrain_series",
+    "pretrain_dis",
+    "pretrain_di_seconds",
+    "real_dis",
+    "real_di_seconds",
+    "interface_latency",
+    "noise_dbfs",
+    "pretrain_di_dir",
+    "real_di_dir",
+    "seed",
+    "rows",
+    "test_groups",
+  )
   return {k: getattr(p, k) for k in keys}
 
 
@@ -433,7 +556,6 @@ def prepare_data(p: Protocol, code: str) -> None:
   import tensorflow_datasets as tfds
 
   import tfds_ampspace  # noqa: F401  (registers amp_space)
-  from ampspace import capture, render
 
   paths = Paths(p.workdir)
   stamp = os.path.join(p.workdir, DATA_FILE)
@@ -451,23 +573,37 @@ def prepare_data(p: Protocol, code: str) -> None:
     for i, device in enumerate(p.pretrain_devices):  # resumes: finished folders are kept
       if device in p.real_devices and not p.real_dir:
         raise AmpSpaceError(f"--pretrain_devices includes the real device {device!r}")
-      render.render(device, pretrain_sweep(p, device), p.pretrain_di_dir or paths.pretrain_di,
-                    paths.pretrain_rendered, seed=p.seed + i, workers=workers, progress=False)
+      render.render(
+        device,
+        pretrain_sweep(p, device),
+        p.pretrain_di_dir or paths.pretrain_di,
+        paths.pretrain_rendered,
+        seed=p.seed + i,
+        workers=workers,
+        progress=False,
+      )
   for t in targets(p):
     if t.standin:
       s = t.standin
-      capture.capture_device(s.device, s.knob, p.real_di_dir or paths.real_di, t.recordings,
-                             latency=p.interface_latency, noise_dbfs=p.noise_dbfs,
-                             latency_by=s.latency_by, knob_range=s.knob_range, seed=p.seed,
-                             progress=False)
+      capture.capture_device(
+        s.device,
+        s.knob,
+        p.real_di_dir or paths.real_di,
+        t.recordings,
+        latency=p.interface_latency,
+        noise_dbfs=p.noise_dbfs,
+        latency_by=s.latency_by,
+        knob_range=s.knob_range,
+        seed=p.seed,
+        progress=False,
+      )
   builds = [(PRETRAIN_DATASET, paths.pretrain_data, paths.pretrain_rendered)]
   builds += [(REAL_DATASET, paths.real_data(t.name), t.recordings) for t in targets(p)]
   for name, data_dir, manual in builds:
     builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
     if not builder.is_prepared():
       log(f"build {name} from {manual} in {data_dir}")
-      builder.download_and_prepare(
-          download_config=tfds.download.DownloadConfig(manual_dir=manual))
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual))
   write_json(stamp, {"code": code, "spec": spec})
 
 
@@ -476,8 +612,6 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   import tensorflow_datasets as tfds
   import tfds_ampspace  # noqa: F401
   from tensorflow_datasets.core.data_sources import array_record
-
-  from ampspace.conditioning import canonical_knob
 
   builder = tfds.builder(REAL_DATASET, data_dir=data_dir)
   if split not in builder.info.splits:
@@ -488,10 +622,15 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   for i in range(len(source)):
     r = source[i]
     text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
-    out.append({"di_id": text(r["di_id"]),
-                "seconds": (int(r["di_end"]) - int(r["di_start"])) / 44100.0,
-                "knobs": {canonical_knob(text(n)): float(v)
-                          for n, v in zip(r["knob_names"], r["knob_values"])}})
+    out.append(
+      {
+        "di_id": text(r["di_id"]),
+        "seconds": (int(r["di_end"]) - int(r["di_start"])) / 44100.0,
+        "knobs": {
+          canonical_knob(text(n)): float(v) for n, v in zip(r["knob_names"], r["knob_values"])
+        },
+      }
+    )
   return out
 
 
@@ -517,8 +656,10 @@ def finetune_selection(p: Protocol, target: Target, gains) -> tuple[str, dict]:
     raise AmpSpaceError(f"{data_dir}: the train split has no recording at {knob}={missing}")
   val_dis = sorted({a["di_id"] for a in annotation_table(data_dir, "validation")})
   spec = f"{knob}={gains_text(gains)};di_id={','.join(chosen + val_dis)}"
-  return spec, {"train_dis": chosen, "seconds_per_gain": {f"{g:g}": round(s, 3)
-                                                          for g, s in seconds.items()}}
+  return spec, {
+    "train_dis": chosen,
+    "seconds_per_gain": {f"{g:g}": round(s, 3) for g, s in seconds.items()},
+  }
 
 
 # ---------------------------------------------------------------- runs
@@ -527,8 +668,6 @@ def train_run(config, workdir: str, command: str, fingerprint: dict) -> dict:
 
   A run left by other code or another config is wiped first; an interrupted run of this code
   and config resumes from its checkpoint."""
-  from ampspace.trainers import get_trainer
-
   chash = config_hash(config)
   path = os.path.join(workdir, RUN_FILE)
   done = reusable(path, fingerprint["code"], chash)
@@ -539,37 +678,43 @@ def train_run(config, workdir: str, command: str, fingerprint: dict) -> dict:
   provenance = {**fingerprint, "config_hash": chash}
   write_json(path, {"provenance": provenance, "finished": False, "command": command})
   t0 = time.time()
-  result = get_trainer(config.trainer)(config, workdir)
+  result = trainers.get_trainer(config.trainer)(config, workdir)
   if result.get("preempted"):
     raise AmpSpaceError(f"{workdir}: preempted; run the same command again to resume")
   losses = [h["loss"] for h in result["history"]]
   k = max(1, len(losses) // 10)
-  record = {"provenance": provenance, "finished": True, "command": command,
-            "steps": result["steps"], "best_step": result.get("best_step"),
-            "seconds": round(time.time() - t0, 1),
-            "loss_first": float(np.mean(losses[:k])) if losses else None,
-            "loss_last": float(np.mean(losses[-k:])) if losses else None,
-            "made": time.strftime("%Y-%m-%d %H:%M:%S")}
+  record = {
+    "provenance": provenance,
+    "finished": True,
+    "command": command,
+    "steps": result["steps"],
+    "best_step": result.get("best_step"),
+    "seconds": round(time.time() - t0, 1),
+    "loss_first": float(np.mean(losses[:k])) if losses else None,
+    "loss_last": float(np.mean(losses[-k:])) if losses else None,
+    "made": time.strftime("%Y-%m-%d %H:%M:%S"),
+  }
   write_json(path, record)
   return {**record, "trained_now": True}
 
 
-def evaluate_run(workdir: str, config, knob: str, gains: list[float],
-                 step: int | None = None) -> list[dict]:
+def evaluate_run(
+  workdir: str, config, knob: str, gains: list[float], step: int | None = None
+) -> list[dict]:
   """Every test clip at `gains`, through one decoding path for every model: per clip, its
   knob value, length and the sums that pool into ESR and MSE (plain and pre-emphasised), the
   prediction's energy and its product with the target (its level and polarity against the
   target's). `workdir`'s checkpoint at `step` (default the latest) is read with `config`'s
   model and data, so a pretrained checkpoint is evaluated on a real device's clips."""
   from ampspace import checkpoints
-  from ampspace.audio import metrics
   from ampspace.data import pipeline, sources
-  from ampspace.inference import make_apply, run_clip
+  from ampspace.runtime.inference import make_apply, run_clip
 
   restored = checkpoints.restore_model(workdir, config, step)
   context, step = restored.context, restored.step
-  apply = make_apply(restored.graphdef, restored.params, config.loss.get("decode",
-                                                                         "expected_value"))
+  apply = make_apply(
+    restored.graphdef, restored.params, config.loss.get("decode", "expected_value")
+  )
   dataset = config.dataset.copy_and_resolve_references()
   dataset.filter = f"{knob}={gains_text(gains)}"
   source = sources.open_split(dataset, "test")
@@ -581,12 +726,20 @@ def evaluate_run(workdir: str, config, knob: str, gains: list[float],
     target = pipeline.decode_audio(record, "output").astype(np.float64)
     pred = run_clip(apply, di, pipeline.conditioning_of(record), context).astype(np.float64)
     t_pre, p_pre = metrics.pre_emphasis(target), metrics.pre_emphasis(pred)
-    clips.append({"clip_id": record["clip_id"].decode(), "gain": float(
-        record["knob_values"][names.index(knob)]), "samples": int(len(target)),
-                  "sse": float(np.sum((target - pred) ** 2)), "sst": float(np.sum(target ** 2)),
-                  "ssp": float(np.sum(pred ** 2)), "spt": float(np.sum(pred * target)),
-                  "sse_pre": float(np.sum((t_pre - p_pre) ** 2)),
-                  "sst_pre": float(np.sum(t_pre ** 2)), "step": int(step)})
+    clips.append(
+      {
+        "clip_id": record["clip_id"].decode(),
+        "gain": float(record["knob_values"][names.index(knob)]),
+        "samples": int(len(target)),
+        "sse": float(np.sum((target - pred) ** 2)),
+        "sst": float(np.sum(target**2)),
+        "ssp": float(np.sum(pred**2)),
+        "spt": float(np.sum(pred * target)),
+        "sse_pre": float(np.sum((t_pre - p_pre) ** 2)),
+        "sst_pre": float(np.sum(t_pre**2)),
+        "step": int(step),
+      }
+    )
   if not clips:
     raise AmpSpaceError(f"{config.dataset.data_dir}: no test clip at {knob}={gains}")
   return clips
@@ -598,10 +751,13 @@ def pooled(clips: list[dict]) -> dict:
   its polarity inverted (Σ (target + prediction)² / Σ target²)."""
   sse, sst = sum(c["sse"] for c in clips), sum(c["sst"] for c in clips)
   n = sum(c["samples"] for c in clips)
-  out = {"clips": len(clips), "seconds": round(n / 44100.0, 2), "esr": sse / max(sst, 1e-30),
-         "esr_pre": sum(c["sse_pre"] for c in clips) / max(sum(c["sst_pre"] for c in clips),
-                                                           1e-30),
-         "mse": sse / max(n, 1)}
+  out = {
+    "clips": len(clips),
+    "seconds": round(n / 44100.0, 2),
+    "esr": sse / max(sst, 1e-30),
+    "esr_pre": sum(c["sse_pre"] for c in clips) / max(sum(c["sst_pre"] for c in clips), 1e-30),
+    "mse": sse / max(n, 1),
+  }
   if all("ssp" in c and "spt" in c for c in clips):
     ssp, spt = sum(c["ssp"] for c in clips), sum(c["spt"] for c in clips)
     out["level_db"] = float(10 * np.log10(max(ssp, 1e-30) / max(sst, 1e-30)))
@@ -629,37 +785,55 @@ class CellJob:
   selection: dict
 
 
-def run_cell(p: Protocol, job: CellJob, fingerprint: dict) -> dict:
-  """Trains (or reuses) and evaluates one cell; writes and returns its cell.json."""
+def run_cell(p: Protocol, job: CellJob, fingerprint: dict, reuse_only: bool = False) -> dict | None:
+  """Trains (or reuses) and evaluates one cell; writes and returns its cell.json. With
+  `reuse_only`, a cell this code and config have not finished is None instead."""
   workdir = Paths(p.workdir).run(job.target.name, job.gains, job.model, job.seed)
   config = load_run_config(p, job.model, job.target, job.gains, job.finetune_filter, job.seed)
   chash = config_hash(config)
   cell_path = os.path.join(workdir, CELL_FILE)
   if job.model == "pretrained":  # the init is part of what a fine-tuned cell depends on
-    chash += "+" + read_json(os.path.join(Paths(p.workdir).pretrain_run, RUN_FILE))[
-        "provenance"]["config_hash"]
+    chash += (
+      "+"
+      + read_json(os.path.join(Paths(p.workdir).pretrain_run, RUN_FILE))["provenance"][
+        "config_hash"
+      ]
+    )
   cell = reusable(cell_path, fingerprint["code"], chash)
   if cell:
     return {**cell, "trained_now": False}
-  command = train_command(p, job.model, workdir, job.target, job.gains, job.finetune_filter,
-                          job.seed)
+  if reuse_only:
+    return None
+  command = train_command(
+    p, job.model, workdir, job.target, job.gains, job.finetune_filter, job.seed
+  )
   log(f"train: {command}")
   run = train_run(config, workdir, command, fingerprint)
   t0 = time.time()
   clips = evaluate_run(workdir, config, job.target.knob, test_gains(p))
-  cell = {"target": job.target.name, "knob": job.target.knob,
-          "finetune_gains": list(job.gains), "model": job.model, "seed": job.seed,
-          "train": {k: run.get(k) for k in ("steps", "best_step", "seconds", "loss_first",
-                                            "loss_last", "command", "made")},
-          **job.selection, "groups": group_metrics(p, clips), "clips": clips,
-          "eval_seconds": round(time.time() - t0, 1),
-          "provenance": {**fingerprint, "config_hash": chash,
-                         "made": time.strftime("%Y-%m-%d %H:%M:%S")}}
+  cell = {
+    "target": job.target.name,
+    "knob": job.target.knob,
+    "finetune_gains": list(job.gains),
+    "model": job.model,
+    "seed": job.seed,
+    "train": {
+      k: run.get(k)
+      for k in ("steps", "best_step", "seconds", "loss_first", "loss_last", "command", "made")
+    },
+    **job.selection,
+    "groups": group_metrics(p, clips),
+    "clips": clips,
+    "eval_seconds": round(time.time() - t0, 1),
+    "provenance": {**fingerprint, "config_hash": chash, "made": time.strftime("%Y-%m-%d %H:%M:%S")},
+  }
   write_json(cell_path, cell)
   return {**cell, "trained_now": run["trained_now"]}
 
 
-def zero_shot_cell(p: Protocol, target: Target, fingerprint: dict) -> dict:
+def zero_shot_cell(
+  p: Protocol, target: Target, fingerprint: dict, reuse_only: bool = False
+) -> dict | None:
   """The pretrained checkpoint on `target`'s test clips, with no fine-tuning: the same
   evaluation as every cell, with the device's own conditioning (its untrained device row)."""
   paths = Paths(p.workdir)
@@ -671,16 +845,28 @@ def zero_shot_cell(p: Protocol, target: Target, fingerprint: dict) -> dict:
   cell = reusable(cell_path, fingerprint["code"], chash)
   if cell:
     return {**cell, "trained_now": False}
+  if reuse_only:
+    return None
   t0 = time.time()
   clips = evaluate_run(paths.pretrain_run, config, target.knob, test_gains(p))
-  cell = {"target": target.name, "knob": target.knob, "finetune_gains": [], "model": ZERO_SHOT,
-          "seed": 0, "train": {"steps": 0, "best_step": None, "seconds": 0.0,
-                               "command": f"(evaluated from {paths.pretrain_run})",
-                               "made": time.strftime("%Y-%m-%d %H:%M:%S")},
-          "groups": group_metrics(p, clips), "clips": clips,
-          "eval_seconds": round(time.time() - t0, 1),
-          "provenance": {**fingerprint, "config_hash": chash,
-                         "made": time.strftime("%Y-%m-%d %H:%M:%S")}}
+  cell = {
+    "target": target.name,
+    "knob": target.knob,
+    "finetune_gains": [],
+    "model": ZERO_SHOT,
+    "seed": 0,
+    "train": {
+      "steps": 0,
+      "best_step": None,
+      "seconds": 0.0,
+      "command": f"(evaluated from {paths.pretrain_run})",
+      "made": time.strftime("%Y-%m-%d %H:%M:%S"),
+    },
+    "groups": group_metrics(p, clips),
+    "clips": clips,
+    "eval_seconds": round(time.time() - t0, 1),
+    "provenance": {**fingerprint, "config_hash": chash, "made": time.strftime("%Y-%m-%d %H:%M:%S")},
+  }
   write_json(cell_path, cell)
   return {**cell, "trained_now": True}
 
@@ -696,10 +882,13 @@ def pretrain(p: Protocol, fingerprint: dict) -> dict:
 def _worker_init() -> None:
   """One intra-op thread per worker: two small-model workers use two cores better than one
   worker with two threads. Runs before JAX is imported in the (spawned) worker."""
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                             "false intra_op_parallelism_threads=1").strip()
+  os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+    "false intra_op_parallelism_threads=1"
+  ).strip()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   from absl import logging
+
   logging.set_verbosity(logging.WARNING)
 
 
@@ -723,10 +912,16 @@ def summarise(p: Protocol, cells: list[dict]) -> list[dict]:
     for group in p.test_groups:
       label = group_label(group)
       g = [c["groups"][label] for c in cs]
-      row = {"target": target, "finetune_gains": ft, "model": model, "test_gains": label,
-             "seeds": len(cs), "clips_per_seed": g[0]["clips"],
-             "test_seconds": g[0]["seconds"],
-             "steps": round(float(np.mean([c["train"]["steps"] for c in cs])))}
+      row = {
+        "target": target,
+        "finetune_gains": ft,
+        "model": model,
+        "test_gains": label,
+        "seeds": len(cs),
+        "clips_per_seed": g[0]["clips"],
+        "test_seconds": g[0]["seconds"],
+        "steps": round(float(np.mean([c["train"]["steps"] for c in cs]))),
+      }
       for m in ("esr", "esr_pre", "mse", "level_db", "esr_inverted"):
         if not all(m in x for x in g):
           continue
@@ -765,74 +960,109 @@ def target_checks(p: Protocol, summary: list[dict]) -> dict[str, dict]:
             continue
           if not pre["esr"] < b["esr"]:
             beats = False
-            misses.append(f"row {ft}, test {label}: pretrained {pre['esr']:.3f} vs {base} "
-                          f"{b['esr']:.3f}")
+            misses.append(
+              f"row {ft}, test {label}: pretrained {pre['esr']:.3f} vs {base} {b['esr']:.3f}"
+            )
           if label in far and not (pre["esr"] + pre["esr_ci95"] < b["esr"] - b["esr_ci95"]):
             separated = False
     center = group_label((p.center_gain,))
     c = at.get((center, "pretrained", labels[0]))
     f = at.get((center, "pretrained", labels[-1]))
     out[target] = {
-        "pretrained_beats_both_baselines_everywhere": beats,
-        "intervals_separate_in_" + "_and_".join(far): separated,
-        "esr_at_center": c["esr"] if c else None,
-        "esr_at_center_ok": bool(c and c["esr"] <= TARGET_ESR_AT_CENTER),
-        "esr_far": f["esr"] if f else None,
-        "esr_far_ok": bool(f and f["esr"] <= TARGET_ESR_FAR),
-        "misses": misses[:12]}
+      "pretrained_beats_both_baselines_everywhere": beats,
+      "intervals_separate_in_" + "_and_".join(far): separated,
+      "esr_at_center": c["esr"] if c else None,
+      "esr_at_center_ok": bool(c and c["esr"] <= TARGET_ESR_AT_CENTER),
+      "esr_far": f["esr"] if f else None,
+      "esr_far_ok": bool(f and f["esr"] <= TARGET_ESR_FAR),
+      "misses": misses[:12],
+    }
   return out
 
 
-def markdown_tables(p: Protocol, summary: list[dict], checks: dict, command: str,
-                    provenance: dict) -> str:
+def markdown_tables(
+  p: Protocol, summary: list[dict], checks: dict, command: str, provenance: dict
+) -> str:
   labels = [group_label(t) for t in p.test_groups]
-  lines = [f"Pooled ESR (Σ error² / Σ target², plain) and MSE ×1e-3 on held-out DIs at each "
-           f"test gain: mean ± half-width of the 95% t-interval over {len(p.seeds)} seeds. "
-           f"Generated by `{command}` at commit {provenance['commit'][:12]}"
-           f"{' (with uncommitted changes)' if provenance['dirty'] else ''}, code "
-           f"{provenance['code']}, on {provenance['made']}; do not edit by hand.", ""]
+  lines = [
+    f"Pooled ESR (Σ error² / Σ target², plain) and MSE ×1e-3 on held-out DIs at each "
+    f"test gain: mean ± half-width of the 95% t-interval over {len(p.seeds)} seeds. "
+    f"Generated by `{command}` at commit {provenance['commit'][:12]}"
+    f"{' (with uncommitted changes)' if provenance['dirty'] else ''}, code "
+    f"{provenance['code']}, on {provenance['made']}; do not edit by hand.",
+    "",
+  ]
   for target in sorted({r["target"] for r in summary}):
     rs = [r for r in summary if r["target"] == target]
     at = {(r["finetune_gains"], r["model"], r["test_gains"]): r for r in rs}
-    lines += [f"**{target}**", "",
-              "| fine-tune gains | model | steps | " + " | ".join(f"ESR {l}" for l in labels)
-              + " | " + " | ".join(f"MSE {l}" for l in labels) + " |",
-              "|---|---|---:|" + "---:|" * (2 * len(labels))]
+    lines += [
+      f"**{target}**",
+      "",
+      "| fine-tune gains | model | steps | "
+      + " | ".join(f"ESR {l}" for l in labels)
+      + " | "
+      + " | ".join(f"MSE {l}" for l in labels)
+      + " |",
+      "|---|---|---:|" + "---:|" * (2 * len(labels)),
+    ]
     zero = [at.get((group_label(()), ZERO_SHOT, l)) for l in labels]
     if all(zero):
-      lines.append(f"| none | {MODEL_LABELS[ZERO_SHOT]} | {zero[0]['steps']} | "
-                   + " | ".join(_fmt(c["esr"], c["esr_ci95"]) for c in zero) + " | "
-                   + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in zero) + " |")
+      lines.append(
+        f"| none | {MODEL_LABELS[ZERO_SHOT]} | {zero[0]['steps']} | "
+        + " | ".join(_fmt(c["esr"], c["esr_ci95"]) for c in zero)
+        + " | "
+        + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in zero)
+        + " |"
+      )
     for row in p.rows:
       ft = group_label(row)
       for model in p.models:
         cells = [at.get((ft, model, l)) for l in labels]
         if not all(cells):
           continue
-        lines.append(f"| {ft} | {MODEL_LABELS.get(model, model)} | {cells[0]['steps']} | "
-                     + " | ".join(_fmt(c["esr"], c["esr_ci95"]) for c in cells) + " | "
-                     + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in cells) + " |")
+        lines.append(
+          f"| {ft} | {MODEL_LABELS.get(model, model)} | {cells[0]['steps']} | "
+          + " | ".join(_fmt(c["esr"], c["esr_ci95"]) for c in cells)
+          + " | "
+          + " | ".join(_fmt(c["mse"], c["mse_ci95"], 1e3) for c in cells)
+          + " |"
+        )
     c = checks[target]
     sep_key = next(k for k in c if k.startswith("intervals_separate"))
-    lines += ["", "Test audio per seed: "
-              + ", ".join(f"{l}: {at[(group_label(p.rows[0]), p.models[0], l)]['test_seconds']:g}"
-                          f" s" for l in labels if (group_label(p.rows[0]), p.models[0], l) in at)
-              + ". Targets: pretrained beats both baselines at every test gain in every row: "
-              f"**{'yes' if c['pretrained_beats_both_baselines_everywhere'] else 'no'}**; "
-              f"95% intervals apart in {', '.join(labels[-2:])}: "
-              f"**{'yes' if c[sep_key] else 'no'}**; after fine-tuning on "
-              f"{p.center_gain:g}, pretrained ESR {c['esr_at_center']:.3f} at {labels[0]} "
-              f"(target ≤ {TARGET_ESR_AT_CENTER}: **{'met' if c['esr_at_center_ok'] else 'missed'}"
-              f"**) and {c['esr_far']:.3f} at {labels[-1]} (target ≤ {TARGET_ESR_FAR}: "
-              f"**{'met' if c['esr_far_ok'] else 'missed'}**)."
-              + (f" Before fine-tuning, the pretrained model's output at {labels[0]} is "
-                 f"{zero[0]['level_db']:+.1f} dB from the target's level, and its ESR would be "
-                 f"{zero[0]['esr_inverted']:.3f} with its polarity inverted."
-                 if all(zero) and "level_db" in zero[0] else ""), ""]
+    lines += [
+      "",
+      "Test audio per seed: "
+      + ", ".join(
+        f"{l}: {at[(group_label(p.rows[0]), p.models[0], l)]['test_seconds']:g} s"
+        for l in labels
+        if (group_label(p.rows[0]), p.models[0], l) in at
+      )
+      + ". Targets: pretrained beats both baselines at every test gain in every row: "
+      f"**{'yes' if c['pretrained_beats_both_baselines_everywhere'] else 'no'}**; "
+      f"95% intervals apart in {', '.join(labels[-2:])}: "
+      f"**{'yes' if c[sep_key] else 'no'}**; after fine-tuning on "
+      f"{p.center_gain:g}, pretrained ESR {c['esr_at_center']:.3f} at {labels[0]} "
+      f"(target ≤ {TARGET_ESR_AT_CENTER}: **{'met' if c['esr_at_center_ok'] else 'missed'}"
+      f"**) and {c['esr_far']:.3f} at {labels[-1]} (target ≤ {TARGET_ESR_FAR}: "
+      f"**{'met' if c['esr_far_ok'] else 'missed'}**)."
+      + (
+        f" Before fine-tuning, the pretrained model's output at {labels[0]} is "
+        f"{zero[0]['level_db']:+.1f} dB from the target's level, and its ESR would be "
+        f"{zero[0]['esr_inverted']:.3f} with its polarity inverted."
+        if all(zero) and "level_db" in zero[0]
+        else ""
+      ),
+      "",
+    ]
   if tuple(p.test_groups) == PAPER_TEST_GROUPS:
-    lines += ["Paper (Naradowsky 2021, Table 3, MSE ×1e-3, fine-tuned on gain 5; quoted, not "
-              "measured here): baseline " + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["baseline"])
-              + "; pretrained " + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["pretrained"]) + "."]
+    lines += [
+      "Paper (Naradowsky 2021, Table 3, MSE ×1e-3, fine-tuned on gain 5; quoted, not "
+      "measured here): baseline "
+      + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["baseline"])
+      + "; pretrained "
+      + " / ".join(f"{v:g}" for v in PAPER_REFERENCE["pretrained"])
+      + "."
+    ]
   return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -848,6 +1078,7 @@ def csv_text(rows: list[dict]) -> str:
 
 def plot_png(p: Protocol, summary: list[dict]) -> bytes:
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
@@ -857,19 +1088,36 @@ def plot_png(p: Protocol, summary: list[dict]) -> bytes:
   center = group_label((p.center_gain,))
   for ax, name in zip(axes[0], names):
     for model in p.models:
-      rs = [r for r in summary if r["target"] == name and r["model"] == model
-            and r["finetune_gains"] == center]
+      rs = [
+        r
+        for r in summary
+        if r["target"] == name and r["model"] == model and r["finetune_gains"] == center
+      ]
       if not rs:
         continue
       x = [abs(float(r["test_gains"].strip("{}").split(",")[0]) - p.center_gain) for r in rs]
       color, ls = styles.get(model, ("C2", "-."))
-      ax.errorbar(x, [r["esr"] for r in rs], yerr=[r["esr_ci95"] for r in rs], color=color,
-                  linestyle=ls, marker="o", capsize=3, label=MODEL_LABELS.get(model, model))
+      ax.errorbar(
+        x,
+        [r["esr"] for r in rs],
+        yerr=[r["esr_ci95"] for r in rs],
+        color=color,
+        linestyle=ls,
+        marker="o",
+        capsize=3,
+        label=MODEL_LABELS.get(model, model),
+      )
     zero = [r for r in summary if r["target"] == name and r["model"] == ZERO_SHOT]
     if zero:
       x = [abs(float(r["test_gains"].strip("{}").split(",")[0]) - p.center_gain) for r in zero]
-      ax.plot(x, [r["esr"] for r in zero], color="0.5", linestyle="-.", marker="x",
-              label=MODEL_LABELS[ZERO_SHOT])
+      ax.plot(
+        x,
+        [r["esr"] for r in zero],
+        color="0.5",
+        linestyle="-.",
+        marker="x",
+        label=MODEL_LABELS[ZERO_SHOT],
+      )
     ax.set_yscale("log")
     ax.set_xlabel(f"|gain − {p.center_gain:g}| of the test clips")
     ax.set_ylabel("pooled ESR")
@@ -887,8 +1135,11 @@ def write_results(p: Protocol, cells: list[dict], command: str, provenance: dict
   summary = summarise(p, cells)
   checks = target_checks(p, summary)
   markdown = markdown_tables(p, summary, checks, command, provenance)
-  outputs = {"sim_to_real_table.md": markdown, "sim_to_real_table.csv": csv_text(summary),
-             "sim_to_real_esr_vs_gain.png": plot_png(p, summary)}
+  outputs = {
+    "sim_to_real_table.md": markdown,
+    "sim_to_real_table.csv": csv_text(summary),
+    "sim_to_real_esr_vs_gain.png": plot_png(p, summary),
+  }
   written = []
   for folder in filter(None, (Paths(p.workdir).results, p.results_dir)):
     for name, content in outputs.items():
@@ -916,13 +1167,16 @@ def dry_run_commands(p: Protocol) -> list[str]:
   cmds = data_commands(p) + [train_command(p, "pretrain", paths.pretrain_run)]
   for t in targets(p):
     for gains in p.rows:
-      spec = (f"{t.knob}={gains_text(gains)};di_id=<training DIs giving "
-              f"{p.finetune_seconds_per_gain:g} s per gain + validation DIs, chosen after the "
-              f"build>")
+      spec = (
+        f"{t.knob}={gains_text(gains)};di_id=<training DIs giving "
+        f"{p.finetune_seconds_per_gain:g} s per gain + validation DIs, chosen after the "
+        f"build>"
+      )
       for model in p.models:
         for seed in p.seeds:
-          cmds.append(train_command(p, model, paths.run(t.name, gains, model, seed), t, gains,
-                                    spec, seed))
+          cmds.append(
+            train_command(p, model, paths.run(t.name, gains, model, seed), t, gains, spec, seed)
+          )
   return cmds
 
 
@@ -930,7 +1184,6 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
   t0 = time.time()
   fingerprint = code_fingerprint()
   check_configs(p)
-  paths = Paths(p.workdir)
   log(f"=== data (code {fingerprint['code']})")
   prepare_data(p, fingerprint["code"])
   jobs = []
@@ -949,42 +1202,233 @@ def run_protocol(p: Protocol, command: str = "python -m launch.sim_to_real") -> 
     cells += [zero_shot_cell(p, t, fingerprint) for t in targets(p)]
   else:
     ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(p.workers, mp_context=ctx,
-                                                initializer=_worker_init) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+      p.workers, mp_context=ctx, initializer=_worker_init
+    ) as pool:
       pre_future = pool.submit(pretrain, p, fingerprint)
       # Baselines need no pretrained model: they start beside it.
-      futures = {pool.submit(run_cell, p, j, fingerprint): i for i, j in enumerate(jobs)
-                 if j.model != "pretrained"}
+      futures = {
+        pool.submit(run_cell, p, j, fingerprint): i
+        for i, j in enumerate(jobs)
+        if j.model != "pretrained"
+      }
       pre = pre_future.result()
-      futures.update({pool.submit(run_cell, p, j, fingerprint): i
-                      for i, j in enumerate(jobs) if j.model == "pretrained"})
+      futures.update(
+        {
+          pool.submit(run_cell, p, j, fingerprint): i
+          for i, j in enumerate(jobs)
+          if j.model == "pretrained"
+        }
+      )
       done = {}
       for future in concurrent.futures.as_completed(futures):
         i = futures[future]
         done[i] = future.result()
         job = jobs[i]
-        log(f"cell {len(done)}/{len(jobs)}: {job.target.name} {group_label(job.gains)} "
-            f"{job.model} seed {job.seed} ({'trained' if done[i]['trained_now'] else 'reused'})")
+        log(
+          f"cell {len(done)}/{len(jobs)}: {job.target.name} {group_label(job.gains)} "
+          f"{job.model} seed {job.seed} ({'trained' if done[i]['trained_now'] else 'reused'})"
+        )
       cells = [done[i] for i in range(len(jobs))]
       cells += list(pool.map(zero_shot_cell, *zip(*[(p, t, fingerprint) for t in targets(p)])))
   seconds = round(time.time() - t0, 1)
+  invocation = {
+    "seconds": seconds,
+    "trained": sum(bool(c.get("trained_now")) for c in cells),
+    "reused": sum(not c.get("trained_now") for c in cells),
+  }
+  out = report(p, cells, pre, command, fingerprint, invocation)
+  return {"cells": cells, **out, "seconds": seconds}
+
+
+def report(
+  p: Protocol, cells: list[dict], pre: dict, command: str, fingerprint: dict, invocation: dict
+) -> dict:
+  """The tables, CSV, plot and doc markers of `cells`, and `protocol.json` with this
+  invocation appended to the earlier ones."""
+  paths = Paths(p.workdir)
   provenance = {**fingerprint, "made": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
   out = write_results(p, cells, command, provenance)
   manifest_path = os.path.join(paths.results, "protocol.json")
-  invocations = read_json(manifest_path).get("invocations", []) if os.path.exists(
-      manifest_path) else []
-  invocations.append({"command": command, "seconds": seconds, **fingerprint,
-                      "trained": sum(bool(c.get("trained_now")) for c in cells),
-                      "reused": sum(not c.get("trained_now") for c in cells),
-                      "finished": provenance["made"]})
-  manifest = {"protocol": dataclasses.asdict(p), "pretrain": pre, "invocations": invocations,
-              "checks": out["checks"], "results": out["files"],
-              "cells": [{k: c[k] for k in ("target", "finetune_gains", "model", "seed",
-                                             "provenance", "train")} | {
-                  "trained_now": bool(c.get("trained_now"))} for c in cells]}
+  invocations = (
+    read_json(manifest_path).get("invocations", []) if os.path.exists(manifest_path) else []
+  )
+  invocations.append(
+    {"command": command, **invocation, **fingerprint, "finished": provenance["made"]}
+  )
+  manifest = {
+    "protocol": dataclasses.asdict(p),
+    "pretrain": pre,
+    "invocations": invocations,
+    "checks": out["checks"],
+    "results": out["files"],
+    "cells": [
+      {k: c[k] for k in ("target", "finetune_gains", "model", "seed", "provenance", "train")}
+      | {"trained_now": bool(c.get("trained_now"))}
+      for c in cells
+    ],
+  }
   for folder in filter(None, (paths.results, p.results_dir)):
     write_json(os.path.join(folder, "protocol.json"), manifest)
-  return {"cells": cells, **out, "seconds": seconds}
+  return out
+
+
+# ---------------------------------------------------------------- stages, for job arrays
+# `--stage=all` (the default) runs everything in this process. A cluster runs the same protocol
+# as separate jobs (ampspace.launcher's slurm_sweep writes them): `data`, then `pretrain`
+# beside the from-scratch cells, then the cells that start from the pretrained checkpoint,
+# then `report`. `plan` prints the cells as JSON. Every stage reuses what this code and
+# config finished, so resubmitting the same sweep resumes it.
+STAGES = ("all", "plan", "data", "pretrain", "cell", "report")
+
+
+@dataclasses.dataclass(frozen=True)
+class CellKey:
+  """One cell of the table, named without its data: what a job array's index picks."""
+
+  target: str
+  gains: tuple[float, ...]
+  model: str  # one of MODELS, or ZERO_SHOT
+  seed: int
+
+  @property
+  def needs_pretraining(self) -> bool:
+    return self.model in ("pretrained", ZERO_SHOT)
+
+  def label(self) -> str:
+    if self.model == ZERO_SHOT:
+      return f"{self.target} {ZERO_SHOT}"
+    return f"{self.target} {group_label(self.gains)} {self.model} seed {self.seed}"
+
+
+def table_keys(p: Protocol) -> list[CellKey]:
+  """Every cell in the table's order (run_protocol's): targets x rows x models x seeds, then
+  one zero-shot row per target."""
+  keys = [
+    CellKey(t.name, tuple(g), m, s)
+    for t in targets(p)
+    for g in p.rows
+    for m in p.models
+    for s in p.seeds
+  ]
+  return keys + [CellKey(t.name, (), ZERO_SHOT, 0) for t in targets(p)]
+
+
+def cell_keys(p: Protocol) -> list[CellKey]:
+  """The cells in job-array order: first those that need only the data (the baselines), then
+  those that start from the pretrained checkpoint, so the first group runs beside the
+  pretraining."""
+  keys = table_keys(p)
+  return [k for k in keys if not k.needs_pretraining] + [k for k in keys if k.needs_pretraining]
+
+
+def data_ready(p: Protocol, code: str) -> bool:
+  """Whether prepare_data finished for this code and these data settings."""
+  stamp = os.path.join(p.workdir, DATA_FILE)
+  spec = json.loads(json.dumps(data_spec(p)))
+  return os.path.exists(stamp) and read_json(stamp) == {"code": code, "spec": spec}
+
+
+def pretraining_ready(p: Protocol, fingerprint: dict) -> bool:
+  """Whether this code and config finished the pretraining run."""
+  path = os.path.join(Paths(p.workdir).pretrain_run, RUN_FILE)
+  done = reusable(path, fingerprint["code"], config_hash(load_run_config(p, "pretrain")))
+  return bool(done and done.get("finished"))
+
+
+def run_cell_key(
+  p: Protocol, key: CellKey, fingerprint: dict, reuse_only: bool = False
+) -> dict | None:
+  target = {t.name: t for t in targets(p)}[key.target]
+  if key.model == ZERO_SHOT:
+    return zero_shot_cell(p, target, fingerprint, reuse_only)
+  spec, selection = finetune_selection(p, target, key.gains)
+  job = CellJob(target, key.gains, key.model, key.seed, spec, selection)
+  return run_cell(p, job, fingerprint, reuse_only)
+
+
+def run_stage(
+  p: Protocol, stage: str, cell: int | None = None, command: str = "python -m launch.sim_to_real"
+) -> dict:
+  """One stage of the protocol (see STAGES); `cell` indexes cell_keys(p)."""
+  if stage not in STAGES or stage == "all":
+    raise AmpSpaceError(f"--stage={stage}: use one of {', '.join(STAGES[1:])} (or all)")
+  t0 = time.time()
+  fingerprint = code_fingerprint()
+  check_configs(p)
+  keys = cell_keys(p)
+  if stage == "plan":
+    return {
+      "cells": len(keys),
+      "scratch": sum(not k.needs_pretraining for k in keys),
+      "keys": [dict(dataclasses.asdict(k), label=k.label()) for k in keys],
+    }
+  if stage == "data":
+    prepare_data(p, fingerprint["code"])
+    return {"data": p.workdir, "code": fingerprint["code"]}
+  if not data_ready(p, fingerprint["code"]):
+    raise AmpSpaceError(
+      f"{p.workdir}: no data prepared by this code and these settings; run --stage=data first"
+    )
+  pretrain_dir = Paths(p.workdir).pretrain_run
+  if stage == "pretrain":
+    return pretrain(p, fingerprint)
+  if stage == "cell":
+    if cell is None or not 0 <= cell < len(keys):
+      raise AmpSpaceError(
+        f"--cell={cell}: this protocol has cells 0..{len(keys) - 1} (--stage=plan lists them)"
+      )
+    key = keys[cell]
+    if key.needs_pretraining and not pretraining_ready(p, fingerprint):
+      raise AmpSpaceError(
+        f"cell {cell} ({key.label()}) starts from {pretrain_dir}, which this code has not "
+        f"finished; run --stage=pretrain first"
+      )
+    out = run_cell_key(p, key, fingerprint)
+    log(f"cell {cell}: {key.label()} ({'trained' if out['trained_now'] else 'reused'})")
+    return out
+  # report
+  if not pretraining_ready(p, fingerprint):
+    raise AmpSpaceError(f"{pretrain_dir}: pretraining not finished by this code")
+  cells, missing = [], []
+  for key in table_keys(p):
+    c = run_cell_key(p, key, fingerprint, reuse_only=True)
+    if c is None:
+      missing.append(keys.index(key))
+    else:
+      cells.append(c)
+  if missing:
+    raise AmpSpaceError(
+      f"{len(missing)} of {len(keys)} cells are not finished by this code: "
+      f"--cell={','.join(map(str, sorted(missing)))}"
+    )
+  pre = read_json(os.path.join(pretrain_dir, RUN_FILE))
+  invocation = {"stage": "report", "seconds": round(time.time() - t0, 1), "cells": len(cells)}
+  return {"cells": cells, **report(p, cells, pre, command, fingerprint, invocation)}
+
+
+def load_protocol_file(path: str) -> dict:
+  """Protocol fields from a JSON file (`--protocol`), lists made tuples; workdir excluded."""
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except OSError as e:
+    raise AmpSpaceError(f"{path}: cannot read the protocol file ({e.strerror})") from None
+  except json.JSONDecodeError as e:
+    raise AmpSpaceError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+  if not isinstance(data, dict):
+    raise AmpSpaceError(f"{path}: expected a JSON object of protocol fields")
+  known = {f.name for f in dataclasses.fields(Protocol)} - {"workdir"}
+  unknown = sorted(set(data) - known)
+  if unknown:
+    raise AmpSpaceError(
+      f"{path}: unknown protocol field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+    )
+
+  def tuples(v):
+    return tuple(tuples(x) for x in v) if isinstance(v, list) else v
+
+  return {k: tuples(v) for k, v in data.items()}
 
 
 # ---------------------------------------------------------------- command line
@@ -996,26 +1440,42 @@ def define_flags() -> None:
   flags.DEFINE_enum("scale", "runlocal", list(SCALES), "runlocal: CPU; paper: accelerators.")
   flags.DEFINE_bool("dry_run", False, "Print the commands of every step; run nothing.")
   flags.DEFINE_list("pretrain_devices", list(d.pretrain_devices), "Pretraining devices.")
-  flags.DEFINE_list("real_devices", list(d.real_devices),
-                    f"Stand-in 'real' devices, of {sorted(STAND_INS)}.")
-  flags.DEFINE_string("real_dir", "", "Recordings of a real device (release/csv/NAM layout); "
-                      "replaces the stand-ins.")
+  flags.DEFINE_list(
+    "real_devices", list(d.real_devices), f"Stand-in 'real' devices, of {sorted(STAND_INS)}."
+  )
+  flags.DEFINE_string(
+    "real_dir", "", "Recordings of a real device (release/csv/NAM layout); replaces the stand-ins."
+  )
   flags.DEFINE_string("real_knob", d.real_knob, "The swept knob of --real_dir's recordings.")
   flags.DEFINE_string("pretrain_di_dir", "", "DI folder for pretraining (default: generated).")
   flags.DEFINE_string("real_di_dir", "", "DI folder for the stand-ins (default: generated).")
   flags.DEFINE_float("finetune_seconds_per_gain", None, "Fine-tune audio per gain setting.")
   flags.DEFINE_integer("pretrain_steps", None, "Override the pretrain config's steps.")
-  flags.DEFINE_integer("finetune_steps", None, "Override the fine-tune steps (baselines get "
-                       "pretrain + fine-tune steps).")
+  flags.DEFINE_integer(
+    "finetune_steps",
+    None,
+    "Override the fine-tune steps (baselines get pretrain + fine-tune steps).",
+  )
   flags.DEFINE_list("seeds", [str(s) for s in d.seeds], "Seeds per cell.")
-  flags.DEFINE_list("rows", [gains_text(r, "+") for r in d.rows],
-                    "Fine-tune gain sets, e.g. 5,3+7,2+8.")
+  flags.DEFINE_list(
+    "rows", [gains_text(r, "+") for r in d.rows], "Fine-tune gain sets, e.g. 5,3+7,2+8."
+  )
   flags.DEFINE_integer("workers", None, "Cells trained at once (one thread each).")
   flags.DEFINE_multi_string("set", [], "KEY=VALUE config override for every run.")
-  flags.DEFINE_multi_string("finetune_set", [], "KEY=VALUE config override for the fine-tuning "
-                            "runs only, e.g. optimizer.learning_rate=3e-3.")
+  flags.DEFINE_multi_string(
+    "finetune_set",
+    [],
+    "KEY=VALUE config override for the fine-tuning runs only, e.g. optimizer.learning_rate=3e-3.",
+  )
   flags.DEFINE_string("results_dir", "", "Also write the tables and plot here (docs/results).")
   flags.DEFINE_multi_string("update_doc", [], "Fill this file's table markers.")
+  flags.DEFINE_string(
+    "protocol", "", "JSON file of Protocol fields over the --scale preset (flags given win)."
+  )
+  flags.DEFINE_enum(
+    "stage", "all", list(STAGES), "all: everything here; or one stage of a job array."
+  )
+  flags.DEFINE_integer("cell", None, "--stage=cell: which cell (default $SLURM_ARRAY_TASK_ID).")
 
 
 def protocol_from_flags() -> Protocol:
@@ -1023,31 +1483,48 @@ def protocol_from_flags() -> Protocol:
 
   F = flags.FLAGS
   preset = dict(SCALES[F.scale])
+  if F.protocol:
+    preset.update(load_protocol_file(F.protocol))
   workdir = F.workdir or ("runs/sim_to_real_local" if F.scale == "runlocal" else "runs/sim_to_real")
   p = Protocol(workdir=os.path.abspath(workdir), **preset)
-  p.pretrain_devices, p.real_devices = tuple(F.pretrain_devices), tuple(F.real_devices)
-  p.real_dir, p.real_knob = F.real_dir, F.real_knob
-  p.pretrain_di_dir, p.real_di_dir = F.pretrain_di_dir, F.real_di_dir
+
+  def given(name: str) -> bool:  # with a protocol file, only the flags given override it
+    return not F.protocol or F[name].present
+
+  if given("pretrain_devices"):
+    p.pretrain_devices = tuple(F.pretrain_devices)
+  if given("real_devices"):
+    p.real_devices = tuple(F.real_devices)
+  for name in ("real_dir", "real_knob", "pretrain_di_dir", "real_di_dir", "results_dir"):
+    if given(name):
+      setattr(p, name, F[name].value)
   if F.finetune_seconds_per_gain is not None:
     p.finetune_seconds_per_gain = F.finetune_seconds_per_gain
-  p.pretrain_steps, p.finetune_steps = F.pretrain_steps, F.finetune_steps
+  for name in ("pretrain_steps", "finetune_steps"):
+    if given(name):
+      setattr(p, name, F[name].value)
   try:
-    p.seeds = tuple(int(s) for s in F.seeds)
-    p.rows = tuple(tuple(float(g) for g in r.split("+")) for r in F.rows)
+    if given("seeds"):
+      p.seeds = tuple(int(s) for s in F.seeds)
+    if given("rows"):
+      p.rows = tuple(tuple(float(g) for g in r.split("+")) for r in F.rows)
   except ValueError:
-    raise AmpSpaceError(f"--seeds {F.seeds} / --rows {F.rows}: expected integers / gains "
-                        f"joined by +") from None
+    raise AmpSpaceError(
+      f"--seeds {F.seeds} / --rows {F.rows}: expected integers / gains joined by +"
+    ) from None
   if F.workers is not None:
     p.workers = F.workers
-  p.overrides, p.results_dir, p.update_docs = tuple(F.set), F.results_dir, tuple(F.update_doc)
-  p.finetune_overrides = tuple(F.finetune_set)
+  if given("set"):
+    p.overrides = tuple(F.set)
+  if given("update_doc"):
+    p.update_docs = tuple(F.update_doc)
+  if given("finetune_set"):
+    p.finetune_overrides = tuple(F.finetune_set)
   return p
 
 
 def main(argv):
   from absl import flags, logging
-
-  from ampspace.errors import report_errors
 
   @report_errors
   def _main():
@@ -1059,9 +1536,25 @@ def main(argv):
       print("\n".join(dry_run_commands(p)))
       return
     command = "python -m launch.sim_to_real " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    result = run_protocol(p, command)
-    print(result["markdown"])
-    print(f"finished in {result['seconds']} s; wrote:\n  " + "\n  ".join(result["files"]))
+    stage = flags.FLAGS.stage
+    if stage == "all":
+      result = run_protocol(p, command)
+      print(result["markdown"])
+      print(f"finished in {result['seconds']} s; wrote:\n  " + "\n  ".join(result["files"]))
+      return
+    cell = flags.FLAGS.cell
+    if stage == "cell" and cell is None:
+      task = os.environ.get("SLURM_ARRAY_TASK_ID")
+      if task is None:
+        raise AmpSpaceError(
+          "--stage=cell needs --cell=K (or SLURM_ARRAY_TASK_ID, as a job array sets)"
+        )
+      cell = int(task)
+    result = run_stage(p, stage, cell, command)
+    if stage == "plan":
+      print(json.dumps(result))
+    elif stage == "report":
+      print(result["markdown"])
+      print("wrote:\n  " + "\n  ".join(result["files"]))
 
   _main()
-

@@ -16,13 +16,13 @@ from ampspace.models.vae import MelVAE
 from ampspace.models.wave2wavenet import Wave2WaveNet
 
 ALL_MODELS = {
-    "wave2wavenet": Wave2WaveNet,
-    "layer_array_wavenet": LayerArrayWaveNet,
-    "rnn": RNN,
-    "lstm": LSTM,
-    "dilated_lstm": DilatedLSTM,
-    "sample_rnn": SampleRNN,
-    "vae": MelVAE,  # not wave-to-wave: MelVAE(*, n_mels, num_frames, ...), trainers/vae.py builds it
+  "wave2wavenet": Wave2WaveNet,
+  "layer_array_wavenet": LayerArrayWaveNet,
+  "rnn": RNN,
+  "lstm": LSTM,
+  "dilated_lstm": DilatedLSTM,
+  "sample_rnn": SampleRNN,
+  "vae": MelVAE,  # not wave-to-wave: MelVAE(*, n_mels, num_frames, ...), trainers/vae.py builds it
 }
 
 

@@ -20,7 +20,7 @@ def init_kwargs(init: str, fan_in: int) -> dict:
   if init == "flax":
     return {}
   if init == "torch":
-    bound = 1.0 / fan_in ** 0.5
+    bound = 1.0 / fan_in**0.5
 
     def uniform(key, shape, dtype=jnp.float32):
       return jax.random.uniform(key, shape, dtype, -bound, bound)

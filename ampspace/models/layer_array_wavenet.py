@@ -28,23 +28,45 @@ from ampspace.models.inits import init_kwargs
 from ampspace.models.wave2wavenet import conv_context, dilated_receptive_field
 
 NAM_STANDARD = (
-    {"channels": 16, "head_size": 8, "dilations": tuple(2 ** i for i in range(10))},
-    {"channels": 8, "head_size": 1, "dilations": tuple(2 ** i for i in range(10))},
+  {"channels": 16, "head_size": 8, "dilations": tuple(2**i for i in range(10))},
+  {"channels": 8, "head_size": 1, "dilations": tuple(2**i for i in range(10))},
 )
 
 
 class ArrayLayer(nnx.Module):
-
-  def __init__(self, channels: int, cond_dim: int, kernel_size: int, dilation: int, gated: bool,
-               input_mixin: bool, init: str = "flax", *, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    channels: int,
+    cond_dim: int,
+    kernel_size: int,
+    dilation: int,
+    gated: bool,
+    input_mixin: bool,
+    init: str = "flax",
+    *,
+    rngs: nnx.Rngs,
+  ):
     self.shrink, self.gated = dilation * (kernel_size - 1), gated
     width = 2 * channels if gated else channels
-    self.conv = nnx.Conv(channels, width, kernel_size, kernel_dilation=dilation, padding="VALID",
-                         rngs=rngs, **init_kwargs(init, channels * kernel_size))
-    self.mixer = (nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs,
-                             **init_kwargs(init, cond_dim)) if cond_dim else None)
-    self.input_mixer = (nnx.Conv(1, width, 1, use_bias=False, rngs=rngs, **init_kwargs(init, 1))
-                        if input_mixin else None)
+    self.conv = nnx.Conv(
+      channels,
+      width,
+      kernel_size,
+      kernel_dilation=dilation,
+      padding="VALID",
+      rngs=rngs,
+      **init_kwargs(init, channels * kernel_size),
+    )
+    self.mixer = (
+      nnx.Linear(cond_dim, width, use_bias=False, rngs=rngs, **init_kwargs(init, cond_dim))
+      if cond_dim
+      else None
+    )
+    self.input_mixer = (
+      nnx.Conv(1, width, 1, use_bias=False, rngs=rngs, **init_kwargs(init, 1))
+      if input_mixin
+      else None
+    )
     self.residual = nnx.Conv(channels, channels, 1, rngs=rngs, **init_kwargs(init, channels))
 
   def __call__(self, x, c, audio):
@@ -52,62 +74,109 @@ class ArrayLayer(nnx.Module):
     if self.mixer is not None:
       z = z + self.mixer(c)[:, None, :]
     if self.input_mixer is not None:  # the raw input, right-aligned with this layer's output
-      z = z + self.input_mixer(audio[:, audio.shape[1] - z.shape[1]:, :])
+      z = z + self.input_mixer(audio[:, audio.shape[1] - z.shape[1] :, :])
     if self.gated:
       f, g = jnp.split(z, 2, axis=-1)
       a = jnp.tanh(f) * jax.nn.sigmoid(g)
     else:
       a = jnp.tanh(z)
-    return x[:, self.shrink:, :] + self.residual(a), a
+    return x[:, self.shrink :, :] + self.residual(a), a
 
 
 class LayerArray(nnx.Module):
-
-  def __init__(self, in_channels: int, channels: int, head_size: int, dilations, cond_dim: int,
-               kernel_size: int, gated: bool, head_bias: bool, input_mixin: bool,
-               init: str = "flax", *, rngs: nnx.Rngs):
-    self.rechannel = nnx.Conv(in_channels, channels, 1, use_bias=False, rngs=rngs,
-                              **init_kwargs(init, in_channels))
-    self.layers = nnx.List([ArrayLayer(channels, cond_dim, kernel_size, d, gated, input_mixin,
-                                       init, rngs=rngs) for d in dilations])
-    self.head_rechannel = nnx.Conv(channels, head_size, 1, use_bias=head_bias, rngs=rngs,
-                                   **init_kwargs(init, channels))
+  def __init__(
+    self,
+    in_channels: int,
+    channels: int,
+    head_size: int,
+    dilations,
+    cond_dim: int,
+    kernel_size: int,
+    gated: bool,
+    head_bias: bool,
+    input_mixin: bool,
+    init: str = "flax",
+    *,
+    rngs: nnx.Rngs,
+  ):
+    self.rechannel = nnx.Conv(
+      in_channels, channels, 1, use_bias=False, rngs=rngs, **init_kwargs(init, in_channels)
+    )
+    self.layers = nnx.List(
+      [
+        ArrayLayer(channels, cond_dim, kernel_size, d, gated, input_mixin, init, rngs=rngs)
+        for d in dilations
+      ]
+    )
+    self.head_rechannel = nnx.Conv(
+      channels, head_size, 1, use_bias=head_bias, rngs=rngs, **init_kwargs(init, channels)
+    )
 
   def __call__(self, x, c, head_in, audio):
     """-> (head output [B, T', head_size], layer output [B, T', channels])."""
     x = self.rechannel(x)
     for layer in self.layers:
       x, a = layer(x, c, audio)
-      head_in = a if head_in is None else head_in[:, head_in.shape[1] - a.shape[1]:, :] + a
+      head_in = a if head_in is None else head_in[:, head_in.shape[1] - a.shape[1] :, :] + a
     return self.head_rechannel(head_in), x
 
 
 class LayerArrayWaveNet(nnx.Module):
-
-  def __init__(self, cond_dim: int, *, layer_arrays=NAM_STANDARD, kernel_size: int = 3,
-               gated: bool = False, head_scale: float = 0.02, num_classes: int = 1,
-               causal: bool = True, input_mixin: bool = False, init: str = "flax",
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    cond_dim: int,
+    *,
+    layer_arrays=NAM_STANDARD,
+    kernel_size: int = 3,
+    gated: bool = False,
+    head_scale: float = 0.02,
+    num_classes: int = 1,
+    causal: bool = True,
+    input_mixin: bool = False,
+    init: str = "flax",
+    rngs: nnx.Rngs,
+  ):
     arrays = [dict(a) for a in layer_arrays]
     for i, a in enumerate(arrays):
       if not {"channels", "head_size", "dilations"} <= set(a):
         raise AmpSpaceError(f"model.layer_arrays[{i}]: needs channels, head_size and dilations")
     for i in range(len(arrays) - 1):
       if arrays[i]["head_size"] != arrays[i + 1]["channels"]:
-        raise AmpSpaceError(f"model.layer_arrays[{i}].head_size must equal the next array's "
-                            f"channels (the head sum continues in it)")
-    self.kernel_size, self.num_classes, self.causal, self.head_scale = (kernel_size, num_classes,
-                                                                        causal, head_scale)
+        raise AmpSpaceError(
+          f"model.layer_arrays[{i}].head_size must equal the next array's "
+          f"channels (the head sum continues in it)"
+        )
+    self.kernel_size, self.num_classes, self.causal, self.head_scale = (
+      kernel_size,
+      num_classes,
+      causal,
+      head_scale,
+    )
     self.dilations = [d for a in arrays for d in a["dilations"]]
-    self.arrays = nnx.List([
-        LayerArray(1 if i == 0 else arrays[i - 1]["channels"], a["channels"], a["head_size"],
-                   a["dilations"], cond_dim, kernel_size, gated,
-                   head_bias=i == len(arrays) - 1, input_mixin=input_mixin, init=init,
-                   rngs=rngs)
-        for i, a in enumerate(arrays)])
+    self.arrays = nnx.List(
+      [
+        LayerArray(
+          1 if i == 0 else arrays[i - 1]["channels"],
+          a["channels"],
+          a["head_size"],
+          a["dilations"],
+          cond_dim,
+          kernel_size,
+          gated,
+          head_bias=i == len(arrays) - 1,
+          input_mixin=input_mixin,
+          init=init,
+          rngs=rngs,
+        )
+        for i, a in enumerate(arrays)
+      ]
+    )
     last = arrays[-1]["head_size"]
-    self.head = (None if num_classes == last else
-                 nnx.Conv(last, num_classes, 1, rngs=rngs, **init_kwargs(init, last)))
+    self.head = (
+      None
+      if num_classes == last
+      else nnx.Conv(last, num_classes, 1, rngs=rngs, **init_kwargs(init, last))
+    )
 
   @property
   def receptive_field(self) -> int:

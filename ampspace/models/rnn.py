@@ -45,8 +45,9 @@ def cell_step(cell: str, w_hh, carry, x_proj):
 
 def run_cell(cell: str, w_hh, carry, x_proj):
   """Scans `cell_step` over time: x_proj [B, L, G*H] -> (carry, h [B, L, H])."""
-  carry, hs = jax.lax.scan(lambda cr, xp: cell_step(cell, w_hh, cr, xp), carry,
-                           jnp.swapaxes(x_proj, 0, 1))
+  carry, hs = jax.lax.scan(
+    lambda cr, xp: cell_step(cell, w_hh, cr, xp), carry, jnp.swapaxes(x_proj, 0, 1)
+  )
   return carry, jnp.swapaxes(hs, 0, 1)
 
 
@@ -69,14 +70,15 @@ def run_dilated(cell: str, w_hh, carry, x_proj, dilation: int):
   (h, c), hs = jax.lax.scan(lambda cr, xp: cell_step(cell, w_hh, cr, xp), (h0, c0), xs)
   hidden = hs.shape[-1]
   hs = hs.reshape(length // dilation, dilation, b, hidden).transpose(2, 0, 1, 3)
-  return (h.reshape(dilation, b, hidden), c.reshape(dilation, b, hidden)), hs.reshape(b, length,
-                                                                                      hidden)
+  return (h.reshape(dilation, b, hidden), c.reshape(dilation, b, hidden)), hs.reshape(
+    b, length, hidden
+  )
 
 
 class RecurrentLayer(nnx.Module):
-
-  def __init__(self, in_dim: int, cond_dim: int, hidden: int, cell: str, dilation: int,
-               *, rngs: nnx.Rngs):
+  def __init__(
+    self, in_dim: int, cond_dim: int, hidden: int, cell: str, dilation: int, *, rngs: nnx.Rngs
+  ):
     g = _gates(cell)
     self.cell, self.dilation, self.hidden = cell, dilation, hidden
     self.w_in = nnx.Linear(in_dim, g * hidden, rngs=rngs)
@@ -101,10 +103,19 @@ class RecurrentNet(nnx.Module):
   1, 2, 4, ... = a dilated RNN in the sense of Chang et al. 2017).
   """
 
-  def __init__(self, cond_dim: int, *, cell: str = "lstm", hidden: int = 32,
-               num_layers: int = 1, dilations: tuple[int, ...] | None = None,
-               warmup: int = 1024, num_classes: int = 256, head_channels: int = 0,
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    cond_dim: int,
+    *,
+    cell: str = "lstm",
+    hidden: int = 32,
+    num_layers: int = 1,
+    dilations: tuple[int, ...] | None = None,
+    warmup: int = 1024,
+    num_classes: int = 256,
+    head_channels: int = 0,
+    rngs: nnx.Rngs,
+  ):
     if cell not in CELLS:
       raise AmpSpaceError(f"model.cell: {cell!r} is not one of {CELLS}")
     dilations = tuple(dilations) if dilations else (1,) * num_layers
@@ -113,8 +124,12 @@ class RecurrentNet(nnx.Module):
     if any(d < 1 for d in dilations):
       raise AmpSpaceError(f"model.dilations: {dilations} must be >= 1")
     self.cell, self.dilations, self.warmup, self.num_classes = cell, dilations, warmup, num_classes
-    self.layers = nnx.List([RecurrentLayer(1 if i == 0 else hidden, cond_dim, hidden, cell, d,
-                                           rngs=rngs) for i, d in enumerate(dilations)])
+    self.layers = nnx.List(
+      [
+        RecurrentLayer(1 if i == 0 else hidden, cond_dim, hidden, cell, d, rngs=rngs)
+        for i, d in enumerate(dilations)
+      ]
+    )
     self.head_hidden = nnx.Linear(hidden, head_channels, rngs=rngs) if head_channels else None
     self.head = nnx.Linear(head_channels or hidden, num_classes, rngs=rngs)
     self.chunk_multiple = max(dilations)
@@ -147,7 +162,7 @@ class RecurrentNet(nnx.Module):
     pad = -length % self.chunk_multiple
     xp = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))  # zero-pad on the left: more warm-up, same T
     out, _ = self.scan(xp, c, self.initial_carry(x.shape[0]))
-    return out[:, pad + self.warmup:, :]
+    return out[:, pad + self.warmup :, :]
 
 
 def RNN(cond_dim: int, **kwargs) -> RecurrentNet:  # noqa: N802  (a registry constructor)
@@ -159,6 +174,7 @@ def LSTM(cond_dim: int, **kwargs) -> RecurrentNet:  # noqa: N802
 
 
 def DilatedLSTM(cond_dim: int, *, num_layers: int = 4, dilations=None, **kwargs) -> RecurrentNet:  # noqa: N802
-  dilations = dilations or tuple(2 ** i for i in range(num_layers))
-  return RecurrentNet(cond_dim, **{"cell": "lstm", "num_layers": num_layers,
-                                   "dilations": dilations, **kwargs})
+  dilations = dilations or tuple(2**i for i in range(num_layers))
+  return RecurrentNet(
+    cond_dim, **{"cell": "lstm", "num_layers": num_layers, "dilations": dilations, **kwargs}
+  )

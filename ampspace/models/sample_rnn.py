@@ -27,9 +27,17 @@ from ampspace.models.rnn import run_cell
 
 
 class Tier(nnx.Module):
-
-  def __init__(self, frame: int, sub_frame: int, hidden: int, above: int, cond_dim: int,
-               out_dim: int, *, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    frame: int,
+    sub_frame: int,
+    hidden: int,
+    above: int,
+    cond_dim: int,
+    out_dim: int,
+    *,
+    rngs: nnx.Rngs,
+  ):
     self.frame, self.ratio, self.hidden, self.out_dim = frame, frame // sub_frame, hidden, out_dim
     self.w_in = nnx.Linear(frame, 4 * hidden, rngs=rngs)
     self.w_above = nnx.Linear(above, 4 * hidden, use_bias=False, rngs=rngs) if above else None
@@ -51,22 +59,47 @@ class Tier(nnx.Module):
 
 
 class SampleRNN(nnx.Module):
-
-  def __init__(self, cond_dim: int, *, frame_sizes: tuple[int, ...] = (16, 4), hidden: int = 64,
-               mlp_channels: int = 64, warmup: int = 1024, num_classes: int = 256,
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    cond_dim: int,
+    *,
+    frame_sizes: tuple[int, ...] = (16, 4),
+    hidden: int = 64,
+    mlp_channels: int = 64,
+    warmup: int = 1024,
+    num_classes: int = 256,
+    rngs: nnx.Rngs,
+  ):
     frame_sizes = tuple(int(f) for f in frame_sizes)
-    if not frame_sizes or any(f < 1 for f in frame_sizes) or any(
-        a % b for a, b in zip(frame_sizes, frame_sizes[1:])):
-      raise AmpSpaceError(f"model.frame_sizes: {frame_sizes} must be decreasing positive sizes, "
-                          f"each dividing the one before")
-    self.frame_sizes, self.warmup, self.num_classes, self.hidden = (frame_sizes, warmup,
-                                                                    num_classes, hidden)
+    if (
+      not frame_sizes
+      or any(f < 1 for f in frame_sizes)
+      or any(a % b for a, b in zip(frame_sizes, frame_sizes[1:]))
+    ):
+      raise AmpSpaceError(
+        f"model.frame_sizes: {frame_sizes} must be decreasing positive sizes, "
+        f"each dividing the one before"
+      )
+    self.frame_sizes, self.warmup, self.num_classes, self.hidden = (
+      frame_sizes,
+      warmup,
+      num_classes,
+      hidden,
+    )
     tiers = []
     for k, frame in enumerate(frame_sizes):
       sub = frame_sizes[k + 1] if k + 1 < len(frame_sizes) else 1
-      tiers.append(Tier(frame, sub, hidden, hidden if k else 0, cond_dim,
-                        hidden if k + 1 < len(frame_sizes) else mlp_channels, rngs=rngs))
+      tiers.append(
+        Tier(
+          frame,
+          sub,
+          hidden,
+          hidden if k else 0,
+          cond_dim,
+          hidden if k + 1 < len(frame_sizes) else mlp_channels,
+          rngs=rngs,
+        )
+      )
     self.tiers = nnx.List(tiers)
     bottom = frame_sizes[-1]
     self.sample_in = nnx.Linear(bottom, mlp_channels, rngs=rngs)
@@ -100,13 +133,17 @@ class SampleRNN(nnx.Module):
     above, new_carry = None, []
     for tier, cr in zip(self.tiers, tier_carry):
       f = tier.frame
-      frames = full[:, top - f:top - f + length].reshape(b, length // f, f)  # frame j-1 for step j
+      frames = full[:, top - f : top - f + length].reshape(
+        b, length // f, f
+      )  # frame j-1 for step j
       above, cr = tier(frames, above, c, cr)
       new_carry.append(cr)
     bottom = self.frame_sizes[-1]
     # The last `bottom` DI samples up to and including t, for every t of the chunk.
-    window = jnp.stack([full[:, top - bottom + 1 + i:top - bottom + 1 + i + length]
-                        for i in range(bottom)], axis=-1)
+    window = jnp.stack(
+      [full[:, top - bottom + 1 + i : top - bottom + 1 + i + length] for i in range(bottom)],
+      axis=-1,
+    )
     h = jax.nn.relu(self.sample_in(window) + above)
     h = jax.nn.relu(self.mlp(h))
     return self.head(h), (tuple(new_carry), full[:, -top:])
@@ -117,4 +154,4 @@ class SampleRNN(nnx.Module):
     pad = -length % self.chunk_multiple
     xp = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))
     out, _ = self.scan(xp, c, self.initial_carry(x.shape[0]))
-    return out[:, pad + self.warmup:, :]
+    return out[:, pad + self.warmup :, :]

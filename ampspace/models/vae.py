@@ -42,27 +42,42 @@ NUM_DOWNSAMPLINGS = 4  # four conv + pool stages, each halving the frames
 class MelVAE(nnx.Module):
   """log-mel windows [B, T, n_mels] -> (reconstruction [B, T, n_mels], mean [B, D], logvar [B, D])."""
 
-  def __init__(self, *, n_mels: int = 256, num_frames: int = 64, latent_dim: int = 3,
-               channels: Sequence[int] = (128, 128, 256, 256), hidden: int = 512,
-               kernel_size: int = 5, mel_offset: float = 1.0, mel_scale: float = 2.0,
-               factor_hidden: bool = False, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    n_mels: int = 256,
+    num_frames: int = 64,
+    latent_dim: int = 3,
+    channels: Sequence[int] = (128, 128, 256, 256),
+    hidden: int = 512,
+    kernel_size: int = 5,
+    mel_offset: float = 1.0,
+    mel_scale: float = 2.0,
+    factor_hidden: bool = False,
+    rngs: nnx.Rngs,
+  ):
     if len(channels) != NUM_DOWNSAMPLINGS:
-      raise AmpSpaceError(f"model.channels: expected {NUM_DOWNSAMPLINGS} values (one per "
-                          f"conv + pool stage), got {list(channels)}")
-    if num_frames % 2 ** NUM_DOWNSAMPLINGS:
-      raise AmpSpaceError(f"model.num_frames={num_frames}: must be a multiple of "
-                          f"{2 ** NUM_DOWNSAMPLINGS} (four 2x poolings)")
+      raise AmpSpaceError(
+        f"model.channels: expected {NUM_DOWNSAMPLINGS} values (one per "
+        f"conv + pool stage), got {list(channels)}"
+      )
+    if num_frames % 2**NUM_DOWNSAMPLINGS:
+      raise AmpSpaceError(
+        f"model.num_frames={num_frames}: must be a multiple of "
+        f"{2**NUM_DOWNSAMPLINGS} (four 2x poolings)"
+      )
     if mel_scale <= 0:
       raise AmpSpaceError(f"model.mel_scale={mel_scale}: must be positive")
     self.n_mels, self.num_frames, self.latent_dim = n_mels, num_frames, latent_dim
     self.mel_offset, self.mel_scale = float(mel_offset), float(mel_scale)
     channels = [int(c) for c in channels]
-    self.bottom_frames = num_frames // 2 ** NUM_DOWNSAMPLINGS
+    self.bottom_frames = num_frames // 2**NUM_DOWNSAMPLINGS
     self.bottom_channels = channels[-1]
 
     ins = [n_mels] + channels[:-1]
-    self.enc_convs = nnx.List([nnx.Conv(i, o, (kernel_size,), padding="SAME", rngs=rngs)
-                               for i, o in zip(ins, channels)])
+    self.enc_convs = nnx.List(
+      [nnx.Conv(i, o, (kernel_size,), padding="SAME", rngs=rngs) for i, o in zip(ins, channels)]
+    )
     flat = self.bottom_frames * channels[-1]
     self.factor_hidden, self.hidden = bool(factor_hidden), int(hidden)
     if self.factor_hidden:  # one hidden layer per latent factor, as grouped weights
@@ -78,14 +93,18 @@ class MelVAE(nnx.Module):
     else:
       self.enc_dense = nnx.Linear(flat, hidden, rngs=rngs)
       self.mean = nnx.Linear(hidden, latent_dim, rngs=rngs)
-      self.logvar = nnx.Linear(hidden, latent_dim, rngs=rngs,
-                               kernel_init=nnx.initializers.zeros_init())
+      self.logvar = nnx.Linear(
+        hidden, latent_dim, rngs=rngs, kernel_init=nnx.initializers.zeros_init()
+      )
       self.dec_dense = nnx.Linear(latent_dim, hidden, rngs=rngs)
       self.dec_expand = nnx.Linear(hidden, flat, rngs=rngs)
     outs = channels[::-1][1:] + [n_mels]
-    self.dec_convs = nnx.List([
+    self.dec_convs = nnx.List(
+      [
         nnx.ConvTranspose(i, o, (kernel_size,), strides=(2,), padding="SAME", rngs=rngs)
-        for i, o in zip(channels[::-1], outs)])
+        for i, o in zip(channels[::-1], outs)
+      ]
+    )
 
   # ---------------------------------------------------------------- normalisation
   def normalise(self, log_mel):
@@ -98,8 +117,10 @@ class MelVAE(nnx.Module):
   def encode(self, log_mel):
     """[B, T, n_mels] log-mel -> (mean, logvar), each [B, latent_dim]."""
     if log_mel.shape[-2:] != (self.num_frames, self.n_mels):
-      raise AmpSpaceError(f"MelVAE.encode: expected windows [..., {self.num_frames}, "
-                          f"{self.n_mels}], got {tuple(log_mel.shape)}")
+      raise AmpSpaceError(
+        f"MelVAE.encode: expected windows [..., {self.num_frames}, "
+        f"{self.n_mels}], got {tuple(log_mel.shape)}"
+      )
     h = self.normalise(log_mel)
     for conv in self.enc_convs:
       h = nnx.avg_pool(nnx.leaky_relu(conv(h), 0.2), window_shape=(2,), strides=(2,))
@@ -136,7 +157,7 @@ class MelVAE(nnx.Module):
 # ------------------------------------------------------------------ objective
 def gaussian_kl(mean, logvar):
   """KL(N(mean, exp(logvar)) || N(0, I)) per example, summed over latent dimensions."""
-  return 0.5 * jnp.sum(jnp.exp(logvar) + mean ** 2 - 1.0 - logvar, axis=-1)
+  return 0.5 * jnp.sum(jnp.exp(logvar) + mean**2 - 1.0 - logvar, axis=-1)
 
 
 def kl_beta(step, *, beta: float = 1.0, warmup_steps: int = 0, beta_start: float = 0.0):
@@ -155,10 +176,15 @@ def elbo_terms(model: MelVAE, log_mel, key, beta):
   """
   recon, mean, logvar = model(log_mel, key)
   err = model.normalise(recon) - model.normalise(log_mel)
-  rec = 0.5 * jnp.sum(err ** 2, axis=(-2, -1))
+  rec = 0.5 * jnp.sum(err**2, axis=(-2, -1))
   kl = gaussian_kl(mean, logvar)
   loss = jnp.mean(rec + beta * kl)
-  metrics = {"loss": loss, "elbo": jnp.mean(rec + kl), "reconstruction": jnp.mean(rec),
-             "kl": jnp.mean(kl), "beta": jnp.asarray(beta, jnp.float32),
-             "mel_l1": jnp.mean(jnp.abs(recon - log_mel))}
+  metrics = {
+    "loss": loss,
+    "elbo": jnp.mean(rec + kl),
+    "reconstruction": jnp.mean(rec),
+    "kl": jnp.mean(kl),
+    "beta": jnp.asarray(beta, jnp.float32),
+    "mel_l1": jnp.mean(jnp.abs(recon - log_mel)),
+  }
   return loss, metrics

@@ -50,15 +50,33 @@ def conv_context(receptive_field: int, causal: bool) -> tuple[int, int]:
 
 
 class GatedResidualLayer(nnx.Module):
-
-  def __init__(self, channels: int, skip_channels: int, cond_dim: int, kernel_size: int,
-               dilation: int, *, cond_init=nnx.nn.linear.default_kernel_init, init: str = "flax",
-               rngs: nnx.Rngs):
+  def __init__(
+    self,
+    channels: int,
+    skip_channels: int,
+    cond_dim: int,
+    kernel_size: int,
+    dilation: int,
+    *,
+    cond_init=nnx.nn.linear.default_kernel_init,
+    init: str = "flax",
+    rngs: nnx.Rngs,
+  ):
     self.shrink = dilation * (kernel_size - 1)
-    self.conv = nnx.Conv(channels, 2 * channels, kernel_size, kernel_dilation=dilation,
-                         padding="VALID", rngs=rngs, **init_kwargs(init, channels * kernel_size))
-    self.cond = (nnx.Linear(cond_dim, 2 * channels, use_bias=False, kernel_init=cond_init,
-                            rngs=rngs) if cond_dim else None)
+    self.conv = nnx.Conv(
+      channels,
+      2 * channels,
+      kernel_size,
+      kernel_dilation=dilation,
+      padding="VALID",
+      rngs=rngs,
+      **init_kwargs(init, channels * kernel_size),
+    )
+    self.cond = (
+      nnx.Linear(cond_dim, 2 * channels, use_bias=False, kernel_init=cond_init, rngs=rngs)
+      if cond_dim
+      else None
+    )
     self.residual = nnx.Conv(channels, channels, 1, rngs=rngs, **init_kwargs(init, channels))
     self.skip = nnx.Conv(channels, skip_channels, 1, rngs=rngs, **init_kwargs(init, channels))
 
@@ -68,15 +86,26 @@ class GatedResidualLayer(nnx.Module):
       h = h + self.cond(c)[:, None, :]
     f, g = jnp.split(h, 2, axis=-1)
     z = jnp.tanh(f) * jax.nn.sigmoid(g)
-    return x[:, self.shrink:, :] + self.residual(z), self.skip(z)
+    return x[:, self.shrink :, :] + self.residual(z), self.skip(z)
 
 
 class Wave2WaveNet(nnx.Module):
-
-  def __init__(self, cond_dim: int, *, depth: int = 20, channels: int = 16,
-               skip_channels: int | None = None, kernel_size: int = 3, max_dilation: int = 512,
-               num_classes: int = 256, head_channels: int | None = None, causal: bool = True,
-               cond_init: str = "normal", init: str = "flax", rngs: nnx.Rngs):
+  def __init__(
+    self,
+    cond_dim: int,
+    *,
+    depth: int = 20,
+    channels: int = 16,
+    skip_channels: int | None = None,
+    kernel_size: int = 3,
+    max_dilation: int = 512,
+    num_classes: int = 256,
+    head_channels: int | None = None,
+    causal: bool = True,
+    cond_init: str = "normal",
+    init: str = "flax",
+    rngs: nnx.Rngs,
+  ):
     if cond_init not in COND_INITS:
       raise AmpSpaceError(f"model.cond_init {cond_init!r}: use one of {', '.join(COND_INITS)}")
     self.dilations = dilation_schedule(depth, max_dilation)
@@ -86,14 +115,27 @@ class Wave2WaveNet(nnx.Module):
     skip_channels = skip_channels or channels
     head_channels = head_channels or max(skip_channels, 64 if num_classes > 1 else skip_channels)
     self.input = nnx.Conv(1, channels, 1, rngs=rngs, **init_kwargs(init, 1))
-    self.layers = nnx.List([GatedResidualLayer(channels, skip_channels, cond_dim, kernel_size, d,
-                                               cond_init=COND_INITS[cond_init], init=init,
-                                               rngs=rngs)
-                            for d in self.dilations])
-    self.head1 = nnx.Conv(skip_channels, head_channels, 1, rngs=rngs,
-                          **init_kwargs(init, skip_channels))
-    self.head2 = nnx.Conv(head_channels, num_classes, 1, rngs=rngs,
-                          **init_kwargs(init, head_channels))
+    self.layers = nnx.List(
+      [
+        GatedResidualLayer(
+          channels,
+          skip_channels,
+          cond_dim,
+          kernel_size,
+          d,
+          cond_init=COND_INITS[cond_init],
+          init=init,
+          rngs=rngs,
+        )
+        for d in self.dilations
+      ]
+    )
+    self.head1 = nnx.Conv(
+      skip_channels, head_channels, 1, rngs=rngs, **init_kwargs(init, skip_channels)
+    )
+    self.head2 = nnx.Conv(
+      head_channels, num_classes, 1, rngs=rngs, **init_kwargs(init, head_channels)
+    )
 
   @property
   def receptive_field(self) -> int:
@@ -111,7 +153,7 @@ class Wave2WaveNet(nnx.Module):
     skips = 0.0
     for layer in self.layers:
       h, s = layer(h, c)
-      skips = skips + s[:, s.shape[1] - out_len:, :]
+      skips = skips + s[:, s.shape[1] - out_len :, :]
     y = self.head1(jax.nn.relu(skips))
     return self.head2(jax.nn.relu(y))
 

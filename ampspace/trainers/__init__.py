@@ -5,8 +5,8 @@ from __future__ import annotations
 from ampspace.errors import AmpSpaceError
 
 TRAINERS = {
-    "wave2wavenet": "ampspace.trainers.wave2wavenet",
-    "vae": "ampspace.trainers.vae",
+  "wave2wavenet": "ampspace.trainers.wave2wavenet",
+  "vae": "ampspace.trainers.vae",
 }
 
 

@@ -18,7 +18,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 # Saving and restoring a workdir's config and parameters live with inference, which needs them
 # without the trainers; the trainers reach them through this module too.
 from ampspace.checkpoints import (  # noqa: F401
-    CONFIG_FILE, build_model, load_config, load_params_into, restore_params, save_config)
+  CONFIG_FILE,
+  build_model,
+  load_config,
+  load_params_into,
+  restore_params,
+  save_config,
+)
+from ampspace import nam_format
 from ampspace.errors import AmpSpaceError
 
 
@@ -36,16 +43,20 @@ def data_parallel(config) -> tuple[NamedSharding, NamedSharding, int]:
   """(replicated sharding, batch sharding on `data`, this process's share of
   `input.batch_size`) over all devices; a batch the devices cannot split is an error."""
   if config.input.batch_size % jax.device_count():
-    raise AmpSpaceError(f"input.batch_size={config.input.batch_size} is not divisible by the "
-                        f"{jax.device_count()} devices")
+    raise AmpSpaceError(
+      f"input.batch_size={config.input.batch_size} is not divisible by the "
+      f"{jax.device_count()} devices"
+    )
   replicated, data_sharding = shardings(data_mesh())
   return replicated, data_sharding, config.input.batch_size // jax.process_count()
 
 
 def global_batch(local_batch: dict, data_sharding: NamedSharding) -> dict:
   """Process-local NumPy batch -> global jax.Array sharded on `data` (works single- or multi-host)."""
-  return {k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
-          for k, v in local_batch.items()}
+  return {
+    k: jax.make_array_from_process_local_data(data_sharding, np.asarray(v))
+    for k, v in local_batch.items()
+  }
 
 
 # ---------------------------------------------------------------- model and optimizer
@@ -64,17 +75,23 @@ def learning_rate_schedule(opt: ml_collections.ConfigDict, total_steps: int):
   if opt.schedule == "constant":
     return optax.constant_schedule(lr)
   if opt.schedule == "warmup_constant":
-    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
-                                 optax.constant_schedule(lr)], [warmup])
+    return optax.join_schedules(
+      [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)], [warmup]
+    )
   if opt.schedule == "cosine":
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(total_steps, warmup + 1), final)
   if opt.schedule == "linear":
-    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup),
-                                 optax.linear_schedule(lr, final, max(1, total_steps - warmup))],
-                                [warmup])
+    return optax.join_schedules(
+      [
+        optax.linear_schedule(0.0, lr, warmup),
+        optax.linear_schedule(lr, final, max(1, total_steps - warmup)),
+      ],
+      [warmup],
+    )
   if opt.schedule == "exponential":
     return optax.warmup_exponential_decay_schedule(
-        0.0, lr, warmup, max(1, opt.get("decay_steps", 1000)), opt.get("decay_rate", 0.5))
+      0.0, lr, warmup, max(1, opt.get("decay_steps", 1000)), opt.get("decay_rate", 0.5)
+    )
   raise AmpSpaceError(f"unknown optimizer.schedule {opt.schedule!r}; known: {', '.join(SCHEDULES)}")
 
 
@@ -91,16 +108,20 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
 
 
 # ---------------------------------------------------------------- checkpoints
-def checkpoint_manager(workdir: str, config: ml_collections.ConfigDict,
-                       read_only: bool = False) -> ocp.CheckpointManager:
+def checkpoint_manager(
+  workdir: str, config: ml_collections.ConfigDict, read_only: bool = False
+) -> ocp.CheckpointManager:
   t = config.train
   options = ocp.CheckpointManagerOptions(
-      save_interval_steps=1,  # the loop decides when to save
-      preservation_policy=ocp.checkpoint_managers.LatestN(t.get("keep_checkpoints", 3)),
-      enable_async_checkpointing=t.get("async_checkpoints", True),
-      read_only=read_only, create=not read_only)
-  return ocp.CheckpointManager(os.path.abspath(os.path.join(workdir, "checkpoints")),
-                               options=options)
+    save_interval_steps=1,  # the loop decides when to save
+    preservation_policy=ocp.checkpoint_managers.LatestN(t.get("keep_checkpoints", 3)),
+    enable_async_checkpointing=t.get("async_checkpoints", True),
+    read_only=read_only,
+    create=not read_only,
+  )
+  return ocp.CheckpointManager(
+    os.path.abspath(os.path.join(workdir, "checkpoints")), options=options
+  )
 
 
 def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding):
@@ -111,30 +132,37 @@ def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_it
   latest = mngr.latest_step()
   if latest is None:
     return params, opt_state, 0
-  restored = mngr.restore(latest, args=ocp.args.Composite(
+  restored = mngr.restore(
+    latest,
+    args=ocp.args.Composite(
       params=ocp.args.StandardRestore(params.to_pure_dict()),
       opt_state=ocp.args.StandardRestore(opt_state),
-      data=grain.checkpoint.CheckpointRestore(train_iter)))
+      data=grain.checkpoint.CheckpointRestore(train_iter),
+    ),
+  )
   nnx.replace_by_pure_dict(params, restored["params"])
-  return (jax.device_put(params, sharding), jax.device_put(restored["opt_state"], sharding),
-          latest)
+  return (jax.device_put(params, sharding), jax.device_put(restored["opt_state"], sharding), latest)
 
 
-def save_train_state(mngr: ocp.CheckpointManager, step: int, params, opt_state, train_iter,
-                     force: bool = False) -> None:
+def save_train_state(
+  mngr: ocp.CheckpointManager, step: int, params, opt_state, train_iter, force: bool = False
+) -> None:
   import grain
 
-  mngr.save(step, args=ocp.args.Composite(
+  mngr.save(
+    step,
+    args=ocp.args.Composite(
       params=ocp.args.StandardSave(params.to_pure_dict()),
       opt_state=ocp.args.StandardSave(opt_state),
-      data=grain.checkpoint.CheckpointSave(train_iter)), force=force)
+      data=grain.checkpoint.CheckpointSave(train_iter),
+    ),
+    force=force,
+  )
 
 
 def init_params_from(source: str, config: ml_collections.ConfigDict, model):
   """(parameters to fine-tune from, where they came from): a workdir or checkpoint folder, or a
   neural-amp-modeler `.nam` capture, which loads into a layer_array_wavenet of its layout."""
-  from ampspace import nam_format
-
   if nam_format.is_nam_file(source):
     return nam_format.params_from_nam(nam_format.read_nam(source), model), "a NAM capture"
   _, params, step = restore_params(source, config)
@@ -153,8 +181,11 @@ class ProgressLine:
     eta = (self.total - step) / rate if rate > 0 else math.inf
     eta_s = f"{int(eta // 60)}m{int(eta % 60):02d}s" if math.isfinite(eta) else "?"
     parts = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    print(f"step {step}/{self.total}  {parts}  {rate:.2f} steps/s  ETA {eta_s}", file=sys.stderr,
-          flush=True)
+    print(
+      f"step {step}/{self.total}  {parts}  {rate:.2f} steps/s  ETA {eta_s}",
+      file=sys.stderr,
+      flush=True,
+    )
     return rate
 
 
@@ -169,8 +200,10 @@ class EarlyStopping:
   def update(self, step: int, metrics: dict) -> bool:
     """Records one evaluation; True when it is the new best."""
     if self.metric not in metrics:
-      raise AmpSpaceError(f"train.early_stopping_metric {self.metric!r} is not a validation "
-                          f"metric; use one of {sorted(metrics)}")
+      raise AmpSpaceError(
+        f"train.early_stopping_metric {self.metric!r} is not a validation "
+        f"metric; use one of {sorted(metrics)}"
+      )
     value = float(metrics[self.metric])
     if value < self.best * (1 - self.min_delta):
       self.best, self.best_step, self.waited = value, step, 0

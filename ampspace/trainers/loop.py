@@ -80,6 +80,7 @@ def run_dir(config, workdir: str):
   writer = None
   if jax.process_index() == 0 and config.train.get("tensorboard", True):
     from tensorboardX import SummaryWriter
+
     writer = SummaryWriter(os.path.join(workdir, "tb"))
   try:
     yield writer
@@ -93,6 +94,7 @@ def preemption_requested(preemption: Preemption) -> bool:
   if jax.process_count() == 1:
     return preemption.requested
   from jax.experimental import multihost_utils
+
   flags = multihost_utils.process_allgather(np.int32(preemption.requested))
   return bool(np.max(flags))
 
@@ -102,8 +104,10 @@ def batch_fingerprint(local: dict) -> dict:
   offsets, where the pipeline gives them), for logs that show how a global batch was split
   between processes."""
   first = next(k for k in ("input", "mel", *sorted(local)) if k in local and k != "start")
-  return {"starts": [int(v) for v in np.asarray(local.get("start", []))],
-          "digest": hashlib.sha1(np.ascontiguousarray(local[first]).tobytes()).hexdigest()[:16]}
+  return {
+    "starts": [int(v) for v in np.asarray(local.get("start", []))],
+    "digest": hashlib.sha1(np.ascontiguousarray(local[first]).tobytes()).hexdigest()[:16],
+  }
 
 
 def apply_gradients(tx, loss_fn: Callable, params, opt_state):
@@ -111,8 +115,11 @@ def apply_gradients(tx, loss_fn: Callable, params, opt_state):
   opt_state, metrics with the gradients' global norm as `grad_norm`)."""
   (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
   updates, opt_state = tx.update(grads, opt_state, params)
-  return (optax.apply_updates(params, updates), opt_state,
-          {**metrics, "grad_norm": optax.global_norm(grads)})
+  return (
+    optax.apply_updates(params, updates),
+    opt_state,
+    {**metrics, "grad_norm": optax.global_norm(grads)},
+  )
 
 
 def guarded(step_fn: Callable) -> Callable:
@@ -120,11 +127,13 @@ def guarded(step_fn: Callable) -> Callable:
   `loss` and `grad_norm`) made safe to run without looking at its metrics: where the loss or
   the gradient norm is not finite it returns the previous parameters and optimiser state, and
   `metrics["finite"]` says which."""
+
   def step(params, opt_state, batch, step_index):
     new_params, new_opt_state, metrics = step_fn(params, opt_state, batch, step_index)
     ok = jnp.isfinite(metrics["loss"]) & jnp.isfinite(metrics["grad_norm"])
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
     return keep(new_params, params), keep(new_opt_state, opt_state), {**metrics, "finite": ok}
+
   return step
 
 
@@ -140,6 +149,7 @@ class Loop:
   progress: the metrics shown on the progress line;
   throughput: (name, units per step), e.g. ("samples_per_second", batch × window).
   """
+
   config: object
   workdir: str
   step: Callable
@@ -165,8 +175,9 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   is_chief = jax.process_index() == 0
   total_steps = t.steps
   mngr = common.checkpoint_manager(workdir, config)
-  params, opt_state, step = common.restore_train_state(mngr, params, opt_state,
-                                                       loop.train_iter, replicated)
+  params, opt_state, step = common.restore_train_state(
+    mngr, params, opt_state, loop.train_iter, replicated
+  )
   if step:
     print(f"resumed from {workdir} at step {step}")
 
@@ -175,8 +186,11 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
 
   progress = common.ProgressLine(total_steps, step)
   log = open(os.path.join(workdir, LOG_FILE), "a") if is_chief else None
-  data_log = (open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
-              if t.get("log_data", False) else None)
+  data_log = (
+    open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
+    if t.get("log_data", False)
+    else None
+  )
   t_last, s_last = time.time(), step
   history: list[dict] = []
   pending: list[tuple[int, dict]] = []  # (step, metrics still on the device)
@@ -193,8 +207,13 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       if not bool(m.pop("finite")):
         bad = (s, m)
         break
-      records.append({"step": s, **{k: float(v) for k, v in m.items()},
-                      "learning_rate": float(loop.schedule(s - 1))})
+      records.append(
+        {
+          "step": s,
+          **{k: float(v) for k, v in m.items()},
+          "learning_rate": float(loop.schedule(s - 1)),
+        }
+      )
     pending.clear()
     if log and records:
       log.write("".join(json.dumps(r) + "\n" for r in records))
@@ -203,14 +222,19 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       s, m = bad
       mngr.wait_until_finished()
       last = mngr.latest_step()
-      where = (f"the last good checkpoint is step {last} in {os.path.join(workdir, 'checkpoints')}"
-               if last is not None else "no checkpoint was written before it")
-      raise AmpSpaceError(f"training diverged: loss {float(m['loss'])}, gradient norm "
-                          f"{float(m['grad_norm'])} at step {s} (that update was not applied); "
-                          f"{where}. Lower optimizer.learning_rate or set optimizer.grad_clip")
+      where = (
+        f"the last good checkpoint is step {last} in {os.path.join(workdir, 'checkpoints')}"
+        if last is not None
+        else "no checkpoint was written before it"
+      )
+      raise AmpSpaceError(
+        f"training diverged: loss {float(m['loss'])}, gradient norm "
+        f"{float(m['grad_norm'])} at step {s} (that update was not applied); "
+        f"{where}. Lower optimizer.learning_rate or set optimizer.grad_clip"
+      )
     history.extend(records)
     if len(history) > HISTORY_LIMIT:
-      del history[:len(history) - HISTORY_LIMIT]
+      del history[: len(history) - HISTORY_LIMIT]
     if show and records:
       last = records[-1]
       rate = (last["step"] - s_last) / max(time.time() - t_last, 1e-9)
@@ -227,23 +251,28 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   budget = common.WallClockBudget(t.get("max_seconds", 0.0), t.get("snapshot_seconds", ()))
   snapshots = []
   patience = t.get("early_stopping_patience", 0)
-  stopper = (common.EarlyStopping(patience, t.get("early_stopping_metric", "esr"))
-             if patience and loop.validate is not None else None)
+  stopper = (
+    common.EarlyStopping(patience, t.get("early_stopping_metric", "esr"))
+    if patience and loop.validate is not None
+    else None
+  )
   while step < total_steps:
     local = next(loop.train_iter)
     if data_log:
       data_log.write(json.dumps({"step": step + 1, **batch_fingerprint(local)}) + "\n")
       data_log.flush()
-    params, opt_state, metrics = loop.step(params, opt_state, loop.global_batch(local),
-                                           jnp.asarray(step, jnp.int32))
+    params, opt_state, metrics = loop.step(
+      params, opt_state, loop.global_batch(local), jnp.asarray(step, jnp.int32)
+    )
     step += 1
     pending.append((step, metrics))
     if budget.limit:  # a wall-clock race: the clock must see finished steps, not queued ones
       jax.block_until_ready(metrics)
     last_step = step == total_steps
-    validating = (loop.validate is not None and step % t.eval_every == 0 and not last_step)
+    validating = loop.validate is not None and step % t.eval_every == 0 and not last_step
     saving = (not stopper and (step % t.checkpoint_every == 0 or last_step)) or (
-        stopper and last_step and stopper.best_step is None)
+      stopper and last_step and stopper.best_step is None
+    )
     due = budget.due()
     spent = budget.exhausted()
     sigterm = preemption_requested(preemption) and not last_step
@@ -254,8 +283,11 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       if stopper and stopper.update(step, val):
         save(step, force=True)  # only improvements are saved: the latest is the best
       if stopper and stopper.exhausted:
-        print(f"early stop at step {step}: validation {stopper.metric} has not improved for "
-              f"{stopper.patience} evaluations since step {stopper.best_step}", flush=True)
+        print(
+          f"early stop at step {step}: validation {stopper.metric} has not improved for "
+          f"{stopper.patience} evaluations since step {stopper.best_step}",
+          flush=True,
+        )
         break
     if saving:
       save(step, force=last_step)
@@ -264,8 +296,9 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
         if step not in mngr.all_steps():
           save(step, force=True)
         mngr.wait_until_finished()
-      snapshots += [{"seconds": s, "step": step, "elapsed": round(budget.elapsed(), 2)}
-                    for s in due]
+      snapshots += [
+        {"seconds": s, "step": step, "elapsed": round(budget.elapsed(), 2)} for s in due
+      ]
       if is_chief:
         write_json_atomic(os.path.join(workdir, SNAPSHOT_FILE), snapshots, indent=2)
     if spent:
@@ -277,8 +310,11 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       if step not in mngr.all_steps():
         save(step, force=True)
       mngr.wait_until_finished()
-      print(f"SIGTERM: saved a checkpoint at step {step} in {workdir}; rerun the same command "
-            f"to resume", flush=True)
+      print(
+        f"SIGTERM: saved a checkpoint at step {step} in {workdir}; rerun the same command "
+        f"to resume",
+        flush=True,
+      )
       preempted = True
       break
   flush(show=False)
@@ -289,8 +325,14 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   if log:
     log.close()
 
-  result = {"steps": step, "history": history, "params": params, "preempted": preempted,
-            "snapshots": snapshots, "train_seconds": round(budget.elapsed(), 2)}
+  result = {
+    "steps": step,
+    "history": history,
+    "params": params,
+    "preempted": preempted,
+    "snapshots": snapshots,
+    "train_seconds": round(budget.elapsed(), 2),
+  }
   if stopper:
     result["best_step"] = stopper.best_step
   if loop.validate is not None and not preempted:

@@ -40,13 +40,18 @@ def mel_spec_of(config: ml_collections.ConfigDict) -> mel_pipeline.MelSpec:
 
 
 def beta_at(config: ml_collections.ConfigDict, step):
-  return vae_lib.kl_beta(step, beta=config.kl.beta, warmup_steps=config.kl.warmup_steps,
-                         beta_start=config.kl.get("beta_start", 0.0))
+  return vae_lib.kl_beta(
+    step,
+    beta=config.kl.beta,
+    warmup_steps=config.kl.warmup_steps,
+    beta_start=config.kl.get("beta_start", 0.0),
+  )
 
 
 def mel_figure(target: np.ndarray, recon: np.ndarray):
   """Target and reconstruction log-mels ([T, mels] each) side by side."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
@@ -74,17 +79,27 @@ def _train_and_evaluate(config, workdir, writer):
   # ------------------------------------------------------------------ input
   spec = mel_spec_of(config)
   train_source = sources.open_split(config.dataset, config.dataset.train_split)
-  train_iter = iter(mel_pipeline.train_dataset(
-      train_source, spec, batch_size=local_batch, seed=config.seed,
-      process_index=jax.process_index(), process_count=n_proc,
+  train_iter = iter(
+    mel_pipeline.train_dataset(
+      train_source,
+      spec,
+      batch_size=local_batch,
+      seed=config.seed,
+      process_index=jax.process_index(),
+      process_count=n_proc,
       worker_count=config.input.get("worker_count", 0),
-      read_threads=config.input.get("read_threads", 4)))
+      read_threads=config.input.get("read_threads", 4),
+    )
+  )
   try:
     val_source = sources.open_split(config.dataset, config.dataset.eval_split)
   except AmpSpaceError:
     val_source = None
-  val_np = (mel_pipeline.fixed_batch(val_source, spec, config.train.get("eval_examples", 8))
-            if val_source is not None else None)
+  val_np = (
+    mel_pipeline.fixed_batch(val_source, spec, config.train.get("eval_examples", 8))
+    if val_source is not None
+    else None
+  )
   val_batch = {"mel": jnp.asarray(val_np["mel"])} if val_np is not None else None
 
   # ------------------------------------------------------------------ model
@@ -106,22 +121,30 @@ def _train_and_evaluate(config, workdir, writer):
     key = jax.random.fold_in(base_key, step)
     beta = beta_at(config, step)
     return loop.apply_gradients(
-        tx, lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta),
-        params, opt_state)
+      tx,
+      lambda p: vae_lib.elbo_terms(nnx.merge(graphdef, p), batch["mel"], key, beta),
+      params,
+      opt_state,
+    )
 
-  train_step = jax.jit(loop.guarded(train_step),
-                       in_shardings=(replicated, replicated, data_sharding, replicated),
-                       out_shardings=(replicated, replicated, replicated), donate_argnums=(0, 1))
+  train_step = jax.jit(
+    loop.guarded(train_step),
+    in_shardings=(replicated, replicated, data_sharding, replicated),
+    out_shardings=(replicated, replicated, replicated),
+    donate_argnums=(0, 1),
+  )
 
   eval_key = jax.random.key(config.seed + 1)
-  eval_step = jax.jit(lambda p, mel, beta: vae_lib.elbo_terms(nnx.merge(graphdef, p), mel,
-                                                              eval_key, beta)[1])
+  eval_step = jax.jit(
+    lambda p, mel, beta: vae_lib.elbo_terms(nnx.merge(graphdef, p), mel, eval_key, beta)[1]
+  )
   reconstruct = jax.jit(lambda p, mel: nnx.merge(graphdef, p)(mel)[0])  # from the mean
 
   def validate(params, step: int) -> dict:
     """Metrics on fixed validation windows; scalars, Griffin-Lim audio and a mel figure."""
-    metrics = {k: float(v) for k, v in eval_step(params, val_batch["mel"],
-                                                 beta_at(config, step)).items()}
+    metrics = {
+      k: float(v) for k, v in eval_step(params, val_batch["mel"], beta_at(config, step)).items()
+    }
     if writer:
       for k, v in metrics.items():
         writer.add_scalar(f"validation/{k}", v, step)
@@ -130,21 +153,36 @@ def _train_and_evaluate(config, workdir, writer):
       for i in range(min(config.train.get("audio_examples", 2), len(target))):
         for name, m in (("target", target[i]), ("reconstruction", recon[i])):
           audio = griffin_lim.log_mel_to_audio(
-              m.T, n_iter=config.train.get("griffin_lim_iters", 32), method="pinv", seed=i)
-          writer.add_audio(f"validation/{name}_{i}", np.clip(audio, -1, 1), step,
-                           sample_rate=spec.sample_rate)
+            m.T, n_iter=config.train.get("griffin_lim_iters", 32), method="pinv", seed=i
+          )
+          writer.add_audio(
+            f"validation/{name}_{i}", np.clip(audio, -1, 1), step, sample_rate=spec.sample_rate
+          )
       writer.add_figure("validation/log_mel", mel_figure(target[0], recon[0]), step)
     return metrics
 
   # ------------------------------------------------------------------ loop
-  result = loop.run(loop.Loop(
-      config, workdir, train_step,
-      lambda local: common.global_batch({"mel": local["mel"]}, data_sharding), train_iter,
-      schedule, validate if val_batch is not None else None, progress=("elbo", "kl", "beta"),
-      throughput=("windows_per_second", config.input.batch_size), writer=writer),
-      params, opt_state, replicated)
+  result = loop.run(
+    loop.Loop(
+      config,
+      workdir,
+      train_step,
+      lambda local: common.global_batch({"mel": local["mel"]}, data_sharding),
+      train_iter,
+      schedule,
+      validate if val_batch is not None else None,
+      progress=("elbo", "kl", "beta"),
+      throughput=("windows_per_second", config.input.batch_size),
+      writer=writer,
+    ),
+    params,
+    opt_state,
+    replicated,
+  )
   if "validation" in result and jax.process_index() == 0:
-    write_json_atomic(os.path.join(workdir, METRICS_FILE),
-                      {"step": result["steps"], "split": config.dataset.eval_split,
-                       **result["validation"]}, indent=2)
+    write_json_atomic(
+      os.path.join(workdir, METRICS_FILE),
+      {"step": result["steps"], "split": config.dataset.eval_split, **result["validation"]},
+      indent=2,
+    )
   return result

@@ -35,8 +35,11 @@ def loss_and_metrics(model, batch, loss_cfg, weights):
   else:
     loss = losses.CLASSIFICATION_LOSSES[loss_cfg.name](out, batch["classes"], weights)
     pred = losses.DECODERS[loss_cfg.decode](out)
-  metrics = {"loss": loss, "mse": losses.mse_loss(pred, batch["target"]),
-             "esr": losses.pooled_esr(pred, batch["target"])}
+  metrics = {
+    "loss": loss,
+    "mse": losses.mse_loss(pred, batch["target"]),
+    "esr": losses.pooled_esr(pred, batch["target"]),
+  }
   return loss, metrics
 
 
@@ -48,8 +51,9 @@ def prediction(model, batch, loss_cfg):
 POLARITIES = ("keep", "match")
 
 
-def fixed_windows(config, split: str, spec: pipeline.WindowSpec, clips: int,
-                  at: tuple[float, ...] = (0.0,)) -> dict | None:
+def fixed_windows(
+  config, split: str, spec: pipeline.WindowSpec, clips: int, at: tuple[float, ...] = (0.0,)
+) -> dict | None:
   """Windows of the first `clips` clips of `split` (the same every call), one starting at each
   fraction `at` of the room a clip has for a window, as one batch; None where the split is
   missing or empty."""
@@ -81,13 +85,14 @@ def matched_polarity(config, model, spec: pipeline.WindowSpec) -> tuple[object, 
   A device's polarity is a fact of its circuit (each inverting stage flips it) and of the
   recording chain, not of its tone; a model pretrained on other devices may have learnt the
   opposite one, and a short fine-tune does not undo it. Only training data is read."""
-  batch = fixed_windows(config, config.dataset.train_split, spec, clips=16,
-                        at=(0.125, 0.375, 0.625, 0.875))
+  batch = fixed_windows(
+    config, config.dataset.train_split, spec, clips=16, at=(0.125, 0.375, 0.625, 0.875)
+  )
   if batch is None:
     raise AmpSpaceError("init_polarity='match' needs training clips; the training split is empty")
   pred = np.asarray(jax.jit(lambda b: prediction(model, b, config.loss))(batch), np.float64)
   target = np.asarray(batch["target"], np.float64)
-  corr = float((pred * target).sum() / max(np.sqrt((pred ** 2).sum() * (target ** 2).sum()), 1e-30))
+  corr = float((pred * target).sum() / max(np.sqrt((pred**2).sum() * (target**2).sum()), 1e-30))
   if corr < 0:
     model = w2w_model.with_inverted_output(model)
   return model, corr
@@ -110,9 +115,13 @@ def _train_and_evaluate(config, workdir, writer):
   head = "regression" if model.num_classes == 1 else "classification"
   known = losses.REGRESSION_LOSSES if head == "regression" else losses.CLASSIFICATION_LOSSES
   if config.loss.name not in known:
-    raise AmpSpaceError(f"loss.name {config.loss.name!r} does not fit model.num_classes="
-                        f"{model.num_classes} ({head} head); use one of {sorted(known)}")
-  if head == "classification" and config.loss.get("decode", "expected_value") not in losses.DECODERS:
+    raise AmpSpaceError(
+      f"loss.name {config.loss.name!r} does not fit model.num_classes="
+      f"{model.num_classes} ({head} head); use one of {sorted(known)}"
+    )
+  if (
+    head == "classification" and config.loss.get("decode", "expected_value") not in losses.DECODERS
+  ):
     raise AmpSpaceError(f"loss.decode {config.loss.decode!r}: use one of {sorted(losses.DECODERS)}")
   spec = pipeline.WindowSpec(config.input.window, *context)
   if config.get("init_from"):
@@ -123,24 +132,33 @@ def _train_and_evaluate(config, workdir, writer):
       raise AmpSpaceError(f"init_polarity {polarity!r}: use one of {', '.join(POLARITIES)}")
     if polarity == "match":
       if not isinstance(model, w2w_model.Wave2WaveNet):
-        raise AmpSpaceError(f"init_polarity='match' needs a Wave2WaveNet; model.name is "
-                            f"{config.model.name!r}")
+        raise AmpSpaceError(
+          f"init_polarity='match' needs a Wave2WaveNet; model.name is {config.model.name!r}"
+        )
       model, corr = matched_polarity(config, nnx.merge(graphdef, params), spec)
       _, params = nnx.split(model)
-      print(f"init_polarity=match: correlation with the training targets {corr:+.3f}; "
-            f"{'inverted the output' if corr < 0 else 'kept the output'}")
+      print(
+        f"init_polarity=match: correlation with the training targets {corr:+.3f}; "
+        f"{'inverted the output' if corr < 0 else 'kept the output'}"
+      )
 
   # ------------------------------------------------------------------ input
   train_source = sources.open_split(config.dataset, config.dataset.train_split)
   weights = None
   if config.loss.name in losses.CLASSIFICATION_LOSSES and config.loss.get("sigma", 0.0) > 0:
-    weights = jnp.asarray(losses.class_weights(pipeline.class_counts(train_source),
-                                               config.loss.sigma))
+    weights = jnp.asarray(
+      losses.class_weights(pipeline.class_counts(train_source), config.loss.sigma)
+    )
   train_ds = pipeline.train_dataset(
-      train_source, spec, batch_size=local_batch, seed=config.seed,
-      process_index=jax.process_index(), process_count=n_proc,
-      worker_count=config.input.get("worker_count", 0),
-      read_threads=config.input.get("read_threads", 4))
+    train_source,
+    spec,
+    batch_size=local_batch,
+    seed=config.seed,
+    process_index=jax.process_index(),
+    process_count=n_proc,
+    worker_count=config.input.get("worker_count", 0),
+    read_threads=config.input.get("read_threads", 4),
+  )
   train_iter = iter(train_ds)
   val_batch = validation_batch(config, spec)
 
@@ -153,15 +171,22 @@ def _train_and_evaluate(config, workdir, writer):
   def train_step(params, opt_state, batch, step):
     del step  # the same update at every step
     return loop.apply_gradients(
-        tx, lambda p: loss_and_metrics(nnx.merge(graphdef, p), batch, config.loss, weights),
-        params, opt_state)
+      tx,
+      lambda p: loss_and_metrics(nnx.merge(graphdef, p), batch, config.loss, weights),
+      params,
+      opt_state,
+    )
 
-  train_step = jax.jit(loop.guarded(train_step),
-                       in_shardings=(replicated, replicated, data_sharding, replicated),
-                       out_shardings=(replicated, replicated, replicated), donate_argnums=(0, 1))
+  train_step = jax.jit(
+    loop.guarded(train_step),
+    in_shardings=(replicated, replicated, data_sharding, replicated),
+    out_shardings=(replicated, replicated, replicated),
+    donate_argnums=(0, 1),
+  )
 
-  eval_step = jax.jit(lambda p, b: loss_and_metrics(nnx.merge(graphdef, p), b, config.loss,
-                                                    weights)[1])
+  eval_step = jax.jit(
+    lambda p, b: loss_and_metrics(nnx.merge(graphdef, p), b, config.loss, weights)[1]
+  )
   predict = jax.jit(lambda p, b: prediction(nnx.merge(graphdef, p), b, config.loss))
 
   def validate(params, step: int) -> dict:
@@ -171,12 +196,15 @@ def _train_and_evaluate(config, workdir, writer):
       for k, v in metrics.items():
         writer.add_scalar(f"validation/{k}", v, step)
       pred = np.asarray(predict(params, val_batch))[0]
-      di = np.asarray(val_batch["input"])[0, context[0]:context[0] + pred.shape[0], 0]
+      di = np.asarray(val_batch["input"])[0, context[0] : context[0] + pred.shape[0], 0]
       target = np.asarray(val_batch["target"])[0]
       for name, x in (("di", di), ("target", target), ("prediction", pred)):
         writer.add_audio(f"validation/{name}", np.clip(x, -1, 1), step, sample_rate=44100)
-      writer.add_figure("validation/spectrograms", spectral.spectrogram_figure(
-          {"DI": di, "target": target, "prediction": pred}), step)
+      writer.add_figure(
+        "validation/spectrograms",
+        spectral.spectrogram_figure({"DI": di, "target": target, "prediction": pred}),
+        step,
+      )
     return metrics
 
   # ------------------------------------------------------------------ loop
@@ -185,8 +213,20 @@ def _train_and_evaluate(config, workdir, writer):
     local.pop("start", None)
     return common.global_batch(local, data_sharding)
 
-  return loop.run(loop.Loop(
-      config, workdir, train_step, global_batch, train_iter, schedule,
-      validate if val_batch is not None else None, progress=("loss", "esr"),
+  return loop.run(
+    loop.Loop(
+      config,
+      workdir,
+      train_step,
+      global_batch,
+      train_iter,
+      schedule,
+      validate if val_batch is not None else None,
+      progress=("loss", "esr"),
       throughput=("samples_per_second", config.input.batch_size * config.input.window),
-      writer=writer), params, opt_state, replicated)
+      writer=writer,
+    ),
+    params,
+    opt_state,
+    replicated,
+  )

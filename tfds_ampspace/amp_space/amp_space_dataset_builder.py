@@ -57,6 +57,7 @@ class AmpSpaceConfig(tfds.core.BuilderConfig):
   segments, and with fewer than 10 distinct DIs ('auto' `split_unit`) the split unit becomes the
   DI segment, still disjoint in DI audio.
   """
+
   source_kind: str = "render"  # "render" or "recordings"
   devices: tuple[str, ...] = ("tube_amp",)
   sweep: str = "one_knob:gain"
@@ -79,10 +80,15 @@ class AmpSpaceConfig(tfds.core.BuilderConfig):
 
   def ingest_options(self) -> ingest.IngestOptions:
     return ingest.IngestOptions(
-        resample=self.resample, downmix=self.downmix, length_tolerance=self.length_tolerance,
-        latency_from_music=self.latency_from_music, max_lag=self.max_lag,
-        max_clipped_fraction=self.max_clipped_fraction, silence_dbfs=self.silence_dbfs,
-        skip_invalid=self.skip_invalid)
+      resample=self.resample,
+      downmix=self.downmix,
+      length_tolerance=self.length_tolerance,
+      latency_from_music=self.latency_from_music,
+      max_lag=self.max_lag,
+      max_clipped_fraction=self.max_clipped_fraction,
+      silence_dbfs=self.silence_dbfs,
+      skip_invalid=self.skip_invalid,
+    )
 
 
 def to_pcm16(x: np.ndarray) -> np.ndarray:
@@ -127,17 +133,21 @@ def pinned_splits(items) -> dict[str, str]:
       continue
     if len(splits) > 1:
       names = ", ".join(sorted(str(s) for s in splits))
-      raise AmpSpaceError(f"DI {di!r}: its recordings name different splits ({names}); a DI "
-                          f"belongs to one split, or every clip of it leaves `split` out")
+      raise AmpSpaceError(
+        f"DI {di!r}: its recordings name different splits ({names}); a DI "
+        f"belongs to one split, or every clip of it leaves `split` out"
+      )
     out[di] = splits.pop()
   return out
 
 
 # --- work items: what one generator call (or one Beam element) turns into examples ---------
 
+
 @dataclasses.dataclass(frozen=True)
 class RenderJob:
   """One DI through one device at several settings: rendered in memory, no files written."""
+
   device: str
   sweep: str
   di_path: str
@@ -148,23 +158,45 @@ class RenderJob:
 @dataclasses.dataclass(frozen=True)
 class RecordingItem:
   """One ingested pair (or some of its segments), with its setting's latency."""
+
   clip: layouts.Clip
   lag: int
   segments: tuple[tuple[int, int, int], ...] | None  # (k, start, end) after alignment; None: whole
 
 
-def _annotation(clip_id, di_id, di_start, di_end, device, brand, source, device_type,
-                settings: dict, knob_specs, attributes: dict, where: str) -> dict:
+def _annotation(
+  clip_id,
+  di_id,
+  di_start,
+  di_end,
+  device,
+  brand,
+  source,
+  device_type,
+  settings: dict,
+  knob_specs,
+  attributes: dict,
+  where: str,
+) -> dict:
   knobs, mask = cond.knob_vector(layouts.normalise_settings(settings, knob_specs), where=where)
   names = sorted(settings)
   return {
-      "clip_id": clip_id, "di_id": di_id, "di_start": int(di_start), "di_end": int(di_end),
-      "device": device, "brand": brand, "source": source, "device_type": device_type,
-      "knob_names": names, "knob_values": np.array([settings[n] for n in names], np.float32),
-      "attributes_json": json.dumps(attributes, sort_keys=True), "knobs": knobs,
-      "knob_mask": mask, "device_id": np.int32(cond.device_index(device)),
-      "attributes": cond.attribute_indices(attributes),
-      "setting": ingest.setting_name(brand, device, settings),
+    "clip_id": clip_id,
+    "di_id": di_id,
+    "di_start": int(di_start),
+    "di_end": int(di_end),
+    "device": device,
+    "brand": brand,
+    "source": source,
+    "device_type": device_type,
+    "knob_names": names,
+    "knob_values": np.array([settings[n] for n in names], np.float32),
+    "attributes_json": json.dumps(attributes, sort_keys=True),
+    "knobs": knobs,
+    "knob_mask": mask,
+    "device_id": np.int32(cond.device_index(device)),
+    "attributes": cond.attribute_indices(attributes),
+    "setting": ingest.setting_name(brand, device, settings),
   }
 
 
@@ -183,11 +215,27 @@ def render_examples(job: RenderJob):
     clip_id = f"{device.name}/{sweep_dirname(job.sweep)}/{job.di_id}/{index:08d}"
     out = device.process(di, settings, SAMPLE_RATE)
     clipped = check_rendered(out, clip_id)
-    ex = _annotation(clip_id, job.di_id, 0, len(di), device.name, device.brand, device.source,
-                     device.device_type, settings, desc["knobs"], dict(desc["attributes"]),
-                     clip_id)
-    ex.update(di=pcm_di, output=to_pcm16(out), latency_samples=np.int32(0),
-              clipped_fraction=np.float32(clipped), original_sample_rate=np.int32(SAMPLE_RATE))
+    ex = _annotation(
+      clip_id,
+      job.di_id,
+      0,
+      len(di),
+      device.name,
+      device.brand,
+      device.source,
+      device.device_type,
+      settings,
+      desc["knobs"],
+      dict(desc["attributes"]),
+      clip_id,
+    )
+    ex.update(
+      di=pcm_di,
+      output=to_pcm16(out),
+      latency_samples=np.int32(0),
+      clipped_fraction=np.float32(clipped),
+      original_sample_rate=np.int32(SAMPLE_RATE),
+    )
     yield clip_id, ex
 
 
@@ -200,13 +248,27 @@ def recording_examples(item: RecordingItem, opts: ingest.IngestOptions):
   for k, a, b in segments:
     clip_id = clip.clip_id if item.segments is None else f"{clip.clip_id}#{k:04d}"
     start = clip.di_start + offset + a
-    ex = _annotation(clip_id, clip.di_id, start, start + (b - a), clip.device, clip.brand,
-                     clip.source, clip.device_type, clip.settings, clip.knob_specs,
-                     clip.attributes, clip.output_path)
-    ex.update(di=to_pcm16(di[a:b]), output=to_pcm16(out[a:b]),
-              latency_samples=np.int32(pair.latency + item.lag),
-              clipped_fraction=np.float32(ingest.clipped_fraction(out[a:b])),
-              original_sample_rate=np.int32(pair.original_sample_rate))
+    ex = _annotation(
+      clip_id,
+      clip.di_id,
+      start,
+      start + (b - a),
+      clip.device,
+      clip.brand,
+      clip.source,
+      clip.device_type,
+      clip.settings,
+      clip.knob_specs,
+      clip.attributes,
+      clip.output_path,
+    )
+    ex.update(
+      di=to_pcm16(di[a:b]),
+      output=to_pcm16(out[a:b]),
+      latency_samples=np.int32(pair.latency + item.lag),
+      clipped_fraction=np.float32(ingest.clipped_fraction(out[a:b])),
+      original_sample_rate=np.int32(pair.original_sample_rate),
+    )
     yield clip_id, ex
 
 
@@ -244,8 +306,9 @@ def resolve_devices(devices, sweep: str, seed: int = 0) -> list[tuple[str, list[
   return out
 
 
-def segment_bounds(n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
-                   ) -> tuple[tuple[int, int], ...]:
+def segment_bounds(
+  n: int, segment_samples: int, min_samples: int = SAMPLE_RATE
+) -> tuple[tuple[int, int], ...]:
   """[0, n) cut into segment_samples pieces; a remainder shorter than min_samples is dropped."""
   if segment_samples <= 0 or n <= segment_samples:
     return ((0, n),)
@@ -258,40 +321,66 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   VERSION = tfds.core.Version("1.4.0")
   RELEASE_NOTES = {
-      "1.0.0": "Initial release: tiny, synthetic and real configs.",
-      "1.1.0": "Release/csv/NAM layouts, ingest validation, GCC-PHAT latency, clipped_fraction,"
-               " setting and original_sample_rate features, in-memory and Beam rendering.",
-      "1.2.0": "Audio stored as raw int16 bytes (not int64-packed); conditioning vocabulary v2 "
-               "(the device zoo's names appended).",
-      "1.3.0": "Latency measured, never guessed: from an annotation, a calibration blip or a "
-               "loopback recording; the GCC-PHAT estimate on music is opt-in and reported. "
-               "NAM's standard v3 capture recognised (blips, training region, replicate "
-               "check); DIs found in di/ folders above a recording; folder-level metadata; "
-               "real_heldout and synthetic_lenient configs; conditioning vocabulary v3.",
-      "1.4.0": "A recording's annotation may pin its split (`split: train|validation|test`); "
-               "the hash fills only the splits no annotation names, from the other DIs.",
+    "1.0.0": "Initial release: tiny, synthetic and real configs.",
+    "1.1.0": "Release/csv/NAM layouts, ingest validation, GCC-PHAT latency, clipped_fraction,"
+    " setting and original_sample_rate features, in-memory and Beam rendering.",
+    "1.2.0": "Audio stored as raw int16 bytes (not int64-packed); conditioning vocabulary v2 "
+    "(the device zoo's names appended).",
+    "1.3.0": "Latency measured, never guessed: from an annotation, a calibration blip or a "
+    "loopback recording; the GCC-PHAT estimate on music is opt-in and reported. "
+    "NAM's standard v3 capture recognised (blips, training region, replicate "
+    "check); DIs found in di/ folders above a recording; folder-level metadata; "
+    "real_heldout and synthetic_lenient configs; conditioning vocabulary v3.",
+    "1.4.0": "A recording's annotation may pin its split (`split: train|validation|test`); "
+    "the hash fills only the splits no annotation names, from the other DIs.",
   }
   BUILDER_CONFIGS = [
-      AmpSpaceConfig(name="tiny", description="A few seconds per DI, tube_amp gain sweep.",
-                     num_dis=5, di_seconds=2.0, sweep="one_knob:gain=2,5,8"),
-      AmpSpaceConfig(name="synthetic", description="Every native device with a gain knob, "
-                     "rendered over the paper's 1..10 gain grid.", devices=("native",)),
-      AmpSpaceConfig(name="real", description="Recordings of physical devices (manual_dir), "
-                     "strict validation.", source_kind="recordings",
-                     segment_seconds=10.0),
-      AmpSpaceConfig(name="real_lenient", description="As real; resamples, downmixes, skips "
-                     "invalid files and lists them in ingest_report.json.",
-                     source_kind="recordings", segment_seconds=10.0,
-                     resample=True, downmix=True, skip_invalid=True),
-      # For held-out evaluation (sim-to-real): half of the DIs test, so every test gain has
-      # tens of seconds of audio even from a short recording session.
-      AmpSpaceConfig(name="real_heldout", description="As real, with half of the DIs in test "
-                     "and a sixth in validation (sim-to-real's split).",
-                     source_kind="recordings", segment_seconds=10.0,
-                     validation_fraction=0.17, test_fraction=0.5),
-      AmpSpaceConfig(name="synthetic_lenient", description="A rendered folder, leaving out "
-                     "(and listing) the takes that clip.", devices=("native",),
-                     skip_invalid=True),
+    AmpSpaceConfig(
+      name="tiny",
+      description="A few seconds per DI, tube_amp gain sweep.",
+      num_dis=5,
+      di_seconds=2.0,
+      sweep="one_knob:gain=2,5,8",
+    ),
+    AmpSpaceConfig(
+      name="synthetic",
+      description="Every native device with a gain knob, "
+      "rendered over the paper's 1..10 gain grid.",
+      devices=("native",),
+    ),
+    AmpSpaceConfig(
+      name="real",
+      description="Recordings of physical devices (manual_dir), strict validation.",
+      source_kind="recordings",
+      segment_seconds=10.0,
+    ),
+    AmpSpaceConfig(
+      name="real_lenient",
+      description="As real; resamples, downmixes, skips "
+      "invalid files and lists them in ingest_report.json.",
+      source_kind="recordings",
+      segment_seconds=10.0,
+      resample=True,
+      downmix=True,
+      skip_invalid=True,
+    ),
+    # For held-out evaluation (sim-to-real): half of the DIs test, so every test gain has
+    # tens of seconds of audio even from a short recording session.
+    AmpSpaceConfig(
+      name="real_heldout",
+      description="As real, with half of the DIs in test "
+      "and a sixth in validation (sim-to-real's split).",
+      source_kind="recordings",
+      segment_seconds=10.0,
+      validation_fraction=0.17,
+      test_fraction=0.5,
+    ),
+    AmpSpaceConfig(
+      name="synthetic_lenient",
+      description="A rendered folder, leaving out (and listing) the takes that clip.",
+      devices=("native",),
+      skip_invalid=True,
+    ),
   ]
   DEFAULT_CONFIG_NAME = "tiny"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -325,46 +414,54 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._use_beam = False
 
   def _info(self) -> tfds.core.DatasetInfo:
-    audio = lambda doc: tfds.features.Tensor(shape=(None,), dtype=AUDIO_DTYPE,
-                                             encoding=AUDIO_ENCODING, doc=doc)
+    audio = lambda doc: tfds.features.Tensor(
+      shape=(None,), dtype=AUDIO_DTYPE, encoding=AUDIO_ENCODING, doc=doc
+    )
     vec = lambda dtype, n, doc: tfds.features.Tensor(shape=(n,), dtype=dtype, doc=doc)
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "di": audio("DI, int16 PCM at 44.1 kHz (decode_audio / from_pcm16: / 32767)."),
-            "output": audio("Device output aligned to the DI, int16 PCM, same length."),
-            "clip_id": tfds.features.Text(doc="Unique key: the output's path (+ #segment)."),
-            "di_id": tfds.features.Text(doc="DI identity; splits are disjoint in it."),
-            "di_start": tfds.features.Scalar(np.int64, doc="First DI sample of this pair."),
-            "di_end": tfds.features.Scalar(np.int64, doc="One past the last DI sample."),
-            "device": tfds.features.Text(),
-            "brand": tfds.features.Text(),
-            "source": tfds.features.Text(doc="'synthetic' or 'real'."),
-            "device_type": tfds.features.Text(doc="amp, overdrive, fuzz, compressor, ..."),
-            "knob_names": tfds.features.Sequence(tfds.features.Text()),
-            "knob_values": tfds.features.Sequence(np.float32, doc="In the device's units."),
-            "attributes_json": tfds.features.Text(doc="{attribute: value} as JSON."),
-            "setting": tfds.features.Text(doc="brand/device[knob=v,...]: the latency group."),
-            "latency_samples": tfds.features.Scalar(
-                np.int32, doc="Lag removed from the output (positive: it was late)."),
-            "clipped_fraction": tfds.features.Scalar(
-                np.float32, doc="Fraction of output samples at full scale."),
-            "original_sample_rate": tfds.features.Scalar(np.int32),
-            "knobs": vec(np.float32, len(cond.KNOB_VOCAB),
-                         "Knob values in [0,1] on conditioning.KNOB_VOCAB."),
-            "knob_mask": vec(np.float32, len(cond.KNOB_VOCAB), "1 where the device has it."),
-            "device_id": tfds.features.Scalar(np.int32, doc="Index in DEVICE_VOCAB (0 other)."),
-            "attributes": vec(np.int32, len(cond.ATTRIBUTE_VOCAB),
-                              "Index per ATTRIBUTE_VOCAB entry (0 unknown)."),
-        }),
-        supervised_keys=("di", "output"),
-        homepage="https://github.com/amp-space/amp-space",
-        metadata=tfds.core.MetadataDict(vocab_version=cond.VOCAB_VERSION),
+      features=tfds.features.FeaturesDict(
+        {
+          "di": audio("DI, int16 PCM at 44.1 kHz (decode_audio / from_pcm16: / 32767)."),
+          "output": audio("Device output aligned to the DI, int16 PCM, same length."),
+          "clip_id": tfds.features.Text(doc="Unique key: the output's path (+ #segment)."),
+          "di_id": tfds.features.Text(doc="DI identity; splits are disjoint in it."),
+          "di_start": tfds.features.Scalar(np.int64, doc="First DI sample of this pair."),
+          "di_end": tfds.features.Scalar(np.int64, doc="One past the last DI sample."),
+          "device": tfds.features.Text(),
+          "brand": tfds.features.Text(),
+          "source": tfds.features.Text(doc="'synthetic' or 'real'."),
+          "device_type": tfds.features.Text(doc="amp, overdrive, fuzz, compressor, ..."),
+          "knob_names": tfds.features.Sequence(tfds.features.Text()),
+          "knob_values": tfds.features.Sequence(np.float32, doc="In the device's units."),
+          "attributes_json": tfds.features.Text(doc="{attribute: value} as JSON."),
+          "setting": tfds.features.Text(doc="brand/device[knob=v,...]: the latency group."),
+          "latency_samples": tfds.features.Scalar(
+            np.int32, doc="Lag removed from the output (positive: it was late)."
+          ),
+          "clipped_fraction": tfds.features.Scalar(
+            np.float32, doc="Fraction of output samples at full scale."
+          ),
+          "original_sample_rate": tfds.features.Scalar(np.int32),
+          "knobs": vec(
+            np.float32, len(cond.KNOB_VOCAB), "Knob values in [0,1] on conditioning.KNOB_VOCAB."
+          ),
+          "knob_mask": vec(np.float32, len(cond.KNOB_VOCAB), "1 where the device has it."),
+          "device_id": tfds.features.Scalar(np.int32, doc="Index in DEVICE_VOCAB (0 other)."),
+          "attributes": vec(
+            np.int32, len(cond.ATTRIBUTE_VOCAB), "Index per ATTRIBUTE_VOCAB entry (0 unknown)."
+          ),
+        }
+      ),
+      supervised_keys=("di", "output"),
+      homepage="https://github.com/amp-space/amp-space",
+      metadata=tfds.core.MetadataDict(vocab_version=cond.VOCAB_VERSION),
     )
 
   def _download_and_prepare(self, dl_manager, download_config=None):
     # Beam is used when the caller configured it (tfds build --beam_pipeline_options=...).
-    self._use_beam = bool(download_config and (download_config.beam_runner
-                                               or download_config.beam_options))
+    self._use_beam = bool(
+      download_config and (download_config.beam_runner or download_config.beam_options)
+    )
     return super()._download_and_prepare(dl_manager, download_config)
 
   # --- what to generate ---------------------------------------------------------------------
@@ -380,11 +477,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       raise AmpSpaceError(f"{di_dir}: no .wav DI files found")
     jobs = []
     for device_name, settings in resolve_devices(cfg.devices, cfg.sweep, cfg.seed):
-      items = tuple((i, tuple(sorted((k, float(v)) for k, v in s.items())))
-                    for i, s in enumerate(settings))
+      items = tuple(
+        (i, tuple(sorted((k, float(v)) for k, v in s.items()))) for i, s in enumerate(settings)
+      )
       for p in di_paths:
-        jobs.append(RenderJob(device_name, cfg.sweep, p,
-                              os.path.splitext(os.path.basename(p))[0], items))
+        jobs.append(
+          RenderJob(device_name, cfg.sweep, p, os.path.splitext(os.path.basename(p))[0], items)
+        )
     return jobs
 
   def _generated_dis(self, scratch: str) -> str:
@@ -401,12 +500,16 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _recording_items(self, root: str) -> list[RecordingItem]:
     cfg: AmpSpaceConfig = self.builder_config
-    reader = {"auto": layouts.read_any, "release": layouts.read_release_layout,
-              "nam": layouts.read_nam_layout,
-              "csv": lambda r: layouts.read_csv_layout(os.path.join(r, layouts.CSV_FILE))}
+    reader = {
+      "auto": layouts.read_any,
+      "release": layouts.read_release_layout,
+      "nam": layouts.read_nam_layout,
+      "csv": lambda r: layouts.read_csv_layout(os.path.join(r, layouts.CSV_FILE)),
+    }
     if cfg.layout not in reader:
-      raise AmpSpaceError(f"amp_space/{cfg.name}: unknown layout {cfg.layout!r}; known: "
-                          f"{sorted(reader)}")
+      raise AmpSpaceError(
+        f"amp_space/{cfg.name}: unknown layout {cfg.layout!r}; known: {sorted(reader)}"
+      )
     clips = reader[cfg.layout](root)
     opts = cfg.ingest_options()
     result = ingest.validate_clips(clips, opts)
@@ -414,8 +517,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     report_path = os.path.join(os.fspath(self.data_dir), REPORT_FILE)
     ingest.write_report(report_path, result.report)  # lands in the final folder on success
     if result.report["skipped"]:
-      logging.warning("amp_space/%s: skipped %d invalid recordings; see %s", cfg.name,
-                      len(result.report["skipped"]), REPORT_FILE)
+      logging.warning(
+        "amp_space/%s: skipped %d invalid recordings; see %s",
+        cfg.name,
+        len(result.report["skipped"]),
+        REPORT_FILE,
+      )
     items = []
     seg = int(round(cfg.segment_seconds * SAMPLE_RATE))
     for clip in result.clips:
@@ -432,8 +539,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     manual = self._manual(dl_manager)
     if cfg.source_kind == "recordings":
       if not manual:
-        raise AmpSpaceError(f"amp_space/{cfg.name}: needs --manual_dir, a folder of "
-                            f"recordings;{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        raise AmpSpaceError(
+          f"amp_space/{cfg.name}: needs --manual_dir, a folder of "
+          f"recordings;{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        )
       items = self._recording_items(manual)
     elif manual and glob.glob(os.path.join(manual, "**", "settings.yaml"), recursive=True):
       items = self._recording_items(manual)  # a folder ampspace.render wrote
@@ -441,8 +550,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       items = self._render_jobs(manual)  # a folder of DIs
     else:
       items = self._render_jobs(self._generated_dis(os.fspath(dl_manager.download_dir)))
-    return {name: self._generate_examples(part)
-            for name, part in self._assign_splits(items).items() if part}
+    return {
+      name: self._generate_examples(part)
+      for name, part in self._assign_splits(items).items()
+      if part
+    }
 
   def _assign_splits(self, items) -> dict[str, list]:
     cfg: AmpSpaceConfig = self.builder_config
@@ -476,21 +588,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # Segment unit: segment k of a DI lands in the same split for every device and setting.
     segs_of = lambda it: it.segments or ((0, 0, -1),)
     keys = lambda it: [f"{it.clip.di_id}#{k}" for k, _, _ in segs_of(it)]
-    assignment = di_disjoint_splits([k for it in items for k in keys(it)], val_fraction,
-                                    test_fraction)
+    assignment = di_disjoint_splits(
+      [k for it in items for k in keys(it)], val_fraction, test_fraction
+    )
     for it in items:
       segs = segs_of(it)
       for split in parts:
         mine = tuple(s for s, k in zip(segs, keys(it)) if assignment[k] == split)
         if mine:
-          parts[split].append(dataclasses.replace(
-              it, segments=mine if it.segments else None))
+          parts[split].append(dataclasses.replace(it, segments=mine if it.segments else None))
     return parts
 
   def _generate_examples(self, items):
     opts = self.builder_config.ingest_options()
     if self._use_beam:
       beam = tfds.core.lazy_imports.apache_beam
-      return (beam.Create(items)
-              | beam.FlatMap(functools.partial(_item_examples_list, opts=opts)))
+      return beam.Create(items) | beam.FlatMap(functools.partial(_item_examples_list, opts=opts))
     return _items_examples(items, opts)

@@ -35,6 +35,7 @@ from tfds_ampspace.amp_space import nam_capture
 @dataclasses.dataclass
 class Clip:
   """One (DI, device output) pair with its annotation, before audio is loaded."""
+
   clip_id: str
   di_path: str
   output_path: str
@@ -49,12 +50,12 @@ class Clip:
   knob_specs: list[dict]
   attributes: dict[str, str]
   # How the recording's latency is known (see `latency_fields`); none of them: not shifted.
-  latency_samples: float | None = None   # annotated (the paper's `time-delay`), in samples
-  blip_at: int | None = None             # a calibration blip at this DI sample; the output
-                                         # file then spans the whole DI file from sample 0
-  loopback_path: str | None = None       # the DI file recorded through the interface alone
-  more_blips: tuple[int, ...] = ()       # further blips of the same capture (NAM's standard
-                                         # signal has two); their latencies must agree
+  latency_samples: float | None = None  # annotated (the paper's `time-delay`), in samples
+  blip_at: int | None = None  # a calibration blip at this DI sample; the output
+  # file then spans the whole DI file from sample 0
+  loopback_path: str | None = None  # the DI file recorded through the interface alone
+  more_blips: tuple[int, ...] = ()  # further blips of the same capture (NAM's standard
+  # signal has two); their latencies must agree
   # Two DI segments [start, end) holding one signal played twice (NAM's validation replays);
   # the output must sound the same in both. Set for NAM's standard capture (nam_capture.py),
   # whose output, as a blip capture's, spans the whole DI file from sample 0.
@@ -103,8 +104,10 @@ def latency_fields(meta: dict, where: str, folder: str) -> dict:
   if meta.get("loopback_file") not in (None, ""):
     out["loopback_path"] = os.path.join(folder, str(meta["loopback_file"]))
   if len(out) > 1:
-    raise AmpSpaceError(f"{where}: give one latency source (latency_samples, blip_at or "
-                        f"loopback_file), found {sorted(out)}")
+    raise AmpSpaceError(
+      f"{where}: give one latency source (latency_samples, blip_at or "
+      f"loopback_file), found {sorted(out)}"
+    )
   return out
 
 
@@ -123,8 +126,9 @@ def find_di(di_file: str, annotation: str, *, root: str | None = None, di_dirs=(
   """The DI file an annotation names: in a given DI folder, relative to the recording root
   (when given), or beside the annotation, in a `di/` folder there, and the same in every folder
   above it (the nearest wins)."""
-  candidates = [os.path.join(d, name) for d in di_dirs
-                for name in (di_file, os.path.basename(di_file))]
+  candidates = [
+    os.path.join(d, name) for d in di_dirs for name in (di_file, os.path.basename(di_file))
+  ]
   if root is not None:
     candidates.append(os.path.join(root, di_file))
   folder = os.path.dirname(os.path.abspath(annotation))
@@ -138,11 +142,14 @@ def find_di(di_file: str, annotation: str, *, root: str | None = None, di_dirs=(
 
 def _missing_di_error(missing: list[str], di_dirs) -> AmpSpaceError:
   searched = f"in --di_dir {os.pathsep.join(di_dirs)}, " if di_dirs else ""
-  listing = "\n  ".join(missing[:20]) + (f"\n  ... and {len(missing) - 20} more"
-                                          if len(missing) > 20 else "")
-  return AmpSpaceError(f"{len(missing)} annotations name a DI not found {searched}at the "
-                       f"recording root, beside the annotation or in (a di/ folder of) any "
-                       f"folder above it; pass --di_dir=FOLDER:\n  {listing}")
+  listing = "\n  ".join(missing[:20]) + (
+    f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+  )
+  return AmpSpaceError(
+    f"{len(missing)} annotations name a DI not found {searched}at the "
+    f"recording root, beside the annotation or in (a di/ folder of) any "
+    f"folder above it; pass --di_dir=FOLDER:\n  {listing}"
+  )
 
 
 def _folders_down_to(folder: str, root: str) -> list[str]:
@@ -214,16 +221,25 @@ def read_release_layout(root: str, di_dirs=None) -> list[Clip]:
       if not isinstance(entry, dict) or "filename" not in entry:
         raise AmpSpaceError(f"{path}: a 'files' entry has no 'filename'")
       out_path = os.path.join(folder, entry["filename"])
-      clips.append(Clip(
-          clip_id=os.path.relpath(out_path, root), di_path=di_path, output_path=out_path,
-          di_id=di_id, di_start=int(meta.get("di_start", 0)), di_end=int(meta.get("di_end", -1)),
-          device=str(meta["device"]), brand=str(meta.get("brand", "")),
+      clips.append(
+        Clip(
+          clip_id=os.path.relpath(out_path, root),
+          di_path=di_path,
+          output_path=out_path,
+          di_id=di_id,
+          di_start=int(meta.get("di_start", 0)),
+          di_end=int(meta.get("di_end", -1)),
+          device=str(meta["device"]),
+          brand=str(meta.get("brand", "")),
           source=str(meta.get("source", meta.get("data_type", "real"))),
           device_type=str(meta.get("device_type", "other")),
-          settings=_settings_dict(entry, path), knob_specs=list(meta.get("knob_specs", [])),
+          settings=_settings_dict(entry, path),
+          knob_specs=list(meta.get("knob_specs", [])),
           attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
           split=pinned_split({**meta, **entry}, path),
-          **latency_fields({**meta, **entry}, path, folder)))
+          **latency_fields({**meta, **entry}, path, folder),
+        )
+      )
   if missing:
     raise _missing_di_error(missing, di_dirs)
   return clips
@@ -248,11 +264,34 @@ def normalise_settings(settings: dict[str, float], knob_specs) -> dict[str, floa
 
 CSV_FILE = "data.csv"
 # Columns that are annotation, not knobs. `attr_<name>` columns are attributes.
-CSV_GLOBAL_KEYS = frozenset({
-    "filename", "brand", "vst_name", "device", "device_type", "data_type", "source", "di_file",
-    "di", "di_id", "di_start", "start", "di_end", "end", "sample_rate", "sweep", "attributes",
-    "clip_id", "latency_samples", "time_delay", "time-delay", "blip_at", "loopback_file",
-    "split"})
+CSV_GLOBAL_KEYS = frozenset(
+  {
+    "filename",
+    "brand",
+    "vst_name",
+    "device",
+    "device_type",
+    "data_type",
+    "source",
+    "di_file",
+    "di",
+    "di_id",
+    "di_start",
+    "start",
+    "di_end",
+    "end",
+    "sample_rate",
+    "sweep",
+    "attributes",
+    "clip_id",
+    "latency_samples",
+    "time_delay",
+    "time-delay",
+    "blip_at",
+    "loopback_file",
+    "split",
+  }
+)
 
 
 def _float_cell(value: str, where: str, column: str) -> float:
@@ -289,7 +328,7 @@ def read_csv_layout(csv_path: str, di_dirs=None) -> list[Clip]:
         raise AmpSpaceError(f"{where}: more cells than header columns")
       if column.startswith("attr_"):
         if value:
-          attributes[column[len("attr_"):]] = value
+          attributes[column[len("attr_") :]] = value
       elif column not in CSV_GLOBAL_KEYS and value not in ("", None):
         settings[column] = _float_cell(value, where, column)
     out_path = os.path.join(folder, row["filename"])
@@ -299,18 +338,25 @@ def read_csv_layout(csv_path: str, di_dirs=None) -> list[Clip]:
     if di_path is None:
       missing.append(f"{where}: DI {di_file!r}")
       continue
-    clips.append(Clip(
+    clips.append(
+      Clip(
         clip_id=row.get("clip_id") or os.path.relpath(out_path, folder),
-        di_path=di_path, output_path=out_path,
+        di_path=di_path,
+        output_path=out_path,
         di_id=row.get("di_id") or os.path.splitext(os.path.basename(di_file))[0],
         di_start=int(_float_cell(start, where, "di_start")),
         di_end=int(_float_cell(end, where, "di_end")),
-        device=row["device"], brand=row.get("brand", ""),
+        device=row["device"],
+        brand=row.get("brand", ""),
         source=row.get("source") or row.get("data_type") or "real",
-        device_type=row.get("device_type") or "other", settings=settings, knob_specs=[],
+        device_type=row.get("device_type") or "other",
+        settings=settings,
+        knob_specs=[],
         attributes={str(k): str(v) for k, v in attributes.items()},
         split=pinned_split(row, where),
-        **latency_fields(row, where, folder)))
+        **latency_fields(row, where, folder),
+      )
+    )
   if missing:
     raise _missing_di_error(missing, di_dirs)
   return clips
@@ -319,8 +365,14 @@ def read_csv_layout(csv_path: str, di_dirs=None) -> list[Clip]:
 # --- NAM-style capture pairs ----------------------------------------------------------------
 
 NAM_INPUT = "input.wav"
-NAM_META_NAMES = ("capture.yaml", "capture.yml", "capture.json", "knobs.yaml", "knobs.yml",
-                  "knobs.json")
+NAM_META_NAMES = (
+  "capture.yaml",
+  "capture.yml",
+  "capture.json",
+  "knobs.yaml",
+  "knobs.yml",
+  "knobs.json",
+)
 
 
 def _load_meta(path: str) -> dict:
@@ -328,8 +380,9 @@ def _load_meta(path: str) -> dict:
     with open(path) as f:
       data = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
   except (json.JSONDecodeError, yaml.YAMLError) as e:
-    raise AmpSpaceError(f"{path}: invalid {'JSON' if path.endswith('.json') else 'YAML'} "
-                        f"({e})") from None
+    raise AmpSpaceError(
+      f"{path}: invalid {'JSON' if path.endswith('.json') else 'YAML'} ({e})"
+    ) from None
   if not isinstance(data, dict):
     raise AmpSpaceError(f"{path}: expected a mapping of fields")
   return data
@@ -365,18 +418,23 @@ def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
     folder = os.path.dirname(out_path)
     stem = os.path.basename(os.path.splitext(out_path)[0])
     meta, sources = inherited_meta(root, folder, FOLDER_META_NAMES + NAM_META_NAMES)
-    own, own_sources = inherited_meta(folder, folder, [stem + ext
-                                                       for ext in (".yaml", ".yml", ".json")])
+    own, own_sources = inherited_meta(
+      folder, folder, [stem + ext for ext in (".yaml", ".yml", ".json")]
+    )
     meta.update(own)
     sources += own_sources
     if not sources:
-      raise AmpSpaceError(f"{out_path}: no knob file beside it or above it (one of "
-                          f"{FOLDER_META_NAMES + NAM_META_NAMES} or {stem}.yaml/.json)")
+      raise AmpSpaceError(
+        f"{out_path}: no knob file beside it or above it (one of "
+        f"{FOLDER_META_NAMES + NAM_META_NAMES} or {stem}.yaml/.json)"
+      )
     where = sources[-1]
     if "device" not in meta:
-      raise AmpSpaceError(f"{where}: missing field 'device' (also looked in "
-                          f"{', '.join(sources[:-1]) or 'no other file'}; a device.json/yaml "
-                          f"in any folder above applies below it)")
+      raise AmpSpaceError(
+        f"{where}: missing field 'device' (also looked in "
+        f"{', '.join(sources[:-1]) or 'no other file'}; a device.json/yaml "
+        f"in any folder above applies below it)"
+      )
     knobs = meta.get("knobs", meta.get("settings", {}))
     if not isinstance(knobs, dict):
       raise AmpSpaceError(f"{where}: 'knobs' must be a mapping of knob name to value")
@@ -387,20 +445,31 @@ def read_nam_layout(root: str, di_dirs=None) -> list[Clip]:
     if di_path not in ids:
       ids[di_path] = str(meta.get("di_id") or _content_id(di_path))
     latency = latency_fields(meta, where, folder)
-    fields = {"di_start": int(meta.get("di_start", 0)), "di_end": int(meta.get("di_end", -1)),
-              **latency}
+    fields = {
+      "di_start": int(meta.get("di_start", 0)),
+      "di_end": int(meta.get("di_end", -1)),
+      **latency,
+    }
     standard = nam_capture.for_clip(di_path, meta, where, standards)
     if standard is not None:  # what the annotation leaves out, NAM's convention gives
       fields.update(nam_capture.clip_fields(standard, meta, latency))
-    clips.append(Clip(
-        clip_id=os.path.relpath(out_path, root), di_path=di_path, output_path=out_path,
-        di_id=ids[di_path], device=str(meta["device"]),
-        brand=str(meta.get("brand", "")), source=str(meta.get("source", "real")),
+    clips.append(
+      Clip(
+        clip_id=os.path.relpath(out_path, root),
+        di_path=di_path,
+        output_path=out_path,
+        di_id=ids[di_path],
+        device=str(meta["device"]),
+        brand=str(meta.get("brand", "")),
+        source=str(meta.get("source", "real")),
         device_type=str(meta.get("device_type", "other")),
         settings={str(k): _float_cell(str(v), where, str(k)) for k, v in knobs.items()},
         knob_specs=list(meta.get("knob_specs", [])),
         attributes={str(k): str(v) for k, v in (meta.get("attributes") or {}).items()},
-        split=pinned_split(meta, where), **fields))
+        split=pinned_split(meta, where),
+        **fields,
+      )
+    )
   if missing:
     raise _missing_di_error(missing, di_dirs)
   return clips
@@ -416,8 +485,10 @@ def detect_layout(root: str) -> str:
     return "csv"
   if glob.glob(os.path.join(root, "**", "output*.wav"), recursive=True):
     return "nam"
-  raise AmpSpaceError(f"{root}: no settings.yaml, {CSV_FILE} or output*.wav found; see the "
-                      f"amp_space README for the three accepted layouts")
+  raise AmpSpaceError(
+    f"{root}: no settings.yaml, {CSV_FILE} or output*.wav found; see the "
+    f"amp_space README for the three accepted layouts"
+  )
 
 
 def read_any(root: str, di_dirs=None) -> list[Clip]:

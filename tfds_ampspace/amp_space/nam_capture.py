@@ -47,20 +47,21 @@ from ampspace.errors import AmpSpaceError
 
 # NAM's v3.0.0 input, in samples at its 48 kHz (nam/train/core.py: _V3_DATA_INFO, _check_v3).
 NAM_RATE = 48_000
-V3_LENGTH = 9_120_000                    # 190 s
+V3_LENGTH = 9_120_000  # 190 s
 V3_BLIPS = (504_000, 552_000)
-V3_BLIPS_END = 576_000                   # the blip section ends at 0:12
-V3_VALIDATION = 432_000                  # each replay: the first and the last 9 s
-V3_MD5 = "36cd1af62985c2fac3e654333e36431e"   # NAM's strong hash of v3_0_0.wav
-REPLICATE_ESR = 0.01                     # NAM's threshold on the replays' self-ESR
-SAME_SIGNAL_ESR = 1e-4                   # the input's two replays: the same samples, up to
-                                         # re-encoding (a different signal is near 1 or above)
-MIN_BLIP = 0.05                          # as alignment.blip_latency asks of a blip
+V3_BLIPS_END = 576_000  # the blip section ends at 0:12
+V3_VALIDATION = 432_000  # each replay: the first and the last 9 s
+V3_MD5 = "36cd1af62985c2fac3e654333e36431e"  # NAM's strong hash of v3_0_0.wav
+REPLICATE_ESR = 0.01  # NAM's threshold on the replays' self-ESR
+SAME_SIGNAL_ESR = 1e-4  # the input's two replays: the same samples, up to
+# re-encoding (a different signal is near 1 or above)
+MIN_BLIP = 0.05  # as alignment.blip_latency asks of a blip
 
 
 @dataclasses.dataclass(frozen=True)
 class Capture:
   """What a recognised standard input implies, in 44.1 kHz samples (the Clip's unit)."""
+
   version: str
   blips: tuple[int, ...]
   replicates: tuple[tuple[int, int], tuple[int, int]]
@@ -76,10 +77,14 @@ def _v3_capture(frames: int, rate: int) -> Capture:
   end = int(round(frames * NAM_RATE / rate))
   second = end - V3_VALIDATION
   return Capture(
-      version="v3", blips=tuple(_to_ingest_rate(b) for b in V3_BLIPS),
-      replicates=((0, _to_ingest_rate(V3_VALIDATION)),
-                  (_to_ingest_rate(second), _to_ingest_rate(end))),
-      train=(_to_ingest_rate(V3_BLIPS_END), _to_ingest_rate(second)))
+    version="v3",
+    blips=tuple(_to_ingest_rate(b) for b in V3_BLIPS),
+    replicates=(
+      (0, _to_ingest_rate(V3_VALIDATION)),
+      (_to_ingest_rate(second), _to_ingest_rate(end)),
+    ),
+    train=(_to_ingest_rate(V3_BLIPS_END), _to_ingest_rate(second)),
+  )
 
 
 def _md5(path: str) -> str:
@@ -90,8 +95,8 @@ def _md5(path: str) -> str:
 def _structure_problem(x: np.ndarray, rate: int) -> str | None:
   """Why x is not NAM's v3 signal at `rate`, or None when its structure is."""
   n_val = V3_VALIDATION * rate // NAM_RATE
-  first, second = x[:n_val].astype(np.float64), x[len(x) - n_val:].astype(np.float64)
-  power = float(np.mean(second ** 2))
+  first, second = x[:n_val].astype(np.float64), x[len(x) - n_val :].astype(np.float64)
+  power = float(np.mean(second**2))
   if power < 1e-8:
     return "its last 9 s are silent"
   esr = float(np.mean((first - second) ** 2)) / power
@@ -100,7 +105,7 @@ def _structure_problem(x: np.ndarray, rate: int) -> str | None:
   for b48 in V3_BLIPS:
     b = int(round(b48 * rate / NAM_RATE))
     lo = max(0, b - BLIP_QUIET)
-    window = np.abs(x[lo:b + 64])
+    window = np.abs(x[lo : b + 64])
     if int(np.argmax(window)) + lo != b or window.max() < MIN_BLIP:
       return f"no isolated calibration blip at sample {b} ({b48 / NAM_RATE:g} s)"
   return None
@@ -114,10 +119,11 @@ def recognise(path: str) -> tuple[Capture | None, str]:
     return None, f"cannot read it ({e})"
   rate, frames = int(info.samplerate), int(info.frames)
   if rate == NAM_RATE and _md5(path) == V3_MD5:
-    return _v3_capture(frames, rate), ""      # NAM's own file, recognised as NAM does
+    return _v3_capture(frames, rate), ""  # NAM's own file, recognised as NAM does
   if frames * NAM_RATE != V3_LENGTH * rate:
-    return None, (f"it is {frames} samples at {rate} Hz, NAM's v3 is {V3_LENGTH} at "
-                  f"{NAM_RATE} Hz (190 s)")
+    return None, (
+      f"it is {frames} samples at {rate} Hz, NAM's v3 is {V3_LENGTH} at {NAM_RATE} Hz (190 s)"
+    )
   try:
     x, _ = read_wav(path, expected_sample_rate=None, allow_stereo=True)
   except AmpSpaceError as e:
@@ -149,8 +155,9 @@ def for_clip(di_path: str, meta: dict, where: str, cache: dict) -> Capture | Non
     cache[di_path] = recognise(di_path)
   capture, why_not = cache[di_path]
   if want and capture is None:
-    raise AmpSpaceError(f"{where}: nam_standard: {want}, but {di_path} is not NAM's standard "
-                        f"{want} input: {why_not}")
+    raise AmpSpaceError(
+      f"{where}: nam_standard: {want}, but {di_path} is not NAM's standard {want} input: {why_not}"
+    )
   return capture
 
 
@@ -172,12 +179,14 @@ def replicate_esr(out: np.ndarray, replicates, lag: int, *, where: str = "") -> 
   `lag` samples late and spanning the whole DI file): NAM's check, the second replay the
   reference. An output that ends before most of the second replay is an error naming `where`."""
   (a0, a1), (b0, b1) = replicates
-  first = np.asarray(out[a0 + lag:a1 + lag], np.float64)
-  second = np.asarray(out[b0 + lag:b1 + lag], np.float64)
+  first = np.asarray(out[a0 + lag : a1 + lag], np.float64)
+  second = np.asarray(out[b0 + lag : b1 + lag], np.float64)
   n = min(len(first), len(second))
   if n < (b1 - b0) // 2:
-    raise AmpSpaceError(f"{where}: ends at sample {len(out)}, before the second validation "
-                        f"replay (DI samples {b0}..{b1}, {lag} samples late) was recorded")
+    raise AmpSpaceError(
+      f"{where}: ends at sample {len(out)}, before the second validation "
+      f"replay (DI samples {b0}..{b1}, {lag} samples late) was recorded"
+    )
   power = float(np.mean(second[:n] ** 2))
   error = float(np.mean((first[:n] - second[:n]) ** 2))
   return error / power if power > 0 else float("inf")
@@ -187,8 +196,10 @@ def check_replicates(out: np.ndarray, replicates, lag: int, *, where: str) -> fl
   """The replays' self-ESR, or an AmpSpaceError naming `where` above NAM's threshold."""
   esr = replicate_esr(out, replicates, lag, where=where)
   if esr > REPLICATE_ESR:
-    raise AmpSpaceError(f"{where}: the two validation replays differ (self-ESR {esr:.4g} > "
-                        f"{REPLICATE_ESR}): the device did not sound the same when NAM's "
-                        f"validation signal was played twice (a knob moved, a time-based "
-                        f"effect, noise, or an amp still warming up)")
+    raise AmpSpaceError(
+      f"{where}: the two validation replays differ (self-ESR {esr:.4g} > "
+      f"{REPLICATE_ESR}): the device did not sound the same when NAM's "
+      f"validation signal was played twice (a knob moved, a time-based "
+      f"effect, noise, or an amp still warming up)"
+    )
   return esr

@@ -24,11 +24,14 @@ _LIB = None
 
 def _flags() -> list[str]:
   try:
-    out = subprocess.run(["pkg-config", "--cflags", "--libs", "lilv-0"], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+      ["pkg-config", "--cflags", "--libs", "lilv-0"], check=True, capture_output=True, text=True
+    ).stdout
   except (OSError, subprocess.CalledProcessError) as e:
-    raise AmpSpaceError("cannot build the LV2 host: pkg-config does not find lilv-0 "
-                        f"(apt install liblilv-dev lv2-dev pkg-config): {e}") from None
+    raise AmpSpaceError(
+      "cannot build the LV2 host: pkg-config does not find lilv-0 "
+      f"(apt install liblilv-dev lv2-dev pkg-config): {e}"
+    ) from None
   return ["-O2"] + shlex.split(out)
 
 
@@ -45,13 +48,25 @@ def load() -> ctypes.CDLL:
   lib = ctypes.CDLL(build())
   c_float_p = ctypes.POINTER(ctypes.c_float)
   lib.ah_open.restype = ctypes.c_void_p
-  lib.ah_open.argtypes = [ctypes.c_char_p, ctypes.c_double, ctypes.c_uint32, ctypes.c_char_p,
-                          ctypes.c_int]
+  lib.ah_open.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_double,
+    ctypes.c_uint32,
+    ctypes.c_char_p,
+    ctypes.c_int,
+  ]
   lib.ah_num_ports.restype = ctypes.c_uint32
   lib.ah_num_ports.argtypes = [ctypes.c_void_p]
   lib.ah_port_info.restype = ctypes.c_int
-  lib.ah_port_info.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_int,
-                               c_float_p, c_float_p, c_float_p]
+  lib.ah_port_info.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_uint32,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    c_float_p,
+    c_float_p,
+    c_float_p,
+  ]
   lib.ah_plugin_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
   lib.ah_set_control.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float]
   lib.ah_get_control.restype = ctypes.c_float

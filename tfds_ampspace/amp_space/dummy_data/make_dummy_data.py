@@ -38,7 +38,7 @@ def fake_device(di: np.ndarray, gain: float, lag: int) -> np.ndarray:
   """A soft clipper whose drive follows the knob, recorded `lag` samples late."""
   y = 0.8 * np.tanh((1.0 + gain) * di)
   out = np.zeros_like(y)
-  out[lag:] = y[:len(y) - lag]
+  out[lag:] = y[: len(y) - lag]
   return out
 
 
@@ -60,15 +60,29 @@ def main(root: str = HERE) -> None:
       _wav(os.path.join(folder, f"{i:08d}.wav"), fake_device(di, gain, LATENCY["release"]))
       files.append({"filename": f"{i:08d}.wav", "settings": [{"gain": gain}, {"tone": 5.0}]})
     with open(os.path.join(folder, "settings.yaml"), "w") as f:
-      yaml.safe_dump({"brand": "acme", "vst_name": "recorded", "device": "fuzzbox",
-                      "device_type": "fuzz", "source": "real",
-                      "attributes": {"transistor": "germanium", "clipping": "germanium"},
-                      "di_file": f"di/{di_id}.wav", "di_id": di_id, "di_start": 0,
-                      "di_end": len(di), "sample_rate": SAMPLE_RATE,
-                      "latency_samples": LATENCY["release"],
-                      "knob_specs": [{"name": "gain", "minimum": 0, "maximum": 10},
-                                     {"name": "tone", "minimum": 0, "maximum": 10}],
-                      "files": files}, f, sort_keys=False)
+      yaml.safe_dump(
+        {
+          "brand": "acme",
+          "vst_name": "recorded",
+          "device": "fuzzbox",
+          "device_type": "fuzz",
+          "source": "real",
+          "attributes": {"transistor": "germanium", "clipping": "germanium"},
+          "di_file": f"di/{di_id}.wav",
+          "di_id": di_id,
+          "di_start": 0,
+          "di_end": len(di),
+          "sample_rate": SAMPLE_RATE,
+          "latency_samples": LATENCY["release"],
+          "knob_specs": [
+            {"name": "gain", "minimum": 0, "maximum": 10},
+            {"name": "tone", "minimum": 0, "maximum": 10},
+          ],
+          "files": files,
+        },
+        f,
+        sort_keys=False,
+      )
   # data.csv: global keys, filename, one column per knob, attr_ columns
   rows = []
   for j, (di_id, di) in enumerate(dis.items()):
@@ -78,13 +92,25 @@ def main(root: str = HERE) -> None:
       _wav(os.path.join(root, "csv", filename), fake_device(di, gain, LATENCY["csv"]))
       # the DI through the interface alone: a pure delay, at a lower level
       loopback = np.zeros_like(di)
-      loopback[LATENCY["csv"]:] = 0.7 * di[:len(di) - LATENCY["csv"]]
+      loopback[LATENCY["csv"] :] = 0.7 * di[: len(di) - LATENCY["csv"]]
       _wav(os.path.join(root, "csv", "loopback", di_id + ".wav"), loopback)
-      rows.append({"device": "overdrive_pedal", "brand": "acme", "device_type": "overdrive",
-                   "source": "real", "di_file": f"di/{di_id}.wav", "di_id": di_id,
-                   "di_start": 0, "di_end": len(di), "filename": filename, "gain": gain,
-                   "loopback_file": f"loopback/{di_id}.wav",
-                   "level": 5.0, "attr_clipping": "silicon"})
+      rows.append(
+        {
+          "device": "overdrive_pedal",
+          "brand": "acme",
+          "device_type": "overdrive",
+          "source": "real",
+          "di_file": f"di/{di_id}.wav",
+          "di_id": di_id,
+          "di_start": 0,
+          "di_end": len(di),
+          "filename": filename,
+          "gain": gain,
+          "loopback_file": f"loopback/{di_id}.wav",
+          "level": 5.0,
+          "attr_clipping": "silicon",
+        }
+      )
   with open(os.path.join(root, "csv", "data.csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -98,10 +124,19 @@ def main(root: str = HERE) -> None:
     folder = os.path.join(root, "nam", f"gain_{gain:g}")
     _wav(os.path.join(folder, "output.wav"), fake_device(nam_di, gain, LATENCY["nam"]))
     with open(os.path.join(folder, "capture.json"), "w") as f:
-      json.dump({"device": "tube_combo", "brand": "acme", "device_type": "amp",
-                 "attributes": {"power_tube": "6V6"}, "knobs": {"gain": gain, "volume": 6},
-                 "blip_at": BLIP_AT, "di_start": NAM_DI_START},
-                f, indent=1)
+      json.dump(
+        {
+          "device": "tube_combo",
+          "brand": "acme",
+          "device_type": "amp",
+          "attributes": {"power_tube": "6V6"},
+          "knobs": {"gain": gain, "volume": 6},
+          "blip_at": BLIP_AT,
+          "di_start": NAM_DI_START,
+        },
+        f,
+        indent=1,
+      )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 /* An exported Wave2WaveNet as a mono LV2 effect plugin.
  *
- * `python -m ampspace.export --workdir=RUN --lv2=OUT_DIR` compiles this file (with w2w.c
+ * `python -m ampspace.runtime.export --workdir=RUN --lv2=OUT_DIR` compiles this file (with w2w.c
  * included, and the plugin's URI as -DAMPSPACE_LV2_URI="...") into the bundle beside:
  *   model.w2w         the weights (format at the top of w2w.c);
  *   conditioning.bin  how the knob ports become the conditioning vector, written from the
@@ -39,14 +39,14 @@
 #endif
 
 #ifndef AMPSPACE_LV2_URI
-#error "build with -DAMPSPACE_LV2_URI='\"<plugin uri>\"', as python -m ampspace.export --lv2 does"
+#error "build with -DAMPSPACE_LV2_URI='\"<plugin uri>\"', as python -m ampspace.runtime.export --lv2 does"
 #endif
 
 #define MODEL_FILE "model.w2w"
 #define CONDITIONING_FILE "conditioning.bin"
 #define CONDITIONING_MAGIC "AMPLV2C1"
 #define CHUNK 4096      /* samples per w2w_process call: longer host blocks are cut up */
-#define SMOOTHING 1024  /* knob ramp in samples: ampspace.export_format.DEFAULT_SMOOTHING */
+#define SMOOTHING 1024  /* knob ramp in samples: ampspace.runtime.export_format.DEFAULT_SMOOTHING */
 #define MAX_KNOBS 4096
 
 enum { PORT_IN = 0, PORT_OUT = 1, PORT_KNOBS = 2 };

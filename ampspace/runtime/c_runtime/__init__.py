@@ -1,19 +1,19 @@
 """The C runtime for exported Wave2WaveNets (w2w.c), through ctypes: real-time streaming and
-multi-threaded offline inference, the same results as `ampspace.export_runtime` (float
+multi-threaded offline inference, the same results as `ampspace.runtime.export_runtime` (float
 rounding aside) several times faster.
 
-    from ampspace import c_runtime
+    from ampspace.runtime import c_runtime
     model = c_runtime.load("model.json")                  # an export (json + npz)
     s = model.stream(knobs={"gain": 7})                   # any block size; knob changes ramped
     out = s.process(block); s.set_knobs(gain=3)
     y = model.process(di, threads=2)                      # offline, the signal split over threads
     s = c_runtime.stream_from_file("model.w2w", c)        # the bare file, as a host loads it
 
-w2w.c is one dependency-free C file; `python -m ampspace.export` also writes `model.w2w`, the
+w2w.c is one dependency-free C file; `python -m ampspace.runtime.export` also writes `model.w2w`, the
 weights in the flat layout the C file's `w2w_load` reads, so a plugin or host can embed the
 runtime without Python (the file's header says how). Here the library is compiled on first use
 with `-O3 -march=native` and cached by `ampspace.native_build`; the set-up script prebuilds it
-with `python -m ampspace.c_runtime --build`.
+with `python -m ampspace.runtime.c_runtime --build`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import threading
 
 import numpy as np
 
-from ampspace import export_format
-from ampspace import export_runtime as rt
+from ampspace.runtime import export_format
+from ampspace.runtime import export_runtime as rt
 from ampspace import native_build
 
 SOURCE = os.path.join(os.path.dirname(__file__), "w2w.c")
@@ -51,8 +51,13 @@ def library() -> ctypes.CDLL:
       lib = ctypes.CDLL(build())
       vp = ctypes.c_void_p
       lib.w2w_create.restype = vp
-      lib.w2w_create.argtypes = [ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_int32),
-                                 ctypes.POINTER(_f32p), ctypes.c_char_p, ctypes.c_int]
+      lib.w2w_create.argtypes = [
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.POINTER(ctypes.c_int32),
+        ctypes.POINTER(_f32p),
+        ctypes.c_char_p,
+        ctypes.c_int,
+      ]
       lib.w2w_load.restype = vp
       lib.w2w_load.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
       lib.w2w_free.argtypes = [vp]
@@ -73,9 +78,15 @@ def _ptr(a: np.ndarray):
 
 
 def dims_of(arch: dict) -> list[int]:
-  return [len(arch["dilations"]), int(arch["kernel_size"]), int(arch["channels"]),
-          int(arch["skip_channels"]), int(arch["head_channels"]), int(arch["num_classes"]),
-          int(arch["cond_dim"])]
+  return [
+    len(arch["dilations"]),
+    int(arch["kernel_size"]),
+    int(arch["channels"]),
+    int(arch["skip_channels"]),
+    int(arch["head_channels"]),
+    int(arch["num_classes"]),
+    int(arch["cond_dim"]),
+  ]
 
 
 def _file_arrays(arch: dict, weights: dict) -> list[np.ndarray]:
@@ -117,15 +128,23 @@ class Model:
   def conditioning(self, knobs=None, device=None, attributes=None) -> np.ndarray:
     return self.model.conditioning(knobs, device, attributes)
 
-  def stream(self, c=None, *, knobs: dict | None = None, device: str | None = None,
-             attributes: dict | None = None, smoothing: int = export_format.DEFAULT_SMOOTHING,
-             decode: str = "expected_value") -> "Stream":
+  def stream(
+    self,
+    c=None,
+    *,
+    knobs: dict | None = None,
+    device: str | None = None,
+    attributes: dict | None = None,
+    smoothing: int = export_format.DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+  ) -> "Stream":
     if c is None:
       c = self.model.conditioning(knobs, device, attributes)
     return Stream(self, self.model.check_cond(c), smoothing=smoothing, decode=decode)
 
-  def process(self, audio, c=None, *, threads: int | None = None, block_size: int = 1024,
-              **kwargs) -> np.ndarray:
+  def process(
+    self, audio, c=None, *, threads: int | None = None, block_size: int = 1024, **kwargs
+  ) -> np.ndarray:
     """Offline: the whole signal, aligned with the input (lookahead compensated).
 
     The signal is cut into `threads` contiguous parts (default: the CPUs this process may
@@ -135,8 +154,9 @@ class Model:
     x = np.asarray(audio, np.float32).reshape(-1)
     n = len(x)
     if c is None:
-      c = self.model.conditioning(kwargs.pop("knobs", None), kwargs.pop("device", None),
-                                  kwargs.pop("attributes", None))
+      c = self.model.conditioning(
+        kwargs.pop("knobs", None), kwargs.pop("device", None), kwargs.pop("attributes", None)
+      )
     c = self.model.check_cond(c)
     lat = self.latency
     x = np.concatenate([x, np.zeros(lat, np.float32)])
@@ -158,10 +178,10 @@ class Model:
         scratch = np.empty(block_size, np.float32)
         for b in range(start, s1, block_size):
           e = min(b + block_size, s1)
-          out = y[b:e] if b >= s0 else scratch[:e - b]
+          out = y[b:e] if b >= s0 else scratch[: e - b]
           st.process_into(x[b:e], out)
           if b < s0 <= e - 1:
-            y[s0:e] = out[s0 - b:]
+            y[s0:e] = out[s0 - b :]
       except BaseException as e:  # re-raised on the calling thread
         errors.append(e)
 
@@ -175,15 +195,21 @@ class Model:
         t.join()
     if errors:
       raise errors[0]
-    return y[lat:lat + n]
+    return y[lat : lat + n]
 
 
 class Stream:
   """Block-by-block inference with state (any block length), as export_runtime.Stream."""
 
-  def __init__(self, model: Model | None, c: np.ndarray, *,
-               smoothing: int = export_format.DEFAULT_SMOOTHING, decode: str = "expected_value",
-               handle=None):
+  def __init__(
+    self,
+    model: Model | None,
+    c: np.ndarray,
+    *,
+    smoothing: int = export_format.DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+    handle=None,
+  ):
     if decode not in ("expected_value", "argmax"):
       raise rt.ExportError(f"unknown decode {decode!r}; known: expected_value, argmax")
     if int(smoothing) < 0:
@@ -210,15 +236,18 @@ class Stream:
     """New target conditioning, reached by a linear ramp over `smoothing` samples."""
     c = np.ascontiguousarray(np.asarray(c, np.float32).reshape(-1))
     if c.shape != self._c.shape:
-      raise rt.ExportError(f"conditioning vector has {c.shape[0]} values; the model takes "
-                           f"{self._c.shape[0]}")
+      raise rt.ExportError(
+        f"conditioning vector has {c.shape[0]} values; the model takes {self._c.shape[0]}"
+      )
     self._c = c
     self._lib.w2w_set_conditioning(self._h, _ptr(self._c), 1)
 
   def set_knobs(self, device: str | None = None, attributes: dict | None = None, **knobs) -> None:
     if self.model is None:
-      raise rt.ExportError("a stream from a bare .w2w file has no knob names; use "
-                           "set_conditioning, or load the export's .json")
+      raise rt.ExportError(
+        "a stream from a bare .w2w file has no knob names; use "
+        "set_conditioning, or load the export's .json"
+      )
     self.set_conditioning(self.model.conditioning(knobs, device, attributes))
 
   def process_into(self, block: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -240,8 +269,13 @@ def load(path: str) -> Model:
   return Model(rt.load(path))
 
 
-def stream_from_file(path: str, c=None, *, smoothing: int = export_format.DEFAULT_SMOOTHING,
-                     decode: str = "expected_value") -> Stream:
+def stream_from_file(
+  path: str,
+  c=None,
+  *,
+  smoothing: int = export_format.DEFAULT_SMOOTHING,
+  decode: str = "expected_value",
+) -> Stream:
   """A stream from a `.w2w` file read by the C loader (the path a plugin or host takes).
 
   The file has no knob names: `c` is the conditioning vector (zeros by default; a `fixed`
@@ -255,6 +289,7 @@ def stream_from_file(path: str, c=None, *, smoothing: int = export_format.DEFAUL
   c = np.zeros(dim, np.float32) if c is None else np.asarray(c, np.float32).reshape(-1)
   if c.shape != (dim,):
     lib.w2w_free(h)
-    raise rt.ExportError(f"{path}: conditioning vector has {c.shape[0]} values; the model "
-                         f"takes {dim}")
+    raise rt.ExportError(
+      f"{path}: conditioning vector has {c.shape[0]} values; the model takes {dim}"
+    )
   return Stream(None, c, smoothing=smoothing, decode=decode, handle=h)

@@ -1,7 +1,7 @@
 """Standalone NumPy runtime for an exported Amp-Space Wave2WaveNet (needs only numpy).
 
 Copy this one file next to an export (`model.npz` + `model.json`, written by
-`python -m ampspace.export`) and run it anywhere:
+`python -m ampspace.runtime.export`) and run it anywhere:
 
     import export_runtime as rt
     model = rt.load("model.json")                         # or "model.npz"
@@ -29,14 +29,27 @@ import zipfile
 
 import numpy as np
 
-# The export format is defined in ampspace/export_format.py. This file runs without ampspace,
+# The export format is defined in ampspace/runtime/export_format.py. This file runs without ampspace,
 # so it keeps a copy of what it needs (these constants and `weight_shapes`);
 # tests/test_export_format.py checks the copy against the definition.
 FORMAT = "ampspace-export"
 VERSION = 1
 DEFAULT_SMOOTHING = 1024  # samples
-WEIGHT_KEYS = ("input_w", "input_b", "conv_w", "conv_b", "cond_w", "res_w", "res_b", "skip_w",
-               "skip_b", "head1_w", "head1_b", "head2_w", "head2_b")
+WEIGHT_KEYS = (
+  "input_w",
+  "input_b",
+  "conv_w",
+  "conv_b",
+  "cond_w",
+  "res_w",
+  "res_b",
+  "skip_w",
+  "skip_b",
+  "head1_w",
+  "head1_b",
+  "head2_w",
+  "head2_b",
+)
 
 try:  # inside the project, errors are the project's error type; standalone, a ValueError
   from ampspace.errors import AmpSpaceError as _ErrorBase
@@ -77,14 +90,16 @@ def load(path: str) -> "Model":
   if not isinstance(meta, dict) or meta.get("format") != FORMAT:
     raise ExportError(f"{json_path}: not an Amp-Space export (format must be {FORMAT!r})")
   if meta.get("version") != VERSION:
-    raise ExportError(f"{json_path}: export version {meta.get('version')!r}; this runtime reads "
-                      f"version {VERSION}")
+    raise ExportError(
+      f"{json_path}: export version {meta.get('version')!r}; this runtime reads version {VERSION}"
+    )
   for key in ("arch", "weights_sha256", "mode"):
     if key not in meta:
       raise ExportError(f"{json_path}: missing key {key!r}")
   if sha256_of(npz_path) != meta["weights_sha256"]:
-    raise ExportError(f"{npz_path}: checksum does not match {json_path} (corrupt, truncated or "
-                      f"from another export)")
+    raise ExportError(
+      f"{npz_path}: checksum does not match {json_path} (corrupt, truncated or from another export)"
+    )
   try:
     with np.load(npz_path, allow_pickle=False) as z:
       weights = {k: np.asarray(z[k], np.float32) for k in z.files}
@@ -94,14 +109,29 @@ def load(path: str) -> "Model":
 
 
 def weight_shapes(arch: dict) -> dict:
-  """Every array's shape for `arch`, as ampspace.export_format.weight_shapes (a copy)."""
-  L, k, C, S = (len(arch["dilations"]), int(arch["kernel_size"]), int(arch["channels"]),
-                int(arch["skip_channels"]))
+  """Every array's shape for `arch`, as ampspace.runtime.export_format.weight_shapes (a copy)."""
+  L, k, C, S = (
+    len(arch["dilations"]),
+    int(arch["kernel_size"]),
+    int(arch["channels"]),
+    int(arch["skip_channels"]),
+  )
   H, K, D = int(arch["head_channels"]), int(arch["num_classes"]), int(arch["cond_dim"])
-  shapes = {"input_w": (C,), "input_b": (C,), "conv_w": (L, k * C, 2 * C), "conv_b": (L, 2 * C),
-            "cond_w": (L, D, 2 * C), "res_w": (L, C, C), "res_b": (L, C), "skip_w": (L, C, S),
-            "skip_b": (L, S), "head1_w": (S, H), "head1_b": (H,), "head2_w": (H, K),
-            "head2_b": (K,)}
+  shapes = {
+    "input_w": (C,),
+    "input_b": (C,),
+    "conv_w": (L, k * C, 2 * C),
+    "conv_b": (L, 2 * C),
+    "cond_w": (L, D, 2 * C),
+    "res_w": (L, C, C),
+    "res_b": (L, C),
+    "skip_w": (L, C, S),
+    "skip_b": (L, S),
+    "head1_w": (S, H),
+    "head1_b": (H,),
+    "head2_w": (H, K),
+    "head2_b": (K,),
+  }
   if K > 1:
     shapes["class_centers"] = (K,)
   return shapes
@@ -119,8 +149,9 @@ def check_weights(arch: dict, w: dict, where: str) -> None:
     if key not in w:
       raise ExportError(f"{where}: weights lack {key!r}")
     if tuple(w[key].shape) != shape:
-      raise ExportError(f"{where}: weights {key!r} have shape {tuple(w[key].shape)}, the arch "
-                        f"implies {shape}")
+      raise ExportError(
+        f"{where}: weights {key!r} have shape {tuple(w[key].shape)}, the arch implies {shape}"
+      )
     if not np.all(np.isfinite(w[key])):
       raise ExportError(f"{where}: weights {key!r} are not all finite")
 
@@ -132,8 +163,9 @@ def canonical_knob(name: str, aliases: dict) -> str:
   return aliases.get(key.replace("_", ""), aliases.get(key, key))
 
 
-def conditioning_vector(vocab: dict, knobs: dict, device: str, attributes: dict,
-                        knob_ranges: dict) -> np.ndarray:
+def conditioning_vector(
+  vocab: dict, knobs: dict, device: str, attributes: dict, knob_ranges: dict
+) -> np.ndarray:
   """[knob values * mask, mask, device one-hot, attribute one-hots], the training layout.
 
   Knob values are dial positions, mapped to [0, 1] by `knob_ranges` ([0, 10] by default).
@@ -144,8 +176,10 @@ def conditioning_vector(vocab: dict, knobs: dict, device: str, attributes: dict,
   for name, v in knobs.items():
     key = canonical_knob(name, aliases)
     if key not in knob_vocab:
-      raise ExportError(f"knob {name!r} is not in the model's conditioning vocabulary; known "
-                        f"knobs: {', '.join(knob_vocab)}")
+      raise ExportError(
+        f"knob {name!r} is not in the model's conditioning vocabulary; known "
+        f"knobs: {', '.join(knob_vocab)}"
+      )
     lo, hi = knob_ranges.get(key, knob_ranges.get(name, (0.0, 10.0)))
     try:
       v = float(v)
@@ -171,8 +205,10 @@ def conditioning_vector(vocab: dict, knobs: dict, device: str, attributes: dict,
   attr_vocab = dict(vocab["attribute_vocab"])
   for name in attributes:
     if name not in attr_vocab:
-      raise ExportError(f"attribute {name!r} is not in the model's conditioning vocabulary; "
-                        f"known attributes: {', '.join(attr_vocab)}")
+      raise ExportError(
+        f"attribute {name!r} is not in the model's conditioning vocabulary; "
+        f"known attributes: {', '.join(attr_vocab)}"
+      )
   for name, values_list in attr_vocab.items():
     one = np.zeros(len(values_list), np.float32)
     value = str(attributes.get(name, "unknown"))
@@ -189,8 +225,9 @@ class Model:
     self.meta, self.where = meta, where
     self.arch = meta["arch"]
     if self.arch.get("model") != "wave2wavenet":
-      raise ExportError(f"{where}: this runtime runs wave2wavenet exports, got "
-                        f"{self.arch.get('model')!r}")
+      raise ExportError(
+        f"{where}: this runtime runs wave2wavenet exports, got {self.arch.get('model')!r}"
+      )
     check_weights(self.arch, weights, where)
     self.weights = weights
     self.mode = meta["mode"]
@@ -201,33 +238,47 @@ class Model:
   def cond_dim(self) -> int:
     return int(self.arch["cond_dim"])
 
-  def conditioning(self, knobs: dict | None = None, device: str | None = None,
-                   attributes: dict | None = None) -> np.ndarray:
+  def conditioning(
+    self, knobs: dict | None = None, device: str | None = None, attributes: dict | None = None
+  ) -> np.ndarray:
     """The conditioning vector for knob dial values by name, over the export's defaults."""
     if self.mode == "fixed":
       if knobs or device or attributes:
-        raise ExportError(f"{self.where}: a fixed export takes no knobs (its settings were folded "
-                          f"in at export time: {self.meta.get('fixed')})")
+        raise ExportError(
+          f"{self.where}: a fixed export takes no knobs (its settings were folded "
+          f"in at export time: {self.meta.get('fixed')})"
+        )
       return np.zeros(0, np.float32)
     defaults = self.meta.get("defaults", {})
     merged_knobs = {**defaults.get("knobs", {}), **(knobs or {})}
     merged_attrs = {**defaults.get("attributes", {}), **(attributes or {})}
     vocab = self.meta["conditioning"]
-    ranges = {canonical_knob(k, vocab.get("knob_aliases", {})): tuple(v)
-              for k, v in vocab.get("knob_ranges", {}).items()}
-    return conditioning_vector(vocab, merged_knobs, device or defaults.get("device", "other"),
-                               merged_attrs, ranges)
+    ranges = {
+      canonical_knob(k, vocab.get("knob_aliases", {})): tuple(v)
+      for k, v in vocab.get("knob_ranges", {}).items()
+    }
+    return conditioning_vector(
+      vocab, merged_knobs, device or defaults.get("device", "other"), merged_attrs, ranges
+    )
 
   def check_cond(self, c) -> np.ndarray:
     c = np.asarray(c, np.float32).reshape(-1)
     if c.shape != (self.cond_dim,):
-      raise ExportError(f"conditioning vector has {c.shape[0]} values; the model takes "
-                        f"{self.cond_dim}")
+      raise ExportError(
+        f"conditioning vector has {c.shape[0]} values; the model takes {self.cond_dim}"
+      )
     return c
 
-  def stream(self, c=None, *, knobs: dict | None = None, device: str | None = None,
-             attributes: dict | None = None, smoothing: int = DEFAULT_SMOOTHING,
-             decode: str = "expected_value") -> "Stream":
+  def stream(
+    self,
+    c=None,
+    *,
+    knobs: dict | None = None,
+    device: str | None = None,
+    attributes: dict | None = None,
+    smoothing: int = DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+  ) -> "Stream":
     if c is None:
       c = self.conditioning(knobs, device, attributes)
     return Stream(self, self.check_cond(c), smoothing=smoothing, decode=decode)
@@ -238,15 +289,21 @@ class Model:
     x = np.asarray(audio, np.float32).reshape(-1)
     n = len(x)
     x = np.concatenate([x, np.zeros(self.latency, np.float32)])
-    out = np.concatenate([s.process(x[i:i + block_size]) for i in range(0, len(x), block_size)])
-    return out[self.latency:self.latency + n]
+    out = np.concatenate([s.process(x[i : i + block_size]) for i in range(0, len(x), block_size)])
+    return out[self.latency : self.latency + n]
 
 
 class Stream:
   """Block-by-block inference with state; blocks may have any length."""
 
-  def __init__(self, model: Model, c: np.ndarray, *, smoothing: int = DEFAULT_SMOOTHING,
-               decode: str = "expected_value"):
+  def __init__(
+    self,
+    model: Model,
+    c: np.ndarray,
+    *,
+    smoothing: int = DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+  ):
     if decode not in ("expected_value", "argmax"):
       raise ExportError(f"unknown decode {decode!r}; known: expected_value, argmax")
     if int(smoothing) < 0:
@@ -263,8 +320,9 @@ class Stream:
     self.cond_w = w["cond_w"] * half
     # residual and skip in one matmul; z' = 2z, so the weights take the 1/2; the bias row last
     rs = np.concatenate([w["res_w"], w["skip_w"]], axis=-1) * 0.5
-    self.rs_w = np.ascontiguousarray(np.concatenate(
-        [rs, np.concatenate([w["res_b"], w["skip_b"]], axis=-1)[:, None, :]], axis=1))
+    self.rs_w = np.ascontiguousarray(
+      np.concatenate([rs, np.concatenate([w["res_b"], w["skip_b"]], axis=-1)[:, None, :]], axis=1)
+    )
     self.input_w, self.input_b = w["input_w"], w["input_b"]
     self.h1_w, self.h1_b = w["head1_w"], w["head1_b"]
     self.h2_w = np.ascontiguousarray(np.concatenate([w["head2_w"], w["head2_b"][None]], axis=0))
@@ -290,11 +348,14 @@ class Stream:
     self.cap = cap
     self.bufs = [np.zeros((s + cap, C), np.float32) for s in self.shrinks]
     # taps of row r are buf[r], buf[r + d], ..., a strided view made once per buffer
-    self.taps = [np.lib.stride_tricks.as_strided(b, shape=(cap, k, C),
-                                                 strides=(C * 4, d * C * 4, 4), writeable=False)
-                 for b, d in zip(self.bufs, self.dilations)]
+    self.taps = [
+      np.lib.stride_tricks.as_strided(
+        b, shape=(cap, k, C), strides=(C * 4, d * C * 4, 4), writeable=False
+      )
+      for b, d in zip(self.bufs, self.dilations)
+    ]
     self.X = np.ones((cap, k * C + 1), np.float32)
-    self.X3 = self.X[:, :k * C].reshape(cap, k, C)
+    self.X3 = self.X[:, : k * C].reshape(cap, k, C)
     self.H = np.empty((cap, 2 * C), np.float32)
     self.Z = np.ones((cap, C + 1), np.float32)
     self.RS = np.empty((cap, C + S), np.float32)
@@ -310,7 +371,9 @@ class Stream:
     h = w["input_b"].astype(np.float32)
     for l, (buf, s) in enumerate(zip(self.bufs, self.shrinks)):
       buf[:s] = h
-      pre = h @ w["conv_w"][l].reshape(k, C, 2 * C).sum(0) + w["conv_b"][l] + self.c @ w["cond_w"][l]
+      pre = (
+        h @ w["conv_w"][l].reshape(k, C, 2 * C).sum(0) + w["conv_b"][l] + self.c @ w["cond_w"][l]
+      )
       z = np.tanh(pre[:C]) / (1.0 + np.exp(-pre[C:]))
       h = (h + z @ w["res_w"][l] + w["res_b"][l]).astype(np.float32)
     self.off = 0
@@ -318,14 +381,14 @@ class Stream:
     self.ramp_pos = max(self.smoothing, 1)
 
   def _grow(self, B: int):
-    hist = [b[self.off:self.off + s].copy() for b, s in zip(self.bufs, self.shrinks)]
+    hist = [b[self.off : self.off + s].copy() for b, s in zip(self.bufs, self.shrinks)]
     self._alloc(max(2 * B, self.cap))
     for b, h in zip(self.bufs, hist):
-      b[:len(h)] = h
+      b[: len(h)] = h
 
   def _compact(self):
     for b, s in zip(self.bufs, self.shrinks):
-      b[:s] = b[self.off:self.off + s]
+      b[:s] = b[self.off : self.off + s]
     self.off = 0
 
   # ------------------------------------------------------------ conditioning
@@ -366,14 +429,14 @@ class Stream:
     X, X3, H, Z, RS, Sk = self.X[:B], self.X3[:B], self.H[:B], self.Z[:B], self.RS[:B], self.Sk[:B]
     Zc, Hf, Hg = Z[:, :C], H[:, :C], H[:, C:]
     Sk[...] = 0.0
-    h = self.bufs[0][off + self.shrinks[0]:off + self.shrinks[0] + B]
+    h = self.bufs[0][off + self.shrinks[0] : off + self.shrinks[0] + B]
     np.multiply(x[:, None], self.input_w, out=h)
     h += self.input_b
     last = self.L - 1
     for l in range(self.L):
-      np.copyto(X3, self.taps[l][off:off + B])
+      np.copyto(X3, self.taps[l][off : off + B])
       W = self.conv_w[l]
-      np.matmul(X[:, :k * C], W, out=H)
+      np.matmul(X[:, : k * C], W, out=H)
       H += self.p_to[l]
       if ramp is not None:
         H += ramp * (self.p_from[l] - self.p_to[l])
@@ -383,7 +446,7 @@ class Stream:
       np.matmul(Z, self.rs_w[l], out=RS)
       Sk += RS[:, C:]
       if l < last:
-        nxt = self.bufs[l + 1][off + self.shrinks[l + 1]:off + self.shrinks[l + 1] + B]
+        nxt = self.bufs[l + 1][off + self.shrinks[l + 1] : off + self.shrinks[l + 1] + B]
         np.add(h, RS[:, :C], out=nxt)
         h = nxt
     self.off = off + B

@@ -2,9 +2,9 @@
  *
  * One file, C99 with GCC/Clang vector extensions, no dependencies beyond libc/libm; build it
  * with e.g. `cc -O3 -march=native -shared -fPIC -o libampspace_w2w.so w2w.c -lm` and call it
- * from a plugin, a host or (as ampspace.c_runtime does) ctypes.
+ * from a plugin, a host or (as ampspace.runtime.c_runtime does) ctypes.
  *
- * The model file (`model.w2w`, written by `python -m ampspace.export` next to model.npz) is:
+ * The model file (`model.w2w`, written by `python -m ampspace.runtime.export` next to model.npz) is:
  *   8 bytes  magic "AMPW2W01"
  *   7 int32  L (layers), k (kernel), C (channels), S (skip), H (head), K (classes), D (cond)
  *   L int32  dilations
@@ -12,10 +12,10 @@
  *            input_w[C] input_b[C] conv_w[L][k*C][2C] conv_b[L][2C] cond_w[L][D][2C]
  *            res_w[L][C][C] res_b[L][C] skip_w[L][C][S] skip_b[L][S] head1_w[S][H] head1_b[H]
  *            head2_w[H][K] head2_b[K] and, when K > 1, class_centers[K]
- * (ampspace/export_format.py defines the format; tests/test_export_format.py checks this file's
+ * (ampspace/runtime/export_format.py defines the format; tests/test_export_format.py checks this file's
  * magic, array order and sizes and default smoothing against it).
  *
- * The computation is the NumPy runtime's (ampspace/export_runtime.py) and the training
+ * The computation is the NumPy runtime's (ampspace/runtime/export_runtime.py) and the training
  * model's: per layer a gated dilated convolution (kernel k) whose filter and gate get the
  * conditioning projection as a bias, residual and skip 1x1 convolutions, then
  * relu -> 1x1 -> relu -> 1x1 to K logits, decoded as the expected value of the class centres

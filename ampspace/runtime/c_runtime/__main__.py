@@ -1,17 +1,17 @@
-"""`python -m ampspace.c_runtime --build [--force]`: prebuilds the C runtime library."""
+"""`python -m ampspace.runtime.c_runtime --build [--force]`: prebuilds the C runtime library."""
 
 from __future__ import annotations
 
 import sys
 
-from ampspace.c_runtime import build
+from ampspace.runtime.c_runtime import build
 from ampspace.errors import report_errors
 
 
 @report_errors
 def main(argv: list[str]) -> None:
   if "--build" not in argv:
-    raise SystemExit("usage: python -m ampspace.c_runtime --build [--force]")
+    raise SystemExit("usage: python -m ampspace.runtime.c_runtime --build [--force]")
   print(build(force="--force" in argv))
 
 

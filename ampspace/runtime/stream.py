@@ -1,6 +1,6 @@
 """Stateful block-by-block ("fast WaveNet") inference, jitted with JAX.
 
-Offline inference (`ampspace.inference`) recomputes the whole receptive field for every chunk.
+Offline inference (`ampspace.runtime.inference`) recomputes the whole receptive field for every chunk.
 A real-time host instead hands over small blocks (32..2048 samples) and wants each one back
 before the next arrives. Every dilated layer only needs its last `dilation * (kernel - 1)`
 inputs from earlier blocks, so the streamer keeps one such queue per layer, runs each layer's
@@ -13,7 +13,7 @@ its current value to the new one over `smoothing` samples (the conditioning ente
 so ramping `c` is ramping every layer's conditioning projection).
 
 The packed weight layout built here (`wave2wavenet_arrays`) is the export format's
-(`ampspace.export_format`): what `ampspace.export` writes and the NumPy and C runtimes read.
+(`ampspace.runtime.export_format`): what `ampspace.runtime.export` writes and the NumPy and C runtimes read.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ampspace import export_format
+from ampspace.runtime import export_format
 from ampspace.audio import mulaw
 from ampspace.errors import AmpSpaceError
 
@@ -39,7 +39,7 @@ def _a(param) -> np.ndarray:
 
 def wave2wavenet_arrays(model) -> tuple[dict, dict[str, np.ndarray]]:
   """(arch, weights): the model's hyper-parameters and its weights stacked per layer, the
-  arrays of `ampspace.export_format.weight_shapes(arch)`.
+  arrays of `ampspace.runtime.export_format.weight_shapes(arch)`.
 
   The convolution kernel [k, C, 2C] becomes [k*C, 2C] so that one matmul over the stacked taps
   (x[t], x[t+d], ..., x[t+(k-1)d]) gives a layer's pre-activations, as flax's VALID conv does.
@@ -54,25 +54,36 @@ def wave2wavenet_arrays(model) -> tuple[dict, dict[str, np.ndarray]]:
   skip_channels = _a(layers[0].skip.kernel).shape[-1]
   cond_dim = 0 if layers[0].cond is None else _a(layers[0].cond.kernel).shape[0]
   arch = {
-      "model": "wave2wavenet", "dilations": [int(d) for d in model.dilations],
-      "kernel_size": int(k), "channels": int(channels), "skip_channels": int(skip_channels),
-      "head_channels": int(_a(model.head1.kernel).shape[-1]),
-      "num_classes": int(model.num_classes), "cond_dim": int(cond_dim),
-      "causal": bool(model.causal), "receptive_field": int(model.receptive_field),
-      "context": [int(v) for v in model.context],
+    "model": "wave2wavenet",
+    "dilations": [int(d) for d in model.dilations],
+    "kernel_size": int(k),
+    "channels": int(channels),
+    "skip_channels": int(skip_channels),
+    "head_channels": int(_a(model.head1.kernel).shape[-1]),
+    "num_classes": int(model.num_classes),
+    "cond_dim": int(cond_dim),
+    "causal": bool(model.causal),
+    "receptive_field": int(model.receptive_field),
+    "context": [int(v) for v in model.context],
   }
   w = {
-      "input_w": _a(model.input.kernel)[0, 0], "input_b": _a(model.input.bias),
-      "conv_w": np.stack([_a(l.conv.kernel).reshape(k * channels, 2 * channels) for l in layers]),
-      "conv_b": np.stack([_a(l.conv.bias) for l in layers]),
-      "cond_w": (np.stack([_a(l.cond.kernel) for l in layers]) if cond_dim
-                 else np.zeros((len(layers), 0, 2 * channels), np.float32)),
-      "res_w": np.stack([_a(l.residual.kernel)[0] for l in layers]),
-      "res_b": np.stack([_a(l.residual.bias) for l in layers]),
-      "skip_w": np.stack([_a(l.skip.kernel)[0] for l in layers]),
-      "skip_b": np.stack([_a(l.skip.bias) for l in layers]),
-      "head1_w": _a(model.head1.kernel)[0], "head1_b": _a(model.head1.bias),
-      "head2_w": _a(model.head2.kernel)[0], "head2_b": _a(model.head2.bias),
+    "input_w": _a(model.input.kernel)[0, 0],
+    "input_b": _a(model.input.bias),
+    "conv_w": np.stack([_a(l.conv.kernel).reshape(k * channels, 2 * channels) for l in layers]),
+    "conv_b": np.stack([_a(l.conv.bias) for l in layers]),
+    "cond_w": (
+      np.stack([_a(l.cond.kernel) for l in layers])
+      if cond_dim
+      else np.zeros((len(layers), 0, 2 * channels), np.float32)
+    ),
+    "res_w": np.stack([_a(l.residual.kernel)[0] for l in layers]),
+    "res_b": np.stack([_a(l.residual.bias) for l in layers]),
+    "skip_w": np.stack([_a(l.skip.kernel)[0] for l in layers]),
+    "skip_b": np.stack([_a(l.skip.bias) for l in layers]),
+    "head1_w": _a(model.head1.kernel)[0],
+    "head1_b": _a(model.head1.bias),
+    "head2_w": _a(model.head2.kernel)[0],
+    "head2_b": _a(model.head2.bias),
   }
   if model.num_classes > 1:
     w["class_centers"] = np.asarray(mulaw.class_centers(model.num_classes), np.float32)
@@ -135,14 +146,18 @@ def stream_step(w, state: dict, block, c, *, arch: dict, smoothing: int, decode:
   queues = []
   for l, (d, q) in enumerate(zip(arch["dilations"], state["queues"])):
     cat = jnp.concatenate([q, h], axis=0)
-    taps = jnp.concatenate([cat[j * d:j * d + B] for j in range(k)], axis=-1)
+    taps = jnp.concatenate([cat[j * d : j * d + B] for j in range(k)], axis=-1)
     z = _gate(w, l, taps, (1.0 - alpha) * p_from[l] + alpha * p_to[l])
     queues.append(cat[B:])
     skips = skips + z @ w["skip_w"][l] + w["skip_b"][l]
     h = h + z @ w["res_w"][l] + w["res_b"][l]
   y = jax.nn.relu(jax.nn.relu(skips) @ w["head1_w"] + w["head1_b"]) @ w["head2_w"] + w["head2_b"]
-  new_state = {"queues": tuple(queues), "c_from": c_from, "c_to": c,
-               "ramp_pos": jnp.minimum(pos + B, max(smoothing, 1)).astype(jnp.int32)}
+  new_state = {
+    "queues": tuple(queues),
+    "c_from": c_from,
+    "c_to": c,
+    "ramp_pos": jnp.minimum(pos + B, max(smoothing, 1)).astype(jnp.int32),
+  }
   return new_state, _decode(w, y, decode)
 
 
@@ -158,8 +173,14 @@ class Streamer:
   Output lags input by `s.latency` samples (the model's lookahead; 0 for a causal model).
   """
 
-  def __init__(self, model, block_size: int, *, smoothing: int = DEFAULT_SMOOTHING,
-               decode: str = "expected_value"):
+  def __init__(
+    self,
+    model,
+    block_size: int,
+    *,
+    smoothing: int = DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+  ):
     if int(block_size) < 1:
       raise AmpSpaceError(f"Streamer: block_size must be >= 1, got {block_size}")
     if decode not in DECODES:
@@ -171,8 +192,10 @@ class Streamer:
     self.block_size = int(block_size)
     self.smoothing = int(smoothing)
     self.latency = latency(self.arch)
-    self._step = jax.jit(functools.partial(stream_step, arch=self.arch, smoothing=self.smoothing,
-                                           decode=decode), donate_argnums=(1,))
+    self._step = jax.jit(
+      functools.partial(stream_step, arch=self.arch, smoothing=self.smoothing, decode=decode),
+      donate_argnums=(1,),
+    )
     self._init = jax.jit(functools.partial(initial_state, arch=self.arch))
 
   @property
@@ -185,15 +208,17 @@ class Streamer:
   def __call__(self, state: dict, block, c):
     block = jnp.asarray(block, jnp.float32)
     if block.shape != (self.block_size,):
-      raise AmpSpaceError(f"Streamer: block has shape {tuple(block.shape)}, expected "
-                          f"({self.block_size},)")
+      raise AmpSpaceError(
+        f"Streamer: block has shape {tuple(block.shape)}, expected ({self.block_size},)"
+      )
     return self._step(self.weights, state, block, self._cond(c))
 
   def _cond(self, c):
     c = jnp.asarray(c, jnp.float32)
     if c.shape != (self.cond_dim,):
-      raise AmpSpaceError(f"Streamer: conditioning vector has shape {tuple(c.shape)}, expected "
-                          f"({self.cond_dim},)")
+      raise AmpSpaceError(
+        f"Streamer: conditioning vector has shape {tuple(c.shape)}, expected ({self.cond_dim},)"
+      )
     return c
 
   def run(self, di: np.ndarray, c, *, changes: dict[int, np.ndarray] | None = None) -> np.ndarray:
@@ -212,9 +237,9 @@ class Streamer:
     for i in range(n_blocks):
       if changes and i in changes:
         c = changes[i]
-      state, y = self(state, x[i * self.block_size:(i + 1) * self.block_size], c)
+      state, y = self(state, x[i * self.block_size : (i + 1) * self.block_size], c)
       outs.append(y)
-    return np.asarray(jnp.concatenate(outs))[self.latency:self.latency + n]
+    return np.asarray(jnp.concatenate(outs))[self.latency : self.latency + n]
 
 
 # ---------------------------------------------------------------- recurrent baselines
@@ -246,8 +271,9 @@ def _recurrent_net_scan(model, x, c_seq, carry):
   return model.head(h), tuple(new_carry)
 
 
-def recurrent_step(graphdef, params, state: dict, block, c, *, smoothing: int, decode: str,
-                   centers):
+def recurrent_step(
+  graphdef, params, state: dict, block, c, *, smoothing: int, decode: str, centers
+):
   """One block through a recurrent baseline, carrying its state. RNN/LSTM/dilated LSTM ramp the
   conditioning per sample; SampleRNN, whose tiers take one vector per call, per block (the
   ramp's value at the block's middle)."""
@@ -265,8 +291,12 @@ def recurrent_step(graphdef, params, state: dict, block, c, *, smoothing: int, d
     a = alpha[B // 2]
     out, carry = model.scan(x, ((1.0 - a) * c_from + a * c)[None], state["carry"])
   w = {"class_centers": centers}
-  new_state = {"carry": carry, "c_from": c_from, "c_to": c,
-               "ramp_pos": jnp.minimum(pos + B, max(smoothing, 1)).astype(jnp.int32)}
+  new_state = {
+    "carry": carry,
+    "c_from": c_from,
+    "c_to": c,
+    "ramp_pos": jnp.minimum(pos + B, max(smoothing, 1)).astype(jnp.int32),
+  }
   return new_state, _decode(w, out[0], decode)
 
 
@@ -279,8 +309,14 @@ class RecurrentStreamer(Streamer):
   SampleRNN's top frame).
   """
 
-  def __init__(self, model, block_size: int, *, smoothing: int = DEFAULT_SMOOTHING,
-               decode: str = "expected_value"):
+  def __init__(
+    self,
+    model,
+    block_size: int,
+    *,
+    smoothing: int = DEFAULT_SMOOTHING,
+    decode: str = "expected_value",
+  ):
     from flax import nnx
 
     if decode not in DECODES:
@@ -289,8 +325,10 @@ class RecurrentStreamer(Streamer):
       raise AmpSpaceError(f"Streamer: smoothing must be >= 0 samples, got {smoothing}")
     multiple = int(getattr(model, "chunk_multiple", 1))
     if int(block_size) < 1 or int(block_size) % multiple:
-      raise AmpSpaceError(f"Streamer: block_size {block_size} must be a positive multiple of "
-                          f"{multiple} for {type(model).__name__}")
+      raise AmpSpaceError(
+        f"Streamer: block_size {block_size} must be a positive multiple of "
+        f"{multiple} for {type(model).__name__}"
+      )
     self.block_size, self.smoothing, self.latency = int(block_size), int(smoothing), 0
     self.warmup = model.context[0] + (-model.context[0] % multiple)
     self.graphdef, self.params = nnx.split(model)
@@ -299,8 +337,9 @@ class RecurrentStreamer(Streamer):
     k = model.num_classes
     centers = jnp.asarray(mulaw.class_centers(k), jnp.float32) if k > 1 else None
     self._carry0 = model.initial_carry(1)
-    step = functools.partial(recurrent_step, self.graphdef, smoothing=self.smoothing,
-                             decode=decode, centers=centers)
+    step = functools.partial(
+      recurrent_step, self.graphdef, smoothing=self.smoothing, decode=decode, centers=centers
+    )
     self._step_fn = jax.jit(step, donate_argnums=(1,))
 
     def init(params, c):
@@ -321,8 +360,9 @@ class RecurrentStreamer(Streamer):
   def __call__(self, state: dict, block, c):
     block = jnp.asarray(block, jnp.float32)
     if block.shape != (self.block_size,):
-      raise AmpSpaceError(f"Streamer: block has shape {tuple(block.shape)}, expected "
-                          f"({self.block_size},)")
+      raise AmpSpaceError(
+        f"Streamer: block has shape {tuple(block.shape)}, expected ({self.block_size},)"
+      )
     return self._step_fn(self.params, state, block, self._cond(c))
 
 
@@ -343,5 +383,7 @@ def make_streamer(model, block_size: int, **kwargs) -> Streamer:
     return Streamer(model, block_size, **kwargs)
   if hasattr(model, "scan") and hasattr(model, "initial_carry"):
     return RecurrentStreamer(model, block_size, **kwargs)
-  raise AmpSpaceError(f"streaming supports Wave2WaveNet and the recurrent baselines (models with "
-                      f"scan/initial_carry); got {type(model).__name__}")
+  raise AmpSpaceError(
+    f"streaming supports Wave2WaveNet and the recurrent baselines (models with "
+    f"scan/initial_carry); got {type(model).__name__}"
+  )

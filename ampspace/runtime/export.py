@@ -1,15 +1,15 @@
-"""`python -m ampspace.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
+"""`python -m ampspace.runtime.export --workdir=DIR --out=model.npz [--knobs=gain=5,...] [--fixed]`.
 
 Writes a trained Wave2WaveNet as `model.npz` (weights, packed per layer as
-`ampspace.stream.wave2wavenet_arrays` lays them out), `model.json` (architecture, the
+`ampspace.runtime.stream.wave2wavenet_arrays` lays them out), `model.json` (architecture, the
 conditioning vocabularies and knob ranges, default settings, the files' SHA-256 and where
 they came from) and `model.w2w` (the same weights in the flat binary layout of the C runtime,
-`ampspace/c_runtime/w2w.c`). `ampspace/export_runtime.py` runs the json/npz pair with NumPy
-alone and `ampspace.c_runtime` runs it several times faster, block by block or offline; a
+`ampspace/runtime/c_runtime/w2w.c`). `ampspace/runtime/export_runtime.py` runs the json/npz pair with NumPy
+alone and `ampspace.runtime.c_runtime` runs it several times faster, block by block or offline; a
 plugin or host can compile w2w.c and load model.w2w with no Python at all.
 
 `--lv2=OUT_DIR` (with or without `--out`) also writes an installable LV2 plugin bundle with the
-export inside (`ampspace.c_runtime.lv2_bundle`), e.g. `--lv2=$HOME/.lv2/amp.lv2`.
+export inside (`ampspace.runtime.c_runtime.lv2_bundle`), e.g. `--lv2=$HOME/.lv2/amp.lv2`.
 
 `--nam=OUT.nam` (with or without `--out`) writes a `layer_array_wavenet` as a
 neural-amp-modeler file (`ampspace.nam_format`), its knobs fixed at the `--device/--knobs`
@@ -30,14 +30,18 @@ import tempfile
 
 import numpy as np
 
-from ampspace import SAMPLE_RATE
-from ampspace import c_runtime
+from ampspace import SAMPLE_RATE, devices, nam_format
+from ampspace.runtime import c_runtime
+from ampspace.runtime.c_runtime import lv2_bundle
 from ampspace import conditioning as cond
-from ampspace import export_format
-from ampspace import export_runtime as rt
-from ampspace import stream
+from ampspace.runtime import export_format
+from ampspace.runtime import export_runtime as rt
+from ampspace.runtime import stream
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_open, atomic_write
+
+# checkpoints and ampspace.models import flax, which this module imports where used too:
+# the vocabulary, knob and export-format helpers stay free of it.
 
 
 def parse_assignments(text: str, flag: str, numeric: bool) -> dict:
@@ -61,8 +65,7 @@ def _zoo_device(name: str):
   """The zoo's device `name`, or None where the zoo cannot build it here ("other", a plugin not
   installed)."""
   try:
-    from ampspace.devices import get_device
-    return get_device(name)
+    return devices.get_device(name)
   except AmpSpaceError:
     return None
 
@@ -72,8 +75,10 @@ def device_info(name: str | None) -> tuple[dict, dict, dict]:
   if not name:
     return {}, {}, {}
   if name not in cond.DEVICE_VOCAB:
-    raise AmpSpaceError(f"--device {name!r} is not in the conditioning vocabulary "
-                        f"(ampspace/conditioning.py DEVICE_VOCAB)")
+    raise AmpSpaceError(
+      f"--device {name!r} is not in the conditioning vocabulary "
+      f"(ampspace/conditioning.py DEVICE_VOCAB)"
+    )
   dev = _zoo_device(name)
   if dev is None:
     return {}, {}, {}  # in the vocabulary but not renderable here (e.g. a plugin not installed)
@@ -84,10 +89,14 @@ def device_info(name: str | None) -> tuple[dict, dict, dict]:
 
 
 def vocabulary() -> dict:
-  return {"version": cond.VOCAB_VERSION, "knob_vocab": list(cond.KNOB_VOCAB),
-          "knob_aliases": dict(cond.KNOB_ALIASES), "device_vocab": list(cond.DEVICE_VOCAB),
-          "gain_role_knobs": list(cond.GAIN_ROLE_KNOBS),
-          "attribute_vocab": {k: list(v) for k, v in cond.ATTRIBUTE_VOCAB.items()}}
+  return {
+    "version": cond.VOCAB_VERSION,
+    "knob_vocab": list(cond.KNOB_VOCAB),
+    "knob_aliases": dict(cond.KNOB_ALIASES),
+    "device_vocab": list(cond.DEVICE_VOCAB),
+    "gain_role_knobs": list(cond.GAIN_ROLE_KNOBS),
+    "attribute_vocab": {k: list(v) for k, v in cond.ATTRIBUTE_VOCAB.items()},
+  }
 
 
 def setting_conditioning(setting: dict) -> np.ndarray:
@@ -96,26 +105,48 @@ def setting_conditioning(setting: dict) -> np.ndarray:
   of the vocabulary as 0..10 dials), or all 0..10 where `device_info` finds no zoo device
   ("other", a plugin not installed here)."""
   device = setting["device"]
-  return cond.conditioning_for(device, setting["knobs"], attributes=setting["attributes"],
-                               zoo=_zoo_device(device) is not None, strict=False,
-                               where="--knobs")
+  return cond.conditioning_for(
+    device,
+    setting["knobs"],
+    attributes=setting["attributes"],
+    zoo=_zoo_device(device) is not None,
+    strict=False,
+    where="--knobs",
+  )
 
 
-def export_model(model, out: str, *, knobs: dict | None = None, device: str | None = None,
-                 attributes: dict | None = None, fixed: bool = False,
-                 source: dict | None = None) -> tuple[str, str]:
+def export_model(
+  model,
+  out: str,
+  *,
+  knobs: dict | None = None,
+  device: str | None = None,
+  attributes: dict | None = None,
+  fixed: bool = False,
+  source: dict | None = None,
+) -> tuple[str, str]:
   """Writes the export pair for `model`; returns (json path, npz path)."""
   arch, weights = stream.arrays_of(model)
   ranges, dev_knobs, dev_attrs = device_info(device)
-  defaults = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
-              "attributes": {**dev_attrs, **(attributes or {})}}
+  defaults = {
+    "device": device or "other",
+    "knobs": {**dev_knobs, **(knobs or {})},
+    "attributes": {**dev_attrs, **(attributes or {})},
+  }
   c = setting_conditioning(defaults)
   if c.shape[0] != arch["cond_dim"] and arch["cond_dim"]:
-    raise AmpSpaceError(f"the model conditions on {arch['cond_dim']} values but this code's "
-                        f"vocabulary gives {c.shape[0]} (vocabulary version {cond.VOCAB_VERSION})")
-  meta = {"format": export_format.FORMAT, "version": export_format.VERSION,
-          "sample_rate": SAMPLE_RATE, "mode": "fixed" if fixed else "live", "arch": dict(arch),
-          "source": source or {}}
+    raise AmpSpaceError(
+      f"the model conditions on {arch['cond_dim']} values but this code's "
+      f"vocabulary gives {c.shape[0]} (vocabulary version {cond.VOCAB_VERSION})"
+    )
+  meta = {
+    "format": export_format.FORMAT,
+    "version": export_format.VERSION,
+    "sample_rate": SAMPLE_RATE,
+    "mode": "fixed" if fixed else "live",
+    "arch": dict(arch),
+    "source": source or {},
+  }
   if fixed:
     if arch["cond_dim"]:
       weights["conv_b"] = weights["conv_b"] + np.einsum("d,ldo->lo", c, weights["cond_w"])
@@ -148,47 +179,71 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
 
   config = checkpoints.load_config(workdir)
   if get_model_cls(config.model.get("name", "")).__name__ not in stream.ARRAYS_OF:
-    raise AmpSpaceError(f"{os.path.join(workdir, checkpoints.CONFIG_FILE)}: model "
-                        f"{config.model.get('name')!r} cannot be exported; export supports "
-                        f"{sorted(stream.ARRAYS_OF)}")
+    raise AmpSpaceError(
+      f"{os.path.join(workdir, checkpoints.CONFIG_FILE)}: model "
+      f"{config.model.get('name')!r} cannot be exported; export supports "
+      f"{sorted(stream.ARRAYS_OF)}"
+    )
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   model = nnx.merge(graphdef, params)
-  source = {"workdir": os.path.abspath(workdir), "step": int(step),
-            "model": config.model.to_dict(), "dataset": config.dataset.get("name", "")}
+  source = {
+    "workdir": os.path.abspath(workdir),
+    "step": int(step),
+    "model": config.model.to_dict(),
+    "dataset": config.dataset.get("name", ""),
+  }
   return export_model(model, out, source=source, **kwargs)
 
 
 def export_to_lv2(workdir: str, bundle: str, *, out: str | None = None, **kwargs) -> str:
   """Exports a workdir into an LV2 bundle folder (and to `out` too, when given); returns the
   plugin's URI. The destination is checked before the checkpoint is restored."""
-  from ampspace.c_runtime import lv2_bundle
-
   lv2_bundle.check_destination(bundle)
   with tempfile.TemporaryDirectory() as tmp:
     json_path, _ = export_workdir(workdir, out or os.path.join(tmp, "model"), **kwargs)
     return lv2_bundle.write_bundle(json_path, bundle)
 
 
-def export_to_nam(workdir: str, path: str, *, step: int | None = None, device: str | None = None,
-                  knobs: dict | None = None, attributes: dict | None = None) -> str:
+def export_to_nam(
+  workdir: str,
+  path: str,
+  *,
+  step: int | None = None,
+  device: str | None = None,
+  knobs: dict | None = None,
+  attributes: dict | None = None,
+) -> str:
   """Writes a workdir's model as a `.nam` file at one setting (the device's defaults overridden
   by `knobs`); returns the path."""
   from flax import nnx
 
-  from ampspace import checkpoints, nam_format
+  from ampspace import checkpoints
 
   config = checkpoints.load_config(workdir)
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   _, dev_knobs, dev_attrs = device_info(device)
-  setting = {"device": device or "other", "knobs": {**dev_knobs, **(knobs or {})},
-             "attributes": {**dev_attrs, **(attributes or {})}}
+  setting = {
+    "device": device or "other",
+    "knobs": {**dev_knobs, **(knobs or {})},
+    "attributes": {**dev_attrs, **(attributes or {})},
+  }
   c = setting_conditioning(setting)
-  metadata = {"name": os.path.splitext(os.path.basename(path))[0],
-              **({"gear_model": device} if device else {}),
-              "ampspace": {"workdir": os.path.abspath(workdir), "step": int(step),
-                           "model": config.model.to_dict(), "setting": setting}}
-  nam = nam_format.to_nam(nnx.merge(graphdef, params), c, metadata=metadata,
-                          where=os.path.join(workdir, checkpoints.CONFIG_FILE))
+  metadata = {
+    "name": os.path.splitext(os.path.basename(path))[0],
+    **({"gear_model": device} if device else {}),
+    "ampspace": {
+      "workdir": os.path.abspath(workdir),
+      "step": int(step),
+      "model": config.model.to_dict(),
+      "setting": setting,
+    },
+  }
+  nam = nam_format.to_nam(
+    nnx.merge(graphdef, params),
+    c,
+    metadata=metadata,
+    where=os.path.join(workdir, checkpoints.CONFIG_FILE),
+  )
   nam_format.write_nam(path, nam)
   return path
 
@@ -204,11 +259,18 @@ def define_flags() -> None:
   flags.DEFINE_string("knobs", "", "Knob dial values, e.g. gain=5,bass=3.")
   flags.DEFINE_string("attributes", "", "Attributes, e.g. preamp_tube=12AX7.")
   flags.DEFINE_bool("fixed", False, "Fold the settings into the weights (no knobs at run time).")
-  flags.DEFINE_string("lv2", None, "Also write an LV2 plugin bundle to this folder "
-                      "(e.g. ~/.lv2/amp.lv2); --out is then optional.")
-  flags.DEFINE_string("nam", None, "Also write a neural-amp-modeler .nam file of a "
-                      "layer_array_wavenet at the --device/--knobs setting; --out is then "
-                      "optional.")
+  flags.DEFINE_string(
+    "lv2",
+    None,
+    "Also write an LV2 plugin bundle to this folder (e.g. ~/.lv2/amp.lv2); --out is then optional.",
+  )
+  flags.DEFINE_string(
+    "nam",
+    None,
+    "Also write a neural-amp-modeler .nam file of a "
+    "layer_array_wavenet at the --device/--knobs setting; --out is then "
+    "optional.",
+  )
 
 
 @report_errors
@@ -221,9 +283,13 @@ def main(argv):
     raise AmpSpaceError("--workdir and --out (or --lv2, --nam) are required")
   if not os.path.isdir(f.workdir):
     raise AmpSpaceError(f"--workdir {f.workdir}: not a folder")
-  settings = dict(step=f.step, device=f.device or None,
-                  knobs=parse_assignments(f.knobs, "knobs", True),
-                  attributes=parse_assignments(f.attributes, "attributes", False), fixed=f.fixed)
+  settings = dict(
+    step=f.step,
+    device=f.device or None,
+    knobs=parse_assignments(f.knobs, "knobs", True),
+    attributes=parse_assignments(f.attributes, "attributes", False),
+    fixed=f.fixed,
+  )
   if f.lv2:
     uri = export_to_lv2(f.workdir, f.lv2, out=f.out, **settings)
     json_path, npz_path = rt.paths_of(f.out) if f.out else (None, None)
