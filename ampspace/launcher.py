@@ -168,25 +168,28 @@ def run_local(args, train_args) -> int:
 # ---------------------------------------------------------------- slurm
 def sbatch_script(args, train_args) -> str:
   workdir = workdir_of(train_args)
-  lines = [
-    "#!/bin/bash",
-    f"#SBATCH --job-name={args.job_name}",
-    f"#SBATCH --nodes={args.nodes}",
-    f"#SBATCH --ntasks-per-node={args.gpus_per_node}",
-    f"#SBATCH --gpus-per-node={args.gpus_per_node}",
-    f"#SBATCH --cpus-per-task={args.cpus_per_task}",
-    f"#SBATCH --time={args.time}",
-    f"#SBATCH --output={os.path.join(workdir, 'slurm-%j.out')}",
-  ]
-  if args.partition:
-    lines.append(f"#SBATCH --partition={args.partition}")
-  if args.account:
-    lines.append(f"#SBATCH --account={args.account}")
-  lines += [
-    "set -euo pipefail",
-    f"cd {shlex.quote(args.repo)}",
-    "srun --kill-on-bad-exit=1 " + quote(train_command(args.python, train_args, ["--distributed"])),
-  ]
+  layout = {
+    "job-name": args.job_name,
+    "nodes": args.nodes,
+    "ntasks-per-node": args.gpus_per_node,
+    "gpus-per-node": args.gpus_per_node,
+  }
+  command = train_command(args.python, train_args, ["--distributed"])
+  return sbatch_text(
+    args,
+    layout,
+    os.path.join(workdir, "slurm-%j.out"),
+    "srun --kill-on-bad-exit=1 " + quote(command),
+  )
+
+
+def sbatch_text(args, options: dict, output: str, command: str) -> str:
+  """An sbatch script: `options` then the shared ones (cpus, time, output, partition,
+  account) as #SBATCH lines, then `command` run in the checkout."""
+  options = {**options, "cpus-per-task": args.cpus_per_task, "time": args.time, "output": output}
+  options.update({k: getattr(args, k) for k in ("partition", "account") if getattr(args, k)})
+  lines = ["#!/bin/bash", *(f"#SBATCH --{k}={v}" for k, v in options.items())]
+  lines += ["set -euo pipefail", f"cd {shlex.quote(args.repo)}", command]
   return "\n".join(lines) + "\n"
 
 
@@ -271,26 +274,10 @@ def sweep_scripts(args, exp_args, jobs: list[SweepJob], summary: str) -> dict[st
 
   def script(stage: str, array: bool) -> str:
     log = os.path.join(logs, f"{stage}-%A_%a.out" if array else f"{stage}-%j.out")
-    lines = [
-      "#!/bin/bash",
-      f"#SBATCH --job-name={args.job_name}-{stage}",
-      "#SBATCH --ntasks=1",
-      f"#SBATCH --cpus-per-task={args.cpus_per_task}",
-      f"#SBATCH --time={args.time}",
-      f"#SBATCH --output={log}",
-    ]
+    options = {"job-name": f"{args.job_name}-{stage}", "ntasks": 1}
     if args.gpus_per_task and stage not in light:
-      lines.append(f"#SBATCH --gpus-per-task={args.gpus_per_task}")
-    if args.partition:
-      lines.append(f"#SBATCH --partition={args.partition}")
-    if args.account:
-      lines.append(f"#SBATCH --account={args.account}")
-    lines += [
-      "set -euo pipefail",
-      f"cd {shlex.quote(args.repo)}",
-      quote(base + [f"--stage={stage}"]),
-    ]
-    return "\n".join(lines) + "\n"
+      options["gpus-per-task"] = args.gpus_per_task
+    return sbatch_text(args, options, log, quote(base + [f"--stage={stage}"]))
 
   throttle = f"%{args.max_parallel}" if args.max_parallel else ""
   submit = [

@@ -103,9 +103,10 @@ sys.exit(worst or max((abs(p.returncode) for p in procs), default=0))
 '''
 
 
-def install(bin_dir: str, state_dir: str, first_id: int = 1000) -> str:
-  """Writes `sbatch` and `srun` into bin_dir (put it first on PATH); returns sbatch's path.
-  Job ids count up from `first_id` (JAX's Slurm detection takes its port from the id)."""
+def install(bin_dir: str, state_dir: str, first_id: int = 1000, single_thread: bool = False):
+  """Writes `sbatch` and `srun` into bin_dir; returns the environment to run under (bin_dir
+  first on PATH; with `single_thread`, one XLA thread per process, as array tasks share the
+  cores). Job ids count up from `first_id` (JAX's Slurm detection takes its port from it)."""
   os.makedirs(bin_dir, exist_ok=True)
   for name, text in (
     ("sbatch", SBATCH.format(python=sys.executable, state=state_dir, first_id=first_id)),
@@ -115,7 +116,10 @@ def install(bin_dir: str, state_dir: str, first_id: int = 1000) -> str:
     with open(path, "w") as f:
       f.write(text)
     os.chmod(path, 0o755)
-  return os.path.join(bin_dir, "sbatch")
+  env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+  if single_thread:
+    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  return env
 
 
 def jobs(state_dir: str) -> list[dict]:

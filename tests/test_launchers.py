@@ -194,8 +194,7 @@ TINY_TRAIN = [
 @pytest.mark.slow
 def test_slurm_script_trains_for_real_on_two_emulated_nodes(tmp_path, tiny_data_dir):
   state, workdir = tmp_path / "state", str(tmp_path / "run")
-  fake_slurm.install(str(tmp_path / "bin"), str(state), first_id=1000 + os.getpid() % 3000)
-  env = dict(os.environ, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+  env = fake_slurm.install(str(tmp_path / "bin"), str(state), first_id=1000 + os.getpid() % 3000)
   argv = [
     sys.executable,
     "-m",

@@ -98,12 +98,7 @@ def test_protocol_file(tmp_path):
 @pytest.mark.slow
 def test_sweep_runs_as_job_arrays_then_resumes_one_lost_cell(tmp_path):
   state, work = tmp_path / "slurm_state", tmp_path / "w"
-  fake_slurm.install(str(tmp_path / "bin"), str(state))
-  env = dict(
-    os.environ,
-    PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-  )
+  env = fake_slurm.install(str(tmp_path / "bin"), str(state), single_thread=True)
   argv = [
     sys.executable,
     "-m",
@@ -202,12 +197,7 @@ def test_search_sweep_runs_its_workers_as_array_tasks(tmp_path, tiny_data_dir):
   from ampspace.experiments import search
 
   state, work = tmp_path / "slurm_state", tmp_path / "search"
-  fake_slurm.install(str(tmp_path / "bin"), str(state))
-  env = dict(
-    os.environ,
-    PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-  )
+  env = fake_slurm.install(str(tmp_path / "bin"), str(state), single_thread=True)
   sets = [
     f"dataset.data_dir={tiny_data_dir}",
     "input.window=128",
