@@ -33,8 +33,8 @@ ABLATIONS = (
   ("batch", "batches of 8 × 8192 instead of NAM's 16 × 8192", "batch_seeds", "b16", "b8"),
 )
 PROBES = (
-  ("input_mixin: NAM's layers also see the input audio", "accuracy_input_mixin.md", False),
-  ("the paper's 256-way model with PyTorch's initialisation", "accuracy_torch_init.md", False),
+  ("input_mixin: NAM's layers also see the input audio", "accuracy_input_mixin.md"),
+  ("the paper's 256-way model with PyTorch's initialisation", "accuracy_torch_init.md"),
 )
 
 
@@ -52,18 +52,8 @@ def runs(seed_dir: str, tag: str, variant: str) -> list[dict]:
   return out
 
 
-def esr_cells(reports: list[dict], contender: str = "ours_nam_layout") -> dict:
-  """{(capture, seconds): [ESR per seed]}."""
-  cells: dict[tuple[str, float], list[float]] = {}
-  for r in reports:
-    for capture, res in r["results"].items():
-      for s in res.get(contender, {}).get("scores", []):
-        cells.setdefault((capture, float(s["seconds"])), []).append(float(s["esr"]))
-  return cells
-
-
 def table(seed_dir: str) -> str:
-  from accuracy_seeds import interval
+  from accuracy_seeds import collect, interval
 
   lines = [
     f"Made by `python benchmarks/accuracy_ablation.py` on "
@@ -85,7 +75,11 @@ def table(seed_dir: str) -> str:
     if not a or not b:
       rows.append(f"| {name} | (no runs of tag {tag!r}) | | | | | | |")
       continue
-    ca, cb = esr_cells(a), esr_cells(b)
+    # accuracy_seeds.collect: {(capture, variant, seconds): [ESR per seed]}
+    reports = {(v, i): r for v, rs in ((before, a), (after, b)) for i, r in enumerate(rs)}
+    cells = collect(reports, "ours_nam_layout")
+    ca = {(c, sec): x for (c, v, sec), x in cells.items() if v == before}
+    cb = {(c, sec): x for (c, v, sec), x in cells.items() if v == after}
     for capture, sec in sorted(set(ca) & set(cb)):
       (ma, la, ha), (mb, lb, hb) = interval(ca[(capture, sec)]), interval(cb[(capture, sec)])
       n = min(len(ca[(capture, sec)]), len(cb[(capture, sec)]))
@@ -94,7 +88,7 @@ def table(seed_dir: str) -> str:
         f"| {name} | {capture} | {sec:g} s | {n} | {ma:.4f} | {mb:.4f} | {mb / ma:.2f} | {apart} |"
       )
   lines += ["", *rows, "", "Single-seed probes (not kept; see each file's before/after table):", ""]
-  lines += [f"- {what}: [{name}]({name})" for what, name, _ in PROBES]
+  lines += [f"- {what}: [{name}]({name})" for what, name in PROBES]
   return "\n".join(lines) + "\n"
 
 
