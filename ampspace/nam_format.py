@@ -264,6 +264,7 @@ def to_nam(
 
   shape = shape_of_model(model, where)
   params = nnx.state(model, nnx.Param).to_pure_dict()
+  last_bias = ("arrays", len(shape.layer_arrays) - 1, "head_rechannel", "bias")
   flat = []
   for path, nam_shape in weight_slots(shape):
     if path[-2] == "input_mixer" and _get(params, path[:-2]).get("input_mixer") is None:
@@ -281,6 +282,10 @@ def to_nam(
             f"{where}: the model conditions on {kernel.shape[0]} values, the setting has {len(c)}"
           )
         value = value + np.asarray(c, np.float32) @ kernel  # NAM has no knobs: fold them in
+      if path == last_bias and getattr(model, "dc_free", False):
+        # dc_free subtracts the response to silence at this setting: NAM's head bias does it
+        setting = np.zeros((1, 0), np.float32) if c is None else np.float32(c)[None]
+        value = value - np.asarray(model.silence_response(setting))[0] / model.head_scale
     flat.append(np.asarray(value, np.float32).reshape(-1))
   flat.append(np.float32([model.head_scale]))
   weights = np.concatenate(flat)

@@ -8,7 +8,7 @@ sized for a CPU already):
 
   nam_layout  LayerArrayWaveNet in NAM's standard layout (16 then 8 channels, dilations
               1..512 twice, tanh), PyTorch's initialisation, batches of 8 x 8192,
-              regression, MSE;
+              regression with the DC-free head, MSE;
   paper       the paper's Wave2WaveNet (depth 20, 16 channels, 256 mu-law classes,
               class-weighted squared EMD, expected-value decoding);
   finetune    `paper` initialised from a pretrained checkpoint (`--config.init_from=...`);
@@ -69,11 +69,14 @@ def get_config(arg: str | None = None):
     # batch 8 x 8192 rather than NAM's 16: lower mean test ESR on all three captures at 2 and
     # 5 minutes (a tie on the fuzz at 5), 3 seeds each
     # (benchmarks/results/accuracy_seeds_batch_seeds.md)
+    # dc_free: silence in, silence out. Without it the DI's silences carried the model's
+    # constant offset, about -50 dBFS on two of the three captures (all of it DC)
     c.model = {
       "name": "layer_array_wavenet",
       "num_classes": 1,
       "input_mixin": False,
       "init": "torch",
+      "dc_free": True,
     }
     c.loss = {"name": "mse"}
     c.optimizer.learning_rate = 4e-3

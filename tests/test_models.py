@@ -111,6 +111,24 @@ def test_convolutional_receptive_field_is_exact(name):
   assert nonzero.min() == 5 and nonzero.max() == 5 + r - 1  # exactly inputs t .. t + R - 1
 
 
+@pytest.mark.parametrize("kw", [{}, {"gated": True, "input_mixin": True}])
+def test_dc_free_head_subtracts_the_response_to_silence(kw):
+  """dc_free: silence in gives exactly silence out at every setting, and any input gives the
+  plain model's output less its output on an all-zero input (run the slow way, at full length)."""
+  plain = _model("layer_array_wavenet", num_classes=1, **kw)
+  free = _model("layer_array_wavenet", num_classes=1, dc_free=True, **kw)
+  x, c = _inputs(plain, 40)
+  silent = jnp.zeros_like(x)
+  offset = np.asarray(plain(silent, c))
+  assert np.abs(offset).min() > 1e-3  # the plain model does answer silence with an offset
+  response = np.asarray(plain.silence_response(c))[:, None, :]
+  np.testing.assert_allclose(offset, np.broadcast_to(response, offset.shape), atol=1e-6)
+  np.testing.assert_allclose(np.asarray(free(silent, c)), 0.0, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(free(x, c)), np.asarray(plain(x, c)) - offset, atol=1e-6)
+  with pytest.raises(AmpSpaceError, match="dc_free needs a regression head"):
+    _model("layer_array_wavenet", num_classes=8, dc_free=True)
+
+
 def test_non_causal_wave2wavenet_looks_ahead():
   m = _model("wave2wavenet", causal=False)
   left, right = m.context

@@ -74,10 +74,12 @@ def _write(tmp_path, model, c, name="m.nam") -> str:
 
 
 # ---------------------------------------------------------------- NAM-free
-@pytest.mark.parametrize("kw", [{}, {"gated": True}, {"input_mixin": True, "head_scale": 0.1}])
+@pytest.mark.parametrize(
+  "kw", [{}, {"gated": True}, {"input_mixin": True, "head_scale": 0.1}, {"dc_free": True}]
+)
 def test_export_import_round_trip(tmp_path, kw):
   """A model written as .nam and read back predicts what it did at the exported setting, and
-  writes the same weights again."""
+  writes the same weights again (a dc_free model's offset at that setting is in the head bias)."""
   model, c = _model(**kw), _setting()
   path = _write(tmp_path, model, c)
   loaded = nam_format.model_from_nam(path, COND)
@@ -285,7 +287,7 @@ def test_neural_amp_modeler_agrees_both_ways(nam_python, trained, tmp_path):
   the input mixin) and gives NAM's output to 1e-5."""
   _, trained_path, trained_model, trained_c = trained
   cases = [(trained_path, trained_model, trained_c)]
-  for i, kw in enumerate([{}, {"gated": True, "input_mixin": True}]):
+  for i, kw in enumerate([{}, {"gated": True, "input_mixin": True}, {"dc_free": True}]):
     model, c = _model(NAM_STANDARD, seed=i, **kw), _setting(i)
     cases.append((_write(tmp_path, model, c, f"standard{i}.nam"), model, c))
   capture = str(tmp_path / "capture.nam")

@@ -13,6 +13,13 @@ model weight for weight.
 `init="torch"` initialises every weight and bias as PyTorch's `Conv1d`/`Linear` do, which is what
 NAM's own trainer starts from (`ampspace.models.inits`).
 
+`dc_free=True` (regression only) subtracts the model's response to silence: y(x) = f(x, c) - f(0, c),
+so an all-zero input gives exactly zero output, at every setting. A network trained without it
+leaves a constant offset where the DI is silent (measured -50 dBFS on the race's captures, all of
+it DC). For an all-zero input every activation is constant in time, so f(0, c) costs one
+output sample per layer (`silence_response`); `ampspace.nam_format.to_nam` folds it into the head
+bias, so a `.nam` file plays the same model in NAM's hosts.
+
 Interface as every model here: `model(x [B, T + receptive_field - 1, 1], c) -> [B, T, K]`;
 `num_classes=1` is the regression head (NAM's), K > 1 a mu-law classifier.
 """
@@ -112,10 +119,16 @@ class LayerArray(nnx.Module):
       channels, head_size, 1, use_bias=head_bias, rngs=rngs, **init_kwargs(init, channels)
     )
 
-  def __call__(self, x, c, head_in, audio):
-    """-> (head output [B, T', head_size], layer output [B, T', channels])."""
+  def __call__(self, x, c, head_in, audio, constant: bool = False):
+    """-> (head output [B, T', head_size], layer output [B, T', channels]).
+
+    constant: x [B, 1, C] stands for a signal constant in time; each dilated convolution then
+    sees just its own taps of it (kernel_size of them, spaced by the dilation) and gives one
+    sample, the value it would give at every time."""
     x = self.rechannel(x)
     for layer in self.layers:
+      if constant:
+        x = jnp.broadcast_to(x, (x.shape[0], layer.shrink + 1, x.shape[2]))
       x, a = layer(x, c, audio)
       head_in = a if head_in is None else head_in[:, head_in.shape[1] - a.shape[1] :, :] + a
     return self.head_rechannel(head_in), x
@@ -134,8 +147,13 @@ class LayerArrayWaveNet(nnx.Module):
     causal: bool = True,
     input_mixin: bool = False,
     init: str = "flax",
+    dc_free: bool = False,
     rngs: nnx.Rngs,
   ):
+    if dc_free and num_classes != 1:
+      raise AmpSpaceError(
+        f"model.dc_free needs a regression head (num_classes=1), not num_classes={num_classes}"
+      )
     arrays = [dict(a) for a in layer_arrays]
     for i, a in enumerate(arrays):
       if not {"channels", "head_size", "dilations"} <= set(a):
@@ -152,6 +170,7 @@ class LayerArrayWaveNet(nnx.Module):
       causal,
       head_scale,
     )
+    self.dc_free = dc_free
     self.dilations = [d for a in arrays for d in a["dilations"]]
     self.arrays = nnx.List(
       [
@@ -186,10 +205,18 @@ class LayerArrayWaveNet(nnx.Module):
   def context(self) -> tuple[int, int]:
     return conv_context(self.receptive_field, self.causal)
 
-  def __call__(self, x, c):
-    """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
+  def _forward(self, x, c, constant: bool = False):
     h, head_in = x, None
     for array in self.arrays:
-      head_in, h = array(h, c, head_in, x)
+      head_in, h = array(h, c, head_in, x, constant)
     out = self.head_scale * head_in
     return out if self.head is None else self.head(out)
+
+  def silence_response(self, c):
+    """f(0, c): the output for an all-zero input, [B, num_classes] (without the dc_free head)."""
+    return self._forward(jnp.zeros((c.shape[0], 1, 1), jnp.float32), c, constant=True)[:, 0, :]
+
+  def __call__(self, x, c):
+    """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
+    out = self._forward(x, c)
+    return out - self.silence_response(c)[:, None, :] if self.dc_free else out
