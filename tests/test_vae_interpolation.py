@@ -104,6 +104,29 @@ def test_within_steps_scores_a_recipe_against_known_settings():
   assert within_steps(Entry("amp_a", {"gain": 7.0, "treble": 8.0}, "x"), "amp_a", truth, 2.0)
 
 
+def _vae_measures(d: float) -> dict:
+  keys = ("reconstruction_A", "midpoint_to_A", "midpoint_to_B", "between_gain", "floor_gain")
+  return {
+    **{k: d for k in keys + ("between_treble", "floor_treble")},
+    "walk": {"evenness": 1.1, "path_ratio": 1.0},
+    "dial_hits": 1,
+    "dial_n": 12,
+    "dial_right_amp": 3,
+  }
+
+
+def test_vae_variants_parse_or_fail_in_one_line(interp):
+  assert interp.parse_vae_variant("clip:model.num_frames=704,model.factor_hidden=true") == (
+    "clip",
+    ["model.num_frames=704", "model.factor_hidden=true"],
+  )
+  for bad in ("clip", "clip:", ":model.num_frames=704", "clip:model.num_frames"):
+    with pytest.raises(Exception, match="expected NAME:KEY=VALUE") as e:
+      interp.parse_vae_variant(bad)
+    assert "\n" not in str(e.value)
+  assert all(interp.parse_vae_variant(v) for v in interp.VAE_VARIANTS)
+
+
 def test_markdown_table(interp):
   results = {
     "midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
@@ -117,6 +140,14 @@ def test_markdown_table(interp):
       "chance_hit_rate": 0.125,
       "queries": [{"device": "a", "truth": {"gain": 5.0}, "recipe": "a with gain=4", "hit": True}],
     },
+    "vae_variants": {
+      "window_64": {"overrides": [], "measures": _vae_measures(0.3)},
+      "clip": {
+        "overrides": ["model.num_frames=704"],
+        "train_minutes": 2.5,
+        "measures": _vae_measures(0.2),
+      },
+    },
   }
   meta = {
     "amp_a": "a",
@@ -129,8 +160,11 @@ def test_markdown_table(interp):
     "wall_minutes": 0.5,
     "endpoint_gain": 7.0,
     "walk_steps": 3,
+    "seed": 0,
   }
   md = interp.markdown(results, meta)
+  assert "| window_64 | configs/vae.py | 0.300 | 0.300 / 0.300 | 0.300 (0.300) |" in md
+  assert "| clip | model.num_frames=704 | 0.200 |" in md and "| 1 of 12 | 2.5 |" in md
   assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
   assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
   assert "against its real treble 8 (held out" in md and "| real treble 6 | 0.200 |" in md
@@ -151,6 +185,7 @@ def test_micro_run_end_to_end(tmp_path):
       "--random_settings=1",
       "--gl_iters=2",
       "--walk_steps=3",
+      "--vae_variant=short:model.num_frames=32",
     ],
     capture_output=True,
     text=True,
@@ -179,3 +214,10 @@ def test_micro_run_end_to_end(tmp_path):
     e["file"] for e in manifest
   }
   assert os.path.exists(os.path.join(out, "soundspace_device_2d.png"))
+  variants = metrics["vae_variants"]  # stage 4: the experiment's VAE, then each variant
+  assert list(variants) == ["window_64", "short"]
+  assert variants["short"]["overrides"] == ["model.num_frames=32"]
+  for row in variants.values():
+    m = row["measures"]
+    assert m["dial_n"] == 12 and np.isfinite(m["between_gain"]) and np.isfinite(m["floor_treble"])
+  assert os.path.isdir(os.path.join(out, "vae_variants", "short", "checkpoints"))

@@ -34,6 +34,11 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
      its real, held-out gain 5; its trebles 6 and 10 (at the endpoint gain) against its real,
      held-out treble 8. For Wave2WaveNet the conditioning midpoint of the two is exactly the
      held-out conditioning, so this is its generalisation to an unseen knob value.
+4. VAE variants (`--vae_variant`, on by default; `--nocompare_vae` skips them): the paper's
+   choices the CPU VAE departs from, each trained on the same partition with the same steps
+   and seed into OUT/vae_variants/NAME and measured like the VAE above on decoded log-mels
+   (before Griffin-Lim, which is the same for all): clip-length windows (704 frames, the whole
+   4 s clip, as the paper encodes), a 512-unit layer per latent factor, and both.
 """
 
 from __future__ import annotations
@@ -84,6 +89,15 @@ def define_flags() -> None:
   flags.DEFINE_integer("walk_steps", 9, "Points on each A -> B walk.")
   flags.DEFINE_integer("seed", 0, "Training seed.")
   flags.DEFINE_bool(
+    "compare_vae", True, "Train and measure the VAE variants (--vae_variant) too (stage 4)."
+  )
+  flags.DEFINE_multi_string(
+    "vae_variant",
+    list(VAE_VARIANTS),
+    "NAME:KEY=VALUE[,KEY=VALUE...]: a VAE variant, its overrides of the VAE's config "
+    "(repeatable; values without commas).",
+  )
+  flags.DEFINE_bool(
     "update_doc",
     False,
     "Write the table into docs/soundspace.md (between its "
@@ -99,6 +113,14 @@ DI_SECONDS = 4.0
 HELD_OUT = {"gain": 5.0, "treble": 8.0}
 # knob -> the two training dials whose midpoint is the held-out dial
 BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
+# Stage 4: the paper's VAE choices against the CPU config's (64-frame windows, one shared
+# 512-unit layer). 704 frames (a multiple of 16) hold the whole 4 s clip (690 frames).
+CLIP_FRAMES = 704
+VAE_VARIANTS = (
+  f"clip:model.num_frames={CLIP_FRAMES}",
+  "per_factor:model.factor_hidden=true",
+  f"clip_per_factor:model.num_frames={CLIP_FRAMES},model.factor_hidden=true",
+)
 
 
 # ------------------------------------------------------------------ helpers
@@ -183,8 +205,21 @@ def dataset_config(out: str, rendered: str):
 
 
 # ------------------------------------------------------------------ 2. models
-def train_vae(out: str, dataset, steps: int):
+def parse_vae_variant(spec: str) -> tuple[str, list[str]]:
+  """ "NAME:KEY=VALUE,KEY=VALUE" -> (NAME, ["KEY=VALUE", ...])."""
+  name, sep, overrides = spec.partition(":")
+  items = [o for o in overrides.split(",") if o]
+  if not sep or not name or not items or any("=" not in o for o in items):
+    raise AmpSpaceError(
+      f"--vae_variant={spec!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], "
+      f"e.g. clip:model.num_frames={CLIP_FRAMES}"
+    )
+  return name, items
+
+
+def train_vae(out: str, dataset, steps: int, overrides=(), workdir: str = ""):
   from ampspace.checkpoints import restore_vae
+  from ampspace.config_files import apply_override
 
   c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
   c.dataset = dataset
@@ -193,7 +228,9 @@ def train_vae(out: str, dataset, steps: int):
   c.kl.warmup_steps = max(1, steps // 4)
   c.train.checkpoint_every = max(100, steps // 4)
   c.train.eval_every = steps + 1
-  workdir = os.path.join(out, "vae")
+  for item in overrides:
+    apply_override(c, item, flag="--vae_variant")
+  workdir = workdir or os.path.join(out, "vae")
   trainers.get_trainer("vae")(c, workdir)
   return restore_vae(workdir)[0]
 
@@ -223,8 +260,10 @@ class Sounds:
     from ampspace.runtime import inference
 
     self.di, self.vae, self.gl_iters, self.dataset = di, vae, gl_iters, dataset
-    graphdef, params, self.context, config = w2w
-    self.apply = inference.make_apply(graphdef, params, config.loss.get("decode", "expected_value"))
+    if w2w is not None:  # None: the VAE's measures only (stage 4)
+      graphdef, params, self.context, config = w2w
+      decode = config.loss.get("decode", "expected_value")
+      self.apply = inference.make_apply(graphdef, params, decode)
 
   # real devices (upstream code: allowed in a launch script, never in models/trainers)
   def real(self, device_name: str, knobs: dict) -> np.ndarray:
@@ -405,7 +444,7 @@ def experiment(out: str, s: Sounds) -> dict:
     "known_in_between": between,
     "held_out_query": query,
     "dial_recipes": dial_recipes(s, space),
-  }
+  }, space
 
 
 def dial_recipes(s: Sounds, space, n_random: int = 4) -> dict:
@@ -471,6 +510,87 @@ def held_out_query(out: str, s: Sounds, real_5: np.ndarray):
     {"recipe": m.entry.recipe(), "distance": m.distance}
     for m in space.nearest_to_audio(s.vae, real_5, 3)
   ]
+
+
+def vae_measures(s: Sounds, space=None) -> dict:
+  """The VAE's side of the experiment on decoded log-mels (no Griffin-Lim), for comparing VAE
+  variants: reconstruction of A, the A/B latent midpoint, the known in-betweens against their
+  floors, the A -> B walk and the dial recipes."""
+  from ampspace import soundspace
+  from ampspace.data import sources
+
+  dist, g = soundspace.mel_distance, FLAGS.endpoint_gain
+  real_a, real_b = s.real(FLAGS.amp_a, {"gain": g}), s.real(FLAGS.amp_b, {"gain": g})
+  m_a, m_b = log_mel(real_a), log_mel(real_b)
+  z_a, z_b = s.codes(real_a), s.codes(real_b)
+  mid = s.vae_mel(soundspace.interpolate(z_a, z_b, 0.5))
+  walk = soundspace.latent_walk(s.vae, z_a, z_b, len(m_a), FLAGS.walk_steps)
+  out = {
+    "reconstruction_A": dist(s.vae_mel(z_a), m_a),
+    "midpoint_to_A": dist(mid, m_a),
+    "midpoint_to_B": dist(mid, m_b),
+    "walk": soundspace.walk_smoothness(walk),
+  }
+  for knob, (lo, hi) in BETWEEN.items():
+    base = {} if knob == "gain" else {"gain": g}
+    real_held = s.real(FLAGS.amp_a, {**base, knob: HELD_OUT[knob]})
+    m_held = log_mel(real_held)
+    z_lo = s.codes(s.real(FLAGS.amp_a, {**base, knob: lo}))
+    z_hi = s.codes(s.real(FLAGS.amp_a, {**base, knob: hi}))
+    out[f"between_{knob}"] = dist(s.vae_mel(soundspace.interpolate(z_lo, z_hi, 0.5)), m_held)
+    out[f"floor_{knob}"] = dist(s.vae_mel(s.codes(real_held)), m_held)
+  if space is None:
+    space = soundspace.SoundSpace.from_source(s.vae, sources.open_split(s.dataset, "train"))
+  recipes = dial_recipes(s, space)
+  out["dial_hits"], out["dial_n"] = recipes["hits"], recipes["n"]
+  out["dial_right_amp"] = recipes["right_amp"]
+  return out
+
+
+def compare_vae_variants(out: str, s: Sounds, dataset, steps: int, space) -> dict:
+  """Stage 4: {name: {overrides, train_minutes, measures}}, the experiment's own VAE first."""
+  rows = {"window_64": {"overrides": [], "measures": vae_measures(s, space)}}
+  for spec in FLAGS.vae_variant:
+    name, overrides = parse_vae_variant(spec)
+    stage(f"4. VAE variant {name}: {', '.join(overrides)}, {steps} steps")
+    t0 = time.time()
+    vae = train_vae(out, dataset, steps, overrides, os.path.join(out, "vae_variants", name))
+    minutes = (time.time() - t0) / 60
+    variant = Sounds(s.di, vae, None, s.gl_iters, dataset)
+    rows[name] = {
+      "overrides": overrides,
+      "train_minutes": minutes,
+      "measures": vae_measures(variant),
+    }
+  return rows
+
+
+def variants_markdown(rows: dict, meta: dict) -> list[str]:
+  lines = [
+    "",
+    "## VAE variants: window length and per-factor layers",
+    "",
+    f"Each VAE trained {meta['vae_steps']} steps (seed {meta['seed']}) on the same partition; mel "
+    "distances on decoded log-mels (before Griffin-Lim); the in-betweens are latent midpoints "
+    "against the real held-out setting, with the variant's own reconstruction of it (floor) "
+    "beside. `window_64` is the VAE above (64-frame windows, one shared 512-unit layer).",
+    "",
+    "| variant | overrides | recon. A | midpoint to A / B | gain 5 between (floor) "
+    "| treble 8 between (floor) | walk evenness / path | dial hits | train min |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+  ]
+  for name, r in rows.items():
+    m = r["measures"]
+    minutes = f"{r['train_minutes']:.1f}" if "train_minutes" in r else "(above)"
+    lines.append(
+      f"| {name} | {', '.join(r['overrides']) or 'configs/vae.py'} | "
+      f"{m['reconstruction_A']:.3f} | {m['midpoint_to_A']:.3f} / {m['midpoint_to_B']:.3f} | "
+      f"{m['between_gain']:.3f} ({m['floor_gain']:.3f}) | "
+      f"{m['between_treble']:.3f} ({m['floor_treble']:.3f}) | "
+      f"{m['walk']['evenness']:.2f} / {m['walk']['path_ratio']:.2f} | "
+      f"{m['dial_hits']} of {m['dial_n']} | {minutes} |"
+    )
+  return lines
 
 
 def markdown(results: dict, meta: dict) -> str:
@@ -542,6 +662,8 @@ def markdown(results: dict, meta: dict) -> str:
     for r in dr["queries"]:
       truth = ", ".join(f"{k}={v:g}" for k, v in r["truth"].items())
       lines.append(f"| {r['device']} | {truth} | {r['recipe']} | {'yes' if r['hit'] else 'no'} |")
+  if results.get("vae_variants"):
+    lines += variants_markdown(results["vae_variants"], meta)
   lines += [
     "",
     "Mel distance: mean |log(1 + mel power) difference| over frames and 256 mel "
@@ -570,6 +692,8 @@ def main(argv):
   n_random = dials(size, FLAGS.random_settings, 8, 64)
   vae_steps = dials(size, FLAGS.vae_steps, 400, 20_000)
   w2w_steps = dials(size, FLAGS.w2w_steps, 300, 20_000)
+  for spec in FLAGS.vae_variant if FLAGS.compare_vae else ():
+    parse_vae_variant(spec)  # a malformed variant fails before anything renders or trains
 
   stage("1. partition: render one DI through both amps")
   di_dir = make_di(out)
@@ -590,7 +714,10 @@ def main(argv):
 
   stage("3. sounds and measures")
   di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
-  results = experiment(out, Sounds(di, vae, w2w, FLAGS.gl_iters, dataset))
+  sounds = Sounds(di, vae, w2w, FLAGS.gl_iters, dataset)
+  results, space = experiment(out, sounds)
+  if FLAGS.compare_vae:
+    results["vae_variants"] = compare_vae_variants(out, sounds, dataset, vae_steps, space)
   meta = {
     "amp_a": FLAGS.amp_a,
     "amp_b": FLAGS.amp_b,
@@ -601,6 +728,7 @@ def main(argv):
     "walk_steps": FLAGS.walk_steps,
     "endpoint_gain": FLAGS.endpoint_gain,
     "size": size,
+    "seed": FLAGS.seed,
     "command": "python launch/interpolation.py " + " ".join(sys.argv[1:]),
     "wall_minutes": (time.time() - t0) / 60,
   }
