@@ -307,3 +307,28 @@ def test_the_command_line_reports_bad_input_in_one_line(plugins, tmp_path):
     f"error: --lv2 {tmp_path / 'taken'}: is a file, not a folder; an LV2 bundle is a folder"
   ]
   assert sorted(os.listdir(tmp_path)) == ["taken"]
+
+
+def test_the_benchmarks_c_host_runs_the_plugin_block_by_block(plugins, tmp_path, monkeypatch):
+  """benchmarks/lv2_block_host.c (the streaming table's `lv2_c` row): the plugin's output does
+  not depend on the block length, the figures are positive, and a missing plugin is one line."""
+  sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+  import bench_streaming
+
+  exe = bench_streaming.lv2_c_host(str(tmp_path))
+  assert exe and os.path.exists(exe)
+  monkeypatch.setenv("LV2_PATH", plugins.amp.folder)
+  outs = {}
+  for block in (64, 128):
+    r = subprocess.run(
+      [exe, plugins.amp.uri, str(block), "0.3", "1"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert r[0] == "rtf" and float(r[1]) > 0 and float(r[3]) > 0
+    outs[block] = float(r[5])
+  # 0.3 s in whole blocks is 13184 samples at either length: the same output
+  assert outs[64] > 1e-4 and abs(outs[64] - outs[128]) <= 1e-5 * outs[64]
+  bad = subprocess.run(
+    [exe, "urn:ampspace:nothing", "64", "0.3", "1"], capture_output=True, text=True
+  )
+  assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
+  assert "urn:ampspace:nothing: no such plugin" in bad.stderr
