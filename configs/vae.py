@@ -40,8 +40,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.channels = (64, 64, 128, 128) if runlocal else (128, 128, 256, 256)
   c.model.hidden = 512  # the paper's 512-d representation
   # The paper: "512 for each factor", one hidden layer per latent dimension (paper scale). The
-  # CPU config keeps one shared layer, as its committed soundspace table was measured with;
-  # the two are not yet compared at runlocal scale.
+  # CPU config keeps one shared layer: per-factor layers bought nothing at runlocal scale, and
+  # clip-length windows (num_frames=704) reconstructed much better on the one-DI partition
+  # (launch/interpolation.py's "VAE variants" table, docs/soundspace.md).
   c.model.factor_hidden = not runlocal
   c.model.kernel_size = 5
   c.model.mel_offset = 1.0  # log1p(mel power) of amp outputs: mean ~0.7, std ~1.1
