@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -21,30 +20,11 @@ import pytest
 import gcs_emulator
 from ampspace import paths
 from ampspace.files import atomic_open, atomic_write
-from trainer_util import REPO, cli_overrides, tiny_config
+from trainer_util import REPO, tiny_config, train_command
 
 BUCKET = "ampspace-test"
 STEPS = 24
 KILL_AT = 10
-KEYS = (
-  "dataset.data_dir",
-  "dataset.build_if_missing",
-  "model.depth",
-  "model.channels",
-  "model.max_dilation",
-  "input.window",
-  "input.batch_size",
-  "input.read_threads",
-  "train.steps",
-  "train.log_every",
-  "train.checkpoint_every",
-  "train.eval_every",
-  "train.eval_examples",
-  "train.tensorboard",
-  "train.async_checkpoints",
-  "optimizer.warmup_steps",
-  "eval.at_end",
-)
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +69,9 @@ def test_a_dataset_missing_from_the_bucket_is_one_clear_error(gcs, tmp_path, mon
 
 
 def _command(data_dir: str, workdir: str) -> list[str]:
-  config = tiny_config(
+  return train_command(
     data_dir,
+    workdir,
     **{
       "train.steps": STEPS,
       "train.checkpoint_every": 4,
@@ -99,14 +80,6 @@ def _command(data_dir: str, workdir: str) -> list[str]:
       "train.tensorboard": True,
     },
   )
-  return [
-    sys.executable,
-    "-m",
-    "ampspace.train",
-    "--config=configs/wave2wavenet.py:runlocal",
-    f"--workdir={workdir}",
-    *cli_overrides(config, KEYS),
-  ]
 
 
 def _train(cmd) -> str:
