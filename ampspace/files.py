@@ -18,8 +18,9 @@ sees half a file and an interrupted writer leaves nothing behind:
   with atomic_open("x.csv", newline="") as f: ...     # a file object
   with atomic_path("x.wav") as tmp: writer(tmp)       # a path, for writers that need one
 
-Standard library only (plus PyYAML inside `write_yaml_atomic`), so scripts that import little
-may use it too.
+A destination that is a URL (gs://...) is written to a local temporary file and uploaded
+whole when it is finished (`ampspace.paths`). Standard library only at import (PyYAML inside
+`write_yaml_atomic`, etils for URLs), so scripts that import little may use it too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import os
 import secrets
 from typing import Iterator
 
+from ampspace import paths
 from ampspace.errors import AmpSpaceError
 
 _TRIES = 100  # random names to try before giving up (a clash needs 2**32 bad luck)
@@ -69,6 +71,9 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
   `suffix` (e.g. ".npz") replaces the destination's extension at the end of the temporary
   name, for writers that pick their format by it."""
   path = os.fspath(path)
+  if paths.is_url(path):  # a bucket: write locally, then upload the finished file in one piece
+    yield from _upload_when_done(path, suffix)
+    return
   tmp = _new_temp(path, suffix)
   try:
     yield tmp
@@ -76,6 +81,21 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
   except BaseException:
     _remove_quietly(tmp)
     raise
+
+
+def _upload_when_done(url: str, suffix: str | None) -> Iterator[str]:
+  """An object store has no rename, but one object's upload is whole or absent: the writer
+  fills a local temporary file, uploaded to `url` when it finishes, and removed either way."""
+  import tempfile
+
+  ext = os.path.splitext(url)[1] if suffix is None else suffix
+  fd, tmp = tempfile.mkstemp(suffix=ext)
+  os.close(fd)
+  try:
+    yield tmp
+    paths.upload(tmp, url)
+  finally:
+    _remove_quietly(tmp)
 
 
 @contextlib.contextmanager

@@ -47,11 +47,14 @@ import dataclasses
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
+from ampspace import paths
 from ampspace.errors import AmpSpaceError
 from ampspace.files import atomic_write
 
@@ -125,7 +128,9 @@ def local_commands(args, train_args) -> list[str]:
 
 def run_local(args, train_args) -> int:
   plan = local_plan(args, train_args)
-  logs = os.path.join(workdir_of(train_args), "logs")
+  workdir = workdir_of(train_args)
+  remote = paths.is_url(workdir)  # gs://...: the logs are written here, then uploaded
+  logs = tempfile.mkdtemp(prefix="ampspace-logs-") if remote else os.path.join(workdir, "logs")
   os.makedirs(logs, exist_ok=True)
   procs = []
   for i, (env, argv) in enumerate(plan):
@@ -162,6 +167,11 @@ def run_local(args, train_args) -> int:
         os.killpg(p.pid, signal.SIGTERM)
       p.wait()
       log.close()
+    if remote:
+      for name in sorted(os.listdir(logs)):
+        paths.upload(os.path.join(logs, name), paths.join(workdir, "logs", name))
+      shutil.rmtree(logs, ignore_errors=True)
+      print(f"process logs uploaded to {paths.join(workdir, 'logs')}", file=sys.stderr)
   return status
 
 
@@ -178,7 +188,7 @@ def sbatch_script(args, train_args) -> str:
   return sbatch_text(
     args,
     layout,
-    os.path.join(workdir, "slurm-%j.out"),
+    "slurm-%j.out" if paths.is_url(workdir) else os.path.join(workdir, "slurm-%j.out"),
     "srun --kill-on-bad-exit=1 " + quote(command),
   )
 
@@ -194,7 +204,12 @@ def sbatch_text(args, options: dict, output: str, command: str) -> str:
 
 
 def slurm_script_path(args, train_args) -> str:
-  return args.script or os.path.join(workdir_of(train_args), "launch.sbatch")
+  """--script, else launch.sbatch in the workdir, or in the current folder when the workdir is
+  a bucket (sbatch reads a local file; the run itself writes to the bucket)."""
+  workdir = workdir_of(train_args)
+  return args.script or (
+    "launch.sbatch" if paths.is_url(workdir) else os.path.join(workdir, "launch.sbatch")
+  )
 
 
 def slurm_commands(args, train_args) -> list[str]:
@@ -263,7 +278,13 @@ def sweep_jobs(args, exp_args) -> tuple[list[SweepJob], str]:
 
 
 def sweep_dir(exp_args) -> str:
-  return os.path.join(os.path.abspath(workdir_of(exp_args)), "slurm")
+  workdir = workdir_of(exp_args)
+  if paths.is_url(workdir):
+    raise AmpSpaceError(
+      f"--workdir={workdir}: a Slurm sweep keeps its cells on the cluster's shared filesystem; "
+      "give a path there"
+    )
+  return os.path.join(os.path.abspath(workdir), "slurm")
 
 
 def sweep_scripts(args, exp_args, jobs: list[SweepJob], summary: str) -> dict[str, str]:

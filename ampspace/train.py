@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags, logging
 
-from ampspace import trainers
+from ampspace import paths, trainers
 from ampspace.config_files import define_config_flag
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 
@@ -42,6 +42,10 @@ def initialize_distributed() -> None:
 def check_workdir(workdir: str | None) -> str:
   if not workdir:
     raise AmpSpaceError("--workdir is required")
+  if paths.is_url(workdir):  # gs://bucket/run: checkpoints, logs and TensorBoard go there
+    if paths.isfile(workdir):
+      raise AmpSpaceError(f"--workdir {workdir}: exists and is an object, expected a folder")
+    return paths.absolute(workdir)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise AmpSpaceError(f"--workdir {workdir}: exists and is a file, expected a folder")
   return workdir

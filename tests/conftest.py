@@ -31,3 +31,20 @@ def tiny_data_dir(tmp_path_factory) -> str:
     "amp_space/tiny", data_dir=data_dir, file_format="array_record"
   ).download_and_prepare()
   return data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tiny_data_dir, tmp_path_factory):
+  """An uninterrupted 12-step run of the tiny trainer config, made once per session: (workdir,
+  losses by step, parameter leaves). Every interrupted, resumed or relocated (bucket) run of
+  the same config must reproduce it exactly."""
+  import jax
+  import numpy as np
+
+  from ampspace.trainers import wave2wavenet as trainer
+  from trainer_util import losses_by_step, tiny_config
+
+  workdir = str(tmp_path_factory.mktemp("reference"))
+  result = trainer.train_and_evaluate(tiny_config(tiny_data_dir), workdir)
+  leaves = [np.asarray(x) for x in jax.tree.leaves(result["params"])]
+  return workdir, losses_by_step(workdir), leaves

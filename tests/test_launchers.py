@@ -128,6 +128,19 @@ def test_slurm_layout_as_jax_detects_it(monkeypatch):
   assert slurm.get_coordinator_address(None, None).startswith("gpu017:")
 
 
+def test_a_bucket_workdir_keeps_slurm_files_local(capsys):
+  """--workdir=gs://...: the trainer writes there, but sbatch's script and log are local files,
+  and a Table 3 sweep (cells on the cluster's shared filesystem) refuses the URL."""
+  argv = ["slurm", "--dry_run", "--", "--config=configs/wave2wavenet.py", "--workdir=gs://b/w2w"]
+  assert launcher.main(argv) == 0
+  out = capsys.readouterr().out
+  assert out.startswith("# launch.sbatch\n") and "#SBATCH --output=slurm-%j.out\n" in out
+  assert "--workdir=gs://b/w2w --distributed" in out and "sbatch launch.sbatch" in out
+  sweep = ["slurm_sweep", "--dry_run", "--", "--scale=runlocal", "--workdir=gs://b/s2r"]
+  assert launcher.main(sweep) == 2
+  assert "shared filesystem" in capsys.readouterr().err
+
+
 def test_tpu_vm_commands_run_the_trainer_on_every_worker():
   cmds = commands(
     "tpu_vm",

@@ -22,12 +22,10 @@ def _leaves(params):
   return [np.asarray(x) for x in jax.tree.leaves(params)]
 
 
-@pytest.fixture(scope="module")
-def reference(tiny_data_dir, tmp_path_factory):
-  """An uninterrupted 12-step run: the losses every interrupted run must reproduce exactly."""
-  workdir = str(tmp_path_factory.mktemp("reference"))
-  result = trainer.train_and_evaluate(tiny_config(tiny_data_dir), workdir)
-  return workdir, losses_by_step(workdir), _leaves(result["params"])
+@pytest.fixture
+def reference(tiny_reference):
+  """(workdir, losses by step, parameter leaves) of the uninterrupted 12-step run (conftest)."""
+  return tiny_reference
 
 
 def test_loss_falls_and_log_has_all_metrics(reference):

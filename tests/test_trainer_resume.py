@@ -6,47 +6,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from trainer_util import REPO, cli_overrides, losses_by_step, read_log, tiny_config
+from trainer_util import REPO, losses_by_step, read_log, train_command
 
 STEPS = 30
-KEYS = (
-  "dataset.data_dir",
-  "dataset.build_if_missing",
-  "model.depth",
-  "model.channels",
-  "model.max_dilation",
-  "input.window",
-  "input.batch_size",
-  "input.read_threads",
-  "train.steps",
-  "train.log_every",
-  "train.checkpoint_every",
-  "train.eval_every",
-  "train.eval_examples",
-  "train.tensorboard",
-  "train.async_checkpoints",
-  "optimizer.warmup_steps",
-  "eval.at_end",
-)
 
 
 def _command(data_dir: str, workdir: str) -> list[str]:
-  config = tiny_config(
-    data_dir, **{"train.steps": STEPS, "train.async_checkpoints": True, "train.checkpoint_every": 4}
+  return train_command(
+    data_dir,
+    workdir,
+    **{"train.steps": STEPS, "train.async_checkpoints": True, "train.checkpoint_every": 4},
   )
-  return [
-    sys.executable,
-    "-m",
-    "ampspace.train",
-    "--config=configs/wave2wavenet.py:runlocal",
-    f"--workdir={workdir}",
-    *cli_overrides(config, KEYS),
-  ]
 
 
 def _run(cmd, **kwargs):

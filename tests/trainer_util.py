@@ -43,3 +43,40 @@ def losses_by_step(workdir: str) -> dict[int, float]:
   """step -> loss, the *last* record of each step winning: the log is appended to, so after a
   resume the steps since the last checkpoint appear twice and the resumed run's come last."""
   return {r["step"]: r["loss"] for r in read_log(workdir)}
+
+
+# The tiny config's keys, as --config.* flags: a subprocess run of `python -m ampspace.train`
+# with the same settings as tiny_config(...).
+CLI_KEYS = (
+  "dataset.data_dir",
+  "dataset.build_if_missing",
+  "model.depth",
+  "model.channels",
+  "model.max_dilation",
+  "input.window",
+  "input.batch_size",
+  "input.read_threads",
+  "train.steps",
+  "train.log_every",
+  "train.checkpoint_every",
+  "train.eval_every",
+  "train.eval_examples",
+  "train.tensorboard",
+  "train.async_checkpoints",
+  "optimizer.warmup_steps",
+  "eval.at_end",
+)
+
+
+def train_command(data_dir: str, workdir: str, **overrides) -> list[str]:
+  """`python -m ampspace.train` on tiny_config(data_dir, **overrides) in `workdir`."""
+  import sys
+
+  return [
+    sys.executable,
+    "-m",
+    "ampspace.train",
+    "--config=configs/wave2wavenet.py:runlocal",
+    f"--workdir={workdir}",
+    *cli_overrides(tiny_config(data_dir, **overrides), CLI_KEYS),
+  ]

@@ -54,6 +54,11 @@ def save_spectrogram_png(
 ) -> None:
   import matplotlib.pyplot as plt
 
+  from ampspace.files import atomic_path
+
   fig = spectrogram_figure(signals, sample_rate)
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
+  try:
+    with atomic_path(path, suffix=".png") as tmp:
+      fig.savefig(tmp, dpi=90, format="png")
+  finally:
+    plt.close(fig)

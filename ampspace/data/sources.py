@@ -5,16 +5,46 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import tensorflow_datasets as tfds
 
+from ampspace import paths
 from ampspace.data import filters
 from ampspace.errors import AmpSpaceError
 
 
 def data_dir_of(dataset_config) -> str | None:
-  return os.path.expanduser(dataset_config.data_dir) if dataset_config.data_dir else None
+  """The local data_dir to open: the config's, or for a URL (gs://bucket/tfds) a local copy of
+  the one dataset the config names (`staged_copy`)."""
+  data_dir = dataset_config.data_dir
+  if not data_dir:
+    return None
+  if paths.is_url(data_dir):
+    return staged_copy(data_dir, dataset_config.name)
+  return os.path.expanduser(data_dir)
+
+
+def staged_copy(url: str, name: str) -> str:
+  """A local data_dir holding a copy of dataset `name` ("amp_space/tiny") from the data_dir
+  `url`: the ArrayRecord reader opens local files only, so a bucket's build is fetched once
+  into $AMPSPACE_DATA_CACHE (default ~/.cache/ampspace/datasets), one folder per URL, and
+  files already there at the same size are not fetched again."""
+  src = paths.join(url, *name.split("/"))
+  if not paths.isdir(src):
+    raise AmpSpaceError(
+      f"{src}: no built dataset {name!r} there; build it with `tfds build` into a local "
+      "data_dir and copy that folder to the bucket"
+    )
+  cache = os.path.expanduser(
+    os.environ.get("AMPSPACE_DATA_CACHE", os.path.join("~", ".cache", "ampspace", "datasets"))
+  )
+  local = os.path.join(cache, hashlib.sha1(paths.absolute(url).encode()).hexdigest()[:16])
+  fetched = paths.download_folder(src, os.path.join(local, *name.split("/")))
+  if fetched:
+    print(f"fetched {fetched} files of {name} from {url} into {local}", flush=True)
+  return local
 
 
 def ensure_built(dataset_config) -> None:

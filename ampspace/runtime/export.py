@@ -30,7 +30,7 @@ import tempfile
 
 import numpy as np
 
-from ampspace import SAMPLE_RATE, devices, nam_format
+from ampspace import SAMPLE_RATE, devices, nam_format, paths
 from ampspace.runtime import c_runtime
 from ampspace.runtime.c_runtime import lv2_bundle
 from ampspace import conditioning as cond
@@ -180,14 +180,14 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
   config = checkpoints.load_config(workdir)
   if get_model_cls(config.model.get("name", "")).__name__ not in stream.ARRAYS_OF:
     raise AmpSpaceError(
-      f"{os.path.join(workdir, checkpoints.CONFIG_FILE)}: model "
+      f"{paths.join(workdir, checkpoints.CONFIG_FILE)}: model "
       f"{config.model.get('name')!r} cannot be exported; export supports "
       f"{sorted(stream.ARRAYS_OF)}"
     )
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   model = nnx.merge(graphdef, params)
   source = {
-    "workdir": os.path.abspath(workdir),
+    "workdir": paths.absolute(workdir),
     "step": int(step),
     "model": config.model.to_dict(),
     "dataset": config.dataset.get("name", ""),
@@ -232,7 +232,7 @@ def export_to_nam(
     "name": os.path.splitext(os.path.basename(path))[0],
     **({"gear_model": device} if device else {}),
     "ampspace": {
-      "workdir": os.path.abspath(workdir),
+      "workdir": paths.absolute(workdir),
       "step": int(step),
       "model": config.model.to_dict(),
       "setting": setting,
@@ -242,7 +242,7 @@ def export_to_nam(
     nnx.merge(graphdef, params),
     c,
     metadata=metadata,
-    where=os.path.join(workdir, checkpoints.CONFIG_FILE),
+    where=paths.join(workdir, checkpoints.CONFIG_FILE),
   )
   nam_format.write_nam(path, nam)
   return path
@@ -281,7 +281,7 @@ def main(argv):
   f = flags.FLAGS
   if not f.workdir or not (f.out or f.lv2 or f.nam):
     raise AmpSpaceError("--workdir and --out (or --lv2, --nam) are required")
-  if not os.path.isdir(f.workdir):
+  if not paths.isdir(f.workdir):  # a local folder or a bucket URL (gs://bucket/run)
     raise AmpSpaceError(f"--workdir {f.workdir}: not a folder")
   settings = dict(
     step=f.step,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 
@@ -25,7 +24,7 @@ from ampspace.checkpoints import (  # noqa: F401
   restore_params,
   save_config,
 )
-from ampspace import nam_format
+from ampspace import nam_format, paths
 from ampspace.errors import AmpSpaceError
 
 
@@ -119,9 +118,7 @@ def checkpoint_manager(
     read_only=read_only,
     create=not read_only,
   )
-  return ocp.CheckpointManager(
-    os.path.abspath(os.path.join(workdir, "checkpoints")), options=options
-  )
+  return ocp.CheckpointManager(paths.epath(paths.join(workdir, "checkpoints")), options=options)
 
 
 def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding):

@@ -25,8 +25,9 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import os
+import shutil
 import signal
+import tempfile
 import time
 from typing import Callable
 
@@ -35,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ampspace import paths
 from ampspace.errors import AmpSpaceError
 from ampspace.files import write_json_atomic
 from ampspace.trainers import common
@@ -75,18 +77,37 @@ class Preemption:
 def run_dir(config, workdir: str):
   """Makes `workdir`, writes its config.json, and yields the TensorBoard writer (process 0,
   unless train.tensorboard is false; else None), closed on the way out."""
-  os.makedirs(workdir, exist_ok=True)
+  paths.makedirs(workdir)
   common.save_config(config, workdir)
   writer = None
   if jax.process_index() == 0 and config.train.get("tensorboard", True):
-    from tensorboardX import SummaryWriter
-
-    writer = SummaryWriter(os.path.join(workdir, "tb"))
+    writer = tensorboard_writer(paths.join(workdir, "tb"))
   try:
     yield writer
   finally:
     if writer:
       writer.close()
+
+
+def tensorboard_writer(logdir: str):
+  """A tensorboardX SummaryWriter; for a URL (gs://...), one that writes to a local folder and
+  uploads its event files whole on every flush and on close (an object store has no append)."""
+  from tensorboardX import SummaryWriter
+
+  if not paths.is_url(logdir):
+    return SummaryWriter(logdir)
+
+  class UploadingWriter(SummaryWriter):
+    def flush(self):
+      super().flush()
+      paths.upload_folder(self.logdir, logdir)
+
+    def close(self):
+      super().close()
+      paths.upload_folder(self.logdir, logdir)
+      shutil.rmtree(self.logdir, ignore_errors=True)
+
+  return UploadingWriter(tempfile.mkdtemp(prefix="ampspace-tb-"))
 
 
 def preemption_requested(preemption: Preemption) -> bool:
@@ -185,9 +206,9 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
     common.save_train_state(mngr, step, params, opt_state, loop.train_iter, force)
 
   progress = common.ProgressLine(total_steps, step)
-  log = open(os.path.join(workdir, LOG_FILE), "a") if is_chief else None
+  log = paths.open_append(paths.join(workdir, LOG_FILE)) if is_chief else None
   data_log = (
-    open(os.path.join(workdir, DATA_LOG_FILE.format(jax.process_index())), "a")
+    paths.open_append(paths.join(workdir, DATA_LOG_FILE.format(jax.process_index())))
     if t.get("log_data", False)
     else None
   )
@@ -223,7 +244,7 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       mngr.wait_until_finished()
       last = mngr.latest_step()
       where = (
-        f"the last good checkpoint is step {last} in {os.path.join(workdir, 'checkpoints')}"
+        f"the last good checkpoint is step {last} in {paths.join(workdir, 'checkpoints')}"
         if last is not None
         else "no checkpoint was written before it"
       )
@@ -246,6 +267,7 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
             loop.writer.add_scalar(f"train/{k}", v, last["step"])
         name, units = loop.throughput
         loop.writer.add_scalar(f"train/{name}", rate * units, last["step"])
+        loop.writer.flush()
 
   preempted = False
   budget = common.WallClockBudget(t.get("max_seconds", 0.0), t.get("snapshot_seconds", ()))
@@ -300,7 +322,7 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
         {"seconds": s, "step": step, "elapsed": round(budget.elapsed(), 2)} for s in due
       ]
       if is_chief:
-        write_json_atomic(os.path.join(workdir, SNAPSHOT_FILE), snapshots, indent=2)
+        write_json_atomic(paths.join(workdir, SNAPSHOT_FILE), snapshots, indent=2)
     if spent:
       print(f"wall-clock budget of {budget.limit:g} s spent at step {step}", flush=True)
       if step not in mngr.all_steps():

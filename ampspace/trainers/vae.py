@@ -15,7 +15,6 @@ figure of their log-mels.
 
 from __future__ import annotations
 
-import os
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from ampspace import paths
 from ampspace.audio import griffin_lim
 from ampspace.checkpoints import build_vae, restore_vae
 from ampspace.data import mel_pipeline, sources
@@ -181,7 +181,7 @@ def _train_and_evaluate(config, workdir, writer):
   )
   if "validation" in result and jax.process_index() == 0:
     write_json_atomic(
-      os.path.join(workdir, METRICS_FILE),
+      paths.join(workdir, METRICS_FILE),
       {"step": result["steps"], "split": config.dataset.eval_split, **result["validation"]},
       indent=2,
     )
