@@ -10,19 +10,19 @@ reads its own endpoint from `TENSORSTORE_GCS_HTTP_URL`.
   is_url("gs://b/run")            -> True
   absolute("runs/x")              -> "/abs/runs/x";   absolute("gs://b/run/") -> "gs://b/run"
   join("gs://b/run", "tb")        -> "gs://b/run/tb"
-  with append_file(join(workdir, "train_log.jsonl")) as f: f.write(...); f.flush()
+  with open_append(join(workdir, "train_log.jsonl")) as f: f.write(...); f.flush()
 
 Object stores have no append and no rename, but a single object's upload is whole or
-absent: `append_file` keeps a local copy of a remote log and uploads the whole of it on each
+absent: `open_append` keeps a local copy of a remote log and uploads the whole of it on each
 `flush()`, and `ampspace.files`' atomic writers upload a finished local file in one piece.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
 import re
+import shutil
 import tempfile
 from typing import Iterator
 
@@ -96,9 +96,9 @@ def read_text(path: str | os.PathLike) -> str:
 
 
 def upload(local_file: str, url: str) -> None:
-  """Copies a finished local file to `url` in one upload."""
-  with open(local_file, "rb") as f:
-    epath(url).write_bytes(f.read())
+  """Copies a finished local file to `url` in one upload (streamed, not read into memory)."""
+  with open(local_file, "rb") as src, epath(url).open("wb") as dst:
+    shutil.copyfileobj(src, dst)
 
 
 def upload_folder(local_dir: str, url: str) -> None:
@@ -132,9 +132,8 @@ def download_folder(url: str, local_dir: str) -> int:
     dst = os.path.join(local_dir, *rel.split("/"))
     if os.path.isfile(dst) and os.path.getsize(dst) == item.stat().length:
       continue
-    with atomic_path(dst) as tmp:
-      with open(tmp, "wb") as f:
-        f.write(item.read_bytes())
+    with atomic_path(dst) as tmp, item.open("rb") as src, open(tmp, "wb") as f:
+      shutil.copyfileobj(src, f)
     fetched += 1
   return fetched
 
@@ -172,20 +171,17 @@ class _RemoteAppend:
       self._f.close()
       os.remove(self._local)
 
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
 
 def open_append(path: str | os.PathLike):
   """A text file opened for appending: `open(path, "a")` locally; on a bucket, a local copy
-  whose `flush()` uploads it whole. Close it (or use `append_file`)."""
+  whose `flush()` uploads it whole. Either is a context manager that closes it."""
   return _RemoteAppend(absolute(path)) if is_url(path) else open(path, "a", encoding="utf-8")
-
-
-@contextlib.contextmanager
-def append_file(path: str | os.PathLike) -> Iterator:
-  f = open_append(path)
-  try:
-    yield f
-  finally:
-    f.close()
 
 
 _QUIETED = False

@@ -48,7 +48,7 @@ def test_atomic_writes_and_appends_on_a_bucket(gcs):
       raise RuntimeError("the writer failed")
   assert not paths.exists(f"{base}/half.txt"), "a failed write left an object behind"
   for line in ("one\n", "two\n"):  # a second opening continues the object's text
-    with paths.append_file(f"{base}/log.txt") as f:
+    with paths.open_append(f"{base}/log.txt") as f:
       f.write(line)
       f.flush()
   assert paths.read_text(f"{base}/log.txt") == "one\ntwo\n"

@@ -36,10 +36,10 @@ def test_absolute_join_basename_dirname_for_both_kinds(tmp_path, monkeypatch):
   assert paths.epath("gs://b/run/").as_posix() == "gs://b/run"
 
 
-def test_local_append_file_appends(tmp_path):
+def test_local_open_append_appends(tmp_path):
   log = tmp_path / "log.jsonl"
   for line in ("a\n", "b\n"):
-    with paths.append_file(log) as f:
+    with paths.open_append(log) as f:
       f.write(line)
       f.flush()
   assert log.read_text() == "a\nb\n"
