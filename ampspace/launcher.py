@@ -38,6 +38,16 @@ the cells that start from the pretrained checkpoint (after the pretraining); the
 SLURM_ARRAY_TASK_ID). Search: the study is created, then an array of workers shares it
 through Optuna's RDB storage, then the results are exported. Every stage reuses what the
 same code and config finished, so running submit.sh again resumes an interrupted sweep.
+
+Table 3 over the workers (hosts) of a TPU VM pod slice, one process each:
+
+  python -m launch.launcher tpu_sweep --tpu=my-v4-32 --zone=us-central2-b --workers=4 -- \
+      --scale=paper --workdir=/mnt/shared/runs/sim_to_real
+
+runs `launch.sim_to_real ... --stage=worker --worker=I --num_workers=N` on every worker at
+once (one `gcloud ... ssh --worker=I` each). They share WORKDIR, a folder every worker mounts:
+worker 0 prepares the data and pretrains, the others start the from-scratch cells, every
+worker then trains its fine-tuned cells, and worker 0 writes the report. Rerunning resumes.
 """
 
 from __future__ import annotations
@@ -344,34 +354,97 @@ def run_slurm_sweep(args, exp_args) -> int:
 
 
 # ---------------------------------------------------------------- tpu vm
-def tpu_commands(args, train_args) -> list[str]:
+def tpu_where(args) -> list[str]:
   if not args.tpu or not args.zone:
-    raise AmpSpaceError("tpu_vm needs --tpu=NAME and --zone=ZONE")
-  where = [f"--zone={args.zone}"] + ([f"--project={args.project}"] if args.project else [])
+    raise AmpSpaceError(f"{args.backend} needs --tpu=NAME and --zone=ZONE")
+  return [f"--zone={args.zone}"] + ([f"--project={args.project}"] if args.project else [])
+
+
+def tpu_ssh(args, worker: str, command: str) -> str:
+  """`gcloud ... ssh NAME --worker=W --command='cd REPO && COMMAND'`."""
+  ssh = ["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.tpu, *tpu_where(args)]
+  cd = f"cd {remote_path(args.repo)}"
+  return f"{quote([*ssh, f'--worker={worker}'])} --command={shlex.quote(f'{cd} && {command}')}"
+
+
+def tpu_prepare_commands(args) -> list[str]:
+  """[create the TPU VM], [run --setup on every worker]."""
   cmds = []
   if args.create:
-    cmds.append(
-      quote(
-        [
-          "gcloud",
-          "compute",
-          "tpus",
-          "tpu-vm",
-          "create",
-          args.tpu,
-          *where,
-          f"--accelerator-type={args.accelerator_type}",
-          f"--version={args.version}",
-        ]
-      )
-    )
-  ssh = quote(["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.tpu, *where, "--worker=all"])
-  cd = f"cd {remote_path(args.repo)}"
+    create = ["gcloud", "compute", "tpus", "tpu-vm", "create", args.tpu, *tpu_where(args)]
+    create += [f"--accelerator-type={args.accelerator_type}", f"--version={args.version}"]
+    cmds.append(quote(create))
   if args.setup:
-    cmds.append(f"{ssh} --command={shlex.quote(f'{cd} && {args.setup}')}")
-  remote = quote(train_command(args.python, train_args, ["--distributed"]))
-  cmds.append(f"{ssh} --command={shlex.quote(f'{cd} && {remote}')}")
+    cmds.append(tpu_ssh(args, "all", args.setup))
   return cmds
+
+
+def tpu_commands(args, train_args) -> list[str]:
+  remote = quote(train_command(args.python, train_args, ["--distributed"]))
+  return tpu_prepare_commands(args) + [tpu_ssh(args, "all", remote)]
+
+
+# ---------------------------------------------------------------- tpu vm sweeps
+def tpu_sweep_commands(args, exp_args) -> tuple[list[str], list[str]]:
+  """(commands run first, one after another; one command per worker, run at once) of a Table 3
+  sweep over a pod slice's hosts: [create], [setup on every worker], then on worker I
+  `launch.sim_to_real ... --stage=worker --worker=I --num_workers=N`."""
+  if args.workers < 1:
+    raise AmpSpaceError(f"--workers={args.workers}: the pod slice's number of hosts, at least 1")
+  taken = [a for a in exp_args if a.split("=")[0] in ("--stage", "--worker", "--num_workers")]
+  if taken:
+    raise AmpSpaceError(f"{taken[0]}: the launcher gives every worker its stage and index")
+  workdir = workdir_of(exp_args)
+  if paths.is_url(workdir):
+    raise AmpSpaceError(
+      f"--workdir={workdir}: the workers share the sweep through files; give a folder every "
+      "worker mounts at the same path (Filestore/NFS, or a Cloud Storage FUSE mount)"
+    )
+  per_worker = []
+  for i in range(args.workers):
+    argv = [args.python, "-m", SWEEPS["sim_to_real"], *exp_args]
+    argv += ["--stage=worker", f"--worker={i}", f"--num_workers={args.workers}"]
+    per_worker.append(tpu_ssh(args, str(i), " ".join(filter(None, [args.host_env, quote(argv)]))))
+  return tpu_prepare_commands(args), per_worker
+
+
+def run_tpu_sweep(args, exp_args) -> int:
+  """Runs the sweep's commands: the first ones in turn, then every worker's at once, each
+  output line prefixed `worker I: `; the worst exit status."""
+  import threading
+
+  first, per_worker = tpu_sweep_commands(args, exp_args)
+  if args.dry_run:
+    print("\n".join(first + [c + " &" for c in per_worker] + ["wait"]))
+    return 0
+  rc = run_commands(first)
+  if rc:
+    return rc
+  procs, threads = [], []
+
+  def relay(i: int, stream) -> None:
+    for line in stream:
+      sys.stdout.write(f"worker {i}: {line}")
+      sys.stdout.flush()
+
+  for i, c in enumerate(per_worker):
+    print(f"+ {c}", file=sys.stderr)
+    try:
+      proc = subprocess.Popen(
+        shlex.split(c), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+      )
+    except FileNotFoundError:
+      raise AmpSpaceError(f"{shlex.split(c)[0]} not found (install the Google Cloud CLI)") from None
+    procs.append(proc)
+    threads.append(threading.Thread(target=relay, args=(i, proc.stdout), daemon=True))
+    threads[-1].start()
+  codes = [p.wait() for p in procs]
+  for t in threads:
+    t.join()
+  bad = [i for i, c in enumerate(codes) if c]
+  if bad:
+    print(f"workers {', '.join(map(str, bad))} failed (exit {max(codes)})", file=sys.stderr)
+  return max(codes)
 
 
 def remote_path(path: str) -> str:
@@ -447,18 +520,32 @@ def parser() -> argparse.ArgumentParser:
   sweep.add_argument("--python", default="python")
   sweep.add_argument("--submit", action="store_true", help="run submit.sh (sbatch) now")
 
-  tpu = sub.add_parser("tpu_vm", parents=[common], help="every worker of a TPU VM")
-  tpu.add_argument("--tpu", default="", help="TPU VM name")
-  tpu.add_argument("--zone", default="")
-  tpu.add_argument("--project", default="")
-  tpu.add_argument("--repo", default="~/amp-space", help="the checkout on every worker")
-  tpu.add_argument(
+  tpu_vm = argparse.ArgumentParser(add_help=False)  # what tpu_vm and tpu_sweep share
+  tpu_vm.add_argument("--tpu", default="", help="TPU VM name")
+  tpu_vm.add_argument("--zone", default="")
+  tpu_vm.add_argument("--project", default="")
+  tpu_vm.add_argument("--repo", default="~/amp-space", help="the checkout on every worker")
+  tpu_vm.add_argument(
     "--setup", default="", help="run on every worker first, e.g. 'bash launch/setup.sh'"
   )
-  tpu.add_argument("--create", action="store_true", help="create the TPU VM first")
-  tpu.add_argument("--accelerator_type", default="v4-8")
-  tpu.add_argument("--version", default="tpu-ubuntu2204-base")
-  tpu.add_argument("--python", default="python3")
+  tpu_vm.add_argument("--create", action="store_true", help="create the TPU VM first")
+  tpu_vm.add_argument("--accelerator_type", default="v4-8")
+  tpu_vm.add_argument("--version", default="tpu-ubuntu2204-base")
+  tpu_vm.add_argument("--python", default="python3")
+  sub.add_parser("tpu_vm", parents=[common, tpu_vm], help="every worker of a TPU VM")
+
+  tsweep = sub.add_parser(
+    "tpu_sweep",
+    parents=[common, tpu_vm],
+    help="Table 3's cells over the workers of a TPU VM pod slice",
+  )
+  tsweep.add_argument("--workers", type=int, default=0, help="the pod slice's number of hosts")
+  tsweep.add_argument(
+    "--host_env",
+    default="",
+    help="VAR=VALUE ... before every worker's command (e.g. libtpu settings that make each "
+    "host run its own single-host program)",
+  )
   return ap
 
 
@@ -481,10 +568,12 @@ def plan(argv: list[str]) -> tuple[argparse.Namespace, list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
   argv = sys.argv[1:] if argv is None else argv
   try:
-    if argv[:1] == ["slurm_sweep"]:
+    if argv[:1] in (["slurm_sweep"], ["tpu_sweep"]):
       own, exp_args = split_argv(argv)
       args = parser().parse_args(own)
       workdir_of(exp_args)
+      if args.backend == "tpu_sweep":
+        return run_tpu_sweep(args, exp_args)
       return run_slurm_sweep(args, exp_args)
     args, train_args, commands = plan(argv)
     if args.dry_run:

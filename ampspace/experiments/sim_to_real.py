@@ -1279,7 +1279,7 @@ def report(
 # beside the from-scratch cells, then the cells that start from the pretrained checkpoint,
 # then `report`. `plan` prints the cells as JSON. Every stage reuses what this code and
 # config finished, so resubmitting the same sweep resumes it.
-STAGES = ("all", "plan", "data", "pretrain", "cell", "report")
+STAGES = ("all", "plan", "data", "pretrain", "cell", "report", "worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1407,6 +1407,138 @@ def run_stage(
   return {"cells": cells, **report(p, cells, pre, command, fingerprint, invocation)}
 
 
+# ---------------------------------------------------------------- workers of a TPU VM pod slice
+# `--stage=worker --worker=I --workers=N`: one process per host of a pod slice (ampspace.launcher's
+# tpu_sweep starts them), all sharing WORKDIR on a filesystem every host mounts. There is no
+# scheduler between them, only the files the stages already write: worker 0 prepares the data
+# and runs the pretraining; every worker trains its own cells (worker_assignment), waiting for
+# the data and, before a fine-tuned cell, the pretraining; worker 0 then waits for every cell
+# and writes the report. A worker that fails writes WORKER_FAILED_FILE, so the others stop
+# waiting. Running the same command again reuses what this code and config finished.
+WORKER_FAILED_FILE = "worker_failed.json"
+
+
+def worker_assignment(p: Protocol, workers: int) -> list[list[int]]:
+  """The cells (indices of cell_keys(p)) of each of `workers` workers. Worker 0 prepares the
+  data and pretrains, so the from-scratch cells go round-robin to the other workers (to worker
+  0 when it is alone), then the cells that start from the pretrained checkpoint round-robin to
+  every worker, worker 0 first."""
+  if workers < 1:
+    raise AmpSpaceError(f"--workers={workers}: a pod slice has at least one worker")
+  keys = cell_keys(p)
+  others = list(range(1, workers)) or [0]
+  out: list[list[int]] = [[] for _ in range(workers)]
+  scratch = [i for i, k in enumerate(keys) if not k.needs_pretraining]
+  tuned = [i for i, k in enumerate(keys) if k.needs_pretraining]
+  for j, i in enumerate(scratch):
+    out[others[j % len(others)]].append(i)
+  for j, i in enumerate(tuned):
+    out[j % workers].append(i)
+  return out
+
+
+class OtherWorkerFailed(AmpSpaceError):
+  """Another worker recorded a failure: this one stops without recording its own."""
+
+
+def wait_until(
+  p: Protocol, ready, what: str, since: float, timeout: float, poll: float = 30.0
+) -> None:
+  """Returns once `ready()`; a failure another worker recorded after `since` (this worker's
+  start), or `timeout` seconds, is a one-line error instead."""
+  failed = os.path.join(p.workdir, WORKER_FAILED_FILE)
+  deadline = since + timeout
+  while not ready():
+    if os.path.exists(failed):
+      record = read_json(failed)
+      if record.get("time", 0.0) >= since:
+        raise OtherWorkerFailed(
+          f"worker {record['worker']} failed ({record['stage']}: {record['error']}); "
+          f"not waiting for {what}"
+        )
+    if time.time() > deadline:
+      raise AmpSpaceError(
+        f"waited {timeout / 3600:.3g} h for {what} in {p.workdir}; is every worker running?"
+      )
+    time.sleep(poll)
+
+
+def run_worker(
+  p: Protocol,
+  worker: int,
+  workers: int,
+  command: str = "python -m launch.sim_to_real",
+  timeout: float = 48 * 3600.0,
+  poll: float = 30.0,
+) -> dict:
+  """One worker of a pod slice (see above); returns {worker, cells: [labels], [report]}."""
+  if not 0 <= worker < workers:
+    raise AmpSpaceError(f"--worker={worker}: the pod slice has workers 0..{workers - 1}")
+  since = time.time()
+  mine = worker_assignment(p, workers)[worker]
+  stage = "data"
+  try:
+    fingerprint = code_fingerprint()
+    code = fingerprint["code"]
+    check_configs(p)
+    keys = cell_keys(p)
+    log(f"worker {worker}/{workers}: cells {','.join(map(str, mine)) or 'none'}")
+    if worker == 0:
+      prepare_data(p, code)
+      stage = "pretrain"
+      pre = pretrain(p, fingerprint)
+    else:
+      wait_until(
+        p, lambda: data_ready(p, code), "the data (worker 0 prepares it)", since, timeout, poll
+      )
+    labels = []
+    for i in mine:
+      key, stage = keys[i], f"cell {i}"
+      if key.needs_pretraining:
+        wait_until(
+          p,
+          lambda: pretraining_ready(p, fingerprint),
+          "the pretraining (worker 0 runs it)",
+          since,
+          timeout,
+          poll,
+        )
+      out = run_cell_key(p, key, fingerprint)
+      labels.append(key.label())
+      log(
+        f"worker {worker}: cell {i}: {key.label()} ({'trained' if out['trained_now'] else 'reused'})"
+      )
+    result: dict = {"worker": worker, "cells": labels}
+    if worker == 0:
+      stage = "report"
+      done: set[int] = set()
+
+      def all_cells_done() -> bool:
+        for i, key in enumerate(keys):
+          if i not in done and run_cell_key(p, key, fingerprint, reuse_only=True) is not None:
+            done.add(i)
+        return len(done) == len(keys)
+
+      wait_until(p, all_cells_done, "every worker's cells", since, timeout, poll)
+      cells = [run_cell_key(p, key, fingerprint, reuse_only=True) for key in table_keys(p)]
+      invocation = {
+        "stage": f"worker x{workers}",
+        "seconds": round(time.time() - since, 1),
+        "cells": len(cells),
+      }
+      result["report"] = report(p, cells, pre, command, fingerprint, invocation)
+    return result
+  except (Exception, KeyboardInterrupt) as e:
+    if not isinstance(e, OtherWorkerFailed):
+      os.makedirs(p.workdir, exist_ok=True)
+      error = str(e).splitlines()[0] if str(e) else type(e).__name__
+      write_json(
+        os.path.join(p.workdir, WORKER_FAILED_FILE),
+        {"worker": worker, "stage": stage, "error": error, "time": time.time()},
+      )
+    raise
+
+
 def load_protocol_file(path: str) -> dict:
   """Protocol fields from a JSON file (`--protocol`), lists made tuples; workdir excluded."""
   try:
@@ -1476,6 +1608,12 @@ def define_flags() -> None:
     "stage", "all", list(STAGES), "all: everything here; or one stage of a job array."
   )
   flags.DEFINE_integer("cell", None, "--stage=cell: which cell (default $SLURM_ARRAY_TASK_ID).")
+  flags.DEFINE_integer("worker", None, "--stage=worker: this host's index in the pod slice.")
+  flags.DEFINE_integer("num_workers", None, "--stage=worker: the pod slice's number of hosts.")
+  flags.DEFINE_float(
+    "wait_hours", 48.0, "--stage=worker: how long a worker waits for the others' stages."
+  )
+  flags.DEFINE_float("poll_seconds", 30.0, "--stage=worker: how often a waiting worker looks.")
 
 
 def protocol_from_flags() -> Protocol:
@@ -1541,6 +1679,17 @@ def main(argv):
       result = run_protocol(p, command)
       print(result["markdown"])
       print(f"finished in {result['seconds']} s; wrote:\n  " + "\n  ".join(result["files"]))
+      return
+    if stage == "worker":
+      F = flags.FLAGS
+      if F.worker is None or F.num_workers is None:
+        raise AmpSpaceError("--stage=worker needs --worker=I and --num_workers=N")
+      result = run_worker(
+        p, F.worker, F.num_workers, command, F.wait_hours * 3600.0, F.poll_seconds
+      )
+      if "report" in result:
+        print(result["report"]["markdown"])
+        print("wrote:\n  " + "\n  ".join(result["report"]["files"]))
       return
     cell = flags.FLAGS.cell
     if stage == "cell" and cell is None:
