@@ -22,6 +22,9 @@ process; they differ only in how `jax.distributed` learns the process layout:
           so the script asks for `--gpus-per-node`, not `--gpus-per-task`.
   tpu_vm  `gcloud compute tpus tpu-vm ssh NAME --worker=all --command=...`: every worker (host)
           runs the command with `--distributed`, and JAX detects the TPU pod's layout itself.
+          With `--workers=N`, one ssh per worker instead, started together, each with
+          --coordinator_address=WORKER0:PORT --num_processes=N --process_id=I (worker 0's
+          address from `--coordinator` or `gcloud compute tpus tpu-vm describe`).
 
 A sweep of many small runs goes to Slurm as job arrays instead:
 
@@ -379,9 +382,94 @@ def tpu_prepare_commands(args) -> list[str]:
   return cmds
 
 
+def tpu_coordinator_query(args) -> list[str]:
+  """The gcloud command that prints worker 0's internal address."""
+  return [
+    "gcloud",
+    "compute",
+    "tpus",
+    "tpu-vm",
+    "describe",
+    args.tpu,
+    *tpu_where(args),
+    "--format=value(networkEndpoints[0].ipAddress)",
+  ]
+
+
+def tpu_worker_commands(args, train_args, coordinator: str) -> list[str]:
+  """One ssh per worker (`--workers=N`), each giving the trainer its place in the layout
+  explicitly: --coordinator_address=COORDINATOR:PORT --num_processes=N --process_id=I."""
+  cmds = []
+  for i in range(args.workers):
+    layout = [
+      f"--coordinator_address={coordinator}:{args.port}",
+      f"--num_processes={args.workers}",
+      f"--process_id={i}",
+    ]
+    cmds.append(tpu_ssh(args, str(i), quote(train_command(args.python, train_args, layout))))
+  return cmds
+
+
 def tpu_commands(args, train_args) -> list[str]:
-  remote = quote(train_command(args.python, train_args, ["--distributed"]))
-  return tpu_prepare_commands(args) + [tpu_ssh(args, "all", remote)]
+  """What a TPU VM run executes (for --dry_run): every worker with --distributed (JAX's own
+  detection), or with --workers=N one ssh per worker, started together."""
+  if not args.workers:
+    remote = quote(train_command(args.python, train_args, ["--distributed"]))
+    return tpu_prepare_commands(args) + [tpu_ssh(args, "all", remote)]
+  coordinator = args.coordinator or "WORKER0_IP"
+  query = [] if args.coordinator else [f"# WORKER0_IP: {quote(tpu_coordinator_query(args))}"]
+  workers = tpu_worker_commands(args, train_args, coordinator)
+  return tpu_prepare_commands(args) + query + [c + " &" for c in workers] + ["wait"]
+
+
+def run_tpu_vm(args, train_args) -> int:
+  rc = run_commands(tpu_prepare_commands(args))
+  if rc or not args.workers:
+    return rc or run_commands(tpu_commands(args, train_args)[-1:])
+  coordinator = args.coordinator
+  if not coordinator:
+    query = tpu_coordinator_query(args)
+    try:
+      out = subprocess.run(query, capture_output=True, text=True)
+    except FileNotFoundError:
+      raise AmpSpaceError("gcloud not found (install the Google Cloud CLI)") from None
+    coordinator = out.stdout.strip().splitlines()[0] if out.stdout.strip() else ""
+    if out.returncode or not coordinator:
+      lines = (out.stderr or "no address").strip().splitlines()
+      raise AmpSpaceError(f"{quote(query)}: {lines[-1]}")
+  return run_parallel(tpu_worker_commands(args, train_args, coordinator))
+
+
+def run_parallel(cmds: list[str]) -> int:
+  """Runs every command at once, each output line prefixed `worker I: `; the worst exit
+  status."""
+  import threading
+
+  procs, threads = [], []
+
+  def relay(i: int, stream) -> None:
+    for line in stream:
+      sys.stdout.write(f"worker {i}: {line}")
+      sys.stdout.flush()
+
+  for i, c in enumerate(cmds):
+    print(f"+ {c}", file=sys.stderr)
+    try:
+      proc = subprocess.Popen(
+        shlex.split(c), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+      )
+    except FileNotFoundError:
+      raise AmpSpaceError(f"{shlex.split(c)[0]} not found (install the Google Cloud CLI)") from None
+    procs.append(proc)
+    threads.append(threading.Thread(target=relay, args=(i, proc.stdout), daemon=True))
+    threads[-1].start()
+  codes = [p.wait() for p in procs]
+  for t in threads:
+    t.join()
+  bad = [i for i, c in enumerate(codes) if c]
+  if bad:
+    print(f"workers {', '.join(map(str, bad))} failed (exit {max(codes)})", file=sys.stderr)
+  return max(codes)
 
 
 # ---------------------------------------------------------------- tpu vm sweeps
@@ -409,42 +497,12 @@ def tpu_sweep_commands(args, exp_args) -> tuple[list[str], list[str]]:
 
 
 def run_tpu_sweep(args, exp_args) -> int:
-  """Runs the sweep's commands: the first ones in turn, then every worker's at once, each
-  output line prefixed `worker I: `; the worst exit status."""
-  import threading
-
+  """Runs the sweep's commands: the first ones in turn, then every worker's at once."""
   first, per_worker = tpu_sweep_commands(args, exp_args)
   if args.dry_run:
     print("\n".join(first + [c + " &" for c in per_worker] + ["wait"]))
     return 0
-  rc = run_commands(first)
-  if rc:
-    return rc
-  procs, threads = [], []
-
-  def relay(i: int, stream) -> None:
-    for line in stream:
-      sys.stdout.write(f"worker {i}: {line}")
-      sys.stdout.flush()
-
-  for i, c in enumerate(per_worker):
-    print(f"+ {c}", file=sys.stderr)
-    try:
-      proc = subprocess.Popen(
-        shlex.split(c), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-      )
-    except FileNotFoundError:
-      raise AmpSpaceError(f"{shlex.split(c)[0]} not found (install the Google Cloud CLI)") from None
-    procs.append(proc)
-    threads.append(threading.Thread(target=relay, args=(i, proc.stdout), daemon=True))
-    threads[-1].start()
-  codes = [p.wait() for p in procs]
-  for t in threads:
-    t.join()
-  bad = [i for i, c in enumerate(codes) if c]
-  if bad:
-    print(f"workers {', '.join(map(str, bad))} failed (exit {max(codes)})", file=sys.stderr)
-  return max(codes)
+  return run_commands(first) or run_parallel(per_worker)
 
 
 def remote_path(path: str) -> str:
@@ -532,7 +590,18 @@ def parser() -> argparse.ArgumentParser:
   tpu_vm.add_argument("--accelerator_type", default="v4-8")
   tpu_vm.add_argument("--version", default="tpu-ubuntu2204-base")
   tpu_vm.add_argument("--python", default="python3")
-  sub.add_parser("tpu_vm", parents=[common, tpu_vm], help="every worker of a TPU VM")
+  tpu = sub.add_parser("tpu_vm", parents=[common, tpu_vm], help="every worker of a TPU VM")
+  tpu.add_argument(
+    "--workers",
+    type=int,
+    default=0,
+    help="0: one ssh to every worker, JAX detects the layout; N: one ssh per worker, each "
+    "given its place explicitly",
+  )
+  tpu.add_argument(
+    "--coordinator", default="", help="worker 0's address (default: asked of gcloud)"
+  )
+  tpu.add_argument("--port", type=int, default=8476, help="the coordinator's port")
 
   tsweep = sub.add_parser(
     "tpu_sweep",
@@ -587,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
       return run_local(args, train_args)
     if args.backend == "slurm":
       return run_slurm(args, train_args)
-    return run_commands(commands)
+    return run_tpu_vm(args, train_args)
   except AmpSpaceError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -7,6 +7,8 @@ launcher's `tpu_sweep`: every worker (host) of the pod slice is a real local pro
   runs `bash -c CMD` as worker W would (W an index, or `all`: every worker, at once), with
   the variables a TPU VM host has (TPU_WORKER_ID, TPU_WORKER_HOSTNAMES), and exits with the
   worst status;
+- `gcloud compute tpus tpu-vm describe NAME ... --format=value(networkEndpoints[0].ipAddress)`:
+  prints 127.0.0.1, worker 0's address (every worker is this machine);
 - `gcloud compute tpus tpu-vm create NAME ...`: records it and does nothing.
 
 Every call is appended to STATE/calls.jsonl (its arguments, workers and exit codes).
@@ -34,6 +36,10 @@ if verb == "ssh":
                             env=dict(os.environ, TPU_WORKER_ID=str(i), TPU_WORKER_HOSTNAMES=hosts))
            for i in ids]
   record["codes"] = [p.wait() for p in procs]
+elif verb == "describe":
+  if opts.get("format") != "value(networkEndpoints[0].ipAddress)":
+    sys.exit(f"fake gcloud: unsupported describe format {{opts.get('format')}}")
+  print("127.0.0.1")
 elif verb != "create":
   sys.exit(f"fake gcloud: unsupported verb {{verb}}")
 os.makedirs(state, exist_ok=True)

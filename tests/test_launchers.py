@@ -2,8 +2,9 @@
 Slurm's layout as JAX detects it, and real two-process CPU training runs: through the local
 backend, and through the Slurm backend's own sbatch script on two emulated nodes
 (tests/fake_slurm.py's sbatch and srun; the processes learn their layout only from the
-SLURM_* variables). The TPU-VM backend is checked by its commands only: JAX's TPU cluster
-detection needs TPU hardware."""
+SLURM_* variables). The TPU-VM backend's default (`--distributed` on every worker, JAX's own
+TPU detection) is checked by its commands only, as that detection needs TPU hardware; with
+`--workers=N` it trains for real on two emulated workers (tests/fake_tpu_vm.py's gcloud)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import fake_slurm
+import fake_tpu_vm
 from ampspace import launcher
 
 TRAIN = ["--config=configs/wave2wavenet.py:runlocal", "--workdir=runs/x"]
@@ -175,6 +177,28 @@ def test_tpu_vm_commands_run_the_trainer_on_every_worker():
   ]
 
 
+def test_tpu_vm_workers_get_their_place_in_the_layout(capsys):
+  argv = ["tpu_vm", "--tpu=pod", "--zone=z", "--workers=2", "--coordinator=10.0.0.2", "--"]
+  cmds = commands(*argv, *TRAIN)
+  for i in (0, 1):
+    remote = shlex.split(cmds[i].removesuffix(" &"))
+    assert remote[:7] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "pod", "--zone=z"]
+    assert remote[7] == f"--worker={i}"
+    train = shlex.split(remote[8].removeprefix("--command=").split(" && ")[1])
+    assert train[-3:] == [
+      "--coordinator_address=10.0.0.2:8476",
+      "--num_processes=2",
+      f"--process_id={i}",
+    ]
+  assert cmds[2] == "wait"
+  asked = commands(*[a for a in argv if not a.startswith("--coordinator")], *TRAIN)
+  assert asked[0] == (
+    "# WORKER0_IP: gcloud compute tpus tpu-vm describe pod --zone=z "
+    "'--format=value(networkEndpoints[0].ipAddress)'"
+  )
+  assert "--coordinator_address=WORKER0_IP:8476" in asked[1]
+
+
 @pytest.mark.parametrize(
   "argv, message",
   [
@@ -231,6 +255,47 @@ def test_slurm_script_trains_for_real_on_two_emulated_nodes(tmp_path, tiny_data_
   assert all("done: 4 steps" in "\n".join(log) for log in logs), out[-3000:]
   # one data-parallel job over both "nodes": the same global loss on both processes
   loss = [[l for l in log if l.startswith("step 4/4")][0].split()[3] for log in logs]
+  assert loss[0] == loss[1]
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "4"))
+
+
+@pytest.mark.slow
+def test_tpu_vm_trains_for_real_on_two_emulated_workers(tmp_path, tiny_data_dir):
+  state, workdir = tmp_path / "state", str(tmp_path / "run")
+  env = fake_tpu_vm.install(str(tmp_path / "bin"), str(state), workers=2)
+  env["JAX_PLATFORMS"] = "cpu"
+  argv = [
+    sys.executable,
+    "-m",
+    "launch.launcher",
+    "tpu_vm",
+    "--tpu=pod",
+    "--zone=z",
+    "--workers=2",
+    f"--port={20000 + (os.getpid() + 7) % 20000}",
+    f"--repo={REPO}",
+    f"--python={sys.executable}",
+    "--",
+    "--config=configs/wave2wavenet.py:runlocal",
+    f"--workdir={workdir}",
+    f"--config.dataset.data_dir={tiny_data_dir}",
+    *TINY_TRAIN,
+  ]
+  r = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+  verbs = [(c["verb"], c["opts"].get("worker")) for c in fake_tpu_vm.calls(str(state))]
+  assert sorted(verbs, key=str) == [("describe", None), ("ssh", "0"), ("ssh", "1")]
+  logs = [
+    [
+      line[len(f"worker {i}: ") :]
+      for line in r.stdout.splitlines()
+      if line.startswith(f"worker {i}: ")
+    ]
+    for i in (0, 1)
+  ]
+  assert all("done: 4 steps" in "\n".join(log) for log in logs), r.stdout[-3000:]
+  # one data-parallel job over both workers: the same global loss on both processes
+  loss = [[line for line in log if line.startswith("step 4/4")][0].split()[3] for log in logs]
   assert loss[0] == loss[1]
   assert os.path.isdir(os.path.join(workdir, "checkpoints", "4"))
 
