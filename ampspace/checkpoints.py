@@ -4,7 +4,8 @@ restored from the Orbax checkpoints.
 This is what inference needs (evaluation, export, the notebooks, the soundspace, the
 experiments' evaluations) without the trainers; the trainers write through the same functions.
 A workdir holds `config.json` (the run's config) and `checkpoints/<step>/` (at least the
-`params` item; the trainers add the optimiser and data-iterator state beside it).
+`params` item; the trainers add the optimiser and data-iterator state beside it, and the
+weights' moving average as `ema`, which is then the model inference restores).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ampspace.models import get_model_cls
 from ampspace.models import vae as vae_lib
 
 CONFIG_FILE = "config.json"
+EMA_ITEM = "ema"  # the weights' moving average, saved beside `params` by runs that keep one
 
 
 def build_model(config: ml_collections.ConfigDict, seed: int | None = None):
@@ -75,10 +77,12 @@ def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
   step = mngr.latest_step() if step is None else step
   if step is None:
     raise AmpSpaceError(f"{ckpt_root}: no checkpoint found")
+  # A run with optimizer.ema_decay also saved its weights' moving average: that is its model.
+  item = EMA_ITEM if (mngr.directory / str(step) / EMA_ITEM).exists() else "params"
   restored = mngr.restore(
-    step, args=ocp.args.Composite(params=ocp.args.StandardRestore(params.to_pure_dict()))
+    step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(params.to_pure_dict())})
   )
-  nnx.replace_by_pure_dict(params, restored["params"])
+  nnx.replace_by_pure_dict(params, restored[item])
   mngr.close()
   return params, step
 

@@ -60,6 +60,7 @@ def get_config(arg: str | None = None):
   c.optimizer.decay_steps = 1000
   c.optimizer.decay_rate = 0.5
   c.optimizer.grad_clip = 1.0
+  c.optimizer.ema_decay = 0.0  # a moving average of the weights: off (see the ablation)
   if which == "nam_layout":
     # input_mixin: NAM's own layers also see the input audio (its "condition"); ablated in
     # benchmarks/results/accuracy_input_mixin.md

@@ -157,6 +157,73 @@ def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
     )
 
 
+def test_ema_decay_warms_up_then_holds():
+  assert float(common.ema_decay_at(0.999, 0)) == pytest.approx(0.1)
+  assert float(common.ema_decay_at(0.999, 90)) == pytest.approx(91 / 100)
+  assert float(common.ema_decay_at(0.9, 1000)) == pytest.approx(0.9)
+  ema = {"w": np.array([1.0, 2.0], np.float32)}
+  out = common.ema_update(ema, {"w": np.array([3.0, 4.0], np.float32)}, 0.5, 100)
+  np.testing.assert_allclose(out["w"], [2.0, 3.0])  # 0.5·ema + 0.5·params
+  assert out["w"].dtype == np.float32
+
+
+def test_weight_average_is_the_runs_model_and_resumes_exactly(
+  reference, tiny_data_dir, tmp_path, monkeypatch
+):
+  """optimizer.ema_decay: training is the plain run's (the average never feeds back); every
+  checkpoint holds the average beside the parameters; it equals the average of the
+  parameters after each step computed here; it is what the run returns and what inference
+  restores; and a crashed run resumes it exactly."""
+  from flax import nnx
+
+  _, ref_losses, ref_params = reference
+  keys = {"optimizer.ema_decay": 0.8, "train.checkpoint_every": 1, "train.keep_checkpoints": 20}
+  config = tiny_config(tiny_data_dir, **keys)
+  workdir = str(tmp_path / "ema")
+  result = trainer.train_and_evaluate(config, workdir)
+  assert losses_by_step(workdir) == ref_losses
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "12", "ema"))
+
+  _, expected = nnx.split(common.build_model(config))  # the initialisation (same seed)
+  expected = _leaves(expected)
+  for step in range(1, 13):
+    _, params = nnx.split(common.build_model(config))
+    mngr = common.checkpoint_manager(workdir, config, read_only=True)
+    restored = mngr.restore(
+      step,
+      args=common.ocp.args.Composite(params=common.ocp.args.StandardRestore(params.to_pure_dict())),
+    )
+    mngr.close()
+    nnx.replace_by_pure_dict(params, restored["params"])
+    d = min(0.8, (1 + step) / (10 + step))
+    expected = [d * e + (1 - d) * p for e, p in zip(expected, _leaves(params))]
+    if step == 12:
+      for a, b in zip(_leaves(params), ref_params):  # the trained weights: the plain run's
+        np.testing.assert_array_equal(a, b)
+  got = _leaves(result["params"])
+  assert any(not np.array_equal(a, b) for a, b in zip(got, ref_params))
+  for a, b in zip(got, expected):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  _, restored, step = common.restore_params(workdir, config)
+  assert step == 12
+  for a, b in zip(_leaves(restored), got):
+    np.testing.assert_array_equal(a, b)
+
+  crashed = str(tmp_path / "ema_crash")
+  _interrupt_at(monkeypatch, 8, _raise)
+  with pytest.raises(_Interrupt):
+    trainer.train_and_evaluate(config, crashed)
+  monkeypatch.undo()
+  resumed = trainer.train_and_evaluate(config, crashed)
+  for a, b in zip(_leaves(resumed["params"]), got):
+    np.testing.assert_array_equal(a, b)
+
+  with pytest.raises(AmpSpaceError, match=r"optimizer.ema_decay=1.0"):
+    trainer.train_and_evaluate(
+      tiny_config(tiny_data_dir, **{"optimizer.ema_decay": 1.0}), str(tmp_path / "bad")
+    )
+
+
 @pytest.mark.parametrize("schedule", common.SCHEDULES)
 def test_learning_rate_schedules(schedule):
   import ml_collections

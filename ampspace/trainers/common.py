@@ -7,6 +7,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -18,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 # without the trainers; the trainers reach them through this module too.
 from ampspace.checkpoints import (  # noqa: F401
   CONFIG_FILE,
+  EMA_ITEM,
   build_model,
   load_config,
   load_params_into,
@@ -106,6 +108,21 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
   return optax.chain(*chain, base), schedule
 
 
+def ema_decay_at(decay: float, step):
+  """The averaging weight of an exponential moving average of the weights after `step`
+  updates: `decay`, but no more than (1 + step) / (10 + step), so the first steps are not
+  dominated by the random initialisation (TensorFlow's ExponentialMovingAverage with
+  num_updates)."""
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def ema_update(ema, params, decay: float, step):
+  """The moving average of the weights after `step` updates, `params` the weights after it:
+  d·ema + (1 − d)·params with d = ema_decay_at(decay, step). A pure function of pytrees."""
+  d = ema_decay_at(decay, jnp.asarray(step, jnp.float32))
+  return jax.tree.map(lambda e, p: (d * e + (1.0 - d) * p).astype(e.dtype), ema, params)
+
+
 # ---------------------------------------------------------------- checkpoints
 def checkpoint_manager(
   workdir: str, config: ml_collections.ConfigDict, read_only: bool = False
@@ -121,40 +138,57 @@ def checkpoint_manager(
   return ocp.CheckpointManager(paths.epath(paths.join(workdir, "checkpoints")), options=options)
 
 
-def restore_train_state(mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding):
-  """Resume: parameters, optimizer state and the Grain iterator state, together, from the latest
-  checkpoint (so a resumed run sees the same batches); (params, opt_state, step), step 0 if none."""
+def restore_train_state(
+  mngr: ocp.CheckpointManager, params, opt_state, train_iter, sharding, ema=None
+):
+  """Resume: parameters, optimizer state, the Grain iterator state and (given `ema`) the
+  weights' moving average, together, from the latest checkpoint (so a resumed run sees the same
+  batches); (params, opt_state, step, ema), step 0 if none. A checkpoint without a moving
+  average (a run that had none) starts it from the restored parameters."""
   import grain
 
   latest = mngr.latest_step()
   if latest is None:
-    return params, opt_state, 0
-  restored = mngr.restore(
-    latest,
-    args=ocp.args.Composite(
-      params=ocp.args.StandardRestore(params.to_pure_dict()),
-      opt_state=ocp.args.StandardRestore(opt_state),
-      data=grain.checkpoint.CheckpointRestore(train_iter),
-    ),
+    return params, opt_state, 0, ema
+  items = dict(
+    params=ocp.args.StandardRestore(params.to_pure_dict()),
+    opt_state=ocp.args.StandardRestore(opt_state),
+    data=grain.checkpoint.CheckpointRestore(train_iter),
   )
+  has_ema = ema is not None and (mngr.directory / str(latest) / EMA_ITEM).exists()
+  if has_ema:
+    items[EMA_ITEM] = ocp.args.StandardRestore(ema.to_pure_dict())
+  restored = mngr.restore(latest, args=ocp.args.Composite(**items))
   nnx.replace_by_pure_dict(params, restored["params"])
-  return (jax.device_put(params, sharding), jax.device_put(restored["opt_state"], sharding), latest)
+  params = jax.device_put(params, sharding)
+  if ema is not None:
+    if has_ema:
+      nnx.replace_by_pure_dict(ema, restored[EMA_ITEM])
+      ema = jax.device_put(ema, sharding)
+    else:
+      ema = jax.tree.map(jnp.copy, params)
+  return params, jax.device_put(restored["opt_state"], sharding), latest, ema
 
 
 def save_train_state(
-  mngr: ocp.CheckpointManager, step: int, params, opt_state, train_iter, force: bool = False
+  mngr: ocp.CheckpointManager,
+  step: int,
+  params,
+  opt_state,
+  train_iter,
+  force: bool = False,
+  ema=None,
 ) -> None:
   import grain
 
-  mngr.save(
-    step,
-    args=ocp.args.Composite(
-      params=ocp.args.StandardSave(params.to_pure_dict()),
-      opt_state=ocp.args.StandardSave(opt_state),
-      data=grain.checkpoint.CheckpointSave(train_iter),
-    ),
-    force=force,
+  items = dict(
+    params=ocp.args.StandardSave(params.to_pure_dict()),
+    opt_state=ocp.args.StandardSave(opt_state),
+    data=grain.checkpoint.CheckpointSave(train_iter),
   )
+  if ema is not None:
+    items[EMA_ITEM] = ocp.args.StandardSave(ema.to_pure_dict())
+  mngr.save(step, args=ocp.args.Composite(**items), force=force)
 
 
 def init_params_from(source: str, config: ml_collections.ConfigDict, model):

@@ -13,6 +13,8 @@ A trainer builds its model, data, jitted update step and validation, then hands 
 - metrics: they stay on the device and reach the host only on log steps (and before a save,
   a validation or the end), where they are written once: every step's record to
   `train_log.jsonl`, the last one to TensorBoard and the progress line;
+- an exponential moving average of the weights (`optimizer.ema_decay`, 0: off), checkpointed
+  beside the parameters; validation, the returned `params` and inference use it;
 - validation every `train.eval_every` steps, early stopping (`train.early_stopping_patience`),
   checkpoints every `train.checkpoint_every` steps, wall-clock budgets and snapshots
   (`train.max_seconds`, `train.snapshot_seconds`), and the per-process data log
@@ -196,14 +198,23 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   is_chief = jax.process_index() == 0
   total_steps = t.steps
   mngr = common.checkpoint_manager(workdir, config)
-  params, opt_state, step = common.restore_train_state(
-    mngr, params, opt_state, loop.train_iter, replicated
+  ema_decay = float(config.optimizer.get("ema_decay", 0.0) or 0.0)
+  if not 0.0 <= ema_decay < 1.0:
+    raise AmpSpaceError(f"optimizer.ema_decay={ema_decay}: use 0 (off) or a decay in (0, 1)")
+  ema = jax.tree.map(jnp.copy, params) if ema_decay else None
+  params, opt_state, step, ema = common.restore_train_state(
+    mngr, params, opt_state, loop.train_iter, replicated, ema
   )
   if step:
     print(f"resumed from {workdir} at step {step}")
+  ema_step = jax.jit(lambda e, p, s: common.ema_update(e, p, ema_decay, s), donate_argnums=0)
 
   def save(step: int, force: bool = False):
-    common.save_train_state(mngr, step, params, opt_state, loop.train_iter, force)
+    common.save_train_state(mngr, step, params, opt_state, loop.train_iter, force, ema)
+
+  def weights():
+    """The weights a run produces: the moving average where there is one."""
+    return params if ema is None else ema
 
   progress = common.ProgressLine(total_steps, step)
   log = paths.open_append(paths.join(workdir, LOG_FILE)) if is_chief else None
@@ -287,6 +298,8 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
       params, opt_state, loop.global_batch(local), jnp.asarray(step, jnp.int32)
     )
     step += 1
+    if ema is not None:
+      ema = ema_step(ema, params, jnp.asarray(step, jnp.int32))
     pending.append((step, metrics))
     if budget.limit:  # a wall-clock race: the clock must see finished steps, not queued ones
       jax.block_until_ready(metrics)
@@ -301,7 +314,7 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
     if step % t.log_every == 0 or last_step or validating or saving or due or spent or sigterm:
       flush(show=step % t.log_every == 0 or last_step)
     if validating:
-      val = loop.validate(params, step)
+      val = loop.validate(weights(), step)
       if stopper and stopper.update(step, val):
         save(step, force=True)  # only improvements are saved: the latest is the best
       if stopper and stopper.exhausted:
@@ -350,7 +363,7 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   result = {
     "steps": step,
     "history": history,
-    "params": params,
+    "params": weights(),
     "preempted": preempted,
     "snapshots": snapshots,
     "train_seconds": round(budget.elapsed(), 2),
@@ -358,5 +371,5 @@ def _run(loop: Loop, params, opt_state, replicated, preemption: Preemption) -> d
   if stopper:
     result["best_step"] = stopper.best_step
   if loop.validate is not None and not preempted:
-    result["validation"] = loop.validate(params, step)
+    result["validation"] = loop.validate(weights(), step)
   return result
