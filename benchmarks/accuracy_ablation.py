@@ -31,6 +31,14 @@ ABLATIONS = (
     "torch",
   ),
   ("batch", "batches of 8 × 8192 instead of NAM's 16 × 8192", "batch_seeds", "b16", "b8"),
+  (
+    "ema",
+    "a moving average of the weights (optimizer.ema_decay=0.999), on the amp",
+    "ema",
+    "off",
+    "ema",
+  ),
+  ("ema", "the same on the two pedals", "ema_pedals", "off", "ema"),
 )
 PROBES = (
   ("input_mixin: NAM's layers also see the input audio", "accuracy_input_mixin.md"),
@@ -60,20 +68,20 @@ def table(seed_dir: str) -> str:
     f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the seeded races in "
     "`benchmarks/results/seeds/` (each made by `benchmarks/accuracy_seeds.py`, see its "
     "`accuracy_seeds_TAG.md`). Contender: our NAM-layout WaveNet; pooled plain test ESR, mean "
-    "over seeds; \"apart\": the 95 % t-intervals of the two means do not overlap. Both "
-    "changes are kept in configs/capture.py's `nam_layout` recipe, in this order:",
+    "over seeds; \"apart\": the 95 % t-intervals of the two means do not overlap. Every "
+    "change is kept in configs/capture.py's `nam_layout` recipe, in this order:",
     "",
   ]
   rows = [
-    "| change | capture | budget | seeds | before | after | after / before | apart |",
-    "|---|---|---:|---:|---:|---:|---:|:-:|",
+    "| change | capture | budget | seeds | before | after | after / before | apart | lower, same seed |",
+    "|---|---|---:|---:|---:|---:|---:|:-:|:-:|",
   ]
   for name, what, tag, before, after in ABLATIONS:
     a, b = runs(seed_dir, tag, before), runs(seed_dir, tag, after)
     commits = sorted({r["commit"] for r in a + b})
     lines.append(f"- `{name}`: {what} (`accuracy_seeds_{tag}.md`; commit {', '.join(commits)})")
     if not a or not b:
-      rows.append(f"| {name} | (no runs of tag {tag!r}) | | | | | | |")
+      rows.append(f"| {name} | (no runs of tag {tag!r}) | | | | | | | |")
       continue
     # accuracy_seeds.collect: {(capture, variant, seconds): [ESR per seed]}
     reports = {(v, i): r for v, rs in ((before, a), (after, b)) for i, r in enumerate(rs)}
@@ -84,10 +92,22 @@ def table(seed_dir: str) -> str:
       (ma, la, ha), (mb, lb, hb) = interval(ca[(capture, sec)]), interval(cb[(capture, sec)])
       n = min(len(ca[(capture, sec)]), len(cb[(capture, sec)]))
       apart = "—" if n < 2 else ("yes" if hb < la or lb > ha else "no")
+      # the same seed is the same initialisation and batch order: a paired comparison
+      lower = sum(y < x for x, y in zip(ca[(capture, sec)], cb[(capture, sec)]))
       rows.append(
-        f"| {name} | {capture} | {sec:g} s | {n} | {ma:.4f} | {mb:.4f} | {mb / ma:.2f} | {apart} |"
+        f"| {name} | {capture} | {sec:g} s | {n} | {ma:.4f} | {mb:.4f} | {mb / ma:.2f} | {apart} "
+        f"| {lower} of {n} |"
       )
-  lines += ["", *rows, "", "Single-seed probes (not kept; see each file's before/after table):", ""]
+  lines += [
+    "",
+    *rows,
+    "",
+    "The race (accuracy.md) names the commit it was made at: a change measured here at a "
+    "later commit is in the recipe, but not in the race's figures until the race is rerun.",
+    "",
+    "Single-seed probes (not kept; see each file's before/after table):",
+    "",
+  ]
   lines += [f"- {what}: [{name}]({name})" for what, name in PROBES]
   return "\n".join(lines) + "\n"
 

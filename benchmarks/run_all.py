@@ -119,7 +119,18 @@ def run_benchmark(name: str, quick: bool, timeout: float) -> dict:
   return {"status": "ok", "seconds": seconds}
 
 
-def collect(name: str, run: dict | None) -> dict:
+def previous_dates() -> dict[str, str]:
+  """{benchmark: when its results were made}, from the last summary.json."""
+  try:
+    with open(os.path.join(RESULTS, "summary.json")) as f:
+      old = json.load(f).get("benchmarks", {})
+  except (OSError, json.JSONDecodeError):
+    return {}
+  return {k: v["generated"] for k, v in old.items() if isinstance(v, dict) and v.get("generated")}
+
+
+def collect(name: str, run: dict | None, made: str | None = None) -> dict:
+  """One benchmark's entry; `made` dates reused results (a checkout's file times do not)."""
   entry = dict(run or {"status": "reused"})
   json_path, md_path = (os.path.join(RESULTS, f"{name}.{ext}") for ext in ("json", "md"))
   if entry["status"] in ("ok", "reused"):
@@ -128,8 +139,12 @@ def collect(name: str, run: dict | None) -> dict:
     with open(json_path) as f:
       entry["result"] = json.load(f)
     entry["md"] = open(md_path).read() if os.path.exists(md_path) else ""
-    entry["generated"] = datetime.datetime.fromtimestamp(os.path.getmtime(json_path)).isoformat(
-      timespec="seconds"
+    entry["generated"] = (
+      made
+      if entry["status"] == "reused" and made
+      else datetime.datetime.fromtimestamp(os.path.getmtime(json_path)).isoformat(
+        timespec="seconds"
+      )
     )
   return entry
 
@@ -277,7 +292,8 @@ def markdown(summary: dict, for_docs: bool) -> str:
       "",
     ]
   lines += [
-    f"Measured {summary['date']} on {m['cpus']} CPU cores ({m['processor'] or m['machine']}), "
+    f"{'Measured' if any(e.get('status') == 'ok' for e in summary['benchmarks'].values()) else 'Regenerated from earlier results (each section gives when it was measured)'}"
+    f" {summary['date']} on {m['cpus']} CPU cores ({m['processor'] or m['machine']}), "
     f"Python {m['python']}; 1-minute load average at the end {m['load_avg_1m']:.1f}"
     f"{' (a shared machine: CPU-time figures are given where the benchmark records them)' if m['load_avg_1m'] > m['cpus'] else ''}."
     f"{' Quick (smoke) run: small sizes, not for quoting.' if summary['quick'] else ''}",
@@ -316,10 +332,10 @@ def main() -> None:
   unknown = sorted(set(names) - set(BENCHMARKS))
   if unknown:
     sys.exit(f"error: --only: unknown benchmark(s) {unknown}; known: {sorted(BENCHMARKS)}")
-  benchmarks = {}
+  benchmarks, made = {}, previous_dates()
   for name in BENCHMARKS:
     run = None if args.reuse or name not in names else run_benchmark(name, args.quick, args.timeout)
-    benchmarks[name] = collect(name, run)
+    benchmarks[name] = collect(name, run, made.get(name))
   summary = {
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
     "quick": args.quick,
