@@ -1408,7 +1408,7 @@ def run_stage(
 
 
 # ---------------------------------------------------------------- workers of a TPU VM pod slice
-# `--stage=worker --worker=I --workers=N`: one process per host of a pod slice (ampspace.launcher's
+# `--stage=worker --worker=I --num_workers=N`: one process per host of a pod slice (ampspace.launcher's
 # tpu_sweep starts them), all sharing WORKDIR on a filesystem every host mounts. There is no
 # scheduler between them, only the files the stages already write: worker 0 prepares the data
 # and runs the pretraining; every worker trains its own cells (worker_assignment), waiting for
@@ -1511,16 +1511,18 @@ def run_worker(
     result: dict = {"worker": worker, "cells": labels}
     if worker == 0:
       stage = "report"
-      done: set[int] = set()
+      found: dict[CellKey, dict] = {}  # the finished cells, each read once
 
       def all_cells_done() -> bool:
-        for i, key in enumerate(keys):
-          if i not in done and run_cell_key(p, key, fingerprint, reuse_only=True) is not None:
-            done.add(i)
-        return len(done) == len(keys)
+        for key in keys:
+          if key not in found:
+            cell = run_cell_key(p, key, fingerprint, reuse_only=True)
+            if cell is not None:
+              found[key] = cell
+        return len(found) == len(keys)
 
       wait_until(p, all_cells_done, "every worker's cells", since, timeout, poll)
-      cells = [run_cell_key(p, key, fingerprint, reuse_only=True) for key in table_keys(p)]
+      cells = [found[key] for key in table_keys(p)]
       invocation = {
         "stage": f"worker x{workers}",
         "seconds": round(time.time() - since, 1),
