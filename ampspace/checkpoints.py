@@ -59,6 +59,11 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(json.loads(paths.read_text(path)))
 
 
+def has_ema(mngr, step: int) -> bool:
+  """Whether checkpoint `step` of an Orbax CheckpointManager holds the weights' moving average."""
+  return (mngr.directory / str(step) / EMA_ITEM).exists()
+
+
 def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
   """Fills `params` (an nnx.State) from a workdir, its checkpoints/ folder or one step folder
   (local or a URL such as gs://bucket/run); returns (params, step)."""
@@ -78,7 +83,7 @@ def load_params_into(params, workdir_or_ckpt: str, step: int | None = None):
   if step is None:
     raise AmpSpaceError(f"{ckpt_root}: no checkpoint found")
   # A run with optimizer.ema_decay also saved its weights' moving average: that is its model.
-  item = EMA_ITEM if (mngr.directory / str(step) / EMA_ITEM).exists() else "params"
+  item = EMA_ITEM if has_ema(mngr, step) else "params"
   restored = mngr.restore(
     step, args=ocp.args.Composite(**{item: ocp.args.StandardRestore(params.to_pure_dict())})
   )

@@ -363,19 +363,25 @@ def tpu_where(args) -> list[str]:
   return [f"--zone={args.zone}"] + ([f"--project={args.project}"] if args.project else [])
 
 
+def gcloud_tpu(args, verb: str, *options: str) -> list[str]:
+  """`gcloud compute tpus tpu-vm VERB NAME --zone=Z [--project=P] OPTIONS...`."""
+  return ["gcloud", "compute", "tpus", "tpu-vm", verb, args.tpu, *tpu_where(args), *options]
+
+
 def tpu_ssh(args, worker: str, command: str) -> str:
   """`gcloud ... ssh NAME --worker=W --command='cd REPO && COMMAND'`."""
-  ssh = ["gcloud", "compute", "tpus", "tpu-vm", "ssh", args.tpu, *tpu_where(args)]
   cd = f"cd {remote_path(args.repo)}"
-  return f"{quote([*ssh, f'--worker={worker}'])} --command={shlex.quote(f'{cd} && {command}')}"
+  ssh = quote(gcloud_tpu(args, "ssh", f"--worker={worker}"))
+  return f"{ssh} --command={shlex.quote(f'{cd} && {command}')}"
 
 
 def tpu_prepare_commands(args) -> list[str]:
   """[create the TPU VM], [run --setup on every worker]."""
   cmds = []
   if args.create:
-    create = ["gcloud", "compute", "tpus", "tpu-vm", "create", args.tpu, *tpu_where(args)]
-    create += [f"--accelerator-type={args.accelerator_type}", f"--version={args.version}"]
+    create = gcloud_tpu(
+      args, "create", f"--accelerator-type={args.accelerator_type}", f"--version={args.version}"
+    )
     cmds.append(quote(create))
   if args.setup:
     cmds.append(tpu_ssh(args, "all", args.setup))
@@ -384,16 +390,12 @@ def tpu_prepare_commands(args) -> list[str]:
 
 def tpu_coordinator_query(args) -> list[str]:
   """The gcloud command that prints worker 0's internal address."""
-  return [
-    "gcloud",
-    "compute",
-    "tpus",
-    "tpu-vm",
-    "describe",
-    args.tpu,
-    *tpu_where(args),
-    "--format=value(networkEndpoints[0].ipAddress)",
-  ]
+  return gcloud_tpu(args, "describe", "--format=value(networkEndpoints[0].ipAddress)")
+
+
+def tpu_all_command(args, train_args) -> str:
+  """The trainer with --distributed on every worker at once; JAX detects the layout."""
+  return tpu_ssh(args, "all", quote(train_command(args.python, train_args, ["--distributed"])))
 
 
 def tpu_worker_commands(args, train_args, coordinator: str) -> list[str]:
@@ -414,8 +416,7 @@ def tpu_commands(args, train_args) -> list[str]:
   """What a TPU VM run executes (for --dry_run): every worker with --distributed (JAX's own
   detection), or with --workers=N one ssh per worker, started together."""
   if not args.workers:
-    remote = quote(train_command(args.python, train_args, ["--distributed"]))
-    return tpu_prepare_commands(args) + [tpu_ssh(args, "all", remote)]
+    return tpu_prepare_commands(args) + [tpu_all_command(args, train_args)]
   coordinator = args.coordinator or "WORKER0_IP"
   query = [] if args.coordinator else [f"# WORKER0_IP: {quote(tpu_coordinator_query(args))}"]
   workers = tpu_worker_commands(args, train_args, coordinator)
@@ -425,7 +426,7 @@ def tpu_commands(args, train_args) -> list[str]:
 def run_tpu_vm(args, train_args) -> int:
   rc = run_commands(tpu_prepare_commands(args))
   if rc or not args.workers:
-    return rc or run_commands(tpu_commands(args, train_args)[-1:])
+    return rc or run_commands([tpu_all_command(args, train_args)])
   coordinator = args.coordinator
   if not coordinator:
     query = tpu_coordinator_query(args)

@@ -116,6 +116,12 @@ def install(bin_dir: str, state_dir: str, first_id: int = 1000, single_thread: b
     with open(path, "w") as f:
       f.write(text)
     os.chmod(path, 0o755)
+  return stand_in_env(bin_dir, single_thread)
+
+
+def stand_in_env(bin_dir: str, single_thread: bool) -> dict:
+  """The environment to run stand-in cluster commands under: bin_dir first on PATH; with
+  `single_thread`, one XLA thread per process, as the emulated tasks share the cores."""
   env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
   if single_thread:
     env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

@@ -20,6 +20,8 @@ import json
 import os
 import sys
 
+from fake_slurm import stand_in_env
+
 GCLOUD = r'''#!{python}
 import json, os, subprocess, sys
 state, workers = {state!r}, {workers}
@@ -57,10 +59,7 @@ def install(bin_dir: str, state_dir: str, workers: int, single_thread: bool = Tr
   with open(path, "w") as f:
     f.write(GCLOUD.format(python=sys.executable, state=state_dir, workers=workers))
   os.chmod(path, 0o755)
-  env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
-  if single_thread:
-    env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  return env
+  return stand_in_env(bin_dir, single_thread)
 
 
 def calls(state_dir: str) -> list[dict]:

@@ -21,6 +21,7 @@ from ampspace.checkpoints import (  # noqa: F401
   CONFIG_FILE,
   EMA_ITEM,
   build_model,
+  has_ema,
   load_config,
   load_params_into,
   restore_params,
@@ -155,14 +156,14 @@ def restore_train_state(
     opt_state=ocp.args.StandardRestore(opt_state),
     data=grain.checkpoint.CheckpointRestore(train_iter),
   )
-  has_ema = ema is not None and (mngr.directory / str(latest) / EMA_ITEM).exists()
-  if has_ema:
+  with_ema = ema is not None and has_ema(mngr, latest)
+  if with_ema:
     items[EMA_ITEM] = ocp.args.StandardRestore(ema.to_pure_dict())
   restored = mngr.restore(latest, args=ocp.args.Composite(**items))
   nnx.replace_by_pure_dict(params, restored["params"])
   params = jax.device_put(params, sharding)
   if ema is not None:
-    if has_ema:
+    if with_ema:
       nnx.replace_by_pure_dict(ema, restored[EMA_ITEM])
       ema = jax.device_put(ema, sharding)
     else:
