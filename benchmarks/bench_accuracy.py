@@ -569,6 +569,20 @@ def plot_png(report: dict) -> bytes:
 
 
 # ---------------------------------------------------------------- main
+def pretraining_note(workdir: str, note: str) -> str:
+  """`note` and, where the run recorded it (the sim-to-real protocol's provenance.json), how
+  long that pretraining took and when: measured, never typed into the note."""
+  note = note or "see its config.json"
+  try:
+    with open(os.path.join(workdir, "provenance.json")) as f:
+      made = json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return note
+  if not made.get("seconds"):
+    return note
+  return f"{note}; it took {made['seconds'] / 60:.1f} min on this machine ({made.get('made', '?')})"
+
+
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
@@ -707,7 +721,10 @@ def main() -> None:
     "captures": captures_info,
     "results": results,
     "pretrained": (
-      {"path": args.pretrained, "note": args.pretrained_note or "see its config.json"}
+      {
+        "path": args.pretrained,
+        "note": pretraining_note(args.pretrained, args.pretrained_note),
+      }
       if "ours_finetune" in contenders
       else None
     ),

@@ -80,7 +80,7 @@ def _timed(fn, warmup: int, steps: int) -> float:
 
 
 # ------------------------------------------------------------------------------ ours (JAX)
-def jax_model(name: str):
+def jax_model(name: str, paper_channels: int = 16):
   from flax import nnx
 
   from ampspace import conditioning as cond
@@ -90,13 +90,24 @@ def jax_model(name: str):
     return get_model_cls("layer_array_wavenet")(cond.conditioning_dim(), rngs=nnx.Rngs(0)), "mse"
   if name == "ours_paper_256":
     return get_model_cls("wave2wavenet")(
-      cond.conditioning_dim(), depth=20, channels=16, num_classes=256, rngs=nnx.Rngs(0)
+      cond.conditioning_dim(),
+      depth=20,
+      channels=paper_channels,
+      num_classes=256,
+      rngs=nnx.Rngs(0),
     ), "emd_squared"
   raise ValueError(name)
 
 
 def bench_jax(
-  name: str, batch: int, window: int, chunk: int, warmup: int, steps: int, infer_seconds: float
+  name: str,
+  batch: int,
+  window: int,
+  chunk: int,
+  warmup: int,
+  steps: int,
+  infer_seconds: float,
+  paper_channels: int = 16,
 ) -> dict:
   import jax
   import jax.numpy as jnp
@@ -108,7 +119,7 @@ def bench_jax(
   from ampspace import losses
   from ampspace.audio import mulaw
 
-  model, loss_name = jax_model(name)
+  model, loss_name = jax_model(name, paper_channels)
   graphdef, params = nnx.split(model)
   rf = model.receptive_field
   rng = np.random.default_rng(0)
@@ -158,6 +169,7 @@ def bench_jax(
     "model": name,
     "framework": f"jax {jax.__version__}",
     "backend": jax.default_backend(),
+    "device": str(jax.devices()[0].device_kind),
     "params": int(sum(v.size for v in jax.tree.leaves(params))),
     "receptive_field": rf,
     "batch": batch,
@@ -172,7 +184,14 @@ def bench_jax(
 
 # ------------------------------------------------------------------------------ NAM (PyTorch)
 def bench_nam(
-  batch: int, window: int, chunk: int, warmup: int, steps: int, infer_seconds: float, threads: int
+  batch: int,
+  window: int,
+  chunk: int,
+  warmup: int,
+  steps: int,
+  infer_seconds: float,
+  threads: int,
+  device: str = "cpu",
 ) -> dict:
   import numpy as np
   import torch
@@ -183,10 +202,15 @@ def bench_nam(
   torch.manual_seed(0)
   torch.set_num_threads(threads)
   torch.set_num_interop_threads(1)
-  model = WaveNet.init_from_config(json.loads(json.dumps(NAM_STANDARD_CONFIG)))
+  if device == "cuda" and not torch.cuda.is_available():
+    raise SystemExit("--device=cuda: this PyTorch sees no CUDA device")
+  # A GPU runs asynchronously: a timed call ends only once the device has finished.
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+  model = WaveNet.init_from_config(json.loads(json.dumps(NAM_STANDARD_CONFIG))).to(device)
   rf = model.receptive_field
   rng = np.random.default_rng(0)
   x = torch.from_numpy(rng.uniform(-0.5, 0.5, (batch, window + rf - 1)).astype(np.float32))
+  x = x.to(device)
   target = torch.tanh(3 * x[:, rf - 1 :])
   opt = torch.optim.Adam(model.parameters(), lr=1e-3)
   model.train()
@@ -197,23 +221,27 @@ def bench_nam(
     loss = torch.nn.functional.mse_loss(y, target)
     loss.backward()
     opt.step()
+    sync()
 
   step_s = _timed(one_step, warmup, steps)
   model.eval()
   n_chunks = max(1, int(infer_seconds * SAMPLE_RATE) // chunk)
   xs = torch.from_numpy(rng.uniform(-0.5, 0.5, (n_chunks, 1, chunk + rf - 1)).astype(np.float32))
+  xs = xs.to(device)
 
   def run_stream():
     with torch.inference_mode():
       for i in range(n_chunks):
         model(xs[i], pad_start=False)
+    sync()
 
   stream_s = _timed(run_stream, 1, max(1, steps // 2))
   return {
     "model": "nam_standard",
     "framework": f"torch {torch.__version__}, "
     f"neural-amp-modeler {getattr(nam, '__version__', '?')}",
-    "backend": "cpu",
+    "backend": device,
+    "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
     "params": int(sum(p.numel() for p in model.parameters())),
     "receptive_field": rf,
     "batch": batch,
@@ -228,7 +256,7 @@ def bench_nam(
 
 
 def run_nam_subprocess(args) -> dict:
-  python = os.path.join(REPO, args.nam_venv, "bin", "python")
+  python = args.nam_python or os.path.join(REPO, args.nam_venv, "bin", "python")
   if not os.path.exists(python):
     raise SystemExit(f"{python}: not found; run `bash benchmarks/setup_nam_venv.sh` first")
   cmd = [
@@ -242,6 +270,7 @@ def run_nam_subprocess(args) -> dict:
     f"--steps={args.steps}",
     f"--infer-seconds={args.infer_seconds}",
     f"--threads={args.threads}",
+    f"--device={args.device}",
   ]
   r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
   if r.returncode:
@@ -268,6 +297,12 @@ def markdown(result: dict) -> str:
     f"Command: `{result['command']}`  ",
     f"Machine: {result['machine']}  ",
     f"Threads per framework: {result['threads']}.  ",
+    "Devices: "
+    + ", ".join(
+      f"{n} on {r['backend']} ({r.get('device', r['backend'])})"
+      for n, r in result["models"].items()
+    )
+    + ".  ",
     f"Batch {result['batch']} × window {result['window']}; inference chunks of "
     f"{result['chunk']} samples, batch 1; medians of {result['repeats']} alternated rounds.",
     "",
@@ -292,7 +327,7 @@ def markdown(result: dict) -> str:
     + "; inference "
     + ", ".join(f"{x:.2f}×" for x in s.get("infer_round_ratios", []))
     + ".",
-    f"Paper model (256-way, EMD²) vs NAM standard: training {s['paper_train_ratio']:.2f}×,"
+    f"Paper model (256-way, EMD², {result.get('paper_channels', 16)} channels) vs NAM standard: training {s['paper_train_ratio']:.2f}×,"
     f" inference {s['paper_infer_ratio']:.2f}×.",
     "",
   ]
@@ -316,6 +351,25 @@ def main():
     "where multi-threaded kernels of both wait on descheduled threads)",
   )
   p.add_argument("--nam-venv", default=".venv-nam")
+  p.add_argument(
+    "--nam-python",
+    default="",
+    help="the Python that holds torch and NAM (default: NAM_VENV/bin/python); on a GPU "
+    "image, its own python3",
+  )
+  p.add_argument(
+    "--device",
+    choices=("cpu", "cuda"),
+    default="cpu",
+    help="where NAM's PyTorch model runs; ours runs on JAX's default backend (a GPU if "
+    "JAX sees one)",
+  )
+  p.add_argument(
+    "--paper-channels",
+    type=int,
+    default=16,
+    help="channels of the paper's 256-way model (16: the CPU configs; 64: paper scale)",
+  )
   p.add_argument("--out", default=os.path.join(HERE, "results"))
   p.add_argument("--quick", action="store_true", help="smoke run: batch 2, window 2048")
   p.add_argument("--nam-worker", action="store_true", help=argparse.SUPPRESS)
@@ -334,6 +388,7 @@ def main():
           args.steps,
           args.infer_seconds,
           args.threads,
+          args.device,
         )
       )
     )
@@ -341,7 +396,9 @@ def main():
   sys.path.insert(0, REPO)
   from ampspace.files import atomic_write  # here: nam_recipe.py imports this module without it
 
-  if args.threads == 1:  # before jax is imported: XLA's CPU client reads these at start-up
+  if (
+    args.threads == 1 and args.device == "cpu"
+  ):  # before jax is imported: XLA's CPU client reads these at start-up
     os.environ["XLA_FLAGS"] = (
       os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
       "false intra_op_parallelism_threads=1"
@@ -359,7 +416,14 @@ def main():
       else:
         rounds[name].append(
           bench_jax(
-            name, args.batch, args.window, args.chunk, args.warmup, args.steps, args.infer_seconds
+            name,
+            args.batch,
+            args.window,
+            args.chunk,
+            args.warmup,
+            args.steps,
+            args.infer_seconds,
+            args.paper_channels,
           )
         )
   models = {}
@@ -388,6 +452,8 @@ def main():
     "chunk": args.chunk,
     "repeats": args.repeats,
     "threads": args.threads,
+    "device": args.device,
+    "paper_channels": args.paper_channels,
     "xla_flags": os.environ.get("XLA_FLAGS", ""),
     "models": models,
     "summary": summary,

@@ -14,6 +14,9 @@ before NumPy/JAX load) and writes benchmarks/results/<name>.{json,md}:
   streaming  bench_streaming.py  streaming RTF per block size on one core; offline RTF
   accuracy   bench_accuracy.py   test ESR per wall-clock minute against NAM's own recipe on
                                  Guitarix captures (opt-in: `--only accuracy`, ~90 minutes)
+  gpu_check  gpu_check.py        paper-scale train step beside NAM's on an NVIDIA GPU and a
+                                 short training run there: never run here; its results are
+                                 read when present, else the summary says it was not run
 
 This script then writes benchmarks/results/summary.{json,md} and docs/performance.md (the
 README's Performance section links it). Every figure there comes from those JSON files; a
@@ -61,7 +64,7 @@ BENCHMARKS = {
       "--pretrained=runs/sim_to_real_local/pretrain",
       "--pretrained_note=configs/sim_to_real_pretrain.py:runlocal, Table 3's "
       "pretraining: 500 steps of 8 x 2048 on 13 native amps and pedals, depth 10, "
-      "16 channels; 7.2 min on this machine",
+      "16 channels",
       "--override=ours_finetune:init_polarity=match",
     ],
     [
@@ -76,12 +79,20 @@ BENCHMARKS = {
   ),
 }
 OPT_IN = {"accuracy"}  # not in a run without --only
+# Measured on another machine and never run here: the results are read when present, and the
+# summary says "not run" with how to run it when they are not.
+DEVICE_ONLY = {
+  "gpu_check": "needs an NVIDIA GPU, and none was available for these results: on one, "
+  "`bash benchmarks/gpu_check.sh OUT` (after `bash benchmarks/gpu_wheels.sh` here), then copy "
+  "OUT/gpu_check.{json,md} into benchmarks/results/",
+}
 TITLES = {
   "devices": "Device rendering (one core)",
   "pipeline": "Input pipeline headroom",
   "training": "Training and inference against neural-amp-modeler",
   "streaming": "Streaming and offline inference",
   "accuracy": "Accuracy per CPU-minute against neural-amp-modeler",
+  "gpu_check": "Accelerator check (NVIDIA GPU)",
 }
 
 
@@ -133,6 +144,8 @@ def collect(name: str, run: dict | None, made: str | None = None) -> dict:
   """One benchmark's entry; `made` dates reused results (a checkout's file times do not)."""
   entry = dict(run or {"status": "reused"})
   json_path, md_path = (os.path.join(RESULTS, f"{name}.{ext}") for ext in ("json", "md"))
+  if name in DEVICE_ONLY and not os.path.exists(json_path):
+    return {"status": "not run", "detail": DEVICE_ONLY[name]}
   if entry["status"] in ("ok", "reused"):
     if not os.path.exists(json_path):
       return {"status": "missing", "detail": f"{os.path.relpath(json_path, ROOT)} not written"}
@@ -247,12 +260,31 @@ def _accuracy(r: dict) -> list[str]:
   return out
 
 
+def _gpu_check(r: dict) -> list[str]:
+  env, ts, tr = r["environment"], r["train_step"], r["train_run"]
+  m, s = ts["models"], ts["summary"]
+  device = ", ".join(sorted(set(env["jax_devices"])))
+  return [
+    f"{'smoke run on a CPU, not figures: ' if r.get('smoke') else ''}{env['jax_device_count']}"
+    f" × {device}, commit {r['commit']}",
+    f"paper-scale train step (batch {ts['batch']} × {ts['window']}): ours_paper_256 "
+    f"({ts['paper_channels']} channels) {m['ours_paper_256']['train_samples_per_s']:,.0f} "
+    f"samples/s, NAM's WaveNet {m['nam_standard']['train_samples_per_s']:,.0f} on "
+    f"{m['nam_standard'].get('device', '?')}; ours as NAM standard / NAM "
+    f"{s['train_ratio']:.2f}×",
+    f"training run through the trainer on {tr['devices']} device(s): "
+    f"{tr['steps_per_s']:.2f} steps/s ({tr['samples_per_s']:,.0f} samples/s), loss "
+    f"{tr['loss_first']:.3f} → {tr['loss_last']:.3f} in {tr['steps']} steps",
+  ]
+
+
 HEADLINES = {
   "devices": _devices,
   "pipeline": _pipeline,
   "streaming": _streaming,
   "training": _training,
   "accuracy": _accuracy,
+  "gpu_check": _gpu_check,
 }
 
 
@@ -336,6 +368,8 @@ def main() -> None:
   for name in BENCHMARKS:
     run = None if args.reuse or name not in names else run_benchmark(name, args.quick, args.timeout)
     benchmarks[name] = collect(name, run, made.get(name))
+  for name in DEVICE_ONLY:
+    benchmarks[name] = collect(name, None, made.get(name))
   summary = {
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
     "quick": args.quick,

@@ -218,4 +218,9 @@ def train_loop(
   t.keep_checkpoints = keep_checkpoints
   t.async_checkpoints = True
   t.tensorboard = True
+  # Wall-clock budgets (ampspace/trainers/common.WallClockBudget): > 0 stops the run after this
+  # many seconds of training; snapshot_seconds saves the parameters as they stand at each of
+  # these times and lists them in WORKDIR/snapshots.json (accuracy races, steps/s checks).
+  t.max_seconds = 0.0
+  t.snapshot_seconds = ()
   return t

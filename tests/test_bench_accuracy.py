@@ -117,3 +117,14 @@ def test_no_scores_meets_no_target(bench):
   checks = bench.target_checks({"a": failed}, race)
   assert not any(c["met"] for c in checks.values())
   assert checks["silence_le_-60_dbfs_or_target"]["why"] == "no snapshot was scored"
+
+
+def test_pretraining_note_takes_the_time_from_the_runs_provenance(bench, tmp_path):
+  """The fine-tune row's note says how long the pretraining took from what the run recorded,
+  not from a figure typed into the command."""
+  assert bench.pretraining_note(str(tmp_path), "500 steps") == "500 steps"  # nothing recorded
+  (tmp_path / "provenance.json").write_text('{"seconds": 156.1, "made": "2026-11-28 14:44:01"}')
+  assert bench.pretraining_note(str(tmp_path), "500 steps") == (
+    "500 steps; it took 2.6 min on this machine (2026-11-28 14:44:01)"
+  )
+  assert bench.pretraining_note(str(tmp_path), "").startswith("see its config.json; it took")
