@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from nam_venv import nam_python_or_skip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NAM_VENV = os.environ.get("NAM_VENV", os.path.join(REPO, ".venv-nam"))
 
 
 def _load(name: str):
@@ -169,12 +169,7 @@ def test_without_a_gpu_the_check_refuses_in_one_line(tmp_path):
 def test_the_whole_check_runs_on_a_cpu_with_smoke_sizes(tmp_path):
   """Both steps for real at smoke sizes: bench_training with NAM's WaveNet (in .venv-nam) and a
   budgeted run through the trainer on amp_space/tiny; about two minutes."""
-  python = os.path.join(NAM_VENV, "bin", "python")
-  if not os.path.exists(python):
-    reason = f"{NAM_VENV} not found; create it with `bash benchmarks/setup_nam_venv.sh`"
-    if os.environ.get("AMPSPACE_REQUIRE_NAM") == "1":
-      pytest.fail(reason)
-    pytest.skip(reason)
+  python = nam_python_or_skip()
   out = tmp_path / "out"
   proc = subprocess.run(
     [

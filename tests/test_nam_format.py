@@ -22,9 +22,9 @@ from ampspace.models import get_model_cls
 from ampspace.models.layer_array_wavenet import NAM_STANDARD
 from ampspace.trainers import common
 from ampspace.trainers import wave2wavenet as trainer
+from nam_venv import nam_python_or_skip
 from trainer_util import REPO, tiny_config
 
-NAM_VENV = os.environ.get("NAM_VENV", os.path.join(REPO, ".venv-nam"))
 SMALL_ARRAYS = (
   {"channels": 4, "head_size": 3, "dilations": (1, 2, 4)},
   {"channels": 3, "head_size": 1, "dilations": (1, 2)},
@@ -271,13 +271,7 @@ for nam_path, x_path, y_path in runs:
 @pytest.fixture(scope="module")  # the scope of `trained`, so it skips before training
 def nam_python() -> str:
   """.venv-nam's interpreter; skips (fails with AMPSPACE_REQUIRE_NAM=1) when it is absent."""
-  python = os.path.join(NAM_VENV, "bin", "python")
-  if not os.path.exists(python):
-    reason = f"{NAM_VENV} not found; create it with `bash benchmarks/setup_nam_venv.sh`"
-    if os.environ.get("AMPSPACE_REQUIRE_NAM") == "1":
-      pytest.fail(reason)
-    pytest.skip(reason)
-  return python
+  return nam_python_or_skip()
 
 
 def test_neural_amp_modeler_agrees_both_ways(nam_python, trained, tmp_path):
