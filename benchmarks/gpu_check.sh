@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The accelerator check, on a machine with an NVIDIA GPU: installs the wheels of .whl/ (made
 # by benchmarks/gpu_wheels.sh) where present, then runs benchmarks/gpu_check.py, whose
-# docstring says what it measures. About 6 minutes on one GPU, the image's start excluded.
+# docstring says what it measures. Planned for about 6 minutes on one GPU (not yet run on one).
 #
 #   bash benchmarks/gpu_check.sh OUT [gpu_check.py flags]
 set -euo pipefail

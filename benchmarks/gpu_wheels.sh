@@ -4,8 +4,8 @@
 # transformers...; nothing can be fetched there). Run here, where PyPI is reachable: it puts
 # wheels for the image's Python (3.12, x86-64 Linux) into .whl/ (git-ignored), which travels
 # with the check and which benchmarks/gpu_check.sh installs with --no-deps. Versions are the
-# ones .venv and .venv-nam hold; the list was checked by installing it beside only the image's
-# packages and running `gpu_check.py --smoke` (docs/performance.md, "Accelerator check").
+# ones .venv and .venv-nam hold. The list was checked here, without a GPU, by hiding every
+# package the image lacks and running `gpu_check.py --smoke` (benchmarks/gpu_image_sim/).
 #
 #   bash benchmarks/gpu_wheels.sh                       # .whl/ for Python 3.12
 #   GPU_PYTHON_VERSION=3.11 WHEEL_DIR=/tmp/w bash benchmarks/gpu_wheels.sh
