@@ -1,14 +1,22 @@
-"""Seeds and intervals for one ablation of benchmarks/bench_accuracy.py.
+"""Seeds and intervals for one ablation of benchmarks/bench_accuracy.py, or for a race.
 
-One race per (variant, seed) for one contender of our own, each a plain bench_accuracy run
-with its overrides (its JSON kept in RESULTS/seeds/), then one table,
-`accuracy_seeds_TAG.md`: per capture, variant and wall-clock budget the mean pooled test ESR
-over the seeds, its 95 % t-interval and every seed's value, and the ratio of the variants'
-means. The training seed changes; the captures and their splits do not.
+One race per (variant, seed), each a plain bench_accuracy run of one contender with its
+overrides (its JSON kept in RESULTS/seeds/), then one table, `accuracy_seeds_TAG.md`: per
+capture, variant and wall-clock budget the mean pooled test ESR over the seeds, its 95 %
+t-interval and every seed's value, and the ratio of the variants' means. The training seed
+changes; the captures and their splits do not.
+
+A variant is `NAME:KEY=VALUE[;KEY=VALUE]` (overrides of `--contender`), or
+`NAME@CONTENDER[:KEY=VALUE...]` for another contender, NAM's recipe included (`recipe@nam`,
+which takes no overrides). `--compare=A@SECONDS/B@SECONDS` adds the ratio of A's mean at one
+budget to B's at another, with both intervals (the race's first target: ours at 5 minutes
+against NAM at 10).
 
   python benchmarks/accuracy_seeds.py --tag=init --contender=ours_nam_layout \\
       --variant=flax:model.init=flax --variant=torch:model.init=torch --seeds=0,1,2 \\
       --captures=gx_amp_crunch
+  python benchmarks/accuracy_seeds.py --tag=race_amp --variant=recipe@nam \\
+      --variant=ours@ours_nam_layout --compare=ours@300/recipe@600 --captures=gx_amp_crunch
 
 Every run is fresh (nothing is reused from an earlier commit); about 5.5 minutes per run
 for a from-scratch contender at the default budgets, on 2 cores.
@@ -43,13 +51,34 @@ def interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
   return mean, mean - half, mean + half
 
 
-def collect(reports: dict[tuple[str, int], dict], contender: str) -> dict:
+def parse_variant(text: str, contender: str) -> tuple[str, str, list[str]]:
+  """`NAME[@CONTENDER][:KEY=VALUE[;KEY=VALUE]]` -> (name, contender, overrides); without
+  `@CONTENDER` the variant is of `contender` and must override something. SystemExit with one
+  line on a malformed spec."""
+  head, _, kvs = text.partition(":")
+  name, at, who = head.partition("@")
+  overrides = kvs.split(";") if kvs else []
+  if (
+    not name
+    or (at and not who)
+    or any("=" not in kv for kv in overrides)
+    or (not at and not overrides)
+  ):
+    raise SystemExit(
+      f"--variant {text!r}: expected NAME:KEY=VALUE[;KEY=VALUE] or NAME@CONTENDER[:KEY=VALUE...]"
+    )
+  return name, who or contender, overrides
+
+
+def collect(reports: dict[tuple[str, int], dict], contender: str | dict[str, str]) -> dict:
   """{(capture, variant, seconds): [ESR per seed, in seed order]} from bench JSON reports
-  keyed by (variant, seed); a failed or missing run is left out of its cell."""
+  keyed by (variant, seed); `contender` is every variant's, or a {variant: contender} map. A
+  failed or missing run is left out of its cell."""
   cells: dict[tuple[str, str, float], list[float]] = {}
   for (variant, _seed), report in sorted(reports.items(), key=lambda kv: kv[0][1]):
+    who = contender if isinstance(contender, str) else contender[variant]
     for capture, res in report["results"].items():
-      for s in res.get(contender, {}).get("scores", []):
+      for s in res.get(who, {}).get("scores", []):
         cells.setdefault((capture, variant, float(s["seconds"])), []).append(float(s["esr"]))
   return cells
 
@@ -57,7 +86,7 @@ def collect(reports: dict[tuple[str, int], dict], contender: str) -> dict:
 def markdown(cells: dict, variants: list[str], seeds: list[int], meta: dict) -> str:
   lines = [
     f"Made by `{meta['command']}` at commit {meta['commit']} on {meta['when']} "
-    f"({meta['machine']}); contender {meta['contender']}, seeds "
+    f"({meta['machine']}); contenders {meta['contender']}, seeds "
     f"{', '.join(map(str, seeds))}.",
     "",
     "Pooled test ESR (plain) after each wall-clock budget: mean over seeds, 95 % "
@@ -96,6 +125,38 @@ def markdown(cells: dict, variants: list[str], seeds: list[int], meta: dict) -> 
   return "\n".join(lines) + "\n"
 
 
+def parse_compare(text: str) -> tuple[tuple[str, float], tuple[str, float]]:
+  """`A@SECONDS/B@SECONDS` -> ((A, seconds), (B, seconds)); SystemExit with one line if not."""
+  try:
+    a, b = text.split("/")
+    return tuple((n, float(sec)) for n, sec in (x.rsplit("@", 1) for x in (a, b)))  # type: ignore[return-value]
+  except ValueError:
+    raise SystemExit(
+      f"--compare {text!r}: expected A@SECONDS/B@SECONDS, e.g. ours@300/recipe@600"
+    ) from None
+
+
+def comparison(cells: dict, compares) -> str:
+  """Markdown: per capture and `((A, sa), (B, sb))`, the ratio of A's mean ESR at sa to B's at
+  sb, both 95 % intervals, and whether they are apart."""
+  lines = [
+    "| capture | A | B | mean A | mean B | ratio A/B | A's interval | B's interval | apart |",
+    "|---|---|---|---:|---:|---:|---|---|:-:|",
+  ]
+  for capture in sorted({k[0] for k in cells}):
+    for (a, sa), (b, sb) in compares:
+      xa, xb = cells.get((capture, a, sa)), cells.get((capture, b, sb))
+      if not xa or not xb:
+        continue
+      (ma, la, ha), (mb, lb, hb) = interval(xa), interval(xb)
+      apart = "—" if np.isnan([la, ha, lb, hb]).any() else ("yes" if ha < lb or la > hb else "no")
+      lines.append(
+        f"| {capture} | {a} at {sa:g} s | {b} at {sb:g} s | {ma:.4f} | {mb:.4f} | {ma / mb:.2f} | "
+        f"[{la:.4f}, {ha:.4f}] | [{lb:.4f}, {hb:.4f}] | {apart} |"
+      )
+  return "\n".join(lines) + "\n"
+
+
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   ap.add_argument("--tag", required=True)
@@ -105,6 +166,12 @@ def main() -> None:
     action="append",
     required=True,
     help="NAME:KEY=VALUE[;KEY=VALUE] overrides of the contender's config",
+  )
+  ap.add_argument(
+    "--compare",
+    action="append",
+    default=[],
+    help="A@SECONDS/B@SECONDS: the ratio of variant A's mean at one budget to B's at another",
   )
   ap.add_argument("--seeds", default="0,1,2")
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
@@ -116,26 +183,26 @@ def main() -> None:
   )
   args = ap.parse_args()
   seeds = [int(s) for s in args.seeds.split(",")]
-  variants = []
-  for v in args.variant:
-    name, _, kvs = v.partition(":")
-    if not name or not kvs or any("=" not in kv for kv in kvs.split(";")):
-      raise SystemExit(f"--variant {v!r}: expected NAME:KEY=VALUE[;KEY=VALUE]")
-    variants.append((name, kvs.split(";")))
+  variants = [parse_variant(v, args.contender) for v in args.variant]
+  compares = [parse_compare(c) for c in args.compare]
+  names = [n for n, _, _ in variants]
+  for (a, _), (b, _) in compares:
+    if a not in names or b not in names:
+      raise SystemExit(f"--compare: {a!r} and {b!r} must both be variants ({', '.join(names)})")
   seed_dir = os.path.join(args.results_dir, "seeds")
   reports = {}
   for seed in seeds:
-    for name, kvs in variants:
+    for name, who, kvs in variants:
       tag = f"seeds_{args.tag}_{name}_s{seed}"
       cmd = [
         sys.executable,
         os.path.join(HERE, "bench_accuracy.py"),
-        f"--contenders={args.contender}",
+        f"--contenders={who}",
         f"--captures={args.captures}",
         f"--seed={seed}",
         f"--tag={tag}",
         f"--results_dir={seed_dir}",
-        *(f"--override={args.contender}:{kv}" for kv in kvs),
+        *(f"--override={who}:{kv}" for kv in kvs),
       ]
       if not args.table_only:
         print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)
@@ -150,9 +217,16 @@ def main() -> None:
     "commit": first["commit"],
     "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     "machine": first["machine"],
-    "contender": args.contender,
+    "contender": (
+      variants[0][1]
+      if len({w for _, w, _ in variants}) == 1
+      else ", ".join(f"{n}: {w}" for n, w, _ in variants)
+    ),
   }
-  text = markdown(collect(reports, args.contender), [n for n, _ in variants], seeds, meta)
+  cells = collect(reports, {n: w for n, w, _ in variants})
+  text = markdown(cells, names, seeds, meta)
+  if compares:
+    text += "\nAcross budgets (ratio of the means):\n\n" + comparison(cells, compares)
   atomic_write(os.path.join(args.results_dir, f"accuracy_seeds_{args.tag}.md"), text)
   print(text)
 

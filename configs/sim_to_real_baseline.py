@@ -3,7 +3,8 @@ fine-tune data alone (configs/sim_to_real_finetune.py without the pretrained ini
 pretraining optimiser. The launcher gives it as many steps as pretraining plus fine-tuning
 (`baseline`), or up to 1.5 times that with early stopping on validation (`baseline_es`).
 
-Argument: `[runlocal,]gains=G1+G2` (default gains=5), as for the fine-tune config.
+Argument: `[runlocal,][paper|nam_layout,]gains=G1+G2` (default paper, gains=5), as for the
+fine-tune config.
 
 COMMAND (the whole protocol; this config is two of its models):
   python -m launch.sim_to_real --scale=runlocal --rows=5 --workdir=runs/sim_to_real_local
@@ -26,9 +27,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   finetune = config_module(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "sim_to_real_finetune.py")
   )
-  scale, _ = finetune.parse_arg(arg, __file__)
+  pretrain_arg, _ = finetune.parse_arg(arg, __file__)
   c = finetune.get_config(arg)
-  pretrain = finetune.load_sibling("sim_to_real_pretrain.py").get_config(scale)
+  pretrain = finetune.load_sibling("sim_to_real_pretrain.py").get_config(pretrain_arg)
   c.init_from = ""
   # From scratch: the pretraining optimiser (rate, warmup), the fine-tune step budget.
   c.optimizer = pretrain.optimizer

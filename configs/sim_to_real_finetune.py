@@ -9,7 +9,8 @@ name), so no row of the table needs its own dataset. The architecture is
 configs/sim_to_real_pretrain.py's, loaded from there, so the pretrained checkpoint in
 `init_from` always fits.
 
-Argument: `[runlocal,]gains=G1+G2` (default gains=5), e.g. `:runlocal,gains=3+7`.
+Argument: `[runlocal,][paper|nam_layout,]gains=G1+G2` (default paper, gains=5), e.g.
+`:runlocal,gains=3+7`; the model as in configs/sim_to_real_pretrain.py.
 
 COMMAND (the whole protocol; this config is one cell of it):
   python -m launch.sim_to_real --scale=runlocal --rows=5 --workdir=runs/sim_to_real_local
@@ -40,10 +41,12 @@ def load_sibling(filename: str):
 
 
 def parse_arg(arg: str | None, config_file: str = __file__) -> tuple[str, tuple[float, ...]]:
-  """ "runlocal,gains=3+7" -> ("runlocal", (3.0, 7.0)), read by common.parse_arg (its errors
+  """ "runlocal,nam_layout,gains=3+7" -> ("runlocal,model=nam_layout", (3.0, 7.0)): the
+  pretraining config's argument and the fine-tune gains, read by common.parse_arg (its errors
   name `config_file`: this file, or the baseline's, which takes the same argument)."""
-  a = common.parse_arg(arg, config_file, runlocal=False, gains=(5.0,))
-  return ("runlocal" if a.runlocal else ""), tuple(a.gains)
+  a = load_sibling("sim_to_real_pretrain.py").parse_arg(arg, config_file, gains=(5.0,))
+  pretrain_arg = ",".join((["runlocal"] if a.runlocal else []) + [f"model={a.model}"])
+  return pretrain_arg, tuple(a.gains)
 
 
 def gains_filter(gains, knob: str = "gain") -> str:
@@ -51,11 +54,11 @@ def gains_filter(gains, knob: str = "gain") -> str:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  scale, gains = parse_arg(arg)
-  runlocal = scale == "runlocal"
+  pretrain_arg, gains = parse_arg(arg)
   pretrain = load_sibling("sim_to_real_pretrain.py")
-  c = pretrain.get_config(scale)
-  root = pretrain.ROOT[scale]
+  runlocal = pretrain.parse_arg(pretrain_arg).runlocal
+  c = pretrain.get_config(pretrain_arg)
+  root = pretrain.ROOT["runlocal" if runlocal else ""]
   row = "ft_" + "_".join(f"{g:g}" for g in gains)
   c.init_from = f"{root}/pretrain"
   # The real device's polarity is read from the fine-tune data, not assumed to be the zoo's:

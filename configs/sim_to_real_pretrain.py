@@ -31,10 +31,37 @@ common = config_module("common")
 ROOT = {"runlocal": "runs/sim_to_real_local", "": "runs/sim_to_real"}
 
 
+MODELS = ("paper", "nam_layout")
+
+
+def parse_arg(arg: str | None, config_file: str = __file__, **more) -> ml_collections.ConfigDict:
+  """`[runlocal,][paper|nam_layout]`, and `more` for the configs that load this one (their
+  errors name `config_file`)."""
+  return common.parse_arg(arg, config_file, runlocal=False, model=common.one_of(*MODELS), **more)
+
+
+def use_nam_layout(c: ml_collections.ConfigDict, runlocal: bool) -> None:
+  """The model and loss of configs/capture.py:nam_layout (NAM's standard WaveNet layout,
+  regression with the DC-free head, MSE), conditioned on the device and knobs like the paper
+  model, at the same batch and a window twice as long (its receptive field is 4093 samples)."""
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "layer_array_wavenet",
+      "num_classes": 1,
+      "input_mixin": False,
+      "init": "torch",
+      "dc_free": True,
+    }
+  )
+  c.loss = ml_collections.ConfigDict({"name": "mse"})
+  c.input.window = 4096 if runlocal else 8192
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """configs/wave2wavenet.py's config at the same scale, with the pretraining data, model
   depth, step budget and evaluation."""
-  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
+  a = parse_arg(arg)
+  runlocal = a.runlocal
   root = ROOT["runlocal" if runlocal else ""]
   c = load_config("wave2wavenet", "runlocal" if runlocal else None)
 
@@ -52,6 +79,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the high first fine-tune loss on gx_amp and did not help: one seed of the gain-5 cell gave
   # test ESR 0.596 (zeros) against 0.508 (normal) and 0.388 from scratch in 150 steps.
   c.model.cond_init = "normal"
+  if a.model == "nam_layout":
+    use_nam_layout(c, runlocal)
 
   c.train.steps = 500 if runlocal else 200_000
   c.train.log_every = 50 if runlocal else 100

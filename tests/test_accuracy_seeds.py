@@ -77,3 +77,36 @@ def test_table_pools_seeds_per_variant_and_says_whether_intervals_overlap(seeds)
     },
   )
   assert "| amp | 300 s | torch | 0.20 | — |" in one  # one seed: no interval to compare
+
+
+def test_variants_name_their_contender_and_nam_needs_no_override(seeds):
+  assert seeds.parse_variant("torch:model.init=torch", "ours_nam_layout") == (
+    "torch",
+    "ours_nam_layout",
+    ["model.init=torch"],
+  )
+  assert seeds.parse_variant("recipe@nam", "ours_nam_layout") == ("recipe", "nam", [])
+  assert seeds.parse_variant("lr@ours_paper:a=1;b=2", "x") == ("lr", "ours_paper", ["a=1", "b=2"])
+  for bad in ("torch", "torch:model.init", "@nam", "x@", ":a=1"):
+    with pytest.raises(SystemExit, match="--variant"):
+      seeds.parse_variant(bad, "ours_nam_layout")
+
+
+def test_compare_across_budgets_and_contenders(seeds):
+  reports = {}
+  for seed, (ours, nam) in enumerate([(0.014, 0.018), (0.013, 0.015), (0.012, 0.016)]):
+    reports[("ours", seed)] = _report({120.0: 0.05, 300.0: ours})
+    reports[("recipe", seed)] = _report({300.0: 0.03, 600.0: nam}, contender="nam")
+  cells = seeds.collect(reports, {"ours": "ours_nam_layout", "recipe": "nam"})
+  assert cells[("amp", "recipe", 600.0)] == [0.018, 0.015, 0.016]
+  assert cells[("amp", "ours", 300.0)] == [0.014, 0.013, 0.012]
+  compares = [seeds.parse_compare("ours@300/recipe@600")]
+  assert compares == [(("ours", 300.0), ("recipe", 600.0))]
+  md = seeds.comparison(cells, compares)
+  row = [line for line in md.splitlines() if line.startswith("| amp |")]
+  assert len(row) == 1
+  assert "| ours at 300 s | recipe at 600 s | 0.0130 | 0.0163 | 0.80 |" in row[0]
+  # [0.0105, 0.0155] against [0.0125, 0.0201]: they overlap
+  assert "[0.0105, 0.0155] | [0.0125, 0.0201] | no |" in row[0]
+  with pytest.raises(SystemExit, match="--compare"):
+    seeds.parse_compare("ours@300")

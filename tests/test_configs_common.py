@@ -9,6 +9,7 @@ import pytest
 from absl import flags
 
 from ampspace import config_files
+from ampspace.errors import AmpSpaceError
 from ampspace.config_files import config_module, load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,9 +24,21 @@ IN_USE = {
   "lstm": (None, "runlocal"),
   "dilated_lstm": (None, "runlocal"),
   "sample_rnn": (None, "runlocal"),
-  "sim_to_real_pretrain": (None, "runlocal"),
-  "sim_to_real_finetune": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
-  "sim_to_real_baseline": (None, "gains=5", "runlocal,gains=5", "runlocal,gains=3+7"),
+  "sim_to_real_pretrain": (None, "runlocal", "runlocal,nam_layout", "nam_layout"),
+  "sim_to_real_finetune": (
+    None,
+    "gains=5",
+    "runlocal,gains=5",
+    "runlocal,gains=3+7",
+    "runlocal,nam_layout,gains=5",
+  ),
+  "sim_to_real_baseline": (
+    None,
+    "gains=5",
+    "runlocal,gains=5",
+    "runlocal,gains=3+7",
+    "runlocal,nam_layout,gains=5",
+  ),
   "capture": (None, "nam_layout", "paper", "finetune", "lstm", "runlocal,paper"),
   "ablation_losses": (None,),
 }
@@ -108,8 +121,28 @@ def test_runlocal_scales_the_configs_and_capture_picks_its_model():
     load_config("capture", "runlocal,paper").to_dict() == load_config("capture", "paper").to_dict()
   )
   ft = config_module("sim_to_real_finetune")
-  assert ft.parse_arg("runlocal,gains=3+7") == ("runlocal", (3.0, 7.0))
-  assert ft.parse_arg(None) == ("", (5.0,))
+  assert ft.parse_arg("runlocal,gains=3+7") == ("runlocal,model=paper", (3.0, 7.0))
+  assert ft.parse_arg(None) == ("model=paper", (5.0,))
+  assert ft.parse_arg("nam_layout,runlocal") == ("runlocal,model=nam_layout", (5.0,))
+
+
+@pytest.mark.parametrize("scale", ["", "runlocal"])
+def test_sim_to_real_nam_layout_shares_one_architecture_across_the_three_configs(scale):
+  arg = ",".join(filter(None, [scale, "nam_layout"]))
+  pre = load_config("sim_to_real_pretrain", arg)
+  ft = load_config("sim_to_real_finetune", f"{arg},gains=3+7")
+  base = load_config("sim_to_real_baseline", f"{arg},gains=3+7")
+  assert pre.model.name == "layer_array_wavenet" and pre.model.dc_free
+  assert pre.loss.name == "mse" and pre.input.window == (4096 if scale else 8192)
+  for c in (ft, base):
+    assert c.model.to_dict() == pre.model.to_dict() and c.loss.to_dict() == pre.loss.to_dict()
+    assert c.input.to_dict() == pre.input.to_dict()
+  assert ft.init_from == pre.dataset.data_dir.rsplit("/tfds", 1)[0] + "/pretrain"
+  assert base.init_from == "" and base.optimizer.to_dict() == pre.optimizer.to_dict()
+  # the paper model stays the default, untouched by the choice
+  assert load_config("sim_to_real_pretrain", scale or None).model.name == "wave2wavenet"
+  with pytest.raises(AmpSpaceError, match=r"sim_to_real_finetune.py.*nam_layout"):
+    load_config("sim_to_real_finetune", "lstm")
 
 
 # ------------------------------------------------------------------------ derived configs

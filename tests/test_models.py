@@ -94,6 +94,27 @@ def test_inverted_output_is_the_negated_prediction(num_classes):
     np.testing.assert_allclose(y_inv, -y, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("dc_free", [False, True])
+def test_layer_array_inverted_output_is_the_negated_prediction(dc_free):
+  from ampspace import models
+
+  m = _model("layer_array_wavenet", num_classes=1, dc_free=dc_free)
+  last = m.arrays[-1].head_rechannel
+  last.bias.value = jnp.asarray([0.3], jnp.float32)  # a DC the DC-free head removes
+  x, c = _inputs(m, 40)
+  before = np.asarray(m(x, c))
+  assert np.abs(before).max() > 1e-4
+  after = np.asarray(models.with_inverted_output(m)(x, c))
+  np.testing.assert_allclose(after, -before, rtol=1e-5, atol=1e-7)
+
+
+def test_only_invertible_models_invert():
+  from ampspace import models
+
+  with pytest.raises(AmpSpaceError, match="cannot invert the output of a RecurrentNet"):
+    models.with_inverted_output(_model("lstm", num_classes=1))
+
+
 @pytest.mark.parametrize("name", ["wave2wavenet", "layer_array_wavenet", "lstm"])
 def test_regression_head(name):
   m = _model(name, num_classes=1)

@@ -16,6 +16,8 @@ import io
 import json
 import os
 import shlex
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -171,6 +173,50 @@ def test_printed_command_is_the_config_trained_in_process(monkeypatch):
     assert expected.model.channels == 8 and expected.optimizer.learning_rate == 0.002
     if kind == "pretrained":
       assert expected.dataset.filter == spec and expected.train.steps == 40
+
+
+def test_nam_layout_architecture_reaches_every_run(monkeypatch):
+  """--architecture=nam_layout: every printed command names it, its config is NAM's layout in
+  every run, and the pretrained checkpoint fits the fine-tuning's model."""
+  monkeypatch.chdir(REPO)
+  p = s2r.Protocol(workdir="/w", architecture="nam_layout", real_devices=("gx_amp",), seeds=(0,))
+  t = s2r.targets(p)[0]
+  configs = {}
+  for kind in ("pretrain",) + s2r.MODELS:
+    command = s2r.train_command(p, kind, "/w/run", t, (5.0,), "gain=5", seed=0)
+    assert ",nam_layout" in shlex.split(command)[3], command
+    configs[kind] = s2r.load_run_config(p, kind, t, (5.0,), "gain=5", seed=0)
+  for kind, c in configs.items():
+    assert c.model.name == "layer_array_wavenet" and c.loss.name == "mse", kind
+    assert c.model.to_dict() == configs["pretrain"].model.to_dict()
+  assert configs["pretrained"].init_from == "/w/pretrain"
+  assert configs["pretrained"].init_polarity == "match"  # the layer-array model inverts too
+  paper = s2r.load_run_config(s2r.Protocol(workdir="/w"), "pretrain")
+  assert paper.model.name == "wave2wavenet"
+
+
+def test_architecture_and_models_flags(tmp_path):
+  """The command line's --architecture and --models reach the dry run; a bad model is one line."""
+  base = [sys.executable, "-m", "launch.sim_to_real", "--dry_run", f"--workdir={tmp_path}"]
+  base += ["--real_devices=gx_amp", "--seeds=0", "--rows=5"]
+  out = subprocess.run(
+    base + ["--architecture=nam_layout", "--models=baseline,pretrained"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    check=True,
+  ).stdout
+  trains = [line for line in out.splitlines() if line.startswith("python -m ampspace.train")]
+  assert len(trains) == 3  # pretraining, then the fine-tuned and the equal-steps baseline
+  assert all(":runlocal,nam_layout" in line for line in trains)
+  assert "/ft_5/pretrained/seed0" in trains[1] and "/ft_5/baseline/seed0" in trains[2]
+  bad = subprocess.run(
+    base + ["--models=pretrained,oracle"], cwd=REPO, capture_output=True, text=True
+  )
+  assert bad.returncode != 0
+  assert "--models ['pretrained', 'oracle']: use some of pretrained, baseline, baseline_es" in (
+    bad.stderr
+  )
 
 
 def test_bad_override_or_device_is_an_error():

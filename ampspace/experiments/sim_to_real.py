@@ -13,11 +13,13 @@ The sim-to-real gain-interpolation protocol, fair and resumable:
    a fixed interface latency given by annotation or by a calibration blip, a little noise) and
    ingested through the builder's `real` path like any recording; or `--real_dir`, the user's
    own recordings (release, data.csv or NAM layout);
-4. pretrain once (configs/sim_to_real_pretrain.py);
+4. pretrain once (configs/sim_to_real_pretrain.py; `--architecture` picks its model, the
+   paper's Wave2WaveNet or NAM's standard layout with a regression head, and every run of the
+   protocol uses the same one);
 5. per real device, row of Table 3 (fine-tune gains {5}, {3,7}, {2,8}) and seed, three models:
    `pretrained` (fine-tuned from the checkpoint), `baseline` (from scratch, as many optimiser
    steps as pretraining plus fine-tuning) and `baseline_es` (from scratch, early stopping on
-   validation, up to 1.5 times that budget). All are evaluated the same way on every held-out test
+   validation, up to 1.5 times that budget; `--models` trains a subset). All are evaluated the same way on every held-out test
    DI at test gains 5, {4,6}, {3,7}, {2,8}: pooled ESR (sum of error^2 / sum of target^2) and
    MSE per test group, per-clip sums kept in cell.json. A reference row evaluates the
    pretrained checkpoint with no fine-tuning (`zero_shot`), and every group also reports the
@@ -146,6 +148,9 @@ class Protocol:
 
   workdir: str
   scale: str = "runlocal"  # config argument: "runlocal" or "" (paper)
+  # configs/sim_to_real_pretrain.py's model: "paper" (Wave2WaveNet, 256-way, squared EMD) or
+  # "nam_layout" (NAM's standard WaveNet layout, regression, MSE, DC-free head)
+  architecture: str = "paper"
   pretrain_devices: tuple[str, ...] = PRETRAIN_DEVICES
   real_devices: tuple[str, ...] = ("gx_amp", "gx_bossds1")
   real_dir: str = ""  # user recordings instead of the stand-ins
@@ -180,6 +185,8 @@ class Protocol:
   workers: int = 2
   seed: int = 0  # of the data (DIs, sweeps, captures)
 
+
+ARCHITECTURES = ("paper", "nam_layout")  # configs/sim_to_real_pretrain.py's MODELS
 
 SCALES = {
   "runlocal": {},
@@ -350,6 +357,8 @@ def test_gains(p: Protocol) -> list[float]:
 # ---------------------------------------------------------------- run configs
 def config_arg(p: Protocol, gains=None) -> str:
   parts = [p.scale] if p.scale else []
+  if p.architecture != "paper":
+    parts.append(p.architecture)
   if gains is not None:
     parts.append("gains=" + gains_text(gains, "+"))
   return ",".join(parts)
@@ -1573,6 +1582,13 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "Everything goes here (default runs/sim_to_real[_local]).")
   flags.DEFINE_enum("scale", "runlocal", list(SCALES), "runlocal: CPU; paper: accelerators.")
   flags.DEFINE_bool("dry_run", False, "Print the commands of every step; run nothing.")
+  flags.DEFINE_enum(
+    "architecture",
+    d.architecture,
+    list(ARCHITECTURES),
+    "paper: Wave2WaveNet, 256 mu-law classes, squared EMD; nam_layout: NAM's standard WaveNet "
+    "layout, regression (MSE) with the DC-free head. Both conditioned on device and knobs.",
+  )
   flags.DEFINE_list("pretrain_devices", list(d.pretrain_devices), "Pretraining devices.")
   flags.DEFINE_list(
     "real_devices", list(d.real_devices), f"Stand-in 'real' devices, of {sorted(STAND_INS)}."
@@ -1591,6 +1607,9 @@ def define_flags() -> None:
     "Override the fine-tune steps (baselines get pretrain + fine-tune steps).",
   )
   flags.DEFINE_list("seeds", [str(s) for s in d.seeds], "Seeds per cell.")
+  flags.DEFINE_list(
+    "models", list(d.models), f"Which models of each row to train, of {', '.join(MODELS)}."
+  )
   flags.DEFINE_list(
     "rows", [gains_text(r, "+") for r in d.rows], "Fine-tune gain sets, e.g. 5,3+7,2+8."
   )
@@ -1631,6 +1650,8 @@ def protocol_from_flags() -> Protocol:
   def given(name: str) -> bool:  # with a protocol file, only the flags given override it
     return not F.protocol or F[name].present
 
+  if given("architecture"):
+    p.architecture = F.architecture
   if given("pretrain_devices"):
     p.pretrain_devices = tuple(F.pretrain_devices)
   if given("real_devices"):
@@ -1643,6 +1664,11 @@ def protocol_from_flags() -> Protocol:
   for name in ("pretrain_steps", "finetune_steps"):
     if given(name):
       setattr(p, name, F[name].value)
+  if given("models"):
+    unknown = sorted(set(F.models) - set(MODELS))
+    if unknown or not F.models:
+      raise AmpSpaceError(f"--models {F.models}: use some of {', '.join(MODELS)}")
+    p.models = tuple(m for m in MODELS if m in F.models)
   try:
     if given("seeds"):
       p.seeds = tuple(int(s) for s in F.seeds)

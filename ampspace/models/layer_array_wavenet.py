@@ -220,3 +220,19 @@ class LayerArrayWaveNet(nnx.Module):
     """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
     out = self._forward(x, c)
     return out - self.silence_response(c)[:, None, :] if self.dc_free else out
+
+
+def with_inverted_output(model: LayerArrayWaveNet) -> LayerArrayWaveNet:
+  """The same model with its output's polarity inverted: y(x) -> -y(x), exactly.
+
+  The output is linear in the last 1x1 convolution (the head, or the last array's head
+  projection when the head is that projection), so negating its kernel and bias negates it; the
+  DC-free head's silence response goes through the same layer and flips with it. Regression
+  only. Edits `model` in place and returns it."""
+  if model.num_classes != 1:
+    raise AmpSpaceError("inverting a LayerArrayWaveNet's output needs its regression head")
+  last = model.head if model.head is not None else model.arrays[-1].head_rechannel
+  last.kernel.value = -last.kernel.value
+  if last.bias is not None:
+    last.bias.value = -last.bias.value
+  return model

@@ -22,7 +22,7 @@ from ampspace import losses
 from ampspace.audio import spectral
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError
-from ampspace.models import wave2wavenet as w2w_model
+from ampspace import models
 from ampspace.trainers import common, loop
 
 
@@ -94,7 +94,7 @@ def matched_polarity(config, model, spec: pipeline.WindowSpec) -> tuple[object, 
   target = np.asarray(batch["target"], np.float64)
   corr = float((pred * target).sum() / max(np.sqrt((pred**2).sum() * (target**2).sum()), 1e-30))
   if corr < 0:
-    model = w2w_model.with_inverted_output(model)
+    model = models.with_inverted_output(model)
   return model, corr
 
 
@@ -131,9 +131,11 @@ def _train_and_evaluate(config, workdir, writer):
     if polarity not in POLARITIES:
       raise AmpSpaceError(f"init_polarity {polarity!r}: use one of {', '.join(POLARITIES)}")
     if polarity == "match":
-      if not isinstance(model, w2w_model.Wave2WaveNet):
+      if type(model) not in models.INVERTERS:
         raise AmpSpaceError(
-          f"init_polarity='match' needs a Wave2WaveNet; model.name is {config.model.name!r}"
+          f"init_polarity='match' needs a model whose output can be inverted "
+          f"({', '.join(sorted(c.__name__ for c in models.INVERTERS))}); "
+          f"model.name is {config.model.name!r}"
         )
       model, corr = matched_polarity(config, nnx.merge(graphdef, params), spec)
       _, params = nnx.split(model)
