@@ -19,8 +19,8 @@ The sim-to-real gain-interpolation protocol, fair and resumable:
 5. per real device, row of Table 3 (fine-tune gains {5}, {3,7}, {2,8}) and seed, three models:
    `pretrained` (fine-tuned from the checkpoint), `baseline` (from scratch, as many optimiser
    steps as pretraining plus fine-tuning) and `baseline_es` (from scratch, early stopping on
-   validation, up to 1.5 times that budget; `--models` trains a subset). All are evaluated the same way on every held-out test
-   DI at test gains 5, {4,6}, {3,7}, {2,8}: pooled ESR (sum of error^2 / sum of target^2) and
+   validation, up to 1.5 times that budget; `--models` trains a subset). All are evaluated
+   the same way on every held-out test DI at test gains 5, {4,6}, {3,7}, {2,8}: pooled ESR (sum of error^2 / sum of target^2) and
    MSE per test group, per-clip sums kept in cell.json. A reference row evaluates the
    pretrained checkpoint with no fine-tuning (`zero_shot`), and every group also reports the
    prediction's level against the target's and its ESR with the polarity inverted, which show

@@ -18,11 +18,10 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from ampspace import losses
+from ampspace import losses, models
 from ampspace.audio import spectral
 from ampspace.data import pipeline, sources
 from ampspace.errors import AmpSpaceError
-from ampspace import models
 from ampspace.trainers import common, loop
 
 
