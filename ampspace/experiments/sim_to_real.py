@@ -59,7 +59,7 @@ from ampspace import capture, devices, render, trainers
 from ampspace.audio import metrics
 from ampspace.audio.wav_io import write_wav
 from ampspace.conditioning import canonical_knob, gain_role_knob
-from ampspace.config_files import apply_override, load_config
+from ampspace.config_files import apply_override, config_module, load_config
 from ampspace.di import karplus
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.files import atomic_write, replace_between_markers
@@ -185,8 +185,6 @@ class Protocol:
   workers: int = 2
   seed: int = 0  # of the data (DIs, sweeps, captures)
 
-
-ARCHITECTURES = ("paper", "nam_layout")  # configs/sim_to_real_pretrain.py's MODELS
 
 SCALES = {
   "runlocal": {},
@@ -1585,7 +1583,7 @@ def define_flags() -> None:
   flags.DEFINE_enum(
     "architecture",
     d.architecture,
-    list(ARCHITECTURES),
+    list(config_module(CONFIGS["pretrain"]).MODELS),
     "paper: Wave2WaveNet, 256 mu-law classes, squared EMD; nam_layout: NAM's standard WaveNet "
     "layout, regression (MSE) with the DC-free head. Both conditioned on device and knobs.",
   )
