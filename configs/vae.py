@@ -7,6 +7,10 @@ COMMAND (CPU smoke run, a few minutes on 2 cores; builds amp_space/tiny if missi
 COMMAND (paper scale, accelerators; build amp_space/synthetic first):
   python -m ampspace.train --config=configs/vae.py --workdir=runs/vae
 
+ARG (comma-separated): `runlocal`; the window, `clip` (704 frames: a whole 4 s clip, as the
+paper encodes; the default at paper scale and in the interpolation experiment) or `short`
+(64 frames, ~0.37 s; the default of the CPU smoke run, whose amp_space/tiny clips are 2 s).
+
 EXPECTED (runlocal; measured, ~2 min on 2 quiet CPU cores): the train ELBO falls from ~2300
 at step 1 to ~700-900 over the last 100 steps; beta rises linearly to 1 over the first 100
 steps; runs/vae_local/vae_metrics.json gives a validation ELBO of ~1370 (an unseen DI).
@@ -25,9 +29,15 @@ from ampspace.config_files import config_module
 
 common = config_module("common")
 
+# The encoder's window in frames (hop 256 at 44.1 kHz; a multiple of 16 for its 4 poolings):
+# `clip` holds a whole 4 s clip (690 frames), `short` is ~0.37 s.
+WINDOWS = {"clip": 704, "short": 64}
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  runlocal = common.parse_arg(arg, __file__, runlocal=False).runlocal
+  a = common.parse_arg(arg, __file__, runlocal=False, window=common.one_of("auto", *WINDOWS))
+  runlocal = a.runlocal
+  window = a.window if a.window != "auto" else ("short" if runlocal else "clip")
   c = common.experiment("vae")  # init_from: a VAE workdir initialises the parameters only
   c.dataset = common.amp_space_dataset(runlocal)
   c.input = common.input_pipeline(runlocal, batch_size=16 if runlocal else 64)
@@ -35,13 +45,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.name = "vae"
   c.model.n_mels = 256
-  c.model.num_frames = 64  # ~0.37 s windows (hop 256 at 44.1 kHz); multiple of 16
+  c.model.num_frames = WINDOWS[window]
   c.model.latent_dim = 3
   c.model.channels = (64, 64, 128, 128) if runlocal else (128, 128, 256, 256)
   c.model.hidden = 512  # the paper's 512-d representation
   # The paper: "512 for each factor", one hidden layer per latent dimension (paper scale). The
-  # CPU config keeps one shared layer: per-factor layers bought nothing at runlocal scale, and
-  # clip-length windows (num_frames=704) reconstructed much better on the one-DI partition
+  # CPU config keeps one shared layer: per-factor layers bought nothing at runlocal scale
   # (launch/interpolation.py's "VAE variants" table, docs/soundspace.md).
   c.model.factor_hidden = not runlocal
   c.model.kernel_size = 5

@@ -1,11 +1,11 @@
 """The paper's interpolation experiment: a sound between two amps, from the VAE's latent midpoint
 and from Wave2WaveNet with a device one-hot of [0.5, 0.5].
 
-  python launch/interpolation.py --out=runs/interpolation --size=runlocal   # ~15 min, 2 cores
+  python launch/interpolation.py --out=runs/interpolation --size=runlocal
 
 What it does (each stage is skipped when its output exists, so a rerun resumes):
-1. Partition: one 4 s DI rendered through amps A and B (default tube_amp_fender and
-   tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
+1. Partition: `--num_dis` 4 s DIs (default 5 Karplus-Strong phrases) rendered through amps A
+   and B (default tube_amp_fender and tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
    the treble knob over 1..10 at the endpoint gain, plus `--random_settings` random
    tone-stack settings (bass, mid, treble, presence at the endpoint gain; master at its
    default: random gain and master can clip past the dataset's 1% limit) per amp.
@@ -14,9 +14,11 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
    (`soundspace.held_out_leaks`; a leak stops the run). Gain 5 is the known in-between of
    gains 3 and 7; treble 8 (at the endpoint gain) that of trebles 6 and 10.
    The rendered folder (release layout) is built into the TFDS dataset amp_space/synthetic
-   in OUT/tfds (one DI, so every clip lands in its `train` split).
-2. Models: the mel VAE (configs/vae.py, :runlocal for --size=runlocal) and Wave2WaveNet
-   (configs/wave2wavenet.py, likewise) trained on that dataset through the trainer registry,
+   in OUT/tfds, whose DI-disjoint split puts (from 3 DIs on) one DI in `test` and one in
+   `validation`: the models train on the rest, and every measure below plays the test DI,
+   which no model has heard.
+2. Models: the mel VAE (configs/vae.py:runlocal,clip for --size=runlocal, whole-clip windows
+   as in the paper) and Wave2WaveNet (configs/wave2wavenet.py:runlocal) trained on that dataset through the trainer registry,
    with their usual checkpoints and TensorBoard logs in OUT/vae and OUT/w2w.
 3. Sounds and measures, written to OUT/metrics.{json,md} and OUT/mos/*.wav (+ manifest.json
    for the MOS notebook):
@@ -34,11 +36,13 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
      its real, held-out gain 5; its trebles 6 and 10 (at the endpoint gain) against its real,
      held-out treble 8. For Wave2WaveNet the conditioning midpoint of the two is exactly the
      held-out conditioning, so this is its generalisation to an unseen knob value.
-4. VAE variants (`--vae_variant`, on by default; `--nocompare_vae` skips them): the paper's
-   choices the CPU VAE departs from, each trained on the same partition with the same steps
-   and seed into OUT/vae_variants/NAME and measured like the VAE above on decoded log-mels
-   (before Griffin-Lim, which is the same for all): clip-length windows (704 frames, the whole
-   4 s clip, as the paper encodes), a 512-unit layer per latent factor, and both.
+4. VAE variants (`--vae_variant`, on by default; `--nocompare_vae` skips them): departures
+   from the experiment's VAE, each trained on the same partition with the same steps at every
+   seed of `--variant_seeds` (the experiment's VAE too, into OUT/vae_seeds) into
+   OUT/vae_variants/NAME/seed_K, and measured like the VAE above on decoded log-mels (before
+   Griffin-Lim, which is the same for all): 64-frame (~0.37 s) windows, and a 512-unit layer
+   per latent factor (the paper's "512 for each factor"). Cells give the mean over seeds and
+   their range.
 """
 
 from __future__ import annotations
@@ -77,8 +81,16 @@ def define_flags() -> None:
   flags.DEFINE_enum("size", "runlocal", ["runlocal", "full"], "runlocal: 5-15 min on 2 CPU cores.")
   flags.DEFINE_string("amp_a", "tube_amp_fender", "Amp A (ampspace.devices.ALL_DEVICES).")
   flags.DEFINE_string("amp_b", "tube_amp_4x12", "Amp B.")
-  flags.DEFINE_string("di", "", "A DI WAV (first 4 s used); default: a Karplus-Strong phrase.")
-  flags.DEFINE_integer("di_seed", 7, "Seed of the generated DI phrase.")
+  flags.DEFINE_string(
+    "di", "", "A DI WAV, cut into --num_dis consecutive 4 s DIs; default: Karplus-Strong phrases."
+  )
+  flags.DEFINE_integer("di_seed", 7, "Seed of the first generated DI phrase (the next: +1, ...).")
+  flags.DEFINE_integer(
+    "num_dis",
+    5,
+    "DIs in the partition; from 3 on, the builder's DI-disjoint split puts one in test (the DI "
+    "the measures play, unseen by every model) and one in validation.",
+  )
   flags.DEFINE_integer(
     "random_settings", -1, "Random tone-stack settings per amp (-1: 8 runlocal, 64 full)."
   )
@@ -88,6 +100,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("gl_iters", 64, "Griffin-Lim iterations for the written WAVs.")
   flags.DEFINE_integer("walk_steps", 9, "Points on each A -> B walk.")
   flags.DEFINE_integer("seed", 0, "Training seed.")
+  flags.DEFINE_list(
+    "variant_seeds",
+    [],
+    "Training seeds of stage 4: the experiment's VAE and each variant are trained and measured "
+    "at every one (default: --seed alone).",
+  )
   flags.DEFINE_bool(
     "compare_vae", True, "Train and measure the VAE variants (--vae_variant) too (stage 4)."
   )
@@ -113,13 +131,12 @@ DI_SECONDS = 4.0
 HELD_OUT = {"gain": 5.0, "treble": 8.0}
 # knob -> the two training dials whose midpoint is the held-out dial
 BETWEEN = {"gain": (3.0, 7.0), "treble": (6.0, 10.0)}
-# Stage 4: the paper's VAE choices against the CPU config's (64-frame windows, one shared
-# 512-unit layer). 704 frames (a multiple of 16) hold the whole 4 s clip (690 frames).
-CLIP_FRAMES = 704
+# The experiment's VAE encodes whole clips, as the paper does (configs/vae.py's `clip` window;
+# at runlocal size with one shared 512-unit layer). Stage 4 measures departures from it.
+VAE_ARG = {"runlocal": "runlocal,clip", "full": "clip"}
 VAE_VARIANTS = (
-  f"clip:model.num_frames={CLIP_FRAMES}",
-  "per_factor:model.factor_hidden=true",
-  f"clip_per_factor:model.num_frames={CLIP_FRAMES},model.factor_hidden=true",
+  "window_64:model.num_frames=64",  # ~0.37 s windows: the CPU smoke config's
+  "per_factor:model.factor_hidden=true",  # the paper's "512 for each factor"
 )
 
 
@@ -137,19 +154,56 @@ def dials(size: str, flag: int, runlocal: int, full: int) -> int:
 
 
 # ------------------------------------------------------------------ 1. partition
-def make_di(out: str) -> str:
-  path = os.path.join(out, "di_source", "interp_di.wav")
-  if not os.path.exists(path):
-    if FLAGS.di:
-      x, _ = read_wav(FLAGS.di, allow_stereo=True)
-      n = int(DI_SECONDS * SAMPLE_RATE)
-      if len(x) < n:
-        raise AmpSpaceError(f"{FLAGS.di}: {len(x) / SAMPLE_RATE:.2f} s, need {DI_SECONDS} s")
-      x = x[:n]
-    else:
-      x = karplus.phrase(FLAGS.di_seed, DI_SECONDS)
-    write_wav(path, x)
-  return os.path.dirname(path)
+def di_clips(num_dis: int, di: str = "", di_seed: int = 7) -> list[np.ndarray]:
+  """`num_dis` DIs of DI_SECONDS: consecutive pieces of the WAV `di`, or generated phrases."""
+  if num_dis < 1:
+    raise AmpSpaceError(f"--num_dis={num_dis}: need at least one DI")
+  n = int(DI_SECONDS * SAMPLE_RATE)
+  if not di:
+    return [karplus.phrase(di_seed + i, DI_SECONDS) for i in range(num_dis)]
+  x, _ = read_wav(di, allow_stereo=True)
+  if len(x) < num_dis * n:
+    raise AmpSpaceError(
+      f"{di}: {len(x) / SAMPLE_RATE:.2f} s, need {num_dis * DI_SECONDS:g} s for "
+      f"--num_dis={num_dis} DIs of {DI_SECONDS:g} s"
+    )
+  return [x[i * n : (i + 1) * n] for i in range(num_dis)]
+
+
+def make_dis(out: str) -> str:
+  """OUT/di_source/interp_di_K.wav, K < --num_dis; a folder that holds other DIs is refused."""
+  folder = os.path.join(out, "di_source")
+  names = [f"interp_di_{k}.wav" for k in range(FLAGS.num_dis)]
+  there = (
+    sorted(f for f in os.listdir(folder) if f.endswith(".wav")) if os.path.isdir(folder) else []
+  )
+  if there and there != sorted(names):
+    raise AmpSpaceError(
+      f"{folder}: holds {len(there)} DIs of an earlier run ({', '.join(there[:3])}...), "
+      f"not the {FLAGS.num_dis} of --num_dis; use a fresh --out"
+    )
+  if not there:
+    for name, x in zip(names, di_clips(FLAGS.num_dis, FLAGS.di, FLAGS.di_seed)):
+      write_wav(os.path.join(folder, name), x)
+  return folder
+
+
+def measure_di(dataset, di_dir: str) -> tuple[np.ndarray, str, str]:
+  """(audio, DI id, split) of the DI the measures play: the test split's (no model trained on
+  it), or with fewer than 3 DIs (no test split) the first training DI."""
+  from ampspace.data import sources
+
+  for split in ("test", "train"):
+    try:
+      source = sources.open_split(dataset, split)
+    except AmpSpaceError:
+      continue
+    if len(source):
+      di_id = np.asarray(source[0]["di_id"]).item()
+      di_id = di_id.decode() if isinstance(di_id, bytes) else str(di_id)
+      audio, _ = read_wav(os.path.join(di_dir, f"{di_id}.wav"))
+      return audio, di_id, split
+  raise AmpSpaceError(f"{dataset.data_dir}: the dataset has no test or train clip")
 
 
 def partition_jobs(amp_a: str, amp_b: str, n_random: int, endpoint_gain: float) -> list:
@@ -200,7 +254,7 @@ def dataset_config(out: str, rendered: str):
   d.manual_dir = rendered
   d.build_if_missing = True
   d.train_split = "train"
-  d.eval_split = "validation"  # absent with one DI: the trainers then skip validation
+  d.eval_split = "validation"  # absent below 3 DIs: the trainers then skip validation
   return d
 
 
@@ -211,19 +265,18 @@ def parse_vae_variant(spec: str) -> tuple[str, list[str]]:
   items = [o for o in overrides.split(",") if o]
   if not sep or not name or not items or any("=" not in o for o in items):
     raise AmpSpaceError(
-      f"--vae_variant={spec!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], "
-      f"e.g. clip:model.num_frames={CLIP_FRAMES}"
+      f"--vae_variant={spec!r}: expected NAME:KEY=VALUE[,KEY=VALUE...], e.g. {VAE_VARIANTS[0]}"
     )
   return name, items
 
 
-def train_vae(out: str, dataset, steps: int, overrides=(), workdir: str = ""):
+def train_vae(out: str, dataset, steps: int, overrides=(), workdir: str = "", seed=None):
   from ampspace.checkpoints import restore_vae
   from ampspace.config_files import apply_override
 
-  c = load_config_file("vae", "runlocal" if FLAGS.size == "runlocal" else "")
+  c = load_config_file("vae", VAE_ARG[FLAGS.size])
   c.dataset = dataset
-  c.seed = FLAGS.seed
+  c.seed = FLAGS.seed if seed is None else seed
   c.train.steps = steps
   c.kl.warmup_steps = max(1, steps // 4)
   c.train.checkpoint_every = max(100, steps // 4)
@@ -547,48 +600,88 @@ def vae_measures(s: Sounds, space=None) -> dict:
   return out
 
 
-def compare_vae_variants(out: str, s: Sounds, dataset, steps: int, space) -> dict:
-  """Stage 4: {name: {overrides, train_minutes, measures}}, the experiment's own VAE first."""
-  rows = {"window_64": {"overrides": [], "measures": vae_measures(s, space)}}
-  for spec in FLAGS.vae_variant:
-    name, overrides = parse_vae_variant(spec)
-    stage(f"4. VAE variant {name}: {', '.join(overrides)}, {steps} steps")
-    t0 = time.time()
-    vae = train_vae(out, dataset, steps, overrides, os.path.join(out, "vae_variants", name))
-    minutes = (time.time() - t0) / 60
-    variant = Sounds(s.di, vae, None, s.gl_iters, dataset)
-    rows[name] = {
-      "overrides": overrides,
-      "train_minutes": minutes,
-      "measures": vae_measures(variant),
-    }
+MAIN_VAE = "clip"  # stage 4's name for the experiment's own VAE
+
+
+def parse_seeds(values: list[str], default: int) -> list[int]:
+  """--variant_seeds's items as distinct ints; none given: [default]."""
+  text = ",".join(values)
+  try:
+    seeds = [int(v) for v in values] or [default]
+  except ValueError:
+    raise AmpSpaceError(f"--variant_seeds={text}: expected integers, e.g. 0,1,2") from None
+  if len(set(seeds)) != len(seeds):
+    raise AmpSpaceError(f"--variant_seeds={text}: a seed given twice")
+  return seeds
+
+
+def compare_vae_variants(
+  out: str, s: Sounds, dataset, steps: int, space, main_minutes: float, seeds: list[int]
+) -> dict:
+  """Stage 4: {name: {overrides, seeds: {seed: {train_minutes, measures}}}}, the experiment's
+  own VAE first (its --seed run is the VAE above; other seeds train into OUT/vae_seeds)."""
+  specs = [(MAIN_VAE, [])] + [parse_vae_variant(v) for v in FLAGS.vae_variant]
+  rows = {name: {"overrides": overrides, "seeds": {}} for name, overrides in specs}
+  for seed in seeds:
+    for name, overrides in specs:
+      if name == MAIN_VAE and seed == FLAGS.seed:
+        rows[name]["seeds"][str(seed)] = {
+          "train_minutes": main_minutes,
+          "measures": vae_measures(s, space),
+        }
+        continue
+      stage(f"4. VAE {name} ({', '.join(overrides) or 'configs/vae.py'}), seed {seed}")
+      where = (
+        os.path.join(out, "vae_seeds", f"seed_{seed}")
+        if name == MAIN_VAE
+        else os.path.join(out, "vae_variants", name, f"seed_{seed}")
+      )
+      t0 = time.time()
+      vae = train_vae(out, dataset, steps, overrides, where, seed=seed)
+      minutes = (time.time() - t0) / 60
+      variant = Sounds(s.di, vae, None, s.gl_iters, dataset)
+      rows[name]["seeds"][str(seed)] = {"train_minutes": minutes, "measures": vae_measures(variant)}
   return rows
 
 
+def spread(values) -> str:
+  """ "mean" for one value, "mean [min, max]" for several."""
+  v = np.asarray(values, np.float64)
+  return f"{v.mean():.3f}" if len(v) == 1 else f"{v.mean():.3f} [{v.min():.3f}, {v.max():.3f}]"
+
+
 def variants_markdown(rows: dict, meta: dict) -> list[str]:
+  seeds = sorted({int(k) for r in rows.values() for k in r["seeds"]})
   lines = [
     "",
     "## VAE variants: window length and per-factor layers",
     "",
-    f"Each VAE trained {meta['vae_steps']} steps (seed {meta['seed']}) on the same partition; mel "
-    "distances on decoded log-mels (before Griffin-Lim); the in-betweens are latent midpoints "
-    "against the real held-out setting, with the variant's own reconstruction of it (floor) "
-    "beside. `window_64` is the VAE above (64-frame windows, one shared 512-unit layer).",
+    f"Each VAE trained {meta['vae_steps']} steps on the same partition at seeds "
+    f"{', '.join(map(str, seeds))}; a cell is the mean over seeds with [min, max] beside. Mel "
+    "distances on decoded log-mels (before Griffin-Lim) of the measured DI; the in-betweens "
+    "are latent midpoints against the real held-out setting, with the variant's own "
+    f"reconstruction of it (floor). `{MAIN_VAE}` is the VAE above (whole-clip windows, one "
+    "shared 512-unit layer); dial hits are summed over seeds.",
     "",
-    "| variant | overrides | recon. A | midpoint to A / B | gain 5 between (floor) "
-    "| treble 8 between (floor) | walk evenness / path | dial hits | train min |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| variant | overrides | recon. A | gain 5 between | gain 5 floor | treble 8 between "
+    "| treble 8 floor | midpoint to A / B | walk evenness / path | dial hits | train min |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ]
+  main = f"configs/vae.py:{VAE_ARG[meta.get('size', 'runlocal')]}"
   for name, r in rows.items():
-    m = r["measures"]
-    minutes = f"{r['train_minutes']:.1f}" if "train_minutes" in r else "(above)"
+    runs = list(r["seeds"].values())
+    col = lambda key: spread([x["measures"][key] for x in runs])
+    mean = lambda f: float(np.mean([f(x["measures"]) for x in runs]))
+    hits = sum(x["measures"]["dial_hits"] for x in runs)
+    n = sum(x["measures"]["dial_n"] for x in runs)
     lines.append(
-      f"| {name} | {', '.join(r['overrides']) or 'configs/vae.py'} | "
-      f"{m['reconstruction_A']:.3f} | {m['midpoint_to_A']:.3f} / {m['midpoint_to_B']:.3f} | "
-      f"{m['between_gain']:.3f} ({m['floor_gain']:.3f}) | "
-      f"{m['between_treble']:.3f} ({m['floor_treble']:.3f}) | "
-      f"{m['walk']['evenness']:.2f} / {m['walk']['path_ratio']:.2f} | "
-      f"{m['dial_hits']} of {m['dial_n']} | {minutes} |"
+      f"| {name} | {', '.join(r['overrides']) or main} | "
+      f"{col('reconstruction_A')} | {col('between_gain')} | {col('floor_gain')} | "
+      f"{col('between_treble')} | {col('floor_treble')} | "
+      f"{mean(lambda m: m['midpoint_to_A']):.3f} / {mean(lambda m: m['midpoint_to_B']):.3f} | "
+      f"{mean(lambda m: m['walk']['evenness']):.2f} / "
+      f"{mean(lambda m: m['walk']['path_ratio']):.2f} | {hits} of {n} | "
+      f"{np.mean([x['train_minutes'] for x in runs]):.1f} |"
     )
   return lines
 
@@ -598,10 +691,16 @@ def markdown(results: dict, meta: dict) -> str:
     f"# Interpolation between {meta['amp_a']} (A) and {meta['amp_b']} (B)",
     "",
     f"Command: `{meta['command']}`  ",
-    f"Partition: {meta['clips']} clips of one "
-    f"{DI_SECONDS:g} s DI; VAE {meta['vae_steps']} steps, Wave2WaveNet "
+    f"Partition: {meta['num_dis']} DIs of {DI_SECONDS:g} s through both amps, "
+    f"{meta['clips']} training clips; VAE {meta['vae_steps']} steps, Wave2WaveNet "
     f"{meta['w2w_steps']} steps; Griffin-Lim {meta['gl_iters']} iterations; "
-    f"wall time of this invocation {meta['wall_minutes']:.1f} min.",
+    f"wall time of this invocation {meta['wall_minutes']:.1f} min.  ",
+    f"Every sound below plays DI `{meta['measure_di']}`, "
+    + (
+      "of the test split: no model trained on it."
+      if meta["measure_di_split"] == "test"
+      else f"of the {meta['measure_di_split']} split (fewer than 3 DIs: no test split)."
+    ),
     "",
     f"## Midpoint between the amps (gain {meta['endpoint_gain']:g}, other knobs at "
     "defaults): mel distance",
@@ -694,9 +793,10 @@ def main(argv):
   w2w_steps = dials(size, FLAGS.w2w_steps, 300, 20_000)
   for spec in FLAGS.vae_variant if FLAGS.compare_vae else ():
     parse_vae_variant(spec)  # a malformed variant fails before anything renders or trains
+  seeds = parse_seeds(FLAGS.variant_seeds, FLAGS.seed)
 
-  stage("1. partition: render one DI through both amps")
-  di_dir = make_di(out)
+  stage(f"1. partition: render {FLAGS.num_dis} DIs through both amps")
+  di_dir = make_dis(out)
   rendered = render_partition(out, di_dir, n_random)
   dataset = dataset_config(out, rendered)
   from ampspace.data import sources
@@ -708,20 +808,27 @@ def main(argv):
   check_conditioning(train_source)
 
   stage(f"2a. VAE, {vae_steps} steps")
+  t_vae = time.time()
   vae = train_vae(out, dataset, vae_steps)
+  vae_minutes = (time.time() - t_vae) / 60
   stage(f"2b. Wave2WaveNet, {w2w_steps} steps")
   w2w = train_w2w(out, dataset, w2w_steps)
 
-  stage("3. sounds and measures")
-  di, _ = read_wav(os.path.join(di_dir, "interp_di.wav"))
+  di, di_id, di_split = measure_di(dataset, di_dir)
+  stage(f"3. sounds and measures, on DI {di_id} ({di_split} split)")
   sounds = Sounds(di, vae, w2w, FLAGS.gl_iters, dataset)
   results, space = experiment(out, sounds)
   if FLAGS.compare_vae:
-    results["vae_variants"] = compare_vae_variants(out, sounds, dataset, vae_steps, space)
+    results["vae_variants"] = compare_vae_variants(
+      out, sounds, dataset, vae_steps, space, vae_minutes, seeds
+    )
   meta = {
     "amp_a": FLAGS.amp_a,
     "amp_b": FLAGS.amp_b,
     "clips": clips,
+    "num_dis": FLAGS.num_dis,
+    "measure_di": di_id,
+    "measure_di_split": di_split,
     "vae_steps": vae_steps,
     "w2w_steps": w2w_steps,
     "gl_iters": FLAGS.gl_iters,
