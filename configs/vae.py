@@ -50,7 +50,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.channels = (64, 64, 128, 128) if runlocal else (128, 128, 256, 256)
   c.model.hidden = 512  # the paper's 512-d representation
   # The paper: "512 for each factor", one hidden layer per latent dimension (paper scale). The
-  # CPU config keeps one shared layer: per-factor layers bought nothing at runlocal scale
+  # CPU config keeps one shared layer and 64-frame windows: per-factor layers bought nothing at
+  # runlocal scale, and 64-frame windows beat whole clips on an unseen DI over three seeds
   # (launch/interpolation.py's "VAE variants" table, docs/soundspace.md).
   c.model.factor_hidden = not runlocal
   c.model.kernel_size = 5

@@ -127,6 +127,48 @@ def test_vae_variants_parse_or_fail_in_one_line(interp):
   assert all(interp.parse_vae_variant(v) for v in interp.VAE_VARIANTS)
 
 
+def test_variant_seeds_parse_or_fail_in_one_line(interp):
+  assert interp.parse_seeds(["0", "1", "2"], 5) == [0, 1, 2]
+  assert interp.parse_seeds([], 5) == [5]  # none given: --seed alone
+  for bad, why in ((["0", "x"], "expected integers"), (["1", "1"], "a seed given twice")):
+    with pytest.raises(Exception, match=why) as e:
+      interp.parse_seeds(bad, 0)
+    assert "--variant_seeds=" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_dis_are_distinct_phrases_or_consecutive_pieces_of_a_wav(interp, tmp_path):
+  from ampspace import SAMPLE_RATE
+  from ampspace.audio.wav_io import write_wav
+
+  n = int(interp.DI_SECONDS * SAMPLE_RATE)
+  generated = interp.di_clips(3)
+  assert [len(x) for x in generated] == [n] * 3
+  assert not np.allclose(generated[0], generated[1])  # three phrases, not one thrice
+  wav = str(tmp_path / "long_di.wav")
+  x = (0.1 * np.sin(np.arange(2 * n + 100) * 0.01)).astype(np.float32)
+  write_wav(wav, x)
+  pieces = interp.di_clips(2, wav)
+  np.testing.assert_allclose(pieces[1], x[n : 2 * n], atol=1e-4)
+  with pytest.raises(Exception, match=r"long_di.wav: .* need 12 s for --num_dis=3") as e:
+    interp.di_clips(3, wav)
+  assert "\n" not in str(e.value)
+  with pytest.raises(Exception, match="at least one DI"):
+    interp.di_clips(0)
+
+
+def test_the_experiments_vae_encodes_whole_clips_as_the_paper_does():
+  """configs/vae.py: `clip` windows hold a whole 4 s clip; the CPU smoke run keeps 64 frames."""
+  from ampspace import SAMPLE_RATE
+  from ampspace.config_files import load_config
+  from ampspace.data.mel_pipeline import MelSpec
+
+  clip = load_config("vae", "runlocal,clip").model.num_frames
+  assert clip % 16 == 0 and clip >= MelSpec().frames_of(int(4.0 * SAMPLE_RATE))
+  assert load_config("vae", "").model.num_frames == clip  # paper scale
+  assert load_config("vae", "runlocal").model.num_frames == 64
+  assert load_config("vae", "short").model.num_frames == 64
+
+
 def test_markdown_table(interp):
   results = {
     "midpoint": {"real A": {"to_A": 0.0, "to_B": 0.4}},
@@ -141,11 +183,16 @@ def test_markdown_table(interp):
       "queries": [{"device": "a", "truth": {"gain": 5.0}, "recipe": "a with gain=4", "hit": True}],
     },
     "vae_variants": {
-      "window_64": {"overrides": [], "measures": _vae_measures(0.3)},
       "clip": {
-        "overrides": ["model.num_frames=704"],
-        "train_minutes": 2.5,
-        "measures": _vae_measures(0.2),
+        "overrides": [],
+        "seeds": {
+          "0": {"train_minutes": 10.0, "measures": _vae_measures(0.2)},
+          "1": {"train_minutes": 12.0, "measures": _vae_measures(0.4)},
+        },
+      },
+      "window_64": {
+        "overrides": ["model.num_frames=64"],
+        "seeds": {"0": {"train_minutes": 2.5, "measures": _vae_measures(0.3)}},
       },
     },
   }
@@ -154,6 +201,9 @@ def test_markdown_table(interp):
     "amp_b": "b",
     "command": "cmd",
     "clips": 3,
+    "num_dis": 5,
+    "measure_di": "di_3",
+    "measure_di_split": "test",
     "vae_steps": 1,
     "w2w_steps": 1,
     "gl_iters": 2,
@@ -163,8 +213,12 @@ def test_markdown_table(interp):
     "seed": 0,
   }
   md = interp.markdown(results, meta)
-  assert "| window_64 | configs/vae.py | 0.300 | 0.300 / 0.300 | 0.300 (0.300) |" in md
-  assert "| clip | model.num_frames=704 | 0.200 |" in md and "| 1 of 12 | 2.5 |" in md
+  # over seeds: the mean with [min, max]; dial hits summed; mean training minutes
+  assert "| clip | configs/vae.py:runlocal,clip | 0.300 [0.200, 0.400] |" in md
+  assert "| 2 of 24 | 11.0 |" in md
+  assert "| window_64 | model.num_frames=64 | 0.300 | 0.300 | 0.300 |" in md
+  assert "| 1 of 12 | 2.5 |" in md and "at seeds 0, 1;" in md
+  assert "5 DIs of 4 s" in md and "plays DI `di_3`, of the test split" in md
   assert "| real A | 0.000 | 0.400 |" in md and "| walk | 1.20 | 1.05 |" in md
   assert "| real gain 3 | 0.120 |" in md and "| 1 | amp with gain=4 | 0.100 |" in md
   assert "against its real treble 8 (held out" in md and "| real treble 6 | 0.200 |" in md
@@ -186,6 +240,7 @@ def test_micro_run_end_to_end(tmp_path):
       "--gl_iters=2",
       "--walk_steps=3",
       "--vae_variant=short:model.num_frames=32",
+      "--variant_seeds=0,1",
     ],
     capture_output=True,
     text=True,
@@ -203,7 +258,16 @@ def test_micro_run_end_to_end(tmp_path):
     "dial_recipes",
   }
   assert metrics["dial_recipes"]["n"] == 2 * (2 + 4)
-  assert metrics["meta"]["clips"] == 2 * (9 + 9 + 1)  # gain and treble series, tone stacks
+  # gain and treble series, tone stacks; 3 of the 5 DIs train, one validates, one tests
+  assert metrics["meta"]["clips"] == 3 * 2 * (9 + 9 + 1)
+  assert metrics["meta"]["measure_di_split"] == "test"  # the measures play a DI nobody heard
+  from ampspace.data import sources
+  from ampspace.experiments.interpolation import dataset_config
+
+  dataset = dataset_config(out, os.path.join(out, "rendered"))
+  train = sources.open_split(dataset, "train")
+  heard = {np.asarray(train[i]["di_id"]).item().decode() for i in range(len(train))}
+  assert len(heard) == 3 and metrics["meta"]["measure_di"] not in heard
   assert set(metrics["known_in_between"]) == {"gain", "treble"}
   mid = metrics["midpoint"]["Wave2WaveNet one-hot [0.5, 0.5]"]
   assert np.isfinite(mid["to_A"]) and np.isfinite(mid["to_B"])
@@ -215,9 +279,13 @@ def test_micro_run_end_to_end(tmp_path):
   }
   assert os.path.exists(os.path.join(out, "soundspace_device_2d.png"))
   variants = metrics["vae_variants"]  # stage 4: the experiment's VAE, then each variant
-  assert list(variants) == ["window_64", "short"]
+  assert list(variants) == ["clip", "short"]
   assert variants["short"]["overrides"] == ["model.num_frames=32"]
   for row in variants.values():
-    m = row["measures"]
-    assert m["dial_n"] == 12 and np.isfinite(m["between_gain"]) and np.isfinite(m["floor_treble"])
-  assert os.path.isdir(os.path.join(out, "vae_variants", "short", "checkpoints"))
+    assert list(row["seeds"]) == ["0", "1"]
+    for run in row["seeds"].values():
+      m = run["measures"]
+      assert m["dial_n"] == 12 and np.isfinite(m["between_gain"])
+      assert np.isfinite(m["floor_treble"])
+  assert os.path.isdir(os.path.join(out, "vae_variants", "short", "seed_1", "checkpoints"))
+  assert os.path.isdir(os.path.join(out, "vae_seeds", "seed_1", "checkpoints"))
