@@ -5,10 +5,11 @@ and from Wave2WaveNet with a device one-hot of [0.5, 0.5].
 
 What it does (each stage is skipped when its output exists, so a rerun resumes):
 1. Partition: `--num_dis` 4 s DIs (default 5 Karplus-Strong phrases) rendered through amps A
-   and B (default tube_amp_fender and tube_amp_4x12) over many settings: the gain knob over 1..10 at the other knobs' defaults,
-   the treble knob over 1..10 at the endpoint gain, plus `--random_settings` random
-   tone-stack settings (bass, mid, treble, presence at the endpoint gain; master at its
-   default: random gain and master can clip past the dataset's 1% limit) per amp.
+   and B (default tube_amp_fender and tube_amp_4x12) over many settings: the gain knob over
+   1..10 at the other knobs' defaults, the treble knob over 1..10 at the endpoint gain, plus
+   `--random_settings` random tone-stack settings (bass, mid, treble, presence at the endpoint
+   gain; master at its default: random gain and master can clip past the dataset's 1% limit)
+   per amp.
    HELD_OUT (gain 5 and treble 8) is held out of every render of both amps, by the sweeps'
    `|drop:` modifier, and checked on the built dataset before anything trains
    (`soundspace.held_out_leaks`; a leak stops the run). Gain 5 is the known in-between of
@@ -18,8 +19,9 @@ What it does (each stage is skipped when its output exists, so a rerun resumes):
    `validation`: the models train on the rest, and every measure below plays the test DI,
    which no model has heard.
 2. Models: the mel VAE (configs/vae.py:runlocal,clip for --size=runlocal, whole-clip windows
-   as in the paper) and Wave2WaveNet (configs/wave2wavenet.py:runlocal) trained on that dataset through the trainer registry,
-   with their usual checkpoints and TensorBoard logs in OUT/vae and OUT/w2w.
+   as in the paper) and Wave2WaveNet (configs/wave2wavenet.py:runlocal) trained on that
+   dataset through the trainer registry, with their usual checkpoints and TensorBoard logs in
+   OUT/vae and OUT/w2w.
 3. Sounds and measures, written to OUT/metrics.{json,md} and OUT/mos/*.wav (+ manifest.json
    for the MOS notebook):
    - midpoint between A and B at the endpoint setting (gain `--endpoint_gain`, other knobs at
@@ -652,6 +654,8 @@ def spread(values) -> str:
 
 def variants_markdown(rows: dict, meta: dict) -> list[str]:
   seeds = sorted({int(k) for r in rows.values() for k in r["seeds"]})
+  size = meta.get("size", "runlocal")
+  layers = "one shared 512-unit layer" if size == "runlocal" else "a 512-unit layer per factor"
   lines = [
     "",
     "## VAE variants: window length and per-factor layers",
@@ -660,14 +664,14 @@ def variants_markdown(rows: dict, meta: dict) -> list[str]:
     f"{', '.join(map(str, seeds))}; a cell is the mean over seeds with [min, max] beside. Mel "
     "distances on decoded log-mels (before Griffin-Lim) of the measured DI; the in-betweens "
     "are latent midpoints against the real held-out setting, with the variant's own "
-    f"reconstruction of it (floor). `{MAIN_VAE}` is the VAE above (whole-clip windows, one "
-    "shared 512-unit layer); dial hits are summed over seeds.",
+    f"reconstruction of it (floor). `{MAIN_VAE}` is the VAE above (whole-clip windows, "
+    f"{layers}); dial hits are summed over seeds.",
     "",
     "| variant | overrides | recon. A | gain 5 between | gain 5 floor | treble 8 between "
     "| treble 8 floor | midpoint to A / B | walk evenness / path | dial hits | train min |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ]
-  main = f"configs/vae.py:{VAE_ARG[meta.get('size', 'runlocal')]}"
+  main = f"configs/vae.py:{VAE_ARG[size]}"
   for name, r in rows.items():
     runs = list(r["seeds"].values())
     col = lambda key: spread([x["measures"][key] for x in runs])
