@@ -56,8 +56,8 @@ BENCHMARKS = {
   "training": ("bench_training.py", ["--out", RESULTS], ["--out", RESULTS, "--quick"]),
   "streaming": ("bench_streaming.py", [], ["--quick"]),
   # Opt-in (`--only accuracy`): a race of wall-clock budgets, about 90 minutes on 2 cores.
-  # It fine-tunes from Table 3's pretraining (launch/sim_to_real.py --scale=runlocal makes it)
-  # and reads the capture's polarity first, as sim-to-real fine-tuning does.
+  # It fine-tunes from Table 3's pretraining (launch/sim_to_real.py --scale=runlocal makes it);
+  # configs/capture.py:finetune reads the capture's polarity first, as sim-to-real does.
   "accuracy": (
     "bench_accuracy.py",
     [
@@ -65,7 +65,6 @@ BENCHMARKS = {
       "--pretrained_note=configs/sim_to_real_pretrain.py:runlocal, Table 3's "
       "pretraining: 500 steps of 8 x 2048 on 13 native amps and pedals, depth 10, "
       "16 channels",
-      "--override=ours_finetune:init_polarity=match",
     ],
     [
       "--budgets=20,40",

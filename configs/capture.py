@@ -12,7 +12,9 @@ sized for a CPU already):
               (optimizer.ema_decay=0.999) as the model;
   paper       the paper's Wave2WaveNet (depth 20, 16 channels, 256 mu-law classes,
               class-weighted squared EMD, expected-value decoding);
-  finetune    `paper` initialised from a pretrained checkpoint (`--config.init_from=...`);
+  finetune    `paper` initialised from a pretrained checkpoint (`--config.init_from=...`),
+              its output inverted first where it correlates negatively with the capture's
+              training targets (`init_polarity=match`: a device's polarity is not known);
   lstm        an LSTM of 1 x 24 units with a linear head (the size GuitarML and NAM ship),
               regression, MSE.
 
@@ -96,6 +98,10 @@ def get_config(arg: str | None = None):
     c.input.batch_size = 8
     c.optimizer.learning_rate = 3e-3 if which == "paper" else 1e-3
     c.init_from = ""
+    if which == "finetune":
+      # Nothing says a user's device inverts as the pretraining devices do (Guitarix's amp is
+      # inverted against the native amps; docs/sim_to_real.md, "Polarity").
+      c.init_polarity = "match"
   elif which == "lstm":
     c.model = {
       "name": "lstm",

@@ -117,6 +117,8 @@ def test_runlocal_scales_the_configs_and_capture_picks_its_model():
   assert load_config("lstm", "runlocal").model.hidden == 32
   assert load_config("capture", "lstm").model.name == "lstm"
   assert load_config("capture").model.name == "layer_array_wavenet"
+  assert load_config("capture", "finetune").init_polarity == "match"
+  assert load_config("capture", "paper").init_polarity == "keep"
   assert (
     load_config("capture", "runlocal,paper").to_dict() == load_config("capture", "paper").to_dict()
   )

@@ -1,26 +1,53 @@
-"""Zero-shot, level, polarity and fine-tuning-rate diagnostics of a sim-to-real workdir (R, default
-runs/sim_to_real_local): after `bash benchmarks/sim_to_real_diag/finetune_rate.sh` (one seed of
-the gain-5 fine-tune at rate LR into OUT), evaluates the pretrained checkpoint with no
-fine-tuning, the table's fine-tuned and baseline seed-0 runs and the new run on every test gain."""
+"""Zero-shot, level, polarity and fine-tuning diagnostics of a sim-to-real workdir (R, default
+runs/sim_to_real_local), every run on every test gain of the gain-5 row, through the table's own
+evaluation (`sim_to_real.evaluate_run`), one seed.
+
+Default: after `bash benchmarks/sim_to_real_diag/finetune_rate.sh` (one seed of the gain-5
+fine-tune at rate LR into OUT), the pretrained checkpoint with no fine-tuning, the table's
+fine-tuned and baseline seed-0 runs and the new run.
+
+RUNS='name=DIR name2=DIR2' evaluates those runs instead (`{dev}` in DIR is the device), and
+PRETRAIN (default R/pretrain) is the checkpoint whose zero-shot row is printed, read with the
+first run's config. The figures go to OUT/eval.json.
+"""
 
 import json
 import os
 
-from ampspace.experiments import sim_to_real as s2r
 from ampspace import checkpoints
+from ampspace.experiments import sim_to_real as s2r
 
 R = os.environ.get("R", "runs/sim_to_real_local")
 OUT = os.environ.get("OUT", "runs/diag/ft_lr")
+PRETRAIN = os.environ.get("PRETRAIN", R + "/pretrain")
+RUNS = [item.split("=", 1) for item in os.environ.get("RUNS", "").split()]
+DEVICES = [
+  d
+  for d in (("gx_amp", "gain"), ("gx_bossds1", "drive"))
+  if d[0] in os.environ.get("DEVS", "gx_amp gx_bossds1").split()
+]
+
+
+def runs_of(dev: str) -> dict:
+  """name -> (checkpoint dir, dir whose config reads the device's data)."""
+  if not RUNS:
+    return {
+      "zero_shot": (PRETRAIN, f"{R}/targets/{dev}/ft_5/pretrained/seed0"),
+      "table fine-tuned": (f"{R}/targets/{dev}/ft_5/pretrained/seed0",) * 2,
+      "ft at LR": (f"{OUT}/{dev}",) * 2,
+      "baseline 650": (f"{R}/targets/{dev}/ft_5/baseline/seed0",) * 2,
+    }
+  dirs = {name: d.replace("{dev}", dev) for name, d in RUNS}
+  return {
+    "zero_shot": (PRETRAIN, next(iter(dirs.values()))),
+    **{n: (d, d) for n, d in dirs.items()},
+  }
+
+
 p = s2r.Protocol(workdir=R, rows=((5.0,),))
 out = {}
-for dev, knob in (("gx_amp", "gain"), ("gx_bossds1", "drive")):
-  runs = {
-    "zero_shot": (R + "/pretrain", f"{R}/targets/{dev}/ft_5/pretrained/seed0"),
-    "table fine-tuned": (f"{R}/targets/{dev}/ft_5/pretrained/seed0",) * 2,
-    "ft at LR": (f"{OUT}/{dev}",) * 2,
-    "baseline 650": (f"{R}/targets/{dev}/ft_5/baseline/seed0",) * 2,
-  }
-  for name, (ckpt, cfg_dir) in runs.items():
+for dev, knob in DEVICES:
+  for name, (ckpt, cfg_dir) in runs_of(dev).items():
     cfg = checkpoints.load_config(cfg_dir)
     g = s2r.group_metrics(p, s2r.evaluate_run(ckpt, cfg, knob, s2r.test_gains(p)))
     out[f"{dev} {name}"] = g
@@ -33,4 +60,6 @@ for dev, knob in (("gx_amp", "gain"), ("gx_bossds1", "drive")):
       ),
       flush=True,
     )
-json.dump(out, open(os.path.join(OUT, "eval.json"), "w"), indent=1)
+os.makedirs(OUT, exist_ok=True)
+with open(os.path.join(OUT, "eval.json"), "w") as f:
+  json.dump(out, f, indent=1)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # One seed of the gain-5 fine-tune at rate LR (default 3e-3, the config's and the table's since
 # 7e8e210; 1e-3 was the rate of the 8afe0a8 table) into OUT, from the protocol workdir R;
-# STEPS fine-tuning steps (default 150), ARCH the protocol's --architecture (default paper).
+# STEPS fine-tuning steps (default 150), ARCH the protocol's --architecture (default paper),
+# INIT the pretrained run to start from (default R/pretrain).
 set -e  # run from the repository root
 R=${R:-runs/sim_to_real_local}
 for dev in ${DEVS:-gx_amp gx_bossds1}; do
@@ -10,6 +11,6 @@ for dev in ${DEVS:-gx_amp gx_bossds1}; do
     --workdir=${OUT:-runs/diag/ft_lr}/$dev --config.dataset.name=amp_space/real_heldout \
     --config.dataset.data_dir=$R/tfds/real/$dev --config.dataset.manual_dir=$R/recordings/$dev \
     "--config.dataset.filter=$knob=5;di_id=real_0002,real_0003,real_0005,real_0007,real_0010" \
-    --config.seed=0 --config.init_from=$R/pretrain --config.train.steps=${STEPS:-150} \
+    --config.seed=0 --config.init_from=${INIT:-$R/pretrain} --config.train.steps=${STEPS:-150} \
     --config.optimizer.learning_rate=${LR:-0.003} --config.train.tensorboard=false --config.dataset.build_if_missing=True
 done
