@@ -18,16 +18,13 @@ from ampspace.audio import metrics as audio_metrics
 from ampspace.audio.spectral import save_spectrogram_png
 from ampspace.audio.wav_io import write_wav
 from ampspace.data import pipeline, sources
+from ampspace.data.filters import text as _text
 from ampspace.errors import AmpSpaceError, report_errors
 from ampspace.runtime.inference import make_apply, run_clip
 from ampspace import checkpoints, paths
 from ampspace.files import atomic_write, write_json_atomic
 
 METRICS = ("mse", "esr", "mr_stft")
-
-
-def _text(v) -> str:
-  return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def markdown_table(groups: dict[str, dict]) -> str:

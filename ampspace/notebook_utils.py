@@ -272,7 +272,7 @@ def make_mos_stimuli(
       if len(seen) == num_stimuli:
         return read_stimuli(out_dir)
       record = source[i]
-      di_id = _text(record["di_id"])
+      di_id = filters.text(record["di_id"])
       if di_id in seen:
         continue
       seen.append(di_id)
@@ -542,10 +542,6 @@ def rating_form(rows: Sequence[dict], folder: str, csv_path: str):
 
 
 # ---------------------------------------------------------------------------------- dataset
-
-
-def _text(v) -> str:
-  return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def catalog(source) -> list[dict]:

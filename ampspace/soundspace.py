@@ -29,6 +29,7 @@ from ampspace.audio import griffin_lim
 from ampspace.audio.wav_io import read_wav
 from ampspace.checkpoints import restore_vae
 from ampspace.data import mel_pipeline
+from ampspace.data.filters import text as _text
 from ampspace.data.pipeline import decode_audio
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
 from ampspace.files import atomic_path
@@ -130,10 +131,6 @@ def walk_smoothness(log_mels: list[np.ndarray]) -> dict:
 
 
 # ------------------------------------------------------------------ the index
-def _text(v) -> str:
-  return v.decode() if isinstance(v, bytes) else str(v)
-
-
 @dataclasses.dataclass(frozen=True)
 class Entry:
   """One indexed sound: who made it and how."""

@@ -57,6 +57,13 @@ def test_filtered_source_works_as_a_grain_source(train):
   assert list(ds) == [8.0] * len(sub)
 
 
+def test_text_reads_a_string_feature_as_tfds_or_a_test_gives_it(train):
+  assert filters.text(b"tube_amp") == "tube_amp" and filters.text("real_0003") == "real_0003"
+  assert filters.text(np.asarray(b"di_7").item()) == "di_7"
+  assert filters.text(train[0]["device"]) == filters.annotations(train)[0]["device"]
+  assert isinstance(filters.text(train[0]["device"]), str)
+
+
 def test_parse_filter():
   assert filters.parse_filter("device=a,b; source=real;gain=4,6") == {
     "device": ["a", "b"],

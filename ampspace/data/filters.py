@@ -32,7 +32,8 @@ TEXT_KEYS = ("device", "device_type", "source", "brand", "di_id")
 KNOB_TOLERANCE = 1e-4
 
 
-def _text(v) -> str:
+def text(v) -> str:
+  """A record's string feature as str (TFDS gives bytes; a filtered or test record, str)."""
   return v.decode() if isinstance(v, bytes) else str(v)
 
 
@@ -50,9 +51,9 @@ def annotations(source) -> list[dict]:
     record = source[i]
     out.append(
       {
-        **{k: _text(record[k]) for k in TEXT_KEYS if k in record},
+        **{k: text(record[k]) for k in TEXT_KEYS if k in record},
         "knobs": {
-          canonical_knob(_text(n)): float(v)
+          canonical_knob(text(n)): float(v)
           for n, v in zip(record["knob_names"], record["knob_values"])
         },
       }

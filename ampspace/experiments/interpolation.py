@@ -194,6 +194,7 @@ def measure_di(dataset, di_dir: str) -> tuple[np.ndarray, str, str]:
   """(audio, DI id, split) of the DI the measures play: the test split's (no model trained on
   it), or with fewer than 3 DIs (no test split) the first training DI."""
   from ampspace.data import sources
+  from ampspace.data.filters import text
 
   for split in ("test", "train"):
     try:
@@ -201,8 +202,7 @@ def measure_di(dataset, di_dir: str) -> tuple[np.ndarray, str, str]:
     except AmpSpaceError:
       continue
     if len(source):
-      di_id = np.asarray(source[0]["di_id"]).item()
-      di_id = di_id.decode() if isinstance(di_id, bytes) else str(di_id)
+      di_id = text(np.asarray(source[0]["di_id"]).item())
       audio, _ = read_wav(os.path.join(di_dir, f"{di_id}.wav"))
       return audio, di_id, split
   raise AmpSpaceError(f"{dataset.data_dir}: the dataset has no test or train clip")

@@ -620,6 +620,8 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   import tfds_ampspace  # noqa: F401
   from tensorflow_datasets.core.data_sources import array_record
 
+  from ampspace.data.filters import text
+
   builder = tfds.builder(REAL_DATASET, data_dir=data_dir)
   if split not in builder.info.splits:
     return []
@@ -628,7 +630,6 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   out = []
   for i in range(len(source)):
     r = source[i]
-    text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
     out.append(
       {
         "di_id": text(r["di_id"]),
@@ -715,6 +716,7 @@ def evaluate_run(
   model and data, so a pretrained checkpoint is evaluated on a real device's clips."""
   from ampspace import checkpoints
   from ampspace.data import pipeline, sources
+  from ampspace.data.filters import text
   from ampspace.runtime.inference import make_apply, run_clip
 
   restored = checkpoints.restore_model(workdir, config, step)
@@ -728,7 +730,7 @@ def evaluate_run(
   clips = []
   for i in range(len(source)):
     record = source[i]
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in record["knob_names"]]
+    names = [text(n) for n in record["knob_names"]]
     di = pipeline.decode_audio(record, "di")
     target = pipeline.decode_audio(record, "output").astype(np.float64)
     pred = run_clip(apply, di, pipeline.conditioning_of(record), context).astype(np.float64)
