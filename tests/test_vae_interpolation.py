@@ -156,6 +156,28 @@ def test_dis_are_distinct_phrases_or_consecutive_pieces_of_a_wav(interp, tmp_pat
     interp.di_clips(0)
 
 
+def test_make_dis_completes_a_killed_run_and_refuses_another_runs_dis(interp, tmp_path):
+  from ampspace.audio.wav_io import read_wav
+  from ampspace.errors import AmpSpaceError
+
+  folder = interp.make_dis(str(tmp_path), 3, di_seed=7)
+  first = read_wav(os.path.join(folder, "interp_di_1.wav"))[0]
+  # a run killed after one DI: the stamp and the later DIs are missing; the next run completes
+  os.remove(os.path.join(folder, "dis.json"))
+  os.remove(os.path.join(folder, "interp_di_1.wav"))
+  os.remove(os.path.join(folder, "interp_di_2.wav"))
+  interp.make_dis(str(tmp_path), 3, di_seed=7)
+  assert sorted(f for f in os.listdir(folder) if f.endswith(".wav")) == [
+    f"interp_di_{k}.wav" for k in range(3)
+  ]
+  np.testing.assert_array_equal(read_wav(os.path.join(folder, "interp_di_1.wav"))[0], first)
+  interp.make_dis(str(tmp_path), 3, di_seed=7)  # the same spec again: nothing to do
+  for num, seed in ((5, 7), (3, 8), (2, 7)):
+    with pytest.raises(AmpSpaceError, match="holds the DIs of an earlier run") as e:
+      interp.make_dis(str(tmp_path), num, di_seed=seed)
+    assert folder in str(e.value) and "\n" not in str(e.value)
+
+
 def test_the_experiments_vae_encodes_whole_clips_as_the_paper_does():
   """configs/vae.py: `clip` windows hold a whole 4 s clip; the CPU smoke run keeps 64 frames."""
   from ampspace import SAMPLE_RATE

@@ -64,7 +64,7 @@ from ampspace.audio.wav_io import read_wav, write_wav
 from ampspace.config_files import load_config
 from ampspace.di import karplus
 from ampspace.errors import AmpSpaceError, parse_flags_one_line_errors, report_errors
-from ampspace.files import atomic_write, replace_between_markers
+from ampspace.files import atomic_write, replace_between_markers, write_json_atomic
 from ampspace.sweeps import parse_sweep
 
 # The modules that load jax, flax, librosa, Grain or TFDS (soundspace, checkpoints,
@@ -172,21 +172,31 @@ def di_clips(num_dis: int, di: str = "", di_seed: int = 7) -> list[np.ndarray]:
   return [x[i * n : (i + 1) * n] for i in range(num_dis)]
 
 
-def make_dis(out: str) -> str:
-  """OUT/di_source/interp_di_K.wav, K < --num_dis; a folder that holds other DIs is refused."""
+def make_dis(out: str, num_dis: int, di: str = "", di_seed: int = 7) -> str:
+  """OUT/di_source/interp_di_K.wav, K < num_dis, and dis.json naming what made them. A folder
+  a killed run left part-written is completed (the DIs are deterministic); one made from other
+  DIs, or holding files this spec would not write, is refused."""
   folder = os.path.join(out, "di_source")
-  names = [f"interp_di_{k}.wav" for k in range(FLAGS.num_dis)]
+  spec = {"num_dis": num_dis, "di": os.path.abspath(di) if di else "", "di_seed": di_seed}
+  stamp = os.path.join(folder, "dis.json")
+  names = [f"interp_di_{k}.wav" for k in range(num_dis)]
   there = (
     sorted(f for f in os.listdir(folder) if f.endswith(".wav")) if os.path.isdir(folder) else []
   )
-  if there and there != sorted(names):
+  made = None
+  if os.path.exists(stamp):
+    with open(stamp) as f:
+      made = json.load(f)
+  if (made is not None and made != spec) or not set(there) <= set(names):
+    was = made if made is not None else f"{len(there)} DIs ({', '.join(there[:3])}...)"
     raise AmpSpaceError(
-      f"{folder}: holds {len(there)} DIs of an earlier run ({', '.join(there[:3])}...), "
-      f"not the {FLAGS.num_dis} of --num_dis; use a fresh --out"
+      f"{folder}: holds the DIs of an earlier run, {was}, not {spec}; use a fresh --out"
     )
-  if not there:
-    for name, x in zip(names, di_clips(FLAGS.num_dis, FLAGS.di, FLAGS.di_seed)):
-      write_wav(os.path.join(folder, name), x)
+  if made is None:
+    for name, x in zip(names, di_clips(num_dis, di, di_seed)):
+      if name not in there:
+        write_wav(os.path.join(folder, name), x)
+    write_json_atomic(stamp, spec)
   return folder
 
 
@@ -800,7 +810,7 @@ def main(argv):
   seeds = parse_seeds(FLAGS.variant_seeds, FLAGS.seed)
 
   stage(f"1. partition: render {FLAGS.num_dis} DIs through both amps")
-  di_dir = make_dis(out)
+  di_dir = make_dis(out, FLAGS.num_dis, FLAGS.di, FLAGS.di_seed)
   rendered = render_partition(out, di_dir, n_random)
   dataset = dataset_config(out, rendered)
   from ampspace.data import sources
