@@ -10,6 +10,7 @@ import pytest
 
 from ampspace import SAMPLE_RATE
 from ampspace import notebook_utils as nbu
+from ampspace.data import filters
 from ampspace.errors import AmpSpaceError
 
 
@@ -36,9 +37,9 @@ def test_conditioning_for_matches_the_dataset(tiny_train):
   for i in range(len(tiny_train)):
     record = tiny_train[i]
     knobs = dict(
-      zip((nbu._text(n) for n in record["knob_names"]), map(float, record["knob_values"]))
+      zip((filters.text(n) for n in record["knob_names"]), map(float, record["knob_values"]))
     )
-    got = nbu.conditioning_for(nbu._text(record["device"]), knobs)
+    got = nbu.conditioning_for(filters.text(record["device"]), knobs)
     np.testing.assert_array_equal(got, conditioning_of(record))
     seen.add(knobs["gain"])
   assert seen == {2.0, 5.0, 8.0}
@@ -289,10 +290,8 @@ def test_catalog_knob_table_and_select(tiny_train):
   picked = nbu.select(rows, device="tube_amp", gain=8)
   assert picked and len(picked) == table["tube_amp"][8.0]
   for i in picked:
-    assert (
-      dict(zip(map(nbu._text, tiny_train[i]["knob_names"]), tiny_train[i]["knob_values"]))["gain"]
-      == 8.0
-    )
+    record = tiny_train[i]
+    assert dict(zip(map(filters.text, record["knob_names"]), record["knob_values"]))["gain"] == 8.0
   di = rows[0]["di_id"]
   assert all(rows[i]["di_id"] == di for i in nbu.select(rows, di_id=di))
   assert nbu.select(rows, device="fuzz_face") == []

@@ -8,7 +8,7 @@ fine-tuned and baseline seed-0 runs and the new run.
 
 RUNS='name=DIR name2=DIR2' evaluates those runs instead (`{dev}` in DIR is the device), and
 PRETRAIN (default R/pretrain) is the checkpoint whose zero-shot row is printed, read with the
-first run's config. The figures go to OUT/eval.json.
+first run's config. The figures go to OUT/eval.json and a table to OUT/eval.md.
 """
 
 import json
@@ -63,3 +63,21 @@ for dev, knob in DEVICES:
 os.makedirs(OUT, exist_ok=True)
 with open(os.path.join(OUT, "eval.json"), "w") as f:
   json.dump(out, f, indent=1)
+groups = list(next(iter(out.values())))
+lines = [
+  "Pooled test ESR (plain; the level against the target's, dB) of each run at each test gain, "
+  f"one seed; written by benchmarks/sim_to_real_diag/evaluate.py (R={R}, PRETRAIN={PRETRAIN}).",
+  "",
+  "| run | "
+  + " | ".join(f"ESR {g}" for g in groups)
+  + " | "
+  + " | ".join(f"dB {g}" for g in groups)
+  + " |",
+  "|---|" + "---:|" * (2 * len(groups)),
+]
+for name, g in out.items():
+  esr = " | ".join(f"{g[k]['esr']:.3f}" for k in groups)
+  lvl = " | ".join(f"{g[k]['level_db']:+.1f}" for k in groups)
+  lines.append(f"| {name} | {esr} | {lvl} |")
+with open(os.path.join(OUT, "eval.md"), "w") as f:
+  f.write("\n".join(lines) + "\n")
