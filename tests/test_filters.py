@@ -31,6 +31,13 @@ def test_annotations_skip_audio_and_match_records(train):
   for i in (0, len(train) - 1):
     assert notes[i]["knobs"]["gain"] == _gain(train[i])
     assert notes[i]["device"] == "tube_amp" and notes[i]["source"] == "synthetic"
+    span = int(train[i]["di_end"]) - int(train[i]["di_start"])
+    assert span > 0 and notes[i]["seconds"] == pytest.approx(span / 44100)
+
+
+def test_annotations_of_records_without_a_di_span_have_no_seconds():
+  record = {"device": b"amp", "knob_names": [b"gain"], "knob_values": [5.0]}
+  assert filters.annotations([record]) == [{"device": "amp", "knobs": {"gain": 5.0}}]
 
 
 def test_knob_value_filter_selects_exactly_those_records(train):

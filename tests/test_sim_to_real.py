@@ -25,6 +25,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from ampspace import config_files
+from ampspace.errors import AmpSpaceError
 from ampspace.experiments import sim_to_real as s2r
 
 TINY = dict(
@@ -475,3 +476,27 @@ def test_tiny_protocol_end_to_end_then_reuses_everything(tmp_path, monkeypatch):
   )
   manifest = json.load(open(os.path.join(p.workdir, "results", "protocol.json")))
   assert [(i["trained"], i["reused"]) for i in manifest["invocations"]] == [(7, 0), (0, 7)]
+
+
+def test_finetune_selection_takes_the_first_dis_by_id_until_every_gain_has_enough(
+  tmp_path, monkeypatch
+):
+  def note(di, gain):
+    return {"di_id": di, "seconds": 5.0, "knobs": {"gain": gain, "bass": 5.0}}
+
+  splits = {
+    "train": [note(d, g) for d in ("real_0003", "real_0001", "real_0002") for g in (3.0, 5.0)]
+    + [note("real_0004", 7.0)],
+    "validation": [note("real_0009", 5.0), note("real_0008", 3.0)],
+  }
+  monkeypatch.setattr(s2r, "annotation_table", lambda data_dir, split: splits[split])
+  p = s2r.Protocol(workdir=str(tmp_path), finetune_seconds_per_gain=8.0)
+  target = s2r.Target(name="my_amp", recordings="", knob="gain", standin=None)
+  spec, chosen = s2r.finetune_selection(p, target, (5.0,))
+  assert spec == "gain=5;di_id=real_0001,real_0002,real_0008,real_0009"
+  assert chosen == {"train_dis": ["real_0001", "real_0002"], "seconds_per_gain": {"5": 10.0}}
+  _, chosen = s2r.finetune_selection(p, target, (3.0, 7.0))
+  assert chosen["train_dis"] == ["real_0001", "real_0002", "real_0003", "real_0004"]
+  assert chosen["seconds_per_gain"] == {"3": 15.0, "7": 5.0}
+  with pytest.raises(AmpSpaceError, match="no recording at gain=\\[2.0\\]"):
+    s2r.finetune_selection(p, target, (2.0, 5.0))

@@ -24,6 +24,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ampspace import SAMPLE_RATE
 from ampspace.conditioning import canonical_knob
 from ampspace.errors import AmpSpaceError
 
@@ -38,7 +39,9 @@ def text(v) -> str:
 
 
 def annotations(source) -> list[dict]:
-  """Every record's annotation (no audio), in index order, from a tfds ArrayRecord data source."""
+  """Every record's annotation (no audio), in index order, from a tfds ArrayRecord data source:
+  its text features, its knobs by canonical name and, where the record has its DI span, the
+  span's `seconds`."""
   info, split = getattr(source, "dataset_info", None), getattr(source, "split", None)
   if info is not None and split is not None:
     import tensorflow_datasets as tfds
@@ -56,6 +59,11 @@ def annotations(source) -> list[dict]:
           canonical_knob(text(n)): float(v)
           for n, v in zip(record["knob_names"], record["knob_values"])
         },
+        **(
+          {"seconds": (int(record["di_end"]) - int(record["di_start"])) / SAMPLE_RATE}
+          if "di_start" in record and "di_end" in record
+          else {}
+        ),
       }
     )
   return out

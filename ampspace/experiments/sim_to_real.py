@@ -58,7 +58,7 @@ import numpy as np
 from ampspace import capture, devices, render, trainers
 from ampspace.audio import metrics
 from ampspace.audio.wav_io import write_wav
-from ampspace.conditioning import canonical_knob, gain_role_knob
+from ampspace.conditioning import gain_role_knob
 from ampspace.config_files import apply_override, config_module, load_config
 from ampspace.di import karplus
 from ampspace.errors import AmpSpaceError, report_errors
@@ -618,28 +618,13 @@ def annotation_table(data_dir: str, split: str) -> list[dict]:
   """di_id, seconds and knob values of every record of a split of the real dataset (no audio)."""
   import tensorflow_datasets as tfds
   import tfds_ampspace  # noqa: F401
-  from tensorflow_datasets.core.data_sources import array_record
 
-  from ampspace.data.filters import text
+  from ampspace.data import filters
 
   builder = tfds.builder(REAL_DATASET, data_dir=data_dir)
   if split not in builder.info.splits:
     return []
-  skip = {k: tfds.decode.SkipDecoding() for k in ("di", "output")}
-  source = array_record.ArrayRecordDataSource(builder.info, split=split, decoders=skip)
-  out = []
-  for i in range(len(source)):
-    r = source[i]
-    out.append(
-      {
-        "di_id": text(r["di_id"]),
-        "seconds": (int(r["di_end"]) - int(r["di_start"])) / 44100.0,
-        "knobs": {
-          canonical_knob(text(n)): float(v) for n, v in zip(r["knob_names"], r["knob_values"])
-        },
-      }
-    )
-  return out
+  return filters.annotations(builder.as_data_source(split=split))
 
 
 def finetune_selection(p: Protocol, target: Target, gains) -> tuple[str, dict]:
