@@ -156,6 +156,10 @@ def experiment(trainer: str) -> ml_collections.ConfigDict:
   # Wave2WaveNet fine-tuning: "match" inverts the initialised model's output when it correlates
   # negatively with the training targets (a device of the other polarity); "keep" never does.
   c.init_polarity = "keep"
+  # Fine-tuning: True leaves the rows of every conditioning projection that read the knob
+  # values as the initialisation has them, so fine-tuning at one setting cannot change what the
+  # pretraining learnt a knob does (`common.freeze_knob_rows`).
+  c.freeze_knob_conditioning = False
   return c
 
 

@@ -157,6 +157,52 @@ def test_init_polarity_match_lands_on_the_same_model_from_either_polarity(
     )
 
 
+def test_freeze_knob_rows_zeroes_only_the_knob_rows_of_conditioning_projections():
+  import optax
+
+  params = {
+    "layers": [{"cond": {"kernel": np.ones((6, 3), np.float32)}}],
+    "mixer": {"kernel": np.ones((6, 2), np.float32)},
+    "head": {"kernel": np.ones((6, 3), np.float32), "bias": np.ones(3, np.float32)},
+  }
+  tx = optax.chain(optax.adamw(0.1, weight_decay=0.5), common.freeze_knob_rows(params, 2))
+  grads = jax.tree.map(np.ones_like, params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  for kernel in (updates["layers"][0]["cond"]["kernel"], updates["mixer"]["kernel"]):
+    assert np.all(np.asarray(kernel)[:2] == 0) and np.all(np.asarray(kernel)[2:] < 0)
+  assert np.all(np.asarray(updates["head"]["kernel"]) < 0)
+  with pytest.raises(AmpSpaceError, match="no conditioning projection"):
+    common.freeze_knob_rows({"head": params["head"]})
+
+
+def test_freeze_knob_conditioning_fine_tunes_all_but_the_knob_rows(
+  reference, tiny_data_dir, tmp_path
+):
+  from ampspace import conditioning
+
+  ref_dir, _, ref_params = reference
+  overrides = {"train.steps": 4, "optimizer.weight_decay": 1e-2}
+  config = tiny_config(tiny_data_dir, init_from=ref_dir, freeze_knob_conditioning=True, **overrides)
+  result = trainer.train_and_evaluate(config, str(tmp_path / "ft"))
+  n = len(conditioning.KNOB_VOCAB)
+  conds, others = 0, 0
+  for (path, after), before in zip(
+    jax.tree_util.tree_leaves_with_path(result["params"]), ref_params
+  ):
+    after = np.asarray(after)
+    if "cond" in jax.tree_util.keystr(path):
+      conds += 1
+      np.testing.assert_array_equal(after[:n], before[:n])
+      assert not np.array_equal(after[n:], before[n:])
+    else:
+      others += not np.array_equal(after, before)
+  assert conds == config.model.depth and others > 0
+  with pytest.raises(AmpSpaceError, match="set init_from"):
+    trainer.train_and_evaluate(
+      tiny_config(tiny_data_dir, freeze_knob_conditioning=True), str(tmp_path / "bad")
+    )
+
+
 def test_ema_decay_warms_up_then_holds():
   assert float(common.ema_decay_at(0.999, 0)) == pytest.approx(0.1)
   assert float(common.ema_decay_at(0.999, 90)) == pytest.approx(91 / 100)

@@ -27,7 +27,7 @@ from ampspace.checkpoints import (  # noqa: F401
   restore_params,
   save_config,
 )
-from ampspace import nam_format, paths
+from ampspace import conditioning, nam_format, paths
 from ampspace.errors import AmpSpaceError
 
 
@@ -107,6 +107,36 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
     raise AmpSpaceError(f"unknown optimizer.name {opt.name!r}; known: adam, sgd")
   chain = [optax.clip_by_global_norm(opt.grad_clip)] if opt.grad_clip else []
   return optax.chain(*chain, base), schedule
+
+
+# The layers' projections of the conditioning vector (Wave2WaveNet's `cond`, the NAM layout's
+# `mixer`): kernels [cond_dim, width] whose first rows read the knob values.
+CONDITIONING_PROJECTIONS = ("cond", "mixer")
+
+
+def freeze_knob_rows(params, n_knobs: int = len(conditioning.KNOB_VOCAB)):
+  """An optax transformation that zeroes the updates (weight decay included, placed last in a
+  chain) of the rows of every conditioning projection that read the knob values, the first
+  `n_knobs` inputs of `conditioning.conditioning_vector`. Fine-tuning at one knob setting sees
+  that knob as a constant, so Adam moves its rows like a bias and, with them, what the
+  pretraining learnt the knob does; frozen, the knob's effect stays the pretraining's while the
+  device's own rows and every other weight adapt."""
+
+  def mask_of(path, leaf):
+    names = [str(getattr(k, "key", getattr(k, "name", k))) for k in path]
+    if any(n in CONDITIONING_PROJECTIONS for n in names) and "kernel" in names and leaf.ndim == 2:
+      return jnp.ones((leaf.shape[0], 1), leaf.dtype).at[:n_knobs].set(0)
+    return jnp.ones((), leaf.dtype)
+
+  mask = jax.tree_util.tree_map_with_path(mask_of, params)
+  if not any(m.ndim for m in jax.tree.leaves(mask)):
+    raise AmpSpaceError("freeze_knob_conditioning: the model has no conditioning projection")
+
+  def update(updates, state, params=None):
+    del params
+    return jax.tree.map(lambda u, m: u * m, updates, mask), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
 def ema_decay_at(decay: float, step):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 
 import jax
+import optax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -166,6 +167,13 @@ def _train_and_evaluate(config, workdir, writer):
   # ------------------------------------------------------------------ update step
   total_steps = config.train.steps
   tx, schedule = common.make_optimizer(config.optimizer, total_steps)
+  if config.get("freeze_knob_conditioning", False):
+    if not config.get("init_from"):
+      raise AmpSpaceError(
+        "freeze_knob_conditioning keeps what a pretrained model learnt the knobs do; "
+        "set init_from to its run"
+      )
+    tx = optax.chain(tx, common.freeze_knob_rows(params))
   params = jax.device_put(params, replicated)
   opt_state = jax.device_put(tx.init(params), replicated)
 

@@ -4,7 +4,8 @@
 # STEPS fine-tuning steps (default 150), ARCH the protocol's --architecture (default paper),
 # INIT the pretrained run to start from (default R/pretrain).
 # MODEL=baseline trains the table's baseline instead (from scratch, STEPS steps at the
-# baseline config's own rate) on the same slice: the fine-tune DIs at gain 5.
+# baseline config's own rate) on the same slice: the fine-tune DIs at gain 5. SET adds config
+# overrides (space-separated, e.g. SET=--config.freeze_knob_conditioning=True).
 set -e  # run from the repository root
 R=${R:-runs/sim_to_real_local}
 for dev in ${DEVS:-gx_amp gx_bossds1}; do
@@ -20,5 +21,5 @@ for dev in ${DEVS:-gx_amp gx_bossds1}; do
     --config.dataset.data_dir=$R/tfds/real/$dev --config.dataset.manual_dir=$R/recordings/$dev \
     "--config.dataset.filter=$knob=5;di_id=real_0002,real_0003,real_0005,real_0007,real_0010" \
     --config.seed=0 --config.train.steps=${STEPS:-150} \
-    --config.train.tensorboard=false --config.dataset.build_if_missing=True
+    --config.train.tensorboard=false --config.dataset.build_if_missing=True ${SET:-}
 done
