@@ -71,10 +71,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.dataset.filter = gains_filter(gains)
 
   # Fine-tuning at CPU scale: the baselines' peak rate, 3e-3. One seed of the gain-5 row (150
-  # steps) with the table's pretrained checkpoint (benchmarks/sim_to_real_diag/) gave test ESR at 5 / {4,6} / {3,7} /
-  # {2,8} of 0.026 / 0.030 / 0.041 / 0.059 on gx_bossds1 (1e-3: 0.036 / 0.054 / 0.102 / 0.165;
-  # baseline 0.016 / 0.039 / 0.107 / 0.212) and 0.440 / ... / 0.707 on gx_amp (1e-3: 0.508 /
-  # ... / 0.726). Paper scale keeps a low rate, so the long pretraining's features survive.
+  # steps) with the table's pretrained checkpoint (benchmarks/sim_to_real_diag/) gave test ESR
+  # at 5 / {4,6} / {3,7} / {2,8} of 0.026 / 0.030 / 0.041 / 0.059 on gx_bossds1 (1e-3: 0.036 /
+  # 0.054 / 0.102 / 0.165; baseline 0.016 / 0.039 / 0.107 / 0.212) and 0.440 / ... / 0.707 on
+  # gx_amp (1e-3: 0.508 / ... / 0.726). Paper scale keeps a low rate, so the long pretraining's features survive.
   c.optimizer.learning_rate = 3e-3 if runlocal else 2e-4
   c.optimizer.warmup_steps = 10 if runlocal else 200
   # 650 steps at CPU scale (the baselines then train 1150, and up to 1725 with early stopping).

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 
 import jax
-import optax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 from flax import nnx
 
 from ampspace import losses, models

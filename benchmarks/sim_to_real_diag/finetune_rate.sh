@@ -1,8 +1,9 @@
 #!/bin/bash
 # One seed of the gain-5 fine-tune at rate LR (default 3e-3, the config's and the table's since
 # 7e8e210; 1e-3 was the rate of the 8afe0a8 table) into OUT, from the protocol workdir R;
-# STEPS fine-tuning steps (default 150), ARCH the protocol's --architecture (default paper),
-# INIT the pretrained run to start from (default R/pretrain).
+# STEPS fine-tuning steps (default 150, the table's until 863e181, which made it 650), ARCH
+# the protocol's --architecture (default paper), INIT the pretrained run to start from
+# (default R/pretrain).
 # MODEL=baseline trains the table's baseline instead (from scratch, STEPS steps at the
 # baseline config's own rate) on the same slice: the fine-tune DIs at gain 5. SET adds config
 # overrides (space-separated, e.g. SET=--config.freeze_knob_conditioning=True).
