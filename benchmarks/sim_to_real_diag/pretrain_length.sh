@@ -4,9 +4,10 @@
 # pretraining is 500) on the pretraining data of the protocol workdir R, fine-tune it as the
 # table did up to 863e181 (FT_STEPS steps, default 150; the table now runs 650; at 3e-3;
 # finetune_rate.sh) on each device of DEVS, and evaluate the pretrained and the fine-tuned
-# runs on every test gain (evaluate.py). BASELINE=1 also trains the equal-steps baseline (PRE_STEPS + FT_STEPS steps from scratch) on
-# the same slice and evaluates it beside them. PRETRAIN=DIR starts from that pretrained run
-# instead of training one (e.g. PRETRAIN=R/pretrain, the protocol's own, with PRE_STEPS=500).
+# runs on every test gain (evaluate.py). BASELINE=1 also trains the equal-steps baseline
+# (PRE_STEPS + FT_STEPS steps from scratch) on the same slice and evaluates it beside them.
+# PRETRAIN=DIR starts from that pretrained run instead of training one (e.g.
+# PRETRAIN=R/pretrain, the protocol's own, with PRE_STEPS=500).
 set -e  # run from the repository root
 R=${R:-runs/sim_to_real_local}
 PRE_STEPS=${PRE_STEPS:-3000}
