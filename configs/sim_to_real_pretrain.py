@@ -79,6 +79,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the high first fine-tune loss on gx_amp and did not help: one seed of the gain-5 cell gave
   # test ESR 0.596 (zeros) against 0.508 (normal) and 0.388 from scratch in 150 steps.
   c.model.cond_init = "normal"
+  c.model.input_gain = False
   if a.model == "nam_layout":
     use_nam_layout(c, runlocal)
 
