@@ -116,13 +116,6 @@ class Wave2WaveNet(nnx.Module):
     skip_channels = skip_channels or channels
     head_channels = head_channels or max(skip_channels, 64 if num_classes > 1 else skip_channels)
     self.input = nnx.Conv(1, channels, 1, rngs=rngs, **init_kwargs(init, 1))
-    # input_gain: the DI is scaled by exp(w . c) before the first layer, a level set by the
-    # conditioning (an amp's gain knob is a gain before its clipping stages). Starts at 1.
-    self.input_gain = (
-      nnx.Linear(cond_dim, 1, use_bias=False, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
-      if input_gain and cond_dim
-      else None
-    )
     self.layers = nnx.List(
       [
         GatedResidualLayer(
@@ -143,6 +136,14 @@ class Wave2WaveNet(nnx.Module):
     )
     self.head2 = nnx.Conv(
       head_channels, num_classes, 1, rngs=rngs, **init_kwargs(init, head_channels)
+    )
+    # input_gain: the DI is scaled by exp(w . c) before the first layer, a level set by the
+    # conditioning (an amp's gain knob is a gain before its clipping stages). Starts at 1;
+    # made last, so the other weights draw the same keys as without it.
+    self.input_gain = (
+      nnx.Linear(cond_dim, 1, use_bias=False, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+      if input_gain and cond_dim
+      else None
     )
 
   @property
