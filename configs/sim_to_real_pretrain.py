@@ -79,6 +79,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the high first fine-tune loss on gx_amp and did not help: one seed of the gain-5 cell gave
   # test ESR 0.596 (zeros) against 0.508 (normal) and 0.388 from scratch in 150 steps.
   c.model.cond_init = "normal"
+  # The DI is scaled by exp(w . c) before the first layer (an amp's gain knob acts before its
+  # clipping stages; the layers' conditioning is only additive). One seed of the gain-5 row, 650
+  # fine-tuning steps (benchmarks/sim_to_real_diag/results/input_gain_README.md): gx_amp test
+  # ESR at 5 / {2,8} 0.066 / 0.374 with it against 0.074 / 0.472 without; DS-1 0.010 / 0.031
+  # against 0.008 / 0.063. Such a model exports with --fixed only (ampspace.runtime.export).
+  c.model.input_gain = True
   if a.model == "nam_layout":
     use_nam_layout(c, runlocal)
 

@@ -155,10 +155,12 @@ def test_sim_to_real_pretrain_is_wave2wavenet_with_its_own_data_depth_and_budget
   pre = load_config("sim_to_real_pretrain", arg).to_dict()
   for block in ("trainer", "seed", "init_from", "input", "loss", "optimizer"):
     assert pre[block] == w2w[block], block
-  assert {k: v for k, v in pre["model"].items() if k not in ("depth", "cond_init")} == {
+  own = ("depth", "cond_init", "input_gain")
+  assert {k: v for k, v in pre["model"].items() if k not in own} == {
     k: v for k, v in w2w["model"].items() if k != "depth"
   }
   assert pre["model"]["depth"] == (10 if runlocal else 20) and pre["model"]["cond_init"] == "normal"
+  assert pre["model"]["input_gain"] is True and "input_gain" not in w2w["model"]
   root = "runs/sim_to_real_local" if runlocal else "runs/sim_to_real"
   assert pre["dataset"] == {
     **w2w["dataset"],

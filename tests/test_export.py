@@ -207,6 +207,23 @@ def test_export_from_a_training_workdir(tmp_path):
   np.testing.assert_allclose(m.process(di), jax_output(model, di, c), atol=1e-5)
 
 
+def test_input_gain_model_exports_fixed_with_its_gain_folded_in_and_not_live(tmp_path):
+  model = Wave2WaveNet(D, depth=4, channels=4, max_dilation=8, input_gain=True, rngs=nnx.Rngs(1))
+  model.input_gain.kernel[...] = np.random.default_rng(0).normal(size=(D, 1)).astype(np.float32)
+  setting = {"device": "tube_amp", "knobs": {"gain": 8}}
+  json_path, npz_path = export.export_model(
+    model, str(tmp_path / "fixed.npz"), **setting, fixed=True
+  )
+  m = rt.load(json_path)
+  assert "input_gain" not in m.meta["arch"] and "input_gain_w" not in m.weights
+  di = audio(1500)
+  c = export.setting_conditioning(m.meta["fixed"])
+  np.testing.assert_allclose(m.process(di), jax_output(model, di, c), atol=1e-5)
+  with pytest.raises(AmpSpaceError, match="model.input_gain.*--fixed"):
+    export.export_model(model, str(tmp_path / "live.npz"), **setting)
+  assert sorted(os.listdir(tmp_path)) == ["fixed.json", "fixed.npz", "fixed.w2w"]  # no live.*
+
+
 def test_cli_assignments_parse_and_reject():
   assert export.parse_assignments("gain=5, bass=3.5", "knobs", True) == {"gain": 5.0, "bass": 3.5}
   assert export.parse_assignments("", "knobs", True) == {}

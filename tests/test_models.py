@@ -235,3 +235,19 @@ def test_wave2wavenet_torch_init_reaches_every_layer_but_the_conditioning_rows()
   default = Wave2WaveNet(3, depth=4, channels=8, max_dilation=8, rngs=nnx.Rngs(0))
   assert np.all(np.asarray(default.layers[2].conv.bias[...]) == 0)  # Flax's zero biases
   assert np.allclose(m.layers[2].cond.kernel[...], default.layers[2].cond.kernel[...])
+
+
+def test_wave2wavenet_input_gain_scales_the_di_by_the_conditioning():
+  """input_gain starts at exactly 1 (the plain model's output), and a gain w . c acts as the DI
+  scaled by exp(w . c)."""
+  plain = _model("wave2wavenet", num_classes=1)
+  gained = _model("wave2wavenet", num_classes=1, input_gain=True)
+  x, c = _inputs(gained, 30)
+  np.testing.assert_array_equal(np.asarray(gained(x, c)), np.asarray(plain(x, c)))
+  w = np.zeros((COND, 1), np.float32)
+  w[2] = 1.5
+  gained.input_gain.kernel.value = jnp.asarray(w)
+  scale = np.exp(1.5 * np.asarray(c)[:, 2])[:, None, None]
+  np.testing.assert_allclose(
+    np.asarray(gained(x, c)), np.asarray(plain(x * scale, c)), rtol=1e-5, atol=1e-6
+  )

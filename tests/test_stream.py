@@ -60,6 +60,31 @@ def test_regression_head_and_lookahead_model_stream_equal_offline():
   np.testing.assert_allclose(s.run(di, c), offline(model, di, c), atol=1e-5)
 
 
+def input_gain_w2w() -> Wave2WaveNet:
+  """small_w2w's layout with model.input_gain, its gain weights drawn (they start at zero)."""
+  model = Wave2WaveNet(
+    D, depth=8, channels=6, max_dilation=64, num_classes=1, input_gain=True, rngs=nnx.Rngs(4)
+  )
+  model.input_gain.kernel[...] = np.random.default_rng(2).normal(size=(D, 1)).astype(np.float32)
+  return model
+
+
+def test_input_gain_model_streams_like_offline_and_ramps_its_gain():
+  model = input_gain_w2w()
+  di, a, b = signal(4000), cond_vector(1), cond_vector(2)
+  arch, w = stream.arrays_of(model)
+  assert arch["input_gain"] and w[stream.INPUT_GAIN].shape == (D,)
+  assert abs(float(a @ w[stream.INPUT_GAIN] - b @ w[stream.INPUT_GAIN])) > 0.5  # gains differ
+  s = stream.Streamer(model, 64)
+  np.testing.assert_allclose(s.run(di, a), offline(model, di, a), atol=1e-5)
+  # a knob change at block 10: once the ramp (1024) and the receptive field (255) have passed,
+  # the output is the model's at the new setting, so the gain followed the knobs too
+  y = s.run(di, a, changes={10: b})
+  settled = 640 + stream.DEFAULT_SMOOTHING + model.receptive_field
+  np.testing.assert_allclose(y[settled:], offline(model, di, b)[settled:], atol=1e-5)
+  assert np.abs(y[700:900] - offline(model, di, a)[700:900]).max() > 1e-3  # still ramping
+
+
 def test_initial_state_is_the_response_to_silence():
   """Streaming a block of zeros from the initial state leaves the state unchanged."""
   model = small_w2w()

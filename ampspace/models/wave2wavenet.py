@@ -103,6 +103,7 @@ class Wave2WaveNet(nnx.Module):
     head_channels: int | None = None,
     causal: bool = True,
     cond_init: str = "normal",
+    input_gain: bool = False,
     init: str = "flax",
     rngs: nnx.Rngs,
   ):
@@ -136,6 +137,14 @@ class Wave2WaveNet(nnx.Module):
     self.head2 = nnx.Conv(
       head_channels, num_classes, 1, rngs=rngs, **init_kwargs(init, head_channels)
     )
+    # input_gain: the DI is scaled by exp(w . c) before the first layer, a level set by the
+    # conditioning (an amp's gain knob is a gain before its clipping stages). Starts at 1;
+    # made last, so the other weights draw the same keys as without it.
+    self.input_gain = (
+      nnx.Linear(cond_dim, 1, use_bias=False, kernel_init=nnx.initializers.zeros_init(), rngs=rngs)
+      if input_gain and cond_dim
+      else None
+    )
 
   @property
   def receptive_field(self) -> int:
@@ -148,6 +157,8 @@ class Wave2WaveNet(nnx.Module):
 
   def __call__(self, x, c):
     """x: [B, T + receptive_field - 1, 1], c: [B, C] -> [B, T, num_classes]."""
+    if self.input_gain is not None:
+      x = x * jnp.exp(self.input_gain(c))[:, None, :]
     h = self.input(x)
     out_len = x.shape[1] - self.receptive_field + 1
     skips = 0.0

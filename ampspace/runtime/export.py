@@ -19,7 +19,9 @@ Two modes:
   live   (default) the conditioning weights and vocabularies are kept; knobs are set by name
          at run time (dial values in the device's knob ranges; `--knobs` become the defaults);
   fixed  (`--fixed`) the conditioning vector of `--device/--knobs/--attributes` is folded into
-         every layer's bias; the export takes no knobs and is smaller.
+         every layer's bias (and a model.input_gain model's input gain into the input layer);
+         the export takes no knobs and is smaller. A model with model.input_gain (the
+         sim-to-real configs) exports in this mode only.
 """
 
 from __future__ import annotations
@@ -147,6 +149,15 @@ def export_model(
     "arch": dict(arch),
     "source": source or {},
   }
+  gain_w = weights.pop(stream.INPUT_GAIN, None)
+  meta["arch"].pop("input_gain", None)
+  if gain_w is not None:
+    if not fixed:
+      raise AmpSpaceError(
+        "the model scales its input by the knobs (model.input_gain), which the live runtimes "
+        "(NumPy, C, LV2) do not apply; export it at one setting with --fixed"
+      )
+    weights["input_w"] = weights["input_w"] * np.exp(np.float32(c) @ gain_w)
   if fixed:
     if arch["cond_dim"]:
       weights["conv_b"] = weights["conv_b"] + np.einsum("d,ldo->lo", c, weights["cond_w"])
@@ -183,6 +194,11 @@ def export_workdir(workdir: str, out: str, *, step: int | None = None, **kwargs)
       f"{paths.join(workdir, checkpoints.CONFIG_FILE)}: model "
       f"{config.model.get('name')!r} cannot be exported; export supports "
       f"{sorted(stream.ARRAYS_OF)}"
+    )
+  if config.model.get("input_gain", False) and not kwargs.get("fixed", False):
+    raise AmpSpaceError(
+      f"{paths.join(workdir, checkpoints.CONFIG_FILE)}: model.input_gain scales the input by "
+      "the knobs, which the live runtimes do not apply; export it at one setting with --fixed"
     )
   graphdef, params, step = checkpoints.restore_params(workdir, config, step=step)
   model = nnx.merge(graphdef, params)

@@ -87,7 +87,15 @@ def wave2wavenet_arrays(model) -> tuple[dict, dict[str, np.ndarray]]:
   }
   if model.num_classes > 1:
     w["class_centers"] = np.asarray(mulaw.class_centers(model.num_classes), np.float32)
+  if getattr(model, "input_gain", None) is not None:
+    # model.input_gain: the DI is scaled by exp(c . input_gain_w) before the first layer. Not an
+    # export array: the streamer applies it, an export folds it into input_w at a fixed setting.
+    arch["input_gain"] = True
+    w[INPUT_GAIN] = _a(model.input_gain.kernel)[:, 0]
   return arch, w
+
+
+INPUT_GAIN = "input_gain_w"  # [D], packed only for a model with model.input_gain
 
 
 def shrinks(arch: dict) -> list[int]:
@@ -140,6 +148,9 @@ def stream_step(w, state: dict, block, c, *, arch: dict, smoothing: int, decode:
   c_from, alpha, pos = _ramp(state, c, B, smoothing)
   p_from = jnp.einsum("d,ldo->lo", c_from, w["cond_w"])
   p_to = jnp.einsum("d,ldo->lo", c, w["cond_w"])
+  if INPUT_GAIN in w:  # the gain's exponent is linear in c: ramped like the layers' projections
+    g_from, g_to = c_from @ w[INPUT_GAIN], c @ w[INPUT_GAIN]
+    block = block * jnp.exp((1.0 - alpha[:, 0]) * g_from + alpha[:, 0] * g_to)
   # --- layers
   h = block[:, None] * w["input_w"] + w["input_b"]
   skips = 0.0

@@ -111,7 +111,7 @@ def make_optimizer(opt: ml_collections.ConfigDict, total_steps: int):
 
 # The layers' projections of the conditioning vector (Wave2WaveNet's `cond`, the NAM layout's
 # `mixer`): kernels [cond_dim, width] whose first rows read the knob values.
-CONDITIONING_PROJECTIONS = ("cond", "mixer")
+CONDITIONING_PROJECTIONS = ("cond", "mixer", "input_gain")
 
 
 def freeze_knob_rows(params, n_knobs: int = len(conditioning.KNOB_VOCAB)):

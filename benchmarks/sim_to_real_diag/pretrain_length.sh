@@ -8,6 +8,8 @@
 # (PRE_STEPS + FT_STEPS steps from scratch) on the same slice and evaluates it beside them.
 # PRETRAIN=DIR starts from that pretrained run instead of training one (e.g.
 # PRETRAIN=R/pretrain, the protocol's own, with PRE_STEPS=500).
+# SET adds config overrides to the pretraining and the fine-tuning (space-separated, e.g. a
+# model option such as SET=--config.model.input_gain=False).
 set -e  # run from the repository root
 R=${R:-runs/sim_to_real_local}
 PRE_STEPS=${PRE_STEPS:-3000}
@@ -19,7 +21,7 @@ if [ "$PRETRAIN" = "$OUT/pretrain" ] && [ ! -f $OUT/pretrain.done ]; then
   .venv/bin/python -m ampspace.train --config=configs/sim_to_real_pretrain.py:runlocal \
     --workdir=$OUT/pretrain --config.dataset.name=amp_space/synthetic_lenient \
     --config.dataset.data_dir=$R/tfds/pretrain --config.dataset.manual_dir=$R/rendered/pretrain \
-    --config.train.steps=$PRE_STEPS --config.train.tensorboard=false
+    --config.train.steps=$PRE_STEPS --config.train.tensorboard=false ${SET:-}
   touch $OUT/pretrain.done
 fi
 R=$R INIT=$PRETRAIN STEPS=$FT_STEPS OUT=$OUT/ft bash benchmarks/sim_to_real_diag/finetune_rate.sh
