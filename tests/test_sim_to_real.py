@@ -370,6 +370,25 @@ def test_tables_checks_csv_plot_and_doc_markers(tmp_path):
   # early stopping beat pretrained here: the check says so and names where
   c = out["checks"]["gx_amp"]
   assert not c["pretrained_beats_both_baselines_everywhere"] and "baseline_es" in c["misses"][0]
+  assert c["intervals_apart_at"] == [] and "in the mean, with the 95% intervals apart at no" in md
+  # a win in the mean is not a win beyond the seeds' spread: the baselines' seeds here straddle
+  # the pretrained model's at 5 and lie far above it elsewhere
+  spread = {"pretrained": [0.01] * 3, "baseline": [0.1] * 3, "baseline_es": [0.005, 0.011, 0.02]}
+  wide = [
+    fake_cell(t, r, m, s, spread[m][s])
+    for t in ("gx_amp",)
+    for r in p.rows
+    for m in s2r.MODELS
+    for s in p.seeds
+  ]
+  for cell in wide:
+    if cell["model"] == "baseline_es":
+      for label, g in cell["groups"].items():
+        if label != "5":
+          g["esr"] = 0.1
+  checks = s2r.target_checks(p, s2r.summarise(p, wide))["gx_amp"]
+  assert checks["pretrained_beats_both_baselines_everywhere"]
+  assert checks["intervals_apart_at"] == ["{4,6}", "{3,7}", "{2,8}"]
   assert c["esr_at_center"] == pytest.approx(0.0101) and c["esr_at_center_ok"]
   assert "quoted, not measured here" in md and "**no**" in md
   rows = list(csv.DictReader(io.StringIO((tmp_path / "res" / "sim_to_real_table.csv").read_text())))
