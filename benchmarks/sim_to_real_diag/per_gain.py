@@ -34,9 +34,9 @@ for path in paths:
     by_gain.setdefault(float(clip["gain"]), []).append(clip)
   for gain, clips in by_gain.items():
     sse, sst = sum(c["sse"] for c in clips), sum(c["sst"] for c in clips)
-    ssp, spt = sum(c["ssp"] for c in clips), sum(c["spt"] for c in clips)
+    ssp = sum(c["ssp"] for c in clips)
     per.setdefault((cell["target"], cell["model"]), {}).setdefault(gain, []).append(
-      {"esr": sse / sst, "level_db": 10 * np.log10(ssp / sst), "spt": spt}
+      {"esr": sse / sst, "level_db": 10 * np.log10(ssp / sst)}
     )
 
 gains = sorted({g for v in per.values() for g in v})
