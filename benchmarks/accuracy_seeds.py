@@ -177,6 +177,16 @@ def main() -> None:
   ap.add_argument("--captures", default="gx_amp_crunch,gx_bossds1,gx_fuzzface")
   ap.add_argument("--results_dir", default=os.path.join(HERE, "results"))
   ap.add_argument(
+    "--pretrained",
+    default="",
+    help="bench_accuracy.py's --pretrained: the pretraining run an ours_finetune variant starts from",
+  )
+  ap.add_argument(
+    "--pretrained_nam_layout",
+    default="",
+    help="bench_accuracy.py's --pretrained_nam_layout (ours_finetune_nam_layout's start)",
+  )
+  ap.add_argument(
     "--table_only",
     action="store_true",
     help="write the table from the runs already in RESULTS/seeds (no training)",
@@ -203,6 +213,11 @@ def main() -> None:
         f"--tag={tag}",
         f"--results_dir={seed_dir}",
         *(f"--override={who}:{kv}" for kv in kvs),
+        *(
+          f"--{flag}={getattr(args, flag)}"
+          for flag in ("pretrained", "pretrained_nam_layout")
+          if getattr(args, flag)
+        ),
       ]
       if not args.table_only:
         print(f"[{time.strftime('%H:%M:%S')}] {name}, seed {seed}", flush=True)

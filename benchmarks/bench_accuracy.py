@@ -26,6 +26,9 @@ imports or the saving of a snapshot):
   - `ours_paper`: the paper's 256-way Wave2WaveNet (depth 20, 16 channels);
   - `ours_finetune`: the paper model fine-tuned from `--pretrained`, a checkpoint pretrained on
     the native zoo (its architecture; the pretraining time is not counted and is stated);
+  - `ours_finetune_nam_layout`: the NAM-layout recipe fine-tuned from `--pretrained_nam_layout`,
+    a NAM-layout checkpoint pretrained on the same zoo (`configs/sim_to_real_pretrain.py:
+    runlocal,model=nam_layout`), its polarity matched to the capture first (FINETUNE_OVERRIDES);
   - `ours_lstm`: an LSTM of 1 x 24 units (the size GuitarML and NAM ship).
 
 **Score**, by one evaluation for every model (NAM's snapshots are read through our `.nam`
@@ -63,6 +66,9 @@ TAIL_SECONDS = 0.4  # silence after each DI: the ring-out, and the DC floor's st
 SILENCE_DBFS = -60.0
 SILENCE_FRAME = 441  # 10 ms
 SILENCE_MIN_FRAMES = 10  # 100 ms
+# 2: device.yaml gives each knob as its 0..10 dial position (1 wrote the plugin's own values,
+# which the builder read as dials: gx_amp's gain of 12 dB became dial 10, its tone stack 0.05)
+CAPTURE_FORMAT = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,20 +89,36 @@ CAPTURES = {
   "gx_bossds1": Capture("gx_bossds1", "gx_bossds1", {"drive": 0.6}, "Guitarix DS-1 (drive)"),
   "gx_fuzzface": Capture("gx_fuzzface", "gx_fuzzface", {"fuzz": 0.7}, "Guitarix Fuzz Face"),
 }
-CONTENDERS = ("nam", "ours_nam_layout", "ours_paper", "ours_finetune", "ours_lstm")
+CONTENDERS = (
+  "nam",
+  "ours_nam_layout",
+  "ours_paper",
+  "ours_finetune",
+  "ours_finetune_nam_layout",
+  "ours_lstm",
+)
+# The fine-tuned contenders, each with the flag that names its pretrained run.
+FINETUNED = {"ours_finetune": "pretrained", "ours_finetune_nam_layout": "pretrained_nam_layout"}
 LABELS = {
   "nam": "NAM standard WaveNet, NAM's recipe (PyTorch)",
   "ours_nam_layout": "ours, NAM-layout WaveNet",
   "ours_paper": "ours, paper 256-way",
   "ours_finetune": "ours, paper model fine-tuned from pretraining",
+  "ours_finetune_nam_layout": "ours, NAM-layout WaveNet fine-tuned from pretraining",
   "ours_lstm": "ours, LSTM 1x24",
 }
 CONFIG_ARG = {
   "ours_nam_layout": "nam_layout",
   "ours_paper": "paper",
   "ours_finetune": "finetune",
+  "ours_finetune_nam_layout": "nam_layout",
   "ours_lstm": "lstm",
 }
+# Fine-tuning the NAM-layout recipe: configs/capture.py:nam_layout from the pretrained run, its
+# output inverted first where it anticorrelates with the capture (as configs/capture.py:finetune
+# does for the paper model).
+FINETUNE_OVERRIDES = {"ours_finetune_nam_layout": ("init_polarity=match",)}
+FINETUNE_CONFIG = os.path.join(HERE, "capture_finetune_config.py")
 
 
 def log(msg: str) -> None:
@@ -113,9 +135,23 @@ def make_dis(n: int, seconds: float, seed: int) -> list[np.ndarray]:
   ]
 
 
+def dial_positions(device, settings: dict) -> dict:
+  """Each knob's setting as the 0..10 dial position a guitarist writes in device.yaml (what a
+  recording's conditioning reads; ampspace.capture writes Table 3's stand-ins the same way),
+  from the plugin's own values (gx_amp's gain in dB, its tone stack in 0..1, ...)."""
+  return {
+    k.name: round(10.0 * k.normalise(settings[k.name]), 4)
+    for k in device.knobs
+    if k.maximum > k.minimum
+  }
+
+
 def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> dict:
   """The capture folder (NAM layout, 16-bit) and NAM's concatenated train/validation pairs;
-  written once (a finished folder has its capture.json)."""
+  written once (a finished folder has its capture.json); a folder of an older CAPTURE_FORMAT
+  is written again."""
+  import shutil
+
   import soundfile as sf
   import yaml
 
@@ -124,10 +160,11 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
   done = os.path.join(root, "capture.json")
   if os.path.exists(done):
     with open(done) as f:
-      return json.load(f)
+      summary = json.load(f)
+    if summary.get("format") == CAPTURE_FORMAT:
+      return summary
+    shutil.rmtree(root)
   tmp = root + ".partial"
-  import shutil
-
   shutil.rmtree(tmp, ignore_errors=True)
   device = get_device(cap.device)
   settings = {**{k.name: k.default for k in device.knobs}, **cap.knobs}
@@ -144,7 +181,7 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
         "device": cap.device,
         "device_type": device.device_type,
         "source": "real",
-        "knobs": settings,
+        "knobs": dial_positions(device, settings),
       },
       f,
     )
@@ -173,8 +210,10 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
         format="WAV",
       )
   summary = {
+    "format": CAPTURE_FORMAT,
     "capture": dataclasses.asdict(cap),
     "settings": settings,
+    "dials": dial_positions(device, settings),
     "trim": trim,
     "seconds": {p: round(sum(len(x) for x in xs) / SR, 2) for p, xs in dis.items()},
   }
@@ -250,18 +289,16 @@ def train_ours(
     f"--config.train.max_seconds={max(budgets):g}",
     "--config.train.snapshot_seconds=(" + ",".join(f"{b:g}" for b in budgets) + ",)",
   ]
-  if which == "ours_finetune":
-    from ampspace import checkpoints
-
-    pre = checkpoints.load_config(pretrained)
-    over += [f"--config.init_from={os.path.abspath(pretrained)}"]
-    over += [f"--config.model.{k}={v}" for k, v in pre.model.items() if k != "name"]
+  config = f"configs/capture.py:{CONFIG_ARG[which]}"
+  if which in FINETUNED:  # the recipe with the pretrained run's model and loss
+    config = f"{FINETUNE_CONFIG}:{CONFIG_ARG[which]}@{os.path.abspath(pretrained)}"
+    over += [f"--config.{o}" for o in FINETUNE_OVERRIDES.get(which, ())]
   os.makedirs(os.path.dirname(workdir), exist_ok=True)
   cmd = [
     OUR_PYTHON,
     "-m",
     "ampspace.train",
-    f"--config=configs/capture.py:{CONFIG_ARG[which]}",
+    f"--config={config}",
     f"--workdir={workdir}",
     *over,
   ]
@@ -375,8 +412,9 @@ def evaluate_snapshots(contender: str, run: dict, workdir: str, clips: list[dict
 # ---------------------------------------------------------------- report
 def target_checks(results: dict, race: dict) -> dict:
   """The issue's targets as ratios: our best from scratch at its largest budget against NAM at
-  its largest; the paper model against NAM at every budget both reached; the fine-tuned model
-  at its largest budget against NAM at its largest, on at least 2 captures; the DI silences."""
+  its largest; the paper model against NAM at every budget both reached; the better fine-tuned
+  model at its largest budget against NAM at its largest, on at least 2 captures; the DI
+  silences."""
   hi, mid, lo = race["nam"][-1], race["from_scratch"][-1], race["finetune"][-1]
   budgets = sorted(set(race["nam"]) & set(race["from_scratch"]))
   at = lambda cap, who, b: next(
@@ -416,10 +454,13 @@ def target_checks(results: dict, race: dict) -> dict:
   }
   rows = []
   for cap in caps:
-    ft, nam_hi = at(cap, "ours_finetune", lo), at(cap, "nam", hi)
+    tuned = [(at(cap, w, lo), w) for w in FINETUNED if at(cap, w, lo) is not None]
+    ft, who = min(tuned, default=(None, None))
+    nam_hi = at(cap, "nam", hi)
     rows.append(
       {
         "capture": cap,
+        "finetuned": who,
         "finetune_at_min": ft,
         "nam_hi": nam_hi,
         "ratio": ft / nam_hi if ft and nam_hi else None,
@@ -500,12 +541,14 @@ def markdown(report: dict) -> str:
         "  - "
         + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items())
       )
-  if report.get("pretrained"):
-    lines += [
-      "",
-      f"Fine-tuning starts from `{report['pretrained']['path']}` "
-      f"({report['pretrained']['note']}); that pretraining time is not counted.",
-    ]
+  for who, flag in FINETUNED.items():
+    pre = report.get(flag)
+    if pre:
+      lines += [
+        "",
+        f"{LABELS[who]}: fine-tuning starts from `{pre['path']}` ({pre['note']}); that "
+        "pretraining time is not counted.",
+      ]
   return "\n".join(lines) + "\n"
 
 
@@ -601,6 +644,13 @@ def main() -> None:
     "zoo (e.g. launch/sim_to_real.py's pretrain); without it no fine-tune row",
   )
   ap.add_argument("--pretrained_note", default="", help="how it was pretrained, for the table")
+  ap.add_argument(
+    "--pretrained_nam_layout",
+    default="",
+    help="workdir of a NAM-layout run pretrained on the native zoo (configs/"
+    "sim_to_real_pretrain.py:runlocal,model=nam_layout); without it no such fine-tune row",
+  )
+  ap.add_argument("--pretrained_nam_layout_note", default="", help="how that one was pretrained")
   ap.add_argument("--train_dis", type=int, default=12)
   ap.add_argument("--test_dis", type=int, default=5)
   ap.add_argument("--di_seconds", type=float, default=5.0)
@@ -624,21 +674,21 @@ def main() -> None:
   args = ap.parse_args()
   seconds = lambda text: sorted(float(b) for b in text.split(","))
   budgets = seconds(args.budgets)
-  own_budgets = {"nam": budgets, "ours_finetune": seconds(args.finetune_budgets)}
+  own_budgets = {"nam": budgets, **{w: seconds(args.finetune_budgets) for w in FINETUNED}}
   contenders = [c for c in args.contenders.split(",") if c]
   for c in contenders:
     if c not in CONTENDERS:
       raise SystemExit(f"--contenders: unknown {c!r}; known: {', '.join(CONTENDERS)}")
   if "nam" in contenders and not os.path.exists(NAM_PYTHON):
     raise SystemExit(f"{NAM_PYTHON} not found: run `bash benchmarks/setup_nam_venv.sh` first")
-  if "ours_finetune" in contenders and not os.path.isfile(
-    os.path.join(args.pretrained or "-", "config.json")
-  ):
-    contenders.remove("ours_finetune")
-    log(
-      f"--pretrained={args.pretrained!r} is not a training workdir (pretrain one with "
-      f"configs/sim_to_real_pretrain.py): the fine-tune row is left out"
-    )
+  for who, flag in FINETUNED.items():
+    path = getattr(args, flag)
+    if who in contenders and not os.path.isfile(os.path.join(path or "-", "config.json")):
+      contenders.remove(who)
+      log(
+        f"--{flag}={path!r} is not a training workdir (pretrain one with "
+        f"configs/sim_to_real_pretrain.py): the {who} row is left out"
+      )
   overrides: dict[str, list[str]] = {}
   for o in args.override:
     who, _, kv = o.partition(":")
@@ -672,7 +722,8 @@ def main() -> None:
     cap_root = os.path.join(args.workdir, "captures", cap.name)
     log(f"{cap.name}: capture")
     info = write_capture(cap, cap_root, dis)
-    data_dir = os.path.join(args.workdir, "tfds", cap.name)
+    # one build per capture format: a capture written again is built again
+    data_dir = os.path.join(args.workdir, "tfds", f"{cap.name}_v{CAPTURE_FORMAT}")
     build_dataset(cap_root, data_dir)  # ampspace.fit's: one way to build a capture
     clips = test_clips(data_dir)
     results[cap.name] = {"_capture": info}
@@ -690,7 +741,7 @@ def main() -> None:
             own_budgets.get(who, seconds(args.scratch_budgets)),
             args.seed,
             args.threads,
-            args.pretrained,
+            getattr(args, FINETUNED[who]) if who in FINETUNED else None,
             overrides.get(who, ()),
           )
         scores = evaluate_snapshots(who, run, wd, clips)
@@ -711,23 +762,26 @@ def main() -> None:
     "threads": args.threads,
     "seed": args.seed,
     "budgets": sorted(
-      set(budgets) | set(seconds(args.scratch_budgets)) | set(own_budgets["ours_finetune"])
+      set(budgets) | set(seconds(args.scratch_budgets)) | set(seconds(args.finetune_budgets))
     ),
     "race": {
       "nam": budgets,
       "from_scratch": seconds(args.scratch_budgets),
-      "finetune": own_budgets["ours_finetune"],
+      "finetune": seconds(args.finetune_budgets),
     },
     "captures": captures_info,
     "results": results,
-    "pretrained": (
-      {
-        "path": args.pretrained,
-        "note": pretraining_note(args.pretrained, args.pretrained_note),
-      }
-      if "ours_finetune" in contenders
-      else None
-    ),
+    **{
+      flag: (
+        {
+          "path": getattr(args, flag),
+          "note": pretraining_note(getattr(args, flag), getattr(args, flag + "_note")),
+        }
+        if who in contenders
+        else None
+      )
+      for who, flag in FINETUNED.items()
+    },
   }
   report["checks"] = target_checks(results, report["race"])
   report["overrides"] = overrides

@@ -57,10 +57,14 @@ BENCHMARKS = {
   "streaming": ("bench_streaming.py", [], ["--quick"]),
   # Opt-in (`--only accuracy`): a race of wall-clock budgets, about 90 minutes on 2 cores.
   # It fine-tunes from Table 3's pretraining (launch/sim_to_real.py --scale=runlocal makes it);
-  # configs/capture.py:finetune reads the capture's polarity first, as sim-to-real does.
+  # configs/capture.py:finetune reads the capture's polarity first, as sim-to-real does. The
+  # NAM-layout fine-tune row needs benchmarks/pretrain_nam_layout.sh's run (left out without it).
   "accuracy": (
     "bench_accuracy.py",
     [
+      "--pretrained_nam_layout=runs/pretrain_nam_layout",
+      "--pretrained_nam_layout_note=benchmarks/pretrain_nam_layout.sh: 2000 steps of 8 x 4096 "
+      "on 13 native amps and pedals",
       "--pretrained=runs/sim_to_real_local/pretrain",
       "--pretrained_note=configs/sim_to_real_pretrain.py:runlocal, Table 3's "
       "pretraining: 500 steps of 8 x 2048 on 13 native amps and pedals, depth 10, "

@@ -110,6 +110,37 @@ def test_target_checks_compare_the_right_budgets(bench):
   assert bench.target_checks({"a": good}, race)["best_from_scratch_at_mid_le_nam_at_max"]["met"]
 
 
+def test_finetune_target_takes_the_better_finetuned_contender_and_names_it(bench):
+  """Two fine-tuned models race (the paper model and the NAM-layout recipe): each capture's
+  row takes the lower ESR at the fine-tune budget and says whose it is."""
+  race = {"nam": [120.0, 600.0], "from_scratch": [120.0, 300.0], "finetune": [60.0, 120.0]}
+  base = {"nam": _scores({120.0: 0.05, 600.0: 0.01})}
+  paper_wins = {
+    **base,
+    "ours_finetune": _scores({60.0: 0.02, 120.0: 0.009}),
+    "ours_finetune_nam_layout": _scores({60.0: 0.02, 120.0: 0.03}),
+  }
+  nam_layout_wins = {
+    **base,
+    "ours_finetune": _scores({60.0: 0.2, 120.0: 0.1}),
+    "ours_finetune_nam_layout": _scores({60.0: 0.02, 120.0: 0.008}),
+  }
+  neither = {**nam_layout_wins, "ours_finetune_nam_layout": _scores({120.0: 0.011})}
+  only_paper = {**base, "ours_finetune": _scores({120.0: 0.02})}
+  checks = bench.target_checks(
+    {"a": paper_wins, "b": nam_layout_wins, "c": neither, "d": only_paper}, race
+  )
+  ft = checks["finetune_at_min_le_nam_at_max_on_2_of_3"]
+  rows = {r["capture"]: r for r in ft["rows"]}
+  assert rows["a"]["finetuned"] == "ours_finetune" and rows["a"]["ratio"] == pytest.approx(0.9)
+  assert rows["b"]["finetuned"] == "ours_finetune_nam_layout"
+  assert rows["b"]["ratio"] == pytest.approx(0.8)
+  assert rows["c"]["finetuned"] == "ours_finetune_nam_layout"
+  assert rows["c"]["ratio"] == pytest.approx(1.1)
+  assert rows["d"]["ratio"] == pytest.approx(2.0)
+  assert ft["count"] == 2 and ft["met"] is True
+
+
 def test_no_scores_meets_no_target(bench):
   """A race where every contender failed meets nothing, the silence target included."""
   race = {"nam": [120.0, 300.0, 600.0], "from_scratch": [120.0, 300.0], "finetune": [60.0, 120.0]}
@@ -128,3 +159,27 @@ def test_pretraining_note_takes_the_time_from_the_runs_provenance(bench, tmp_pat
     "500 steps; it took 2.6 min on this machine (2026-11-28 14:44:01)"
   )
   assert bench.pretraining_note(str(tmp_path), "").startswith("see its config.json; it took")
+
+
+def test_capture_knobs_are_written_as_the_dials_a_recording_reads(bench):
+  """device.yaml holds each knob's 0..10 dial position, as ampspace.capture writes Table 3's
+  stand-ins: a plugin's own values (gx_amp's gain in dB, a 0..1 tone stack) read as dials gave
+  the pretrained models a maxed gain and a tone stack at 0.05."""
+  from ampspace.conditioning import conditioning_for
+  from ampspace.devices.base import Knob
+
+  class Plugin:
+    knobs = (
+      Knob("gain", default=0.0, minimum=-20.0, maximum=20.0),
+      Knob("bass", default=0.5, minimum=0.0, maximum=1.0),
+      Knob("presence", default=5.0, minimum=0.0, maximum=10.0),
+      Knob("fixed", default=1.0, minimum=1.0, maximum=1.0),  # no range: no dial
+    )
+
+  dials = bench.dial_positions(Plugin, {"gain": 12.0, "bass": 0.5, "presence": 5.0, "fixed": 1.0})
+  assert dials == {"gain": 8.0, "bass": 5.0, "presence": 5.0}
+  # what the builder makes of them for a recording (no zoo ranges: 0..10 dials)
+  c = conditioning_for("gx_amp", dials, zoo=False)
+  plugin_units = conditioning_for("gx_amp", {"gain": 12.0, "bass": 0.5}, zoo=False)
+  assert c[0] == pytest.approx(0.8) and c[1] == pytest.approx(0.5)
+  assert plugin_units[0] == 1.0 and plugin_units[1] == pytest.approx(0.05)
