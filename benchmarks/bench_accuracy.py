@@ -29,6 +29,7 @@ imports or the saving of a snapshot):
   - `ours_finetune_nam_layout`: the NAM-layout recipe fine-tuned from `--pretrained_nam_layout`,
     a NAM-layout checkpoint pretrained on the same zoo (`configs/sim_to_real_pretrain.py:
     runlocal,model=nam_layout`), its polarity matched to the capture first (FINETUNE_OVERRIDES);
+    both fine-tuned models train benchmarks/capture_finetune_config.py (ampspace.fit's config);
   - `ours_lstm`: an LSTM of 1 x 24 units (the size GuitarML and NAM ship).
 
 **Score**, by one evaluation for every model (NAM's snapshots are read through our `.nam`
