@@ -283,7 +283,8 @@ def train_ours(
   pretrained: str | None,
   extra=(),
 ) -> dict:
-  over = [
+  over = [  # the contender's own overrides first, so that an ablation's (`extra`) win
+    *(f"--config.{o}" for o in FINETUNE_OVERRIDES.get(which, ())),
     *(f"--config.{o}" for o in extra),
     f"--config.dataset.data_dir={data_dir}",
     f"--config.seed={seed}",
@@ -293,7 +294,6 @@ def train_ours(
   config = f"configs/capture.py:{CONFIG_ARG[which]}"
   if which in FINETUNED:  # the recipe with the pretrained run's model and loss
     config = f"{FINETUNE_CONFIG}:{CONFIG_ARG[which]}@{os.path.abspath(pretrained)}"
-    over += [f"--config.{o}" for o in FINETUNE_OVERRIDES.get(which, ())]
   os.makedirs(os.path.dirname(workdir), exist_ok=True)
   cmd = [
     OUR_PYTHON,

@@ -183,3 +183,42 @@ def test_capture_knobs_are_written_as_the_dials_a_recording_reads(bench):
   plugin_units = conditioning_for("gx_amp", {"gain": 12.0, "bass": 0.5}, zoo=False)
   assert c[0] == pytest.approx(0.8) and c[1] == pytest.approx(0.5)
   assert plugin_units[0] == 1.0 and plugin_units[1] == pytest.approx(0.05)
+
+
+def test_finetuned_contender_trains_its_config_file_and_an_ablation_override_wins(
+  bench, tmp_path, monkeypatch
+):
+  """A fine-tuned contender trains capture_finetune_config.py:RECIPE@PRETRAINED (a flag
+  cannot add the pretrained model's keys), its own overrides before the ablation's."""
+  calls = []
+
+  def fake_run(cmd, log_path, threads):
+    calls.append(cmd)
+    workdir = next(c.split("=", 1)[1] for c in cmd if c.startswith("--workdir="))
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "snapshots.json"), "w") as f:
+      f.write("[]")
+    return 1.0
+
+  monkeypatch.setattr(bench, "run_logged", fake_run)
+  pre = str(tmp_path / "pre")
+  bench.train_ours(
+    "ours_finetune_nam_layout",
+    "DATA",
+    str(tmp_path / "ft"),
+    [120.0],
+    0,
+    2,
+    pre,
+    ["init_polarity=keep"],
+  )
+  cmd = calls[-1]
+  assert f"--config={bench.FINETUNE_CONFIG}:nam_layout@{pre}" in cmd
+  own, ablation = (
+    cmd.index("--config.init_polarity=match"),
+    cmd.index("--config.init_polarity=keep"),
+  )
+  assert own < ablation  # the last one given wins
+  bench.train_ours("ours_nam_layout", "DATA", str(tmp_path / "scratch"), [120.0], 0, 2, None)
+  assert "--config=configs/capture.py:nam_layout" in calls[-1]
+  assert not any("init_polarity" in c for c in calls[-1])
