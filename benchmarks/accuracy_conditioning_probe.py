@@ -29,6 +29,8 @@ sys.path.insert(0, REPO)
 
 import bench_accuracy as bench  # noqa: E402
 
+from ampspace.files import atomic_write  # noqa: E402
+
 SOURCE = os.path.join(REPO, "runs", "bench_accuracy", "captures", "gx_amp_crunch")
 PRETRAINED = os.path.join(REPO, "runs", "pretrain_nam_layout")
 WORK = os.path.join(REPO, "runs", "accuracy_conditioning_probe")
@@ -75,7 +77,7 @@ def main(names: list[str]) -> None:
     out[name] = [{k: s[k] for k in ("seconds", "step", "esr", "esr_pre")} for s in scores]
     print(name, out[name], flush=True)
   path = os.path.join(HERE, "results", "accuracy_conditioning_probe.json")
-  bench.atomic_write(path, json.dumps(out, indent=1))
+  atomic_write(path, json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -169,6 +169,7 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
   shutil.rmtree(tmp, ignore_errors=True)
   device = get_device(cap.device)
   settings = {**{k.name: k.default for k in device.knobs}, **cap.knobs}
+  dials = dial_positions(device, settings)
   outs = {
     part: [np.asarray(device.process(x, settings), np.float64) for x in xs]
     for part, xs in dis.items()
@@ -182,7 +183,7 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
         "device": cap.device,
         "device_type": device.device_type,
         "source": "real",
-        "knobs": dial_positions(device, settings),
+        "knobs": dials,
       },
       f,
     )
@@ -214,7 +215,7 @@ def write_capture(cap: Capture, root: str, dis: dict[str, list[np.ndarray]]) -> 
     "format": CAPTURE_FORMAT,
     "capture": dataclasses.asdict(cap),
     "settings": settings,
-    "dials": dial_positions(device, settings),
+    "dials": dials,
     "trim": trim,
     "seconds": {p: round(sum(len(x) for x in xs) / SR, 2) for p, xs in dis.items()},
   }
